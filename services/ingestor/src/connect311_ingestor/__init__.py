@@ -1,0 +1,1 @@
+"""Connect311 package."""

@@ -1,0 +1,143 @@
+"""Subscriptions: who wants to hear about what, and the events that change them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from connect311_contracts.envelope import Envelope
+from connect311_contracts.events import EventKind
+from connect311_contracts.request import Latitude, Longitude, UtcDatetime
+
+MIN_RADIUS_M = 50.0
+MAX_RADIUS_M = 10_000.0
+MAX_CORRIDOR_WIDTH_M = 2_000.0
+MAX_GEOMETRY_VERTICES = 5_000
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CircleTarget(_Frozen):
+    """Everything reported within `radius_m` metres of a point."""
+
+    kind: Literal["circle"] = "circle"
+    lat: Latitude
+    long: Longitude
+    radius_m: float = Field(ge=MIN_RADIUS_M, le=MAX_RADIUS_M)
+
+
+class AreaTarget(_Frozen):
+    """Everything reported inside a GeoJSON Polygon or MultiPolygon (holes respected)."""
+
+    kind: Literal["area"] = "area"
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, WGS84")
+
+    @model_validator(mode="after")
+    def _polygonal(self) -> AreaTarget:
+        if self.geometry.get("type") not in ("Polygon", "MultiPolygon"):
+            raise ValueError("area geometry must be a GeoJSON Polygon or MultiPolygon")
+        return self
+
+
+class CorridorTarget(_Frozen):
+    """Everything reported within `width_m` metres of a line (a walk, a street)."""
+
+    kind: Literal["corridor"] = "corridor"
+    coordinates: tuple[tuple[Longitude, Latitude], ...] = Field(
+        min_length=2, max_length=MAX_GEOMETRY_VERTICES, description="GeoJSON order: [long, lat]"
+    )
+    width_m: float = Field(gt=0, le=MAX_CORRIDOR_WIDTH_M)
+
+
+class FollowTarget(_Frozen):
+    """One request, followed by id (a resident tracking their own report)."""
+
+    kind: Literal["follow"] = "follow"
+    service_request_id: str = Field(min_length=3, max_length=300)
+
+
+class CityWideTarget(_Frozen):
+    """Everything in the city that passes the filters (a department's own feed)."""
+
+    kind: Literal["citywide"] = "citywide"
+
+
+SubscriptionTarget = Annotated[
+    CircleTarget | AreaTarget | CorridorTarget | FollowTarget | CityWideTarget,
+    Field(discriminator="kind"),
+]
+
+
+class Delivery(StrEnum):
+    """How often a subscriber wants mail."""
+
+    INSTANT = "instant"
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class SubscriptionStatus(StrEnum):
+    """Only ACTIVE subscriptions are ever matched."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    DISABLED = "disabled"
+
+
+class SubscriptionFilters(_Frozen):
+    """Optional narrowing; an empty tuple means 'any'."""
+
+    service_codes: tuple[str, ...] = ()
+    agencies: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    event_kinds: tuple[EventKind, ...] = ()
+
+
+class Subscription(_Frozen):
+    """The full current state of one subscription (internal: carries the email address)."""
+
+    subscription_id: str = Field(min_length=1, max_length=100)
+    email: str = Field(min_length=3, max_length=320)
+    label: str | None = Field(default=None, max_length=200, description="e.g. 'Home'")
+    target: SubscriptionTarget
+    filters: SubscriptionFilters = SubscriptionFilters()
+    delivery: Delivery = Delivery.INSTANT
+    status: SubscriptionStatus = SubscriptionStatus.PENDING
+    created_at: UtcDatetime
+    confirmed_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _citywide_needs_a_filter(self) -> Subscription:
+        f = self.filters
+        if self.target.kind == "citywide" and not (f.service_codes or f.agencies or f.datasets):
+            raise ValueError("a city-wide subscription needs a category, agency or dataset filter")
+        return self
+
+
+class SubscriptionChanged(Envelope):
+    """The new full state of a subscription (value on the compacted subscriptions topic).
+
+    Deletion is a tombstone (null value) for the same key.
+    """
+
+    event_type: Literal["subscription.changed"] = "subscription.changed"
+    subscription: Subscription
+
+
+class SubscriptionBounced(Envelope):
+    """The notifier could not deliver to a subscription's address."""
+
+    event_type: Literal["subscription.bounced"] = "subscription.bounced"
+    subscription_id: str
+    reason: str = Field(max_length=2000)
+    permanent: bool
+    disable: bool = Field(description="True once hard bounces pass the threshold")
+
+
+SUBSCRIPTION_CHANGED_ADAPTER: TypeAdapter[SubscriptionChanged] = TypeAdapter(SubscriptionChanged)

@@ -1,0 +1,52 @@
+"""Fixtures every test layer shares: a real local broker per session, data paths."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from connect311_contracts.kafka import ensure_topics
+from connect311_contracts.settings import KafkaSettings
+from connect311_local.broker import LocalBroker, running_broker
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real feed samples beside the project; skip when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent (project cloned alone)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """One real Kafka-protocol broker for the whole test session, on a free port."""
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with running_broker(log_path=log) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(broker: LocalBroker) -> KafkaSettings:
+    """Kafka settings pointing at the session broker, with every topic created."""
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+    asyncio.run(ensure_topics(settings))
+    return settings
+
+
+@pytest.fixture
+async def fresh_topics(kafka_settings: KafkaSettings) -> AsyncIterator[KafkaSettings]:
+    """Kafka settings; tests that need isolation use their own group ids and unique keys."""
+    yield kafka_settings
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A PostgreSQL URL from TEST_POSTGRES_URL (default: the local test database)."""
+    return os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
