@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings
-from connect311_local.broker import LocalBroker, running_broker
+from connect311_local.broker import LocalBroker, free_port, running_broker
+
+from tests.support.smtp import SmtpSink, start_smtp_sink
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -50,3 +53,40 @@ async def fresh_topics(kafka_settings: KafkaSettings) -> AsyncIterator[KafkaSett
 def postgres_url() -> str:
     """A PostgreSQL URL from TEST_POSTGRES_URL (default: the local test database)."""
     return os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on a free loopback port; `.port` says where."""
+    port = free_port()
+    controller, sink = start_smtp_sink(port)
+    sink.port = port  # type: ignore[attr-defined]
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped after); SQLAlchemy URL.
+
+    Skips when PostgreSQL is unreachable, unless CONNECT311_REQUIRE_POSTGRES=1 (CI).
+    """
+    import psycopg
+
+    admin_url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CONNECT311_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"PostgreSQL unreachable at {admin_url}: {exc}")
+    name = f"c311_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,52 @@
+"""A real SMTP server (aiosmtpd) on loopback that keeps every message it accepts, parsed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class SmtpSink:
+    """Collects messages; `fail_with` makes the server answer an SMTP error instead."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    fail_with: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """aiosmtpd hook: accept (and keep) or refuse one message."""
+        if self.fail_with:
+            return self.fail_with
+        raw: Any = envelope.original_content or envelope.content
+        message = message_from_bytes(raw, policy=policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int, timeout_s: float = 20.0) -> list[EmailMessage]:
+        """Block until at least `count` messages arrived; fail clearly otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} messages, got {len(self.messages)}")
+
+
+def start_smtp_sink(port: int) -> tuple[Controller, SmtpSink]:
+    """Start an SMTP server on 127.0.0.1:port; stop it with `controller.stop()`."""
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, sink
