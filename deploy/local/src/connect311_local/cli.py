@@ -1,0 +1,198 @@
+"""`connect311`: run the whole system locally (broker, four services, mail catcher, demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+import uvicorn
+from aiosmtpd.controller import Controller
+from rich.console import Console
+from rich.table import Table
+
+from connect311_contracts.kafka import ensure_topics
+from connect311_contracts.settings import KafkaSettings
+from connect311_local import demo
+from connect311_local.broker import BrokerStartError, LocalBroker, port_answers, start_broker
+from connect311_local.mailcatcher import Inbox, inbox_app, start_smtp
+from connect311_local.stack import LocalPorts, replay_spec, service_specs
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+console = Console()
+ROOT = Path.cwd()
+
+
+@app.command()
+def up(
+    speed: Annotated[float, typer.Option(help="Demo replay speed (x real time)")] = 120.0,
+    demo_data: Annotated[bool, typer.Option("--demo/--no-demo", help="Replay the demo day")] = True,
+    keep_state: Annotated[
+        bool, typer.Option(help="Keep var/local databases from the last run")
+    ] = False,
+    state_dir: Annotated[Path, typer.Option(help="Where local databases and logs go")] = Path(
+        "var/local"
+    ),
+) -> None:
+    """Start broker, mail catcher and the four services; replay demo data; Ctrl-C stops all."""
+    from connect311_local.supervisor import Supervisor
+
+    ports = LocalPorts()
+    _refuse_busy_ports(ports)
+    if not keep_state and state_dir.exists():
+        # The local broker keeps nothing across restarts, so fresh databases keep the demo coherent.
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    broker = _start_broker(ports.broker, state_dir)
+    smtp, inbox_server = _start_mail_catcher(ports)
+    supervisor = Supervisor(console, state_dir / "logs")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=f"127.0.0.1:{ports.broker}")))
+        for spec in service_specs(ports, state_dir):
+            console.print(f"[bold]starting {spec.name}[/] …")
+            supervisor.wait_healthy(supervisor.start(spec))
+        _banner(ports)
+        if demo_data:
+            _demo_subscribers(ports)
+            supervisor.start(replay_spec(ports, state_dir, ROOT, speed))
+        while not stop.is_set():
+            exited = supervisor.first_exited()
+            if exited and exited.spec.name != "replay":
+                console.print(
+                    f"[red]{exited.spec.name} stopped (code "
+                    f"{exited.process.returncode}); see {exited.log_path}[/]"
+                )
+                break
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    except (RuntimeError, BrokerStartError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        console.print("[bold]stopping…[/]")
+        supervisor.stop_all()
+        inbox_server.should_exit = True
+        smtp.stop()
+        broker.stop()
+        console.print("[bold green]stopped cleanly[/]")
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 9092,
+) -> None:
+    """Run only the local Kafka-protocol broker, with every topic created, until Ctrl-C."""
+    running = _start_broker(port, Path("var/local"))
+    asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=running.bootstrap_servers)))
+    console.print(f"broker ready at [bold]{running.bootstrap_servers}[/] (Ctrl-C stops it)")
+    try:
+        running.process.wait()
+    except KeyboardInterrupt:
+        running.stop()
+
+
+@app.command()
+def mailcatcher(
+    smtp_port: Annotated[int, typer.Option(help="SMTP port")] = 1025,
+    http_port: Annotated[int, typer.Option(help="Web inbox port")] = 8025,
+) -> None:
+    """Run only the local mail catcher (SMTP in, web inbox out) until Ctrl-C."""
+    inbox = Inbox()
+    controller = start_smtp(inbox, smtp_port)
+    console.print(f"SMTP on 127.0.0.1:{smtp_port}, inbox at http://localhost:{http_port}")
+    try:
+        uvicorn.run(inbox_app(inbox), host="127.0.0.1", port=http_port, log_level="warning")
+    finally:
+        controller.stop()
+
+
+@app.command()
+def status() -> None:
+    """Show each local service's health and consumer lag."""
+    ports = LocalPorts()
+    table = Table("service", "address", "health", "detail")
+    for name, port in ports.http_services().items():
+        url = f"http://127.0.0.1:{port}/healthz"
+        try:
+            response = httpx.get(url, timeout=2)
+            state = "[green]up[/]" if response.status_code == 200 else "[yellow]unhealthy[/]"
+            detail = response.text[:120]
+        except httpx.HTTPError:
+            state, detail = "[red]down[/]", "not answering"
+        table.add_row(name, f"127.0.0.1:{port}", state, detail)
+    broker_up = port_answers(ports.broker)
+    table.add_row(
+        "broker", f"127.0.0.1:{ports.broker}", "[green]up[/]" if broker_up else "[red]down[/]", ""
+    )
+    console.print(table)
+
+
+def _refuse_busy_ports(ports: LocalPorts) -> None:
+    busy = [f"{name} ({port})" for name, port in ports.all().items() if port_answers(port)]
+    if busy:
+        console.print(
+            f"[red]ports already in use: {', '.join(busy)}.[/] Is another "
+            "`connect311 up` running? Stop it (Ctrl-C) and try again."
+        )
+        raise typer.Exit(1)
+
+
+def _start_broker(port: int, state_dir: Path) -> LocalBroker:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    running = start_broker(port, log_path=state_dir / "broker.log")
+    console.print(f"[bold]broker[/] up at 127.0.0.1:{port}")
+    return running
+
+
+def _start_mail_catcher(ports: LocalPorts) -> tuple[Controller, uvicorn.Server]:
+    inbox = Inbox()
+    smtp = start_smtp(inbox, ports.smtp)
+    config = uvicorn.Config(
+        inbox_app(inbox), host="127.0.0.1", port=ports.inbox, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, daemon=True).start()
+    while not port_answers(ports.inbox):
+        time.sleep(0.05)
+    console.print(
+        f"[bold]mail catcher[/] SMTP 127.0.0.1:{ports.smtp}, inbox http://localhost:{ports.inbox}"
+    )
+    return smtp, server
+
+
+def _demo_subscribers(ports: LocalPorts) -> None:
+    map_api, inbox = f"http://127.0.0.1:{ports.map_api}", f"http://127.0.0.1:{ports.inbox}"
+    demo.sign_up(map_api)
+    emails = {s["email"] for s in demo.DEMO_SUBSCRIPTIONS}
+    confirmed = demo.confirm_from_inbox(inbox, emails)
+    console.print(
+        f"[bold]demo subscribers[/] confirmed from the inbox: {len(confirmed)}/{len(emails)}"
+    )
+
+
+def _banner(ports: LocalPorts) -> None:
+    console.rule("[bold green]Connect311 is running")
+    console.print(f"  map            http://localhost:{ports.map_api}")
+    console.print(f"  mail inbox     http://localhost:{ports.inbox}")
+    console.print(f"  API docs       http://localhost:{ports.map_api}/docs")
+    console.print("  status         uv run connect311 status   (in another terminal)")
+    console.print("  stop           Ctrl-C")
+    console.rule()
+
+
+def main() -> None:
+    """Entry point of the `connect311` command."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
