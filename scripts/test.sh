@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS=never
 python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
 uv() { python3 -m uv "$@"; }
 
-scripts/install-browser.sh
+scripts/install-system-packages.sh
 uv sync --frozen --all-packages
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .

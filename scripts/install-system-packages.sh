@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests need: headless Chromium (browser tests, driven by Playwright; no
+# browser download) and docker-compose 1.29 (validates docker-compose.yml without an engine).
+set -euo pipefail
+need=()
+[ -x /usr/lib/chromium/chromium-headless-shell ] || need+=(chromium-headless-shell)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "The tests need Debian packages: ${need[*]}. Install them with" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
+  echo "then run the test command again." >&2
+  exit 1
+fi
+echo "Installing Debian packages for the tests: ${need[*]} ..."
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
