@@ -1,0 +1,319 @@
+"""Tabular exports (Socrata/CKAN CSV, JSON arrays, JSONL) read with a column profile.
+
+`read_records` is the only function here that touches the file system: it opens the file
+and yields `(location, row)` pairs, or `(location, Rejected)` for a row that cannot be read
+(broken JSONL line, CSV row with the wrong number of fields, bytes that are not UTF-8), so
+one bad line never stops an import. `parse_row` is pure: one row and a profile in, an
+Accepted request or a Rejected with its reason out. Profiles are described in `profiles`.
+
+For one row the first problem found decides the reason, in this order: id, coordinates
+(including the profile's placeholder points), requested date, other dates, contract checks
+(closed before opened, field limits).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from connect311_contracts.rejects import RejectReason
+from connect311_contracts.request import ClosedReason, RequestStatus
+from connect311_ingestor.adapters.normalize import (
+    Draft,
+    RecordError,
+    as_id,
+    clean_text,
+    clean_url,
+    closed_reason_for,
+    coordinates,
+    finish,
+    map_status,
+    parse_datetime,
+    present,
+    raw_text,
+    rejected,
+    zone,
+)
+from connect311_ingestor.adapters.profiles import ColumnProfile, ColumnSpec
+from connect311_ingestor.records import Accepted, ParseResult, Rejected
+
+TabularFormat = Literal["csv", "json", "jsonl"]
+RowOrReject = tuple[str, Mapping[str, Any] | Rejected]
+
+_SUFFIXES: dict[str, TabularFormat] = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_TRUE = {"true", "t", "yes", "y", "1"}
+
+
+def detect_format(path: Path) -> TabularFormat:
+    """The export format a file name says (csv, json, jsonl/ndjson)."""
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise ValueError(f"cannot tell the format of {path.name}: name it .csv, .json or .jsonl")
+    return found
+
+
+def _has_bad_bytes(values: Any) -> bool:
+    # Bytes that are not UTF-8 arrive as lone surrogates (errors="surrogateescape").
+    return any(isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
+
+
+def _csv_rows(handle: TextIO, name: str) -> Iterator[RowOrReject]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield (
+            f"{name}:header",
+            Rejected(RejectReason.INVALID_CSV, f"unreadable header ({exc}).", "", f"{name}:header"),
+        )
+        return
+    row_number = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            row_number += 1
+            where = f"{name}:row {row_number}"
+            yield (
+                where,
+                Rejected(
+                    RejectReason.INVALID_CSV, f"the CSV row cannot be read ({exc}).", "", where
+                ),
+            )
+            continue
+        row_number += 1
+        where = f"{name}:row {row_number}"
+        if not fields:
+            continue  # blank line between rows: nothing to read or lose
+        if _has_bad_bytes(fields):
+            yield (
+                where,
+                Rejected(
+                    RejectReason.ENCODING_ERROR,
+                    "the row has bytes that are not UTF-8 (re-export the file as UTF-8).",
+                    raw_text(
+                        [
+                            f.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                            for f in fields
+                        ]
+                    ),
+                    where,
+                ),
+            )
+        elif len(fields) != len(header):
+            yield (
+                where,
+                Rejected(
+                    RejectReason.INVALID_CSV,
+                    f"the row has {len(fields)} fields but the header has {len(header)} "
+                    "(a truncated line or an unquoted comma).",
+                    raw_text(fields),
+                    where,
+                ),
+            )
+        else:
+            yield where, dict(zip(header, fields, strict=True))
+
+
+def _json_rows(handle: TextIO, name: str) -> Iterator[RowOrReject]:
+    try:
+        data = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        yield (
+            name,
+            Rejected(RejectReason.INVALID_JSON, f"the file is not valid JSON ({exc}).", "", name),
+        )
+        return
+    if isinstance(data, Mapping):
+        data = data.get("data") if isinstance(data.get("data"), list) else [data]
+    if not isinstance(data, list):
+        yield (
+            name,
+            Rejected(
+                RejectReason.UNEXPECTED_SHAPE,
+                "the JSON file is not an array of row objects.",
+                raw_text(data),
+                name,
+            ),
+        )
+        return
+    for index, item in enumerate(data):
+        yield from _object_row(item, f"{name}:row {index + 1}")
+
+
+def _object_row(item: Any, where: str) -> Iterator[RowOrReject]:
+    if isinstance(item, Mapping):
+        yield where, item
+    else:
+        yield (
+            where,
+            Rejected(
+                RejectReason.UNEXPECTED_SHAPE,
+                f"the row is a JSON {type(item).__name__}, not an object of columns.",
+                raw_text(item),
+                where,
+            ),
+        )
+
+
+def _jsonl_rows(handle: TextIO, name: str) -> Iterator[RowOrReject]:
+    for number, line in enumerate(handle, start=1):
+        where = f"{name}:line {number}"
+        if not line.strip():
+            continue
+        if _has_bad_bytes([line]):
+            yield (
+                where,
+                Rejected(
+                    RejectReason.ENCODING_ERROR,
+                    "the line has bytes that are not UTF-8.",
+                    raw_text(line),
+                    where,
+                ),
+            )
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield (
+                where,
+                Rejected(
+                    RejectReason.INVALID_JSON,
+                    f"the line is not valid JSON ({exc.msg}, column {exc.colno}).",
+                    raw_text(line),
+                    where,
+                ),
+            )
+            continue
+        yield from _object_row(item, where)
+
+
+def read_records(
+    path: Path, fmt: TabularFormat | None = None, *, encoding: str = "utf-8-sig"
+) -> Iterator[RowOrReject]:
+    """Each row of an export as (location, row), or (location, Rejected) if unreadable."""
+    kind = fmt or detect_format(path)
+    errors = "strict" if kind == "json" else "surrogateescape"
+    with path.open(
+        encoding=encoding, errors=errors, newline="" if kind == "csv" else None
+    ) as handle:
+        if kind == "csv":
+            yield from _csv_rows(handle, path.name)
+        elif kind == "json":
+            yield from _json_rows(handle, path.name)
+        else:
+            yield from _jsonl_rows(handle, path.name)
+
+
+# ---------------------------------------------------------------- one row
+
+
+def _get(row: Mapping[str, Any], spec: ColumnSpec) -> Any:
+    """The first non-empty value among the spec's columns (None when all are empty)."""
+    if spec is None:
+        return None
+    for column in [spec] if isinstance(spec, str) else spec:
+        value = row.get(column)
+        if present(value):
+            return value
+    return None
+
+
+def _names(spec: ColumnSpec) -> str:
+    if spec is None:
+        return "(no column)"
+    return spec if isinstance(spec, str) else " / ".join(spec)
+
+
+def _zipcode(value: Any, digits: int | None) -> Any:
+    if digits is None or isinstance(value, bool) or not present(value):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text.zfill(digits) if text.isdigit() and len(text) < digits else text
+
+
+def _build_row(row: Mapping[str, Any], profile: ColumnProfile) -> Draft:
+    cols = profile.columns
+    tz = zone(profile.timezone)
+
+    def date(name: str, spec: ColumnSpec) -> Any:
+        return parse_datetime(
+            _get(row, spec),
+            field_name=f"{name} ({_names(spec)})",
+            tz=tz,
+            formats=profile.date_formats,
+        )
+
+    request_id = as_id(_get(row, cols.id), f"id ({_names(cols.id)})")
+    lat, long = coordinates(
+        _get(row, cols.lat),
+        _get(row, cols.long),
+        names=(_names(cols.lat), _names(cols.long)),
+        kind="columns",
+        placeholders=profile.placeholder_coordinates,
+    )
+    requested = date("requested date", cols.requested_datetime)
+    if requested is None:
+        raise RecordError(
+            RejectReason.MISSING_FIELD,
+            f"no requested date (column {_names(cols.requested_datetime)} empty).",
+        )
+    closed_at = date("closed date", cols.closed_datetime)
+    raw_status = clean_text(_get(row, cols.status), 200) or ""
+    mapping = (profile.status_rule(raw_status) if raw_status else None) or map_status(
+        raw_status if raw_status else ("closed" if closed_at else "open"),
+        has_closed_date=closed_at is not None,
+    )
+    reason_text = clean_text(_get(row, cols.closed_reason_text))
+    notes = clean_text(_get(row, cols.status_notes))
+    closed_reason = closed_reason_for(mapping, reason_text)
+    if str(_get(row, cols.duplicate_flag)).strip().lower() in _TRUE:
+        closed_reason = ClosedReason.DUPLICATE if mapping.status is RequestStatus.CLOSED else None
+    return Draft(
+        source=profile.source,
+        source_request_id=request_id,
+        dataset=profile.dataset,
+        raw_status=raw_status or ("closed" if closed_at else "open"),
+        status=mapping.status,
+        closed_reason=closed_reason,
+        lat=lat,
+        long=long,
+        requested_datetime=requested,
+        updated_datetime=date("updated date", cols.updated_datetime),
+        closed_datetime=closed_at,
+        expected_datetime=date("expected date", cols.expected_datetime),
+        media_url=clean_url(_get(row, cols.media_url)),
+        texts={
+            "service_code": _get(row, cols.service_code),
+            "service_name": _get(row, cols.service_name),
+            "agency_responsible": _get(row, cols.agency_responsible),
+            "status_notes": notes,
+            "description": _get(row, cols.description),
+            "address": _get(row, cols.address),
+            "zipcode": _zipcode(_get(row, cols.zipcode), profile.zipcode_digits),
+        },
+    )
+
+
+def parse_row(
+    row: Mapping[str, Any], profile: ColumnProfile, location: str | None = None
+) -> ParseResult:
+    """One export row as an Accepted request or a Rejected with a clear reason."""
+    try:
+        return Accepted(finish(_build_row(row, profile)), location)
+    except RecordError as error:
+        return rejected(error, row, location)
