@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from connect311_local.broker import free_port
 from connect311_local.supervisor import ProcessSpec
 
 DEMO_FILE = Path("data/demo/nyc311_2023-02-28_demo.csv")
@@ -22,6 +24,11 @@ class LocalPorts:
     notifier: int = 8003
     smtp: int = 1025
     inbox: int = 8025
+
+    @classmethod
+    def free(cls) -> LocalPorts:
+        """Every port picked free (tests run stacks side by side)."""
+        return cls(*(free_port() for _ in range(7)))
 
     def http_services(self) -> dict[str, int]:
         """Services that answer /healthz over HTTP."""
@@ -56,9 +63,11 @@ def common_env(ports: LocalPorts) -> dict[str, str]:
     }
 
 
-def service_specs(ports: LocalPorts, state: Path) -> list[ProcessSpec]:
+def service_specs(
+    ports: LocalPorts, state: Path, extra_env: Mapping[str, str] | None = None
+) -> list[ProcessSpec]:
     """The four services, in start order (the map API first: it owns subscriptions)."""
-    env = common_env(ports)
+    env = {**common_env(ports), **(extra_env or {})}
     db = f"sqlite:///{state.resolve()}"
     return [
         ProcessSpec(

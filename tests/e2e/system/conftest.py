@@ -1,0 +1,161 @@
+"""The whole system as real processes: broker, four services, a real SMTP server."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+
+from connect311_local.broker import LocalBroker, running_broker
+from connect311_local.stack import LocalPorts, service_specs
+from connect311_local.supervisor import ProcessSpec, Running, Supervisor
+from tests.support.smtp import SmtpSink, start_smtp_sink
+
+PUSH_TOKEN = "e2e-push-token"
+CONFIRM_LINK = re.compile(r"https?://\S+/api/subscriptions/confirm\?token=[\w.\-]+")
+
+
+@dataclass
+class Stack:
+    """A running system and the ways a test talks to it."""
+
+    ports: LocalPorts
+    broker: LocalBroker
+    sink: SmtpSink
+    supervisor: Supervisor
+    specs: dict[str, ProcessSpec]
+
+    @property
+    def map_api(self) -> str:
+        return f"http://127.0.0.1:{self.ports.map_api}"
+
+    def push(self, *records: dict[str, Any]) -> dict[str, Any]:
+        """Send requests to the ingestor's push endpoint, as a city system would."""
+        response = httpx.post(
+            f"http://127.0.0.1:{self.ports.ingestor}/api/v1/requests",
+            json=list(records),
+            headers={"Authorization": f"Bearer {PUSH_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code < 300, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def subscribe(self, body: dict[str, Any]) -> None:
+        """Sign up through the public API and click the confirmation link that arrives."""
+        before = len(self.sink.messages)
+        response = httpx.post(f"{self.map_api}/api/subscriptions", json=body, timeout=10)
+        assert response.status_code == 202, response.text
+        message = self.wait_for_mail(lambda m: body["email"] in str(m["To"]), after=before)
+        link = CONFIRM_LINK.search(_text(message))
+        assert link, f"no confirmation link in: {_text(message)[:500]}"
+        url = link.group(0).replace(f"http://localhost:{self.ports.map_api}", self.map_api)
+        confirmed = httpx.get(url, timeout=10, follow_redirects=False)
+        assert confirmed.status_code in (200, 303, 307), confirmed.text
+
+    def wait_for_mail(
+        self, predicate: Callable[[EmailMessage], bool], after: int = 0, timeout_s: float = 30
+    ) -> EmailMessage:
+        """The first message (from index `after` on) that satisfies the predicate."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for message in self.sink.messages[after:]:
+                if predicate(message):
+                    return message
+            time.sleep(0.1)
+        subjects = [m["Subject"] for m in self.sink.messages]
+        raise AssertionError(f"no matching email within {timeout_s} s; got {subjects}")
+
+    def mail_to(self, email: str) -> list[EmailMessage]:
+        """Every message delivered to one address so far."""
+        return [m for m in self.sink.messages if email in str(m["To"])]
+
+    def restart(self, name: str, kill: bool = True) -> None:
+        """Kill (-9) or stop one service and start it again; wait until it is healthy."""
+        running = next(
+            r for r in self.supervisor.running if r.spec.name == name and r.process.poll() is None
+        )
+        if kill:
+            running.process.kill()
+        else:
+            running.process.terminate()
+        running.process.wait(timeout=30)
+        self.start(self.specs[name])
+
+    def start(self, spec: ProcessSpec) -> Running:
+        """Start a process and wait for its health check."""
+        started = self.supervisor.start(spec)
+        self.supervisor.wait_healthy(started)
+        return started
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    return str(body.get_content()) if body else ""  # type: ignore[attr-defined]
+
+
+def request_record(request_id: str, lat: float, long: float, **fields: Any) -> dict[str, Any]:
+    """One request in Open311 field names, reported now."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "service_request_id": request_id,
+        "status": "open",
+        "service_code": "POTHOLE",
+        "service_name": "Pothole",
+        "agency_responsible": "Public Works",
+        "description": "Deep pothole in the right lane",
+        "address": "100 Central Ave",
+        "lat": lat,
+        "long": long,
+        "requested_datetime": now,
+        "updated_datetime": now,
+        **fields,
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A fresh broker, SMTP server and the four services, for one test module."""
+    state: Path = tmp_path_factory.mktemp("stack")
+    ports = LocalPorts.free()
+    with running_broker(log_path=state / "broker.log") as broker:
+        ports = replace(ports, broker=broker.port)
+        smtp, sink = start_smtp_sink(ports.smtp)
+        supervisor = Supervisor(Console(file=io.StringIO()), state / "logs")
+        specs = {
+            s.name: s
+            for s in service_specs(
+                ports,
+                state,
+                {
+                    "INGESTOR_PUSH_TOKENS": PUSH_TOKEN,
+                    "NOTIFIER_DIGEST_CHECK_INTERVAL_S": "1",
+                },
+            )
+        }
+        stack = Stack(ports, broker, sink, supervisor, specs)
+        try:
+            for spec in specs.values():
+                stack.start(spec)
+            yield stack
+        finally:
+            supervisor.stop_all()
+            smtp.stop()
+            _print_logs_on_failure(state / "logs")
+
+
+def _print_logs_on_failure(log_dir: Path) -> None:
+    # pytest shows captured output only for failing tests: the service logs explain failures.
+    for log in sorted(log_dir.glob("*.log")):
+        print(f"----- {log.name} (last 60 lines) -----")
+        print("\n".join(log.read_text(errors="replace").splitlines()[-60:]))

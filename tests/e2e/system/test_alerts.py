@@ -1,0 +1,70 @@
+"""End to end: a request reported near a confirmed subscriber reaches their inbox exactly once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from tests.e2e.system.conftest import Stack, request_record
+
+CITY_HALL = (27.7731, -82.6400)  # St. Petersburg, FL
+INSIDE = (27.7749, -82.6400)  # ~200 m north
+OUTSIDE = (27.7911, -82.6400)  # ~2 km north
+
+
+def _email() -> str:
+    return f"resident-{uuid.uuid4().hex[:8]}@example.org"
+
+
+def test_request_inside_the_radius_mails_once_and_outside_not_at_all(stack: Stack) -> None:
+    email = _email()
+    stack.subscribe(
+        {
+            "email": email,
+            "label": "Home",
+            "delivery": "instant",
+            "target": {
+                "kind": "circle",
+                "lat": CITY_HALL[0],
+                "long": CITY_HALL[1],
+                "radius_m": 500,
+            },
+        }
+    )
+    time.sleep(1.0)  # the matcher applies the confirmation from subscriptions.v1
+    tag = uuid.uuid4().hex[:6]
+    stack.push(
+        request_record(f"far-{tag}", *OUTSIDE, description=f"far away {tag}"),
+        request_record(f"near-{tag}", *INSIDE, description=f"near <b>{tag}</b>"),
+    )
+    alert = stack.wait_for_mail(lambda m: email in str(m["To"]) and "Pothole" in str(m["Subject"]))
+    text = alert.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"near <b>{tag}</b>" in text
+    assert "100 Central Ave" in text
+    assert "Home" in text
+    html = alert.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert f"near &lt;b&gt;{tag}&lt;/b&gt;" in html
+    assert alert["List-Unsubscribe"]
+    time.sleep(3.0)  # give a wrong second alert (the far request, a duplicate) time to arrive
+    alerts = [m for m in stack.mail_to(email) if "confirm" not in str(m["Subject"]).lower()]
+    assert len(alerts) == 1
+    assert f"far away {tag}" not in str(alerts[0])
+
+
+def test_a_resident_following_a_request_gets_each_status_change(stack: Stack) -> None:
+    email, tag = _email(), uuid.uuid4().hex[:6]
+    record = request_record(f"follow-{tag}", *OUTSIDE)
+    stack.push(record)
+    stack.subscribe(
+        {
+            "email": email,
+            "delivery": "instant",
+            "target": {"kind": "follow", "service_request_id": f"push:follow-{tag}"},
+        }
+    )
+    time.sleep(1.0)
+    for status, note in (("in_progress", "Crew assigned"), ("closed", "Pothole filled")):
+        stack.push({**record, "status": status, "status_notes": note})
+        stack.wait_for_mail(lambda m, n=note: email in str(m["To"]) and n in str(m))
+    updates = [m for m in stack.mail_to(email) if "confirm" not in str(m["Subject"]).lower()]
+    assert len(updates) == 2
