@@ -1,0 +1,277 @@
+"""All active subscriptions, indexed so one point finds every place that contains it.
+
+- circles: a cover grid snapshot (fast, immutable) plus a small R-tree "delta" of circles
+  added since the last build; removed circles are masked by slot, so changes apply live and
+  the grid is rebuilt off the matching path when the delta grows;
+- areas and corridors: an R-tree of bounding boxes, then an exact check;
+- follows: a dict by request id; city-wide feeds: a set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from rtree import index as rtree_index
+
+from connect311_contracts.subscriptions import Subscription, SubscriptionStatus
+from connect311_matcher.geodesy import EARTH_RADIUS_M, FloatArray, polyline_distance_m, unit_vector
+from connect311_matcher.grid import CircleBatch, CoverGrid, GridShape, SlotArray, griddable
+from connect311_matcher.targets import Compiled, compile_subscription, followed_request
+
+_EMPTY = np.empty(0, dtype=np.int32)
+
+
+@dataclass
+class _Slots:
+    """Per-slot arrays (grown by doubling) for vectorized rules and grid builds."""
+
+    alive: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.bool_))
+    confirmed_ts: np.ndarray = field(default_factory=lambda: np.zeros(1024))
+    filtered: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.bool_))
+    gridded: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.bool_))
+    lat: np.ndarray = field(default_factory=lambda: np.zeros(1024))
+    lon: np.ndarray = field(default_factory=lambda: np.zeros(1024))
+    radius_m: np.ndarray = field(default_factory=lambda: np.zeros(1024))
+    lon_half: np.ndarray = field(default_factory=lambda: np.zeros(1024))
+
+    def ensure(self, slot: int) -> None:
+        """Grow every array so `slot` fits."""
+        size = len(self.alive)
+        if slot < size:
+            return
+        new = max(slot + 1, size * 2)
+        for name in self.__dataclass_fields__:
+            old = getattr(self, name)
+            grown = np.zeros(new, dtype=old.dtype)
+            grown[:size] = old
+            setattr(self, name, grown)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays."""
+        return sum(getattr(self, name).nbytes for name in self.__dataclass_fields__)
+
+
+class SubscriptionIndex:
+    """Active subscriptions by id, with spatial, follow and city-wide lookups."""
+
+    def __init__(self, cell_m: float = 500.0, min_delta: int = 2_000, delta_ratio: float = 0.05):
+        self.shape = GridShape(cell_m)
+        self.min_delta, self.delta_ratio = min_delta, delta_ratio
+        self._by_id: dict[str, Compiled] = {}
+        self._by_slot: dict[int, Compiled] = {}
+        self._next_slot = 0
+        self.slots = _Slots()
+        self._grid: CoverGrid | None = None
+        self._grid_upto = 0
+        self._grid_dead = 0
+        self._grid_circles = 0
+        self._counts = dict.fromkeys(("circle", "area", "corridor", "follow", "citywide"), 0)
+        self._delta = rtree_index.Index()
+        self._delta_boxes: dict[int, tuple[float, float, float, float]] = {}
+        self._ungridded: dict[int, Compiled] = {}
+        self._shapes = rtree_index.Index()
+        self._follows: dict[str, set[int]] = {}
+        self._citywide: set[int] = set()
+        self.bulk_loading = False
+
+    # ---- changes -------------------------------------------------------------------------
+
+    def upsert(self, sub: Subscription) -> Compiled | None:
+        """Hold the new state of a subscription (only ACTIVE ones are held); None if not held.
+
+        Raises UnusableGeometry for an area that cannot be read (the old state is dropped).
+        """
+        self.remove(sub.subscription_id)
+        if sub.status is not SubscriptionStatus.ACTIVE:
+            return None
+        compiled = compile_subscription(self._next_slot, sub)
+        self._next_slot += 1
+        self._add(compiled)
+        return compiled
+
+    def remove(self, subscription_id: str) -> bool:
+        """Forget a subscription; True if it was held."""
+        compiled = self._by_id.pop(subscription_id, None)
+        if compiled is None:
+            return False
+        slot = compiled.slot
+        del self._by_slot[slot]
+        self._counts[compiled.kind] -= 1
+        self.slots.alive[slot] = False
+        kind = compiled.kind
+        if kind == "circle":
+            self._remove_circle(compiled)
+        elif kind in ("area", "corridor"):
+            assert compiled.bbox is not None
+            self._shapes.delete(slot, compiled.bbox)
+        elif kind == "follow":
+            followed = self._follows.get(followed_request(compiled.subscription) or "", set())
+            followed.discard(slot)
+        else:
+            self._citywide.discard(slot)
+        return True
+
+    def _add(self, c: Compiled) -> None:
+        slot = c.slot
+        self._by_id[c.subscription.subscription_id] = c
+        self._by_slot[slot] = c
+        self._counts[c.kind] += 1
+        s = self.slots
+        s.ensure(slot)
+        s.alive[slot], s.confirmed_ts[slot], s.filtered[slot] = True, c.confirmed_ts, c.has_filters
+        if c.kind == "circle":
+            self._add_circle(c)
+        elif c.kind in ("area", "corridor"):
+            assert c.bbox is not None
+            self._shapes.insert(slot, c.bbox)
+        elif c.kind == "follow":
+            self._follows.setdefault(followed_request(c.subscription) or "", set()).add(slot)
+        else:
+            self._citywide.add(slot)
+
+    def _add_circle(self, c: Compiled) -> None:
+        target = c.subscription.target
+        lat, lon, radius = target.lat, target.long, target.radius_m  # type: ignore[union-attr]
+        s, slot = self.slots, c.slot
+        s.lat[slot], s.lon[slot], s.radius_m[slot], s.lon_half[slot] = (
+            lat,
+            lon,
+            radius,
+            c.lon_half_deg,
+        )
+        arrays = (np.array([lat]), np.array([lon]), np.array([radius]), np.array([c.lon_half_deg]))
+        ok = bool(griddable(*arrays)[0])
+        s.gridded[slot] = ok
+        if not ok:
+            self._ungridded[slot] = c
+        elif not self.bulk_loading:
+            assert c.bbox is not None
+            self._delta.insert(slot, c.bbox)
+            self._delta_boxes[slot] = c.bbox
+
+    def _remove_circle(self, c: Compiled) -> None:
+        slot = c.slot
+        self._ungridded.pop(slot, None)
+        box = self._delta_boxes.pop(slot, None)
+        if box is not None:
+            self._delta.delete(slot, box)
+        elif self._grid is not None and slot < self._grid_upto:
+            self._grid_dead += 1
+
+    # ---- grid rebuilds (the build itself is pure and may run in a thread) --------------------
+
+    def rebuild_due(self) -> bool:
+        """True when the circles outside the grid are many enough to rebuild it."""
+        if self.bulk_loading:
+            return False
+        pending = len(self._delta_boxes) + self._grid_dead
+        return pending > max(self.min_delta, self.delta_ratio * self._grid_circles)
+
+    def grid_input(self) -> tuple[CircleBatch, FloatArray, int]:
+        """A copy of every live griddable circle, and the slot bound it covers."""
+        upto = self._next_slot
+        s = self.slots
+        slots = np.flatnonzero(s.alive[:upto] & s.gridded[:upto]).astype(np.int32)
+        batch = CircleBatch(slots, s.lat[slots], s.lon[slots], s.radius_m[slots])
+        return batch, s.lon_half[slots], upto
+
+    def build_grid(self, batch: CircleBatch, lon_half: FloatArray) -> CoverGrid:
+        """Build a cover grid (pure; safe to run in a worker thread)."""
+        return CoverGrid(self.shape, batch, lon_half)
+
+    def install_grid(self, grid: CoverGrid, batch: CircleBatch, upto: int) -> None:
+        """Swap in a grid built from `grid_input()`; circles added since stay in the delta."""
+        self._grid, self._grid_upto, self._grid_circles = grid, upto, len(batch.slots)
+        self._grid_dead = int((~self.slots.alive[batch.slots]).sum())
+        for slot in [slot for slot in self._delta_boxes if slot < upto]:
+            self._delta.delete(slot, self._delta_boxes.pop(slot))
+        self.bulk_loading = False
+
+    def rebuild_now(self) -> None:
+        """Build and install a grid synchronously (tests, benchmarks, start-up)."""
+        batch, half, upto = self.grid_input()
+        self.install_grid(self.build_grid(batch, half), batch, upto)
+
+    # ---- lookups ---------------------------------------------------------------------------
+
+    def circles_at(self, lat: float, lon: float) -> SlotArray:
+        """Slots of every held circle containing the point."""
+        p = unit_vector(lat, lon)
+        parts: list[SlotArray] = []
+        if self._grid is not None:
+            found = self._grid.query(lat, lon, p)
+            if self._grid_dead and len(found):
+                found = found[self.slots.alive[found]]
+            parts.append(found)
+        if self._delta_boxes:
+            near = self._delta.intersection_v(  # type: ignore[no-untyped-call]
+                np.array([[lon, lat]]), np.array([[lon, lat]])
+            )[0]
+            parts.append(self._exact_circles([self._by_slot[int(i)] for i in near], p))
+        if self._ungridded:
+            parts.append(self._exact_circles(list(self._ungridded.values()), p))
+        if not parts:
+            return _EMPTY
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    @staticmethod
+    def _exact_circles(circles: list[Compiled], p: tuple[float, float, float]) -> SlotArray:
+        if not circles:
+            return _EMPTY
+        units = np.array([c.unit for c in circles])
+        cos_r = np.array([c.cos_r for c in circles])
+        slots = np.array([c.slot for c in circles], dtype=np.int32)
+        hit: SlotArray = slots[units @ np.asarray(p) >= cos_r]
+        return hit
+
+    def shapes_at(self, lat: float, lon: float) -> list[tuple[Compiled, float | None]]:
+        """Areas containing the point and corridors within their width, with distances."""
+        found: list[tuple[Compiled, float | None]] = []
+        for slot in self._shapes.intersection((lon, lat, lon, lat)):
+            c = self._by_slot[slot]
+            if c.area is not None:
+                if c.area.covers(shapely.Point(lon, lat)):
+                    found.append((c, None))
+                continue
+            assert c.vertices is not None
+            d = polyline_distance_m(np.asarray(unit_vector(lat, lon)), c.vertices)
+            if d <= c.subscription.target.width_m:  # type: ignore[union-attr]
+                found.append((c, d))
+        return found
+
+    def followers(self, service_request_id: str) -> list[Compiled]:
+        """Follow subscriptions of one request."""
+        return [self._by_slot[s] for s in self._follows.get(service_request_id, ())]
+
+    def citywide(self) -> list[Compiled]:
+        """Every city-wide subscription."""
+        return [self._by_slot[s] for s in self._citywide]
+
+    def get(self, slot: int) -> Compiled:
+        """The subscription held in a slot."""
+        return self._by_slot[slot]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, subscription_id: object) -> bool:
+        return subscription_id in self._by_id
+
+    def counts(self) -> dict[str, int]:
+        """How many subscriptions are held, by target kind."""
+        return dict(self._counts)
+
+    def index_bytes(self) -> int:
+        """Bytes of the index's arrays (grid and per-slot), not counting the held models."""
+        return self.slots.nbytes + (self._grid.nbytes if self._grid else 0)
+
+
+def circle_distance_m(c: Compiled, lat: float, lon: float) -> float:
+    """Distance in metres from a circle's centre to a point."""
+    assert c.unit is not None
+    p = np.asarray(unit_vector(lat, lon))
+    chord = float(np.linalg.norm(p - np.asarray(c.unit)))
+    return 2.0 * float(np.arcsin(min(chord / 2.0, 1.0))) * EARTH_RADIUS_M

@@ -1,0 +1,141 @@
+"""Who hears about an event: the rules on top of the spatial index (pure)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from connect311_contracts.events import RequestEvent
+from connect311_contracts.notifications import SubscriberMatched
+from connect311_contracts.request import ServiceRequest
+from connect311_contracts.subscriptions import SubscriptionFilters
+from connect311_matcher.grid import SlotArray
+from connect311_matcher.index import SubscriptionIndex, circle_distance_m
+from connect311_matcher.targets import Compiled
+
+_NOTIFICATION_NS = uuid.UUID("6f1b7c2e-3b0e-4c55-9f36-2f5d0b1f7a11")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One subscription an event concerns, how far away, and why (for the email)."""
+
+    compiled: Compiled
+    distance_m: float | None
+    rule: str
+
+
+def passes_filters(filters: SubscriptionFilters, event: RequestEvent) -> bool:
+    """True when the event's request passes every non-empty filter."""
+    r = event.request
+    return (
+        (not filters.service_codes or r.service_code in filters.service_codes)
+        and (not filters.agencies or r.agency_responsible in filters.agencies)
+        and (not filters.datasets or r.dataset in filters.datasets)
+        and (not filters.event_kinds or event.kind in filters.event_kinds)
+    )
+
+
+def eligible_slots(index: SubscriptionIndex, slots: SlotArray, event: RequestEvent) -> SlotArray:
+    """Slots confirmed no later than the request was made, whose filters pass (vectorized)."""
+    if not len(slots):
+        return slots
+    s = index.slots
+    requested = event.request.requested_datetime.timestamp()
+    kept = slots[s.confirmed_ts[slots] <= requested]
+    narrowed = s.filtered[kept]
+    if not narrowed.any():
+        return kept
+    ok = np.array(
+        [
+            passes_filters(index.get(int(slot)).subscription.filters, event)
+            for slot in kept[narrowed]
+        ],
+        dtype=np.bool_,
+    )
+    keep = ~narrowed
+    keep[np.flatnonzero(narrowed)[ok]] = True
+    result: SlotArray = kept[keep]
+    return result
+
+
+def find_matches(index: SubscriptionIndex, event: RequestEvent) -> list[Match]:
+    """Every match of one request event, at most one per subscription."""
+    if event.backfill:  # history imports never alert
+        return []
+    r = event.request
+    circles = eligible_slots(index, index.circles_at(r.lat, r.long), event)
+    matches = []
+    for slot in circles:
+        c = index.get(int(slot))
+        away = circle_distance_m(c, r.lat, r.long)
+        matches.append(Match(c, away, circle_rule(c, away)))
+    matches += [
+        Match(c, d, shape_rule(c, d))
+        for c, d in index.shapes_at(r.lat, r.long)
+        if _recent_enough(c, r) and passes_filters(c.subscription.filters, event)
+    ]
+    matches += [
+        Match(c, None, citywide_rule(c, r))
+        for c in index.citywide()
+        if _recent_enough(c, r) and passes_filters(c.subscription.filters, event)
+    ]
+    # Following a request is the one case where an older request still alerts.
+    matches += [
+        Match(c, None, f"you follow request {r.service_request_id}")
+        for c in index.followers(r.service_request_id)
+        if passes_filters(c.subscription.filters, event)
+    ]
+    return matches
+
+
+def _recent_enough(c: Compiled, r: ServiceRequest) -> bool:
+    return c.confirmed_ts <= r.requested_datetime.timestamp()
+
+
+def _label(c: Compiled, default: str) -> str:
+    return c.subscription.label or default
+
+
+def circle_rule(c: Compiled, away: float) -> str:
+    """e.g. 'within 500 m of Home (312 m away)'."""
+    radius = c.subscription.target.radius_m  # type: ignore[union-attr]
+    return f"within {radius:g} m of {_label(c, 'your place')} ({away:.0f} m away)"
+
+
+def shape_rule(c: Compiled, distance_m: float | None) -> str:
+    """e.g. "inside your area 'School zone'" or 'within 100 m of your route (12 m away)'."""
+    label = c.subscription.label
+    if c.kind == "area":
+        return f"inside your area '{label}'" if label else "inside your area"
+    width = c.subscription.target.width_m  # type: ignore[union-attr]
+    route = f"your route '{label}'" if label else "your route"
+    return f"within {width:g} m of {route} ({distance_m or 0:.0f} m away)"
+
+
+def citywide_rule(c: Compiled, r: ServiceRequest) -> str:
+    """e.g. 'all Water Resources requests', naming the filter that let this request through."""
+    f = c.subscription.filters
+    if f.agencies:
+        what = r.agency_responsible
+    elif f.service_codes:
+        what = r.service_name or r.service_code
+    else:
+        what = f"{r.dataset} dataset"
+    return f"all {what} requests"
+
+
+def notification(match: Match, event: RequestEvent) -> SubscriberMatched:
+    """The notification command for one match; its id is stable so redelivery can be deduped."""
+    sub = match.compiled.subscription
+    event_id = uuid.uuid5(_NOTIFICATION_NS, f"{event.event_id}/{sub.subscription_id}")
+    return SubscriberMatched(
+        event_id=str(event_id),
+        trace_id=event.trace_id,
+        subscription=sub,
+        request_event=event,
+        distance_m=match.distance_m,
+        matched_rule=match.rule[:500],
+    )

@@ -1,0 +1,143 @@
+"""Subscriptions compiled for matching: unit vectors, thresholds, boxes, prepared shapes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+
+from connect311_contracts.subscriptions import (
+    AreaTarget,
+    CircleTarget,
+    CorridorTarget,
+    FollowTarget,
+    Subscription,
+)
+from connect311_matcher.geodesy import (
+    EARTH_RADIUS_M,
+    FloatArray,
+    cos_threshold,
+    lon_half_width_deg,
+    unit_vector,
+    unit_vectors,
+)
+
+BBox = tuple[float, float, float, float]
+"""(min lon, min lat, max lon, max lat) in degrees."""
+
+
+class UnusableGeometry(ValueError):
+    """A subscription's geometry cannot be matched (invalid or empty polygon)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """One active subscription, ready for fast checks; `slot` is its index position."""
+
+    slot: int
+    subscription: Subscription
+    confirmed_ts: float
+    bbox: BBox | None = None
+    unit: tuple[float, float, float] | None = None
+    cos_r: float = 2.0
+    lon_half_deg: float = 0.0
+    area: Any = None
+    vertices: FloatArray | None = None
+
+    @property
+    def kind(self) -> str:
+        """The target kind: circle, area, corridor, follow or citywide."""
+        return self.subscription.target.kind
+
+    @property
+    def has_filters(self) -> bool:
+        """True when any filter narrows this subscription."""
+        f = self.subscription.filters
+        return bool(f.service_codes or f.agencies or f.datasets or f.event_kinds)
+
+
+def compile_subscription(slot: int, sub: Subscription) -> Compiled:
+    """Precompute everything the index and the exact checks need for one subscription."""
+    confirmed = sub.confirmed_at or sub.created_at
+    base: dict[str, Any] = {
+        "slot": slot,
+        "subscription": sub,
+        "confirmed_ts": confirmed.timestamp(),
+    }
+    target = sub.target
+    if isinstance(target, CircleTarget):
+        return Compiled(**base, **_circle(target))
+    if isinstance(target, AreaTarget):
+        return Compiled(**base, **_area(target))
+    if isinstance(target, CorridorTarget):
+        return Compiled(**base, **_corridor(target))
+    return Compiled(**base)
+
+
+def followed_request(sub: Subscription) -> str | None:
+    """The request id a follow subscription tracks, else None."""
+    return sub.target.service_request_id if isinstance(sub.target, FollowTarget) else None
+
+
+def circle_bbox(lat: float, lon: float, radius_m: float) -> tuple[BBox, float]:
+    """A circle's bounding box (degrees) and its longitude half-width."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M) * 1.000001 + 1e-9
+    half = min(180.0, lon_half_width_deg(lat, radius_m) * 1.000001 + 1e-9)
+    box = (lon - half, max(-90.0, lat - dlat), lon + half, min(90.0, lat + dlat))
+    return box, half
+
+
+def _circle(target: CircleTarget) -> dict[str, Any]:
+    box, half = circle_bbox(target.lat, target.long, target.radius_m)
+    return {
+        "bbox": box,
+        "unit": unit_vector(target.lat, target.long),
+        "cos_r": cos_threshold(target.radius_m),
+        "lon_half_deg": half,
+    }
+
+
+def _area(target: AreaTarget) -> dict[str, Any]:
+    try:
+        geom = shape(target.geometry)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise UnusableGeometry(f"area geometry cannot be read: {exc}") from exc
+    if geom.is_empty:
+        raise UnusableGeometry("area geometry is empty")
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)  # self-intersections: keep the area the user drew
+    shapely.prepare(geom)
+    return {"bbox": tuple(float(v) for v in geom.bounds), "area": geom}
+
+
+def _corridor(target: CorridorTarget) -> dict[str, Any]:
+    coords = np.asarray(target.coordinates, dtype=np.float64)
+    lons, lats = coords[:, 0], coords[:, 1]
+    dlat = math.degrees(target.width_m / EARTH_RADIUS_M) * 1.000001 + 1e-9
+    # Great-circle arcs bulge poleward of their ends: widen by a little more than the sagitta.
+    reach = max(abs(float(lats.min())), abs(float(lats.max()))) + dlat
+    bulge = _arc_bulge_deg(coords)
+    half = min(180.0, lon_half_width_deg(min(reach, 89.9), target.width_m) * 1.000001 + 1e-9)
+    box = (
+        float(lons.min()) - half,
+        max(-90.0, float(lats.min()) - dlat - bulge),
+        float(lons.max()) + half,
+        min(90.0, float(lats.max()) + dlat + bulge),
+    )
+    return {
+        "bbox": box,
+        "vertices": unit_vectors(lats, lons),
+        "cos_r": cos_threshold(target.width_m),
+    }
+
+
+def _arc_bulge_deg(coords: FloatArray) -> float:
+    """An upper bound on how far (degrees of latitude) any arc strays beyond its ends."""
+    dlon = np.radians(np.abs(np.diff(coords[:, 0])))
+    lat = np.radians(np.maximum(np.abs(coords[:-1, 1]), np.abs(coords[1:, 1])))
+    # For short arcs the bulge is about dlon^2 * sin(2 lat) / 16; doubled, plus a floor.
+    return float(np.degrees((dlon**2 * np.abs(np.sin(2 * lat)) / 8).max(initial=0.0))) + 1e-7
