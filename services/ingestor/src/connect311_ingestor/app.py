@@ -1,0 +1,155 @@
+"""Composition root: wires settings, database, Kafka, sources and the HTTP app together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from fastapi import FastAPI
+
+from connect311_contracts.kafka import ensure_topics, producer
+from connect311_contracts.settings import KafkaSettings
+from connect311_ingestor.metrics import IngestMetrics
+from connect311_ingestor.pipeline import Ingestor
+from connect311_ingestor.publisher import Publisher
+from connect311_ingestor.settings import IngestorSettings
+from connect311_ingestor.sources.http import Backoff, Fetcher
+from connect311_ingestor.sources.loop import Poller, run_forever
+from connect311_ingestor.sources.open311 import Open311Poller
+from connect311_ingestor.sources.seeclickfix import SeeClickFixPoller
+from connect311_ingestor.store import IngestorStore
+from connect311_ingestor.web import create_app
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnreachable(RuntimeError):
+    """Kafka could not be reached; the message says how to start the local broker."""
+
+
+def broker_hint(kafka: KafkaSettings) -> str:
+    """What to tell a user whose broker is not answering."""
+    return (
+        f"cannot reach the Kafka broker at {kafka.bootstrap_servers}. Start the local one with "
+        "`connect311 broker` (or point KAFKA_BOOTSTRAP_SERVERS at yours) and try again."
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything a running ingestor holds."""
+
+    settings: IngestorSettings
+    kafka: KafkaSettings
+    store: IngestorStore
+    producer: AIOKafkaProducer
+    ingestor: Ingestor
+    metrics: IngestMetrics
+
+    async def health(self) -> dict[str, str]:
+        """Whether the database and the broker answer right now."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.to_thread(self.store.ping)
+            checks["database"] = "ok"
+        except Exception as exc:  # any driver error means "not healthy", with the reason
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=3)
+            checks["broker"] = "ok"
+        except (TimeoutError, KafkaError) as exc:
+            checks["broker"] = f"error: {exc.__class__.__name__}"
+        return checks
+
+    def http_app(self) -> FastAPI:
+        """The push / health / metrics app over this runtime."""
+        return create_app(self.ingestor, self.settings, self.health)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: IngestorSettings, kafka: KafkaSettings, *, connect_attempts: int = 5
+) -> AsyncIterator[Runtime]:
+    """Open the store, ensure topics, start the producer; close all on exit."""
+    store = await asyncio.to_thread(IngestorStore.from_url, settings.database_url)
+    try:
+        try:
+            await ensure_topics(kafka, attempts=connect_attempts)
+        except KafkaConnectionError as exc:
+            raise BrokerUnreachable(broker_hint(kafka)) from exc
+        kafka_producer = producer(kafka, "ingestor", linger_ms=20, max_batch_size=256 * 1024)
+        try:
+            await kafka_producer.start()
+        except KafkaConnectionError as exc:
+            await kafka_producer.stop()
+            raise BrokerUnreachable(broker_hint(kafka)) from exc
+        metrics = IngestMetrics()
+        ingestor = Ingestor(store, Publisher(kafka_producer), metrics)
+        try:
+            yield Runtime(settings, kafka, store, kafka_producer, ingestor, metrics)
+        finally:
+            await kafka_producer.stop()
+    finally:
+        store.close()
+
+
+def http_client(settings: IngestorSettings) -> httpx.AsyncClient:
+    """The HTTP client pollers share."""
+    return httpx.AsyncClient(
+        timeout=settings.http_timeout_s,
+        headers={"User-Agent": settings.user_agent},
+        follow_redirects=True,
+    )
+
+
+def make_pollers(runtime: Runtime, client: httpx.AsyncClient) -> list[Poller]:
+    """One poller per configured feed."""
+    settings = runtime.settings
+    fetcher = Fetcher(
+        client,
+        max_bytes=int(settings.max_response_mb * 1024 * 1024),
+        retries=settings.http_retries,
+        backoff=Backoff(),
+    )
+    pollers: list[Poller] = [
+        Open311Poller(f, fetcher, runtime.ingestor) for f in settings.open311_feeds
+    ]
+    pollers += [SeeClickFixPoller(f, fetcher, runtime.ingestor) for f in settings.seeclickfix_feeds]
+    return pollers
+
+
+async def run_pollers(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Run every configured poller until `stop` is set."""
+    async with http_client(runtime.settings) as client:
+        pollers = make_pollers(runtime, client)
+        if not pollers:
+            log.info("no feeds configured (INGESTOR_OPEN311_FEEDS / INGESTOR_SEECLICKFIX_FEEDS)")
+        interval = runtime.settings.poll_interval_s
+        await asyncio.gather(*(run_forever(p, interval, runtime.metrics, stop) for p in pollers))
+
+
+async def serve(runtime: Runtime) -> None:
+    """HTTP push/health/metrics plus every poller, until SIGTERM or Ctrl-C."""
+    settings = runtime.settings
+    config = uvicorn.Config(
+        runtime.http_app(),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="info",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    stop = asyncio.Event()
+    pollers = asyncio.create_task(run_pollers(runtime, stop))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await pollers

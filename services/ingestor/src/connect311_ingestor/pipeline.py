@@ -1,0 +1,188 @@
+"""The ingest step every source shares: detect changes, publish, then remember.
+
+Order matters: events are published and acknowledged BEFORE their fingerprints are stored,
+so a crash in between re-publishes (with the same deterministic event ids) and never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from connect311_contracts.envelope import utc_now
+from connect311_contracts.events import RequestEvent
+from connect311_contracts.rejects import RecordRejected, clip
+from connect311_ingestor.changes import StoredState, decide
+from connect311_ingestor.metrics import IngestMetrics
+from connect311_ingestor.publisher import Publisher
+from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.store import IngestorStore
+from connect311_ingestor.updates import UpdateLike, apply_update
+
+
+@dataclass
+class IngestSummary:
+    """What a batch (or a whole import) did: counts for the CLI and the push response."""
+
+    records: int = 0
+    accepted: int = 0
+    unchanged: int = 0
+    unmatched_updates: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    rejects: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: IngestSummary) -> None:
+        """Fold another summary into this one."""
+        self.records += other.records
+        self.accepted += other.accepted
+        self.unchanged += other.unchanged
+        self.unmatched_updates += other.unmatched_updates
+        self.events.update(other.events)
+        self.rejects.update(other.rejects)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one record of a batch (for the push endpoint's answer)."""
+
+    service_request_id: str | None
+    event_type: str | None = None
+    reject: RecordRejected | None = None
+
+
+def new_trace_id() -> str:
+    """A fresh trace id for one ingested record."""
+    return uuid.uuid4().hex
+
+
+def to_reject(result: Rejected, source: str, trace_id: str | None = None) -> RecordRejected:
+    """The rejects-topic message for an adapter's rejection."""
+    return RecordRejected(
+        source=source,
+        reason=result.reason,
+        detail=clip(result.detail, 1900),
+        location=result.location,
+        raw=clip(result.raw),
+        trace_id=trace_id,
+    )
+
+
+class Ingestor:
+    """Turns parse results into published events and rejects, and remembers what it saw."""
+
+    def __init__(
+        self,
+        store: IngestorStore,
+        publisher: Publisher,
+        metrics: IngestMetrics,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.metrics = metrics
+        self.clock = clock
+        # One batch at a time: two concurrent batches could both see the same old state.
+        self._lock = asyncio.Lock()
+
+    async def ingest(
+        self, results: Sequence[ParseResult], *, source: str, backfill: bool = False
+    ) -> tuple[IngestSummary, list[Outcome]]:
+        """Publish the events and rejects of a batch, then store the new states."""
+        async with self._lock:
+            return await self._ingest(results, source, backfill)
+
+    async def _ingest(
+        self, results: Sequence[ParseResult], source: str, backfill: bool
+    ) -> tuple[IngestSummary, list[Outcome]]:
+        summary = IngestSummary(records=len(results))
+        ids = [r.request.service_request_id for r in results if isinstance(r, Accepted)]
+        known = await asyncio.to_thread(self.store.load_states, ids)
+        changed: dict[str, StoredState] = {}
+        events: list[RequestEvent] = []
+        rejects: list[RecordRejected] = []
+        outcomes: list[Outcome] = []
+        now = self.clock()
+        for result in results:
+            trace_id = new_trace_id()
+            if isinstance(result, Rejected):
+                reject = to_reject(result, source, trace_id)
+                rejects.append(reject)
+                outcomes.append(Outcome(None, reject=reject))
+                continue
+            srid = result.request.service_request_id
+            summary.accepted += 1
+            decision = decide(
+                known.get(srid), result.request, backfill=backfill, now=now, trace_id=trace_id
+            )
+            if decision.state is not None:
+                known[srid] = changed[srid] = decision.state
+            if decision.event is None:
+                summary.unchanged += 1
+                outcomes.append(Outcome(srid))
+                continue
+            events.append(decision.event)
+            outcomes.append(Outcome(srid, decision.event.event_type))
+        await self.publisher.publish_events(events)
+        await self.publisher.publish_rejects(rejects)
+        await asyncio.to_thread(self._record, list(changed.values()), rejects)
+        self._count(summary, events, rejects, source)
+        return summary, outcomes
+
+    def _record(self, states: list[StoredState], rejects: list[RecordRejected]) -> None:
+        self.store.save_states(states)
+        self.store.add_reject_counts(Counter((r.source, r.reason.value) for r in rejects))
+
+    def _count(
+        self,
+        summary: IngestSummary,
+        events: list[RequestEvent],
+        rejects: list[RecordRejected],
+        source: str,
+    ) -> None:
+        summary.events.update(e.event_type for e in events)
+        summary.rejects.update(r.reason.value for r in rejects)
+        self.metrics.records_in.labels(source).inc(summary.records)
+        self.metrics.unchanged.labels(source).inc(summary.unchanged)
+        for event_type, n in summary.events.items():
+            self.metrics.events_out.labels(event_type).inc(n)
+        for reason, n in summary.rejects.items():
+            self.metrics.rejects.labels(source, reason).inc(n)
+
+    async def ingest_updates(
+        self,
+        updates: Sequence[UpdateLike | Rejected],
+        *,
+        source: str,
+        backfill: bool = False,
+        location: str | None = None,
+    ) -> IngestSummary:
+        """Apply Open311 request updates to the stored snapshots and ingest the results.
+
+        Updates for requests never seen are counted (not rejected): their request will
+        arrive through the request list with its current state.
+        """
+        ids = [u.service_request_id for u in updates if not isinstance(u, Rejected)]
+        known = await asyncio.to_thread(self.store.load_states, ids)
+        latest = {srid: state.snapshot for srid, state in known.items()}
+        results: list[ParseResult] = []
+        unmatched = 0
+        for update in updates:
+            if isinstance(update, Rejected):
+                results.append(update)
+                continue
+            snapshot = latest.get(update.service_request_id)
+            if snapshot is None:
+                unmatched += 1
+                continue
+            applied = apply_update(snapshot, update, location)
+            if isinstance(applied, Accepted):
+                latest[update.service_request_id] = applied.request
+            results.append(applied)
+        summary, _ = await self.ingest(results, source=source, backfill=backfill)
+        summary.unmatched_updates = unmatched
+        self.metrics.records_in.labels(source).inc(unmatched)
+        return summary

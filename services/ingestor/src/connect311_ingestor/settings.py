@@ -1,0 +1,76 @@
+"""Ingestor settings (env prefix INGESTOR_); Kafka comes from the shared KafkaSettings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Open311Feed(BaseModel):
+    """One Open311 GeoReport v2 endpoint to poll."""
+
+    source: str = Field(min_length=1, max_length=100, description="Source name, e.g. 'sf311'")
+    base_url: str = Field(description="Endpoint root, e.g. https://host/open311/v2")
+    format: Literal["json", "xml"] = "json"
+    jurisdiction_id: str | None = None
+    api_key: SecretStr | None = None
+    dataset: str = "311"
+    window_hours: float = Field(default=24.0, gt=0, description="start_date/end_date span")
+    backfill_days: float = Field(default=7.0, ge=0, description="History fetched on first run")
+    overlap_minutes: float = Field(default=10.0, ge=0, description="Re-read late arrivals")
+    use_page: bool = Field(default=True, description="Use the `page` extension")
+    max_pages: int = Field(default=50, ge=1)
+    updates: bool = Field(default=False, description="Also poll servicerequestupdates")
+
+
+class SeeClickFixFeed(BaseModel):
+    """One SeeClickFix API v2 issue query to poll (by place_url or bounding box)."""
+
+    source: str = Field(min_length=1, max_length=100)
+    base_url: str = "https://seeclickfix.com/api/v2"
+    place_url: str | None = None
+    min_lat: float | None = None
+    min_lng: float | None = None
+    max_lat: float | None = None
+    max_lng: float | None = None
+    dataset: str = "311"
+    per_page: int = Field(default=100, ge=1, le=100)
+    backfill_days: float = Field(default=7.0, ge=0)
+    max_pages: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _area(self) -> SeeClickFixFeed:
+        box = (self.min_lat, self.min_lng, self.max_lat, self.max_lng)
+        if self.place_url is None and any(v is None for v in box):
+            raise ValueError("give place_url or all of min_lat, min_lng, max_lat, max_lng")
+        return self
+
+
+class IngestorSettings(BaseSettings):
+    """Where state lives, the HTTP endpoint, push tokens and the feeds to poll."""
+
+    model_config = SettingsConfigDict(env_prefix="INGESTOR_", extra="ignore")
+
+    database_url: str = "sqlite:///var/ingestor.db"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8001, ge=1, le=65535)
+    push_tokens: SecretStr = Field(
+        default=SecretStr(""), description="Comma-separated bearer tokens; empty disables push"
+    )
+    push_source: str = Field(default="push", description="Source name of pushed requests")
+    push_max_bytes: int = Field(default=1_000_000, ge=1_000)
+    open311_feeds: list[Open311Feed] = Field(default_factory=list)
+    seeclickfix_feeds: list[SeeClickFixFeed] = Field(default_factory=list)
+    poll_interval_s: float = Field(default=300.0, gt=0)
+    max_response_mb: float = Field(default=20.0, gt=0)
+    http_timeout_s: float = Field(default=30.0, gt=0)
+    http_retries: int = Field(default=5, ge=0)
+    batch_size: int = Field(default=500, ge=1)
+    user_agent: str = "Connect311-ingestor/0.1 (+https://github.com/connect311)"
+
+    def tokens(self) -> frozenset[str]:
+        """The configured push tokens (none means push is disabled)."""
+        raw = self.push_tokens.get_secret_value()
+        return frozenset(t.strip() for t in raw.split(",") if t.strip())

@@ -1,0 +1,1 @@
+"""Feed sources (edges): HTTP pollers, file import and timed replay."""

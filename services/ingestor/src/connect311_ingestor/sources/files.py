@@ -1,0 +1,150 @@
+"""File import and timed replay of city exports (CSV / JSON / JSONL with a column profile)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connect311_contracts.envelope import utc_now
+from connect311_ingestor.adapters.profiles import ColumnProfile
+from connect311_ingestor.adapters.tabular import TabularFormat, parse_row, read_records
+from connect311_ingestor.pipeline import Ingestor, IngestSummary
+from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.sources.open311 import iso
+from connect311_ingestor.timeline import Cue, timeline, wall_offset
+
+Progress = Callable[[int], None]
+
+
+def parse_file(
+    path: Path, profile: ColumnProfile, fmt: TabularFormat | None = None
+) -> Iterator[ParseResult]:
+    """Every row of an export as an accepted request or a reasoned rejection."""
+    for location, item in read_records(path, fmt):
+        yield item if isinstance(item, Rejected) else parse_row(item, profile, location)
+
+
+def batched(items: Iterable[ParseResult], size: int) -> Iterator[list[ParseResult]]:
+    """Consecutive lists of at most `size` items."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def estimate_rows(path: Path) -> int | None:
+    """A quick upper bound on the row count of line-based files (for the progress bar)."""
+    if path.suffix.lower() not in {".csv", ".jsonl", ".ndjson"}:
+        return None
+    with path.open("rb") as handle:
+        lines = sum(1 for _ in handle)
+    return max(0, lines - (1 if path.suffix.lower() == ".csv" else 0))
+
+
+async def import_file(
+    ingestor: Ingestor,
+    path: Path,
+    profile: ColumnProfile,
+    *,
+    backfill: bool | None = None,
+    limit: int | None = None,
+    batch_size: int = 500,
+    fmt: TabularFormat | None = None,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Import an export; a source's first import (no cursor yet) is marked as backfill."""
+    store = ingestor.store
+    cursor = await asyncio.to_thread(store.get_cursor, profile.source)
+    if backfill is None:
+        backfill = cursor is None
+    summary = IngestSummary()
+    rows = itertools.islice(parse_file(path, profile, fmt), limit)
+    for batch in batched(rows, batch_size):
+        part, _ = await ingestor.ingest(batch, source=profile.source, backfill=backfill)
+        summary.add(part)
+        if progress:
+            progress(len(batch))
+    done = {**(cursor or {}), "last_import": path.name, "imported_at": iso(utc_now())}
+    await asyncio.to_thread(store.set_cursor, profile.source, done)
+    return summary
+
+
+def _replay_key(path: Path) -> str:
+    return f"replay:{path.name}"
+
+
+async def replay_file(
+    ingestor: Ingestor,
+    path: Path,
+    profile: ColumnProfile,
+    *,
+    speed: float,
+    shift_to_now: bool = False,
+    restart: bool = False,
+    limit: int | None = None,
+    fmt: TabularFormat | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Play an export as a live feed at `speed` x real time, in order of requested time.
+
+    With `shift_to_now` the earliest request happens "now"; that start is saved, so a
+    restarted replay resumes on the same clock (past cues are re-offered and found unchanged).
+    """
+    results = list(itertools.islice(parse_file(path, profile, fmt), limit))
+    requests = [r.request for r in results if isinstance(r, Accepted)]
+    rejects: list[ParseResult] = [r for r in results if isinstance(r, Rejected)]
+    summary = IngestSummary()
+    if rejects:
+        summary.add((await ingestor.ingest(rejects, source=profile.source))[0])
+        if progress:
+            progress(len(rejects))
+    start = await _replay_start(ingestor, path, profile, clock(), shift_to_now, restart)
+    cues = timeline(requests, start=start if shift_to_now else None)
+    if not cues:
+        return summary
+    feed_start = cues[0].at
+    # Wall time passed since the saved start: a resumed replay skips ahead (but re-offers all).
+    elapsed_before = (clock() - start).total_seconds() if shift_to_now else 0.0
+    began = monotonic() - elapsed_before
+    for due in _due_groups(cues, feed_start, speed):
+        wait = began + wall_offset(due[0].at, feed_start, speed) - monotonic()
+        if wait > 0:
+            await sleep(wait)
+        batch: list[ParseResult] = [Accepted(c.request, f"{path.name} replay") for c in due]
+        summary.add((await ingestor.ingest(batch, source=profile.source))[0])
+        if progress:
+            progress(len(due))
+    return summary
+
+
+async def _replay_start(
+    ingestor: Ingestor,
+    path: Path,
+    profile: ColumnProfile,
+    now: datetime,
+    shift_to_now: bool,
+    restart: bool,
+) -> datetime:
+    store = ingestor.store
+    cursor = await asyncio.to_thread(store.get_cursor, profile.source) or {}
+    key = _replay_key(path)
+    if shift_to_now and key in cursor and not restart:
+        return datetime.fromisoformat(str(cursor[key]).replace("Z", "+00:00"))
+    cursor[key] = iso(now)
+    await asyncio.to_thread(store.set_cursor, profile.source, cursor)
+    return now.replace(microsecond=0)
+
+
+def _due_groups(cues: list[Cue], feed_start: datetime, speed: float) -> Iterator[list[Cue]]:
+    """Cues grouped by the wall-clock tenth of a second they are due in (bigger batches)."""
+    for _, group in itertools.groupby(
+        cues, key=lambda c: int(wall_offset(c.at, feed_start, speed) * 10)
+    ):
+        yield list(group)

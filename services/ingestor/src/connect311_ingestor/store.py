@@ -1,0 +1,206 @@
+"""Durable ingestor state (SQLAlchemy Core): fingerprints, cursors, reject counts.
+
+SQLite file by default, PostgreSQL by URL. Calls are synchronous and short; async callers
+run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+
+from connect311_contracts.request import ServiceRequest
+from connect311_ingestor.changes import StoredState
+
+metadata = MetaData()
+
+request_state = Table(
+    "ingestor_request_state",
+    metadata,
+    Column("service_request_id", String(300), primary_key=True),
+    Column("source", String(100), nullable=False, index=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("snapshot", Text, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+)
+
+source_cursor = Table(
+    "ingestor_source_cursor",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("cursor", Text, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+)
+
+reject_count = Table(
+    "ingestor_reject_count",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("reason", String(60), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+_CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite files get their folder, WAL and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """Insert rows, replacing existing ones with the same primary key."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+
+
+class IngestorStore:
+    """Per-request fingerprints and snapshots, per-source cursors, reject counts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> IngestorStore:
+        """A store on the database at `url`, with its tables created."""
+        store = cls(make_engine(url))
+        store.create_schema()
+        return store
+
+    def create_schema(self) -> None:
+        """Create the tables that do not exist yet."""
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def load_states(self, ids: Iterable[str]) -> dict[str, StoredState]:
+        """The stored state of each known request among `ids`."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, StoredState] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                query = select(
+                    request_state.c.fingerprint,
+                    request_state.c.version,
+                    request_state.c.snapshot,
+                ).where(request_state.c.service_request_id.in_(chunk))
+                for print_, version, snapshot in conn.execute(query):
+                    state = StoredState(
+                        ServiceRequest.model_validate_json(snapshot), print_, version
+                    )
+                    found[state.service_request_id] = state
+        return found
+
+    def save_states(self, states: Iterable[StoredState]) -> None:
+        """Remember the given states (after their events were acknowledged)."""
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "service_request_id": s.service_request_id,
+                "source": s.snapshot.source,
+                "fingerprint": s.fingerprint,
+                "status": s.snapshot.status.value,
+                "version": s.version,
+                "snapshot": s.snapshot.model_dump_json(),
+                "stored_at": now,
+            }
+            for s in states
+        ]
+        with self.engine.begin() as conn:
+            _upsert(conn, request_state, rows, ["service_request_id"])
+
+    def count_requests(self, source: str | None = None) -> int:
+        """How many requests are remembered (for one source, or all)."""
+        query = select(func.count()).select_from(request_state)
+        if source is not None:
+            query = query.where(request_state.c.source == source)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def get_cursor(self, source: str) -> dict[str, Any] | None:
+        """A source's saved watermark/cursor, or None before its first import."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(source_cursor.c.cursor).where(source_cursor.c.source == source)
+            ).scalar_one_or_none()
+        return dict(json.loads(value)) if value is not None else None
+
+    def set_cursor(self, source: str, cursor: Mapping[str, Any]) -> None:
+        """Save a source's watermark/cursor (after everything before it was recorded)."""
+        row = {
+            "source": source,
+            "cursor": json.dumps(dict(cursor), sort_keys=True, default=str),
+            "stored_at": datetime.now(UTC),
+        }
+        with self.engine.begin() as conn:
+            _upsert(conn, source_cursor, [row], ["source"])
+
+    def add_reject_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add to the per source+reason reject counters."""
+        if not counts:
+            return
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            for (source, reason), n in counts.items():
+                stmt = dialect.insert(reject_count).values(source=source, reason=reason, count=n)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["source", "reason"],
+                        set_={"count": reject_count.c.count + stmt.excluded["count"]},
+                    )
+                )
+
+    def reject_counts(self) -> dict[tuple[str, str], int]:
+        """Every reject counter, by (source, reason)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(reject_count)).all()
+        return {(source, reason): int(n) for source, reason, n in rows}
