@@ -1,0 +1,92 @@
+"""Composition root: settings, ledger, Kafka, SMTP and HTTP wired together and run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from connect311_contracts.kafka import consumer, ensure_topics, producer
+from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_contracts.topics import NOTIFICATIONS
+from connect311_notifier.consumer import CommandConsumer
+from connect311_notifier.http import make_app
+from connect311_notifier.ledger import Ledger, create_engine
+from connect311_notifier.links import LinkBuilder
+from connect311_notifier.mailer import Mailer
+from connect311_notifier.metrics import Metrics
+from connect311_notifier.render import Renderer
+from connect311_notifier.sender import Sender
+from connect311_notifier.settings import NotifierSettings
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def run(
+    settings: NotifierSettings,
+    kafka: KafkaSettings,
+    signing: SigningSettings,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the notifier until `stop` is set (or SIGTERM/SIGINT); then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    _prepare_sqlite_dir(settings.database_url)
+    engine = create_engine(settings.database_url)
+    ledger = Ledger(engine)
+    await asyncio.to_thread(ledger.create_schema)
+    await ensure_topics(kafka)
+    metrics = Metrics()
+    links = LinkBuilder(signing.public_base_url, signing.secret_key.get_secret_value())
+    mailer = Mailer(settings)
+    kafka_producer = producer(kafka, "notifier")
+    kafka_consumer = consumer(kafka, settings.group_id, NOTIFICATIONS.name)
+    await kafka_producer.start()
+    await kafka_consumer.start()
+    sender = Sender(
+        settings, ledger, mailer, Renderer.create(settings, links), kafka_producer, metrics
+    )
+    commands = CommandConsumer(
+        settings, kafka_consumer, kafka_producer, ledger, metrics, on_recorded=sender.wake.set
+    )
+    runner = web.AppRunner(make_app(ledger, metrics, lambda: not stop.is_set()))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info(
+        "notifier running: SMTP %s:%d, HTTP %s:%d, ledger %s",
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.http_host,
+        settings.http_port,
+        engine.url.render_as_string(hide_password=True),
+    )
+    tasks = [
+        asyncio.create_task(commands.run(stop), name="consumer"),
+        asyncio.create_task(sender.run(stop), name="sender"),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # surface a crash of either loop
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await kafka_consumer.stop()
+        await kafka_producer.stop()
+        await mailer.close()
+        await runner.cleanup()
+        engine.dispose()
+        log.info("notifier stopped")

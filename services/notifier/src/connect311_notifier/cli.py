@@ -1,0 +1,64 @@
+"""The `connect311-notifier` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_notifier.ledger import Ledger, create_engine
+from connect311_notifier.settings import NotifierSettings
+
+app = typer.Typer(
+    help="Connect311 notifier: notification commands from Kafka to email, each sent once.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def run(
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+) -> None:
+    """Consume notifications.v1 and send email until SIGTERM/Ctrl-C (then finish and commit).
+
+    Configure with NOTIFIER_* (SMTP, database, limits), KAFKA_* and CONNECT311_* variables.
+    """
+    from connect311_notifier.app import run as run_notifier
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = NotifierSettings()
+    try:
+        asyncio.run(run_notifier(settings, KafkaSettings(), SigningSettings()))
+    except OSError as exc:
+        typer.echo(
+            f"notifier could not start: {exc}. Check that Kafka (KAFKA_BOOTSTRAP_SERVERS) is up "
+            f"and that NOTIFIER_HTTP_PORT ({settings.http_port}) is free.",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def status() -> None:
+    """Print how many emails the ledger holds per delivery status, and the digest queue."""
+    settings = NotifierSettings()
+    if settings.database_url.startswith("sqlite:///") and not os.path.exists(
+        settings.database_url.removeprefix("sqlite:///")
+    ):
+        typer.echo(f"no ledger at {settings.database_url} yet: run `connect311-notifier run` first")
+        raise typer.Exit(1)
+    ledger = Ledger(create_engine(settings.database_url))
+    for name, count in sorted(ledger.status_counts().items()):
+        typer.echo(f"{name:10} {count}")
+    typer.echo(f"{'digest queue':10} {ledger.digest_queue_size()}")
+
+
+def main() -> None:
+    """Entry point for [project.scripts]."""
+    app()

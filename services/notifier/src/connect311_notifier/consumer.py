@@ -1,0 +1,149 @@
+"""The consumer: notification commands from Kafka into the ledger, offsets committed after."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from sqlalchemy.exc import IntegrityError
+
+from connect311_contracts.kafka import UndecodableMessage, dead_letter, decode, publish_dead_letter
+from connect311_contracts.notifications import (
+    NOTIFICATION_ADAPTER,
+    ConfirmationRequested,
+    NotificationCommand,
+)
+from connect311_contracts.topics import DEAD_LETTERS
+from connect311_notifier.ledger import Incoming, Ledger, Planner
+from connect311_notifier.metrics import Metrics
+from connect311_notifier.policy import Decision, Limits, RecipientState, Route, decide
+from connect311_notifier.schedule import next_digest_at
+from connect311_notifier.settings import NotifierSettings
+
+log = logging.getLogger(__name__)
+SERVICE = "notifier"
+
+
+def make_planner(settings: NotifierSettings, clock: Callable[[], datetime]) -> Planner:
+    """The policy and digest schedule, bound to settings and a clock."""
+    limits = Limits(settings.instant_per_hour, settings.hard_bounce_threshold)
+    tz = ZoneInfo(settings.display_timezone)
+
+    def plan(command: NotificationCommand, state: RecipientState) -> tuple[Decision, float | None]:
+        now = clock()
+        decision = decide(command, state, limits, now)
+        if decision.route is Route.DIGEST and decision.period is not None:
+            return decision, next_digest_at(
+                decision.period, now, tz, settings.digest_hour
+            ).timestamp()
+        return decision, None
+
+    return plan
+
+
+def command_kind(command: NotificationCommand) -> str:
+    """A label for metrics: confirmation, or the subscription target's kind."""
+    if isinstance(command, ConfirmationRequested):
+        return "confirmation"
+    return "follow" if command.subscription.target.kind == "follow" else "alert"
+
+
+class CommandConsumer:
+    """Reads batches, records them in one transaction, then commits their offsets."""
+
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        ledger: Ledger,
+        metrics: Metrics,
+        on_recorded: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.producer = producer
+        self.ledger = ledger
+        self.metrics = metrics
+        self.on_recorded = on_recorded
+        self.plan = make_planner(settings, lambda: datetime.now(UTC))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop`; a batch in hand is always recorded and committed first."""
+        while not stop.is_set():
+            batches = await self.consumer.getmany(
+                timeout_ms=300, max_records=self.settings.batch_size
+            )
+            records = [r for part in batches.values() for r in part]
+            if not records:
+                continue
+            await asyncio.shield(self._handle(records))
+
+    async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        incoming = [await self._decode(r) for r in records]
+        items = [i for i in incoming if i is not None]
+        if items:
+            await self._record(items)
+            self.on_recorded()
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        await self.consumer.commit(offsets)
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Incoming | None:
+        """A command, or None after its dead letter is on deadletters.v1."""
+        try:
+            command = decode(NOTIFICATION_ADAPTER, record.value)
+        except UndecodableMessage as exc:
+            letter = dead_letter(
+                SERVICE,
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value,
+                str(exc),
+            )
+            await publish_dead_letter(self.producer, letter)
+            self.metrics.dead_letters.labels(DEAD_LETTERS.name, "undecodable").inc()
+            log.warning(
+                "undecodable command at %s/%d@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+            return None
+        key = record.key.decode(errors="replace") if record.key else ""
+        return Incoming(command, key, record.timestamp / 1000.0)
+
+    async def _record(self, items: list[Incoming]) -> None:
+        for attempt in range(5):
+            try:
+                results = await asyncio.to_thread(self.ledger.record, items, self.plan, time.time())
+                break
+            except IntegrityError:
+                # Another instance recorded one of these concurrently (a rebalance replay):
+                # the retry sees it as a duplicate.
+                log.info("concurrent duplicate while recording; retrying (%d)", attempt + 1)
+        else:
+            raise RuntimeError("could not record a batch after 5 attempts; see the log")
+        for item, result in zip(items, results, strict=True):
+            kind = command_kind(item.command)
+            if result.duplicate or result.decision is None:
+                self.metrics.deduplicated.labels(kind).inc()
+                continue
+            self.metrics.commands.labels(result.decision.route.value, result.decision.reason).inc()
+            if result.decision.route is Route.SKIP:
+                log.info(
+                    "not sending %s for subscription %s: %s",
+                    kind,
+                    item.command.subscription.subscription_id,
+                    result.decision.reason,
+                )

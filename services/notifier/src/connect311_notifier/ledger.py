@@ -1,0 +1,424 @@
+"""The durable ledger (SQLAlchemy 2 Core): every command once, every email's delivery state.
+
+One table of commands keyed by (subscription_id, service_request_id, event_id) makes a
+redelivered or replayed command a no-op; one table of emails is the outbox the sender drains
+(pending -> sending -> sent | dead); digest items wait in the commands table until due.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from connect311_contracts.notifications import NOTIFICATION_ADAPTER, NotificationCommand
+from connect311_notifier.policy import Decision, EmailKind, RecipientState, Route, dedup_key
+
+metadata = sa.MetaData()
+
+emails = sa.Table(
+    "notifier_emails",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("subscription_id", sa.String(100), nullable=False),
+    sa.Column("recipient_key", sa.String(64), nullable=False),
+    sa.Column("to_addr", sa.String(320), nullable=False),
+    sa.Column("period", sa.String(20)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("message_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("source_ts", sa.Double, nullable=False),
+    sa.Column("sent_at", sa.Double),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claimed_at", sa.Double),
+    sa.Index("ix_notifier_emails_due", "status", "next_attempt_at"),
+    sa.Index("ix_notifier_emails_recipient", "recipient_key", "created_at"),
+)
+
+commands = sa.Table(
+    "notifier_commands",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subscription_id", sa.String(100), nullable=False),
+    sa.Column("service_request_id", sa.String(300), nullable=False),
+    sa.Column("event_id", sa.String(100), nullable=False),
+    sa.Column("recipient_key", sa.String(64), nullable=False),
+    sa.Column("route", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(100), nullable=False),
+    sa.Column("period", sa.String(20)),
+    sa.Column("due_at", sa.Double),
+    sa.Column("email_id", sa.Integer, sa.ForeignKey("notifier_emails.id")),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Column("source_ts", sa.Double, nullable=False),
+    sa.UniqueConstraint("subscription_id", "service_request_id", "event_id", name="uq_command"),
+    sa.Index("ix_notifier_commands_digest", "route", "email_id", "due_at"),
+    sa.Index("ix_notifier_commands_email", "email_id"),
+)
+
+bounces = sa.Table(
+    "notifier_bounces",
+    metadata,
+    sa.Column("subscription_id", sa.String(100), primary_key=True),
+    sa.Column("hard_count", sa.Integer, nullable=False),
+    sa.Column("last_reason", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+INSTANT_KINDS = (EmailKind.ALERT.value, EmailKind.FOLLOW.value)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A decoded command with its Kafka key and record time (for the latency histogram)."""
+
+    command: NotificationCommand
+    recipient_key: str
+    source_ts: float
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the ledger did with one command: its decision, or that it was a duplicate."""
+
+    duplicate: bool
+    decision: Decision | None
+
+
+@dataclass(frozen=True)
+class ClaimedEmail:
+    """An email the sender now owns: its row and the commands it carries."""
+
+    id: int
+    kind: EmailKind
+    subscription_id: str
+    recipient_key: str
+    to_addr: str
+    period: str | None
+    attempts: int
+    message_id: str
+    source_ts: float
+    commands: list[NotificationCommand]
+
+
+Planner = Callable[[NotificationCommand, RecipientState], tuple[Decision, float | None]]
+"""Decides a command's route (and a digest item's due time) from the recipient's state."""
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for SQLite (WAL, busy timeout) or PostgreSQL, from a SQLAlchemy URL."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            # WAL + NORMAL survives a killed process (not a power cut) and lets reads run
+            # beside the one writer.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Ledger:
+    """All durable state of the notifier, behind short transactional methods."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_schema(self) -> None:
+        """Create the tables if they do not exist."""
+        metadata.create_all(self.engine)
+
+    def record(self, batch: list[Incoming], plan: Planner, now: float) -> list[Recorded]:
+        """Record a batch of commands in one transaction; duplicates are no-ops."""
+        with self.engine.begin() as conn:
+            return [self._record_one(conn, item, plan, now) for item in batch]
+
+    def _record_one(self, conn: Connection, item: Incoming, plan: Planner, now: float) -> Recorded:
+        sub_id, request_id, event_id = dedup_key(item.command)
+        seen = conn.execute(
+            sa.select(commands.c.id).where(
+                commands.c.subscription_id == sub_id,
+                commands.c.service_request_id == request_id,
+                commands.c.event_id == event_id,
+            )
+        ).first()
+        if seen is not None:
+            return Recorded(duplicate=True, decision=None)
+        decision, due_at = plan(item.command, self._state(conn, item.recipient_key, sub_id, now))
+        email_id = None
+        if decision.route is Route.INSTANT and decision.kind is not None:
+            email_id = self._new_email(
+                conn, decision.kind, item, item.command.subscription.email, None, now
+            )
+        conn.execute(
+            commands.insert().values(
+                subscription_id=sub_id,
+                service_request_id=request_id,
+                event_id=event_id,
+                recipient_key=item.recipient_key,
+                route=decision.route.value,
+                reason=decision.reason[:100],
+                period=decision.period.value if decision.period else None,
+                due_at=due_at,
+                email_id=email_id,
+                payload=item.command.model_dump_json(),
+                received_at=now,
+                source_ts=item.source_ts,
+            )
+        )
+        return Recorded(duplicate=False, decision=decision)
+
+    def _state(
+        self, conn: Connection, recipient_key: str, sub_id: str, now: float
+    ) -> RecipientState:
+        instant = conn.execute(
+            sa.select(sa.func.count()).where(
+                emails.c.recipient_key == recipient_key,
+                emails.c.kind.in_(INSTANT_KINDS),
+                emails.c.created_at > now - 3600,
+            )
+        ).scalar_one()
+        hard = conn.execute(
+            sa.select(bounces.c.hard_count).where(bounces.c.subscription_id == sub_id)
+        ).scalar()
+        return RecipientState(instant_last_hour=int(instant), hard_bounces=int(hard or 0))
+
+    def _new_email(
+        self,
+        conn: Connection,
+        kind: EmailKind,
+        item: Incoming,
+        to_addr: str,
+        period: str | None,
+        now: float,
+    ) -> int:
+        result = conn.execute(
+            emails.insert().values(
+                kind=kind.value,
+                subscription_id=item.command.subscription.subscription_id,
+                recipient_key=item.recipient_key,
+                to_addr=to_addr,
+                period=period,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                message_id=uuid.uuid4().hex,
+                created_at=now,
+                source_ts=item.source_ts,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def flush_digests(self, now: float) -> int:
+        """Turn due digest items into one pending email per (subscription, period)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    commands.c.id,
+                    commands.c.subscription_id,
+                    commands.c.period,
+                    commands.c.recipient_key,
+                    commands.c.payload,
+                    commands.c.source_ts,
+                )
+                .where(
+                    commands.c.route == Route.DIGEST.value,
+                    commands.c.email_id.is_(None),
+                    commands.c.due_at <= now,
+                )
+                .order_by(commands.c.id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            groups: dict[tuple[str, str], list[Any]] = {}
+            for row in rows:
+                groups.setdefault((row.subscription_id, row.period), []).append(row)
+            for (_sub, period), members in groups.items():
+                latest = NOTIFICATION_ADAPTER.validate_json(members[-1].payload)
+                item = Incoming(latest, members[0].recipient_key, min(m.source_ts for m in members))
+                email_id = self._new_email(
+                    conn, EmailKind.DIGEST, item, latest.subscription.email, period, now
+                )
+                conn.execute(
+                    commands.update()
+                    .where(commands.c.id.in_([m.id for m in members]))
+                    .values(email_id=email_id)
+                )
+            return len(groups)
+
+    def recover(self, instance: str, lease_s: float, now: float) -> int:
+        """Put back 'sending' rows left by a crash (ours, or any past the lease): resend them."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                emails.update()
+                .where(
+                    emails.c.status == "sending",
+                    sa.or_(emails.c.claimed_by == instance, emails.c.claimed_at < now - lease_s),
+                )
+                .values(status="pending", claimed_by=None, claimed_at=None)
+            )
+            return int(result.rowcount)
+
+    def claim(self, instance: str, now: float, limit: int) -> list[ClaimedEmail]:
+        """Mark up to `limit` due emails 'sending' (committed before any SMTP) and load them."""
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(emails.c.id)
+                    .where(emails.c.status == "pending", emails.c.next_attempt_at <= now)
+                    .order_by(emails.c.next_attempt_at, emails.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not ids:
+                return []
+            conn.execute(
+                emails.update()
+                .where(emails.c.id.in_(ids))
+                .values(status="sending", claimed_by=instance, claimed_at=now)
+            )
+            rows = conn.execute(
+                sa.select(emails).where(emails.c.id.in_(ids)).order_by(emails.c.id)
+            ).all()
+            payloads: dict[int, list[NotificationCommand]] = {i: [] for i in ids}
+            for email_id, payload in conn.execute(
+                sa.select(commands.c.email_id, commands.c.payload)
+                .where(commands.c.email_id.in_(ids))
+                .order_by(commands.c.id)
+            ):
+                payloads[email_id].append(NOTIFICATION_ADAPTER.validate_json(payload))
+        return [
+            ClaimedEmail(
+                id=r.id,
+                kind=EmailKind(r.kind),
+                subscription_id=r.subscription_id,
+                recipient_key=r.recipient_key,
+                to_addr=r.to_addr,
+                period=r.period,
+                attempts=r.attempts,
+                message_id=r.message_id,
+                source_ts=r.source_ts,
+                commands=payloads[r.id],
+            )
+            for r in rows
+        ]
+
+    def release(self, ids: list[int]) -> None:
+        """Give claimed-but-unsent emails back (graceful shutdown)."""
+        if ids:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    emails.update()
+                    .where(emails.c.id.in_(ids), emails.c.status == "sending")
+                    .values(status="pending", claimed_by=None, claimed_at=None)
+                )
+
+    def mark_sent(self, email_id: int, now: float) -> None:
+        """SMTP accepted it: never send it again."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                emails.update()
+                .where(emails.c.id == email_id)
+                .values(status="sent", sent_at=now, attempts=emails.c.attempts + 1)
+            )
+
+    def mark_retry(self, email_id: int, error: str, next_at: float) -> None:
+        """A temporary failure: try again at `next_at`, others go on meanwhile."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                emails.update()
+                .where(emails.c.id == email_id)
+                .values(
+                    status="pending",
+                    attempts=emails.c.attempts + 1,
+                    next_attempt_at=next_at,
+                    last_error=error[:2000],
+                    claimed_by=None,
+                    claimed_at=None,
+                )
+            )
+
+    def hard_bounces(self, subscription_id: str) -> int:
+        """How many hard bounces this subscription's address has had."""
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                sa.select(bounces.c.hard_count).where(bounces.c.subscription_id == subscription_id)
+            ).scalar()
+        return int(count or 0)
+
+    def mark_dead(
+        self, email_id: int, error: str, subscription_id: str, bounce: bool, now: float
+    ) -> None:
+        """A permanent failure: never retried; a hard bounce is counted for the subscription."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                emails.update()
+                .where(emails.c.id == email_id)
+                .values(status="dead", attempts=emails.c.attempts + 1, last_error=error[:2000])
+            )
+            if not bounce:
+                return
+            updated = conn.execute(
+                bounces.update()
+                .where(bounces.c.subscription_id == subscription_id)
+                .values(
+                    hard_count=bounces.c.hard_count + 1, last_reason=error[:2000], updated_at=now
+                )
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    bounces.insert().values(
+                        subscription_id=subscription_id,
+                        hard_count=1,
+                        last_reason=error[:2000],
+                        updated_at=now,
+                    )
+                )
+
+    def digest_queue_size(self) -> int:
+        """Digest items waiting for their digest."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        commands.c.route == Route.DIGEST.value, commands.c.email_id.is_(None)
+                    )
+                ).scalar_one()
+            )
+
+    def next_due(self) -> float | None:
+        """When the earliest pending email or digest is due (to sleep until then)."""
+        with self.engine.connect() as conn:
+            email_due = conn.execute(
+                sa.select(sa.func.min(emails.c.next_attempt_at)).where(emails.c.status == "pending")
+            ).scalar()
+            digest_due = conn.execute(
+                sa.select(sa.func.min(commands.c.due_at)).where(
+                    commands.c.route == Route.DIGEST.value, commands.c.email_id.is_(None)
+                )
+            ).scalar()
+        dues = [d for d in (email_due, digest_due) if d is not None]
+        return min(dues) if dues else None
+
+    def status_counts(self) -> dict[str, int]:
+        """Emails per delivery status (for tests and operators)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(emails.c.status, sa.func.count()).group_by(emails.c.status)
+            ).all()
+        return {status: int(count) for status, count in rows}

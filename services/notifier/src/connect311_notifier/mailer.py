@@ -1,0 +1,113 @@
+"""SMTP delivery with aiosmtplib: one reused connection, failures sorted temporary/permanent."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from enum import StrEnum
+
+import aiosmtplib
+
+from connect311_notifier.settings import NotifierSettings
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECK_S = 30.0
+"""After this long idle, NOOP first: servers drop idle connections without telling."""
+
+
+class Outcome(StrEnum):
+    """How one delivery attempt ended."""
+
+    SENT = "sent"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome, the SMTP code when there was one, a reason, and whether it is a bounce."""
+
+    outcome: Outcome
+    code: int | None = None
+    reason: str = ""
+    bounce: bool = False
+
+
+def classify(exc: Exception) -> SendResult:
+    """Sort an SMTP failure: 5xx about the recipient or message is permanent (a bounce)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        return classify(exc.recipients[0])
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError | aiosmtplib.SMTPSenderRefused):
+        # Our own configuration, not the recipient: retry (and alert), never bounce them.
+        return SendResult(Outcome.TEMPORARY, exc.code, f"{exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reason = f"{exc.code} {exc.message}"
+        if 500 <= exc.code < 600:
+            return SendResult(Outcome.PERMANENT, exc.code, reason, bounce=True)
+        return SendResult(Outcome.TEMPORARY, exc.code, reason)
+    return SendResult(Outcome.TEMPORARY, None, f"{type(exc).__name__}: {exc}")
+
+
+class Mailer:
+    """Sends messages over one SMTP connection, reconnecting when it was dropped."""
+
+    def __init__(self, settings: NotifierSettings) -> None:
+        self.settings = settings
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._last_used = 0.0
+        self.connections_opened = 0
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_user,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            use_tls=s.smtp_implicit_tls,
+            start_tls=s.smtp_starttls if not s.smtp_implicit_tls else False,
+            validate_certs=s.smtp_validate_certs,
+            timeout=s.smtp_connect_timeout_s,
+        )
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        smtp = self._smtp
+        if smtp is not None and smtp.is_connected:
+            if time.monotonic() - self._last_used < IDLE_CHECK_S:
+                return smtp
+            try:
+                await smtp.noop()
+                return smtp
+            except (aiosmtplib.SMTPException, OSError):
+                await self.close()
+        smtp = self._client()
+        await smtp.connect()
+        self.connections_opened += 1
+        self._smtp = smtp
+        return smtp
+
+    async def send(self, message: EmailMessage) -> SendResult:
+        """One delivery attempt; never raises for SMTP or network failures."""
+        try:
+            smtp = await self._connection()
+            await smtp.send_message(message, timeout=self.settings.smtp_timeout_s)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            result = classify(exc)
+            if result.code is None:
+                await self.close()  # the connection is in an unknown state: start afresh
+            return result
+        self._last_used = time.monotonic()
+        return SendResult(Outcome.SENT)
+
+    async def close(self) -> None:
+        """Say QUIT when possible; drop the connection either way."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None or not smtp.is_connected:
+            return
+        try:
+            await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            smtp.close()

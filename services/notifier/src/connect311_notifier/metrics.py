@@ -1,0 +1,56 @@
+"""Prometheus metrics, in a registry of their own (so tests can run several notifiers)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """Everything /metrics exposes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sent = Counter("notifier_emails_sent", "Emails SMTP accepted", ["kind"], registry=r)
+        self.failed = Counter(
+            "notifier_emails_failed",
+            "Delivery attempts that failed",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.deduplicated = Counter(
+            "notifier_commands_deduplicated",
+            "Redelivered or replayed commands ignored",
+            ["kind"],
+            registry=r,
+        )
+        self.commands = Counter(
+            "notifier_commands",
+            "Commands recorded, by route and reason",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "notifier_retries", "Temporary failures scheduled again", ["kind"], registry=r
+        )
+        self.dead_letters = Counter(
+            "notifier_dead_letters", "Messages dead-lettered", ["topic", "why"], registry=r
+        )
+        self.bounces = Counter(
+            "notifier_bounces", "SubscriptionBounced published", ["disable"], registry=r
+        )
+        self.resent_after_crash = Counter(
+            "notifier_resent_after_crash",
+            "Emails found 'sending' at start-up and sent again (same Message-ID)",
+            registry=r,
+        )
+        self.digest_queue = Gauge(
+            "notifier_digest_queue_size", "Digest items waiting for their digest", registry=r
+        )
+        self.latency = Histogram(
+            "notifier_command_to_smtp_seconds",
+            "From the command's Kafka timestamp to SMTP accepting the email",
+            ["kind"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+            registry=r,
+        )

@@ -1,0 +1,109 @@
+"""Pure delivery policy: what to do with one notification command (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from connect311_contracts.notifications import (
+    ConfirmationRequested,
+    NotificationCommand,
+    SubscriberMatched,
+)
+from connect311_contracts.subscriptions import Delivery, SubscriptionStatus
+
+
+class Route(StrEnum):
+    """Where a command goes: its own email now, the next digest, or nowhere (with a reason)."""
+
+    INSTANT = "instant"
+    DIGEST = "digest"
+    SKIP = "skip"
+
+
+class EmailKind(StrEnum):
+    """The kinds of email the notifier sends."""
+
+    CONFIRMATION = "confirmation"
+    ALERT = "alert"
+    FOLLOW = "follow"
+    DIGEST = "digest"
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    """What the ledger knows about a recipient when a command arrives."""
+
+    instant_last_hour: int
+    hard_bounces: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Policy knobs from settings."""
+
+    instant_per_hour: int
+    hard_bounce_threshold: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The route for one command, the email kind or digest period, and why."""
+
+    route: Route
+    reason: str
+    kind: EmailKind | None = None
+    period: Delivery | None = None
+
+
+def dedup_key(command: NotificationCommand) -> tuple[str, str, str]:
+    """(subscription, request, event): the same key means the same email, sent once."""
+    if isinstance(command, ConfirmationRequested):
+        return (command.subscription.subscription_id, "confirmation", command.event_id)
+    return (
+        command.subscription.subscription_id,
+        command.request_event.request.service_request_id,
+        command.request_event.event_id,
+    )
+
+
+def decide(
+    command: NotificationCommand, state: RecipientState, limits: Limits, now: datetime
+) -> Decision:
+    """Route one command: double opt-in, bounces, digest choice and the per-recipient limit."""
+    if state.hard_bounces >= limits.hard_bounce_threshold:
+        return Decision(Route.SKIP, "address_disabled_after_hard_bounces")
+    if isinstance(command, ConfirmationRequested):
+        return _confirmation(command, now)
+    return _matched(command, state, limits)
+
+
+def _confirmation(command: ConfirmationRequested, now: datetime) -> Decision:
+    if command.subscription.status is not SubscriptionStatus.PENDING:
+        return Decision(Route.SKIP, f"subscription_{command.subscription.status}")
+    expires = datetime.fromisoformat(command.expires_at.replace("Z", "+00:00"))
+    if expires.tzinfo is not None and expires <= now:
+        return Decision(Route.SKIP, "confirmation_expired")
+    return Decision(Route.INSTANT, "confirmation", kind=EmailKind.CONFIRMATION)
+
+
+def _matched(command: SubscriberMatched, state: RecipientState, limits: Limits) -> Decision:
+    subscription = command.subscription
+    # Double opt-in: a pending (or ended) subscription gets nothing but its confirmation.
+    if subscription.status is not SubscriptionStatus.ACTIVE:
+        return Decision(Route.SKIP, f"subscription_{subscription.status}")
+    if command.request_event.backfill:
+        return Decision(Route.SKIP, "backfill")
+    if subscription.delivery is not Delivery.INSTANT:
+        return Decision(Route.DIGEST, "chosen_digest", period=subscription.delivery)
+    if state.instant_last_hour >= limits.instant_per_hour:
+        return Decision(Route.DIGEST, "rate_limited", period=Delivery.HOURLY)
+    kind = EmailKind.FOLLOW if subscription.target.kind == "follow" else EmailKind.ALERT
+    return Decision(Route.INSTANT, "instant", kind=kind)
+
+
+def backoff_s(attempt: int, base_s: float, max_s: float, jitter: float) -> float:
+    """Exponential back-off with 'equal jitter': half fixed, half random (`jitter` in [0, 1])."""
+    ceiling = min(max_s, base_s * 2.0 ** max(0, attempt))
+    return ceiling / 2 + ceiling / 2 * jitter

@@ -1,0 +1,157 @@
+"""Jinja2 templates (autoescaped HTML, plain text) to multipart/alternative UTF-8 email."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
+from connect311_contracts.subscriptions import Subscription
+from connect311_notifier.links import LinkBuilder
+from connect311_notifier.settings import Branding, NotifierSettings
+from connect311_notifier.views import digest_view, format_time, item_view
+
+SUBJECT_MAX = 150
+
+
+def clean_header(text: str, limit: int = SUBJECT_MAX) -> str:
+    """One line, bounded: untrusted text never injects headers."""
+    line = re.sub(r"\s+", " ", text).strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def subscription_name(subscription: Subscription) -> str:
+    """The subscriber's own label, or a description of what it watches."""
+    if subscription.label:
+        return subscription.label
+    target = subscription.target
+    if target.kind == "follow":
+        return f"request {target.service_request_id}"
+    return {"circle": "your place", "area": "your area", "corridor": "your route"}.get(
+        target.kind, "city-wide alerts"
+    )
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """Renders each kind of email from its templates."""
+
+    settings: NotifierSettings
+    links: LinkBuilder
+    tz: ZoneInfo
+    env: Environment
+
+    @classmethod
+    def create(cls, settings: NotifierSettings, links: LinkBuilder) -> Renderer:
+        """A renderer with the package's templates; HTML autoescaped, text not."""
+        env = Environment(
+            loader=PackageLoader("connect311_notifier", "templates"),
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        return cls(settings, links, ZoneInfo(settings.display_timezone), env)
+
+    def confirmation(
+        self, command: ConfirmationRequested, message_id: str, now: datetime
+    ) -> EmailMessage:
+        """The double opt-in email with the map API's signed confirm link."""
+        expires = datetime.fromisoformat(command.expires_at.replace("Z", "+00:00"))
+        context = {
+            "subscription_name": subscription_name(command.subscription),
+            "confirm_url": command.confirm_url,
+            "expires": format_time(expires, self.tz) if expires.tzinfo else command.expires_at,
+        }
+        return self._message(
+            "confirmation",
+            command.subscription,
+            "Please confirm your Connect311 alerts",
+            context,
+            self.settings.branding(None),
+            message_id,
+            now,
+            list_headers=False,
+        )
+
+    def alert(
+        self, command: SubscriberMatched, follow: bool, message_id: str, now: datetime
+    ) -> EmailMessage:
+        """An instant alert, or a follow update for a resident tracking a request."""
+        item = item_view(command, self.links, self.tz)
+        if follow:
+            subject = f"Update: {item.title} is now {item.status}"
+        else:
+            subject = f"{item.kind}: {item.title}" + (f" at {item.address}" if item.address else "")
+        context = {
+            "item": item,
+            "follow": follow,
+            "place": command.subscription.label or "your place",
+            "subscription_name": subscription_name(command.subscription),
+        }
+        branding = self.settings.branding(command.request_event.request.agency_responsible)
+        return self._message(
+            "alert", command.subscription, subject, context, branding, message_id, now
+        )
+
+    def digest(
+        self, commands: list[SubscriberMatched], period: str, message_id: str, now: datetime
+    ) -> EmailMessage:
+        """One email folding many events, grouped new / updated / closed."""
+        subscription = max(commands, key=lambda c: c.occurred_at).subscription
+        view = digest_view(commands, self.links, self.tz, self.settings.max_digest_items)
+        agencies = {c.request_event.request.agency_responsible for c in commands}
+        branding = self.settings.branding(agencies.pop() if len(agencies) == 1 else None)
+        context = {
+            "view": view,
+            "groups": [("New", view.new), ("Updated", view.updated), ("Closed", view.closed)],
+            "period": period,
+            "subscription_name": subscription_name(subscription),
+        }
+        subject = (
+            f"Your {period} 311 digest: {view.total} request(s) "
+            f"for {subscription_name(subscription)}"
+        )
+        return self._message("digest", subscription, subject, context, branding, message_id, now)
+
+    def _message(
+        self,
+        template: str,
+        subscription: Subscription,
+        subject: str,
+        context: dict[str, Any],
+        branding: Branding,
+        message_id: str,
+        now: datetime,
+        list_headers: bool = True,
+    ) -> EmailMessage:
+        sub_id = subscription.subscription_id
+        unsubscribe = self.links.unsubscribe_url(sub_id) if list_headers else None
+        full = {
+            **context,
+            "subject": subject,
+            "footer": branding.footer,
+            "manage_url": self.links.manage_url(sub_id) if list_headers else None,
+            "unsubscribe_url": unsubscribe,
+        }
+        message = EmailMessage()
+        message["From"] = formataddr((clean_header(branding.from_name), self.settings.from_address))
+        message["To"] = subscription.email
+        message["Subject"] = clean_header(subject)
+        message["Date"] = format_datetime(now)
+        message["Message-ID"] = message_id
+        message["Auto-Submitted"] = "auto-generated"
+        if unsubscribe:
+            message["List-Unsubscribe"] = f"<{unsubscribe}>"
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        text = self.env.get_template(f"{template}.txt").render(full)
+        html = self.env.get_template(f"{template}.html").render(full)
+        message.set_content(text, charset="utf-8")
+        message.add_alternative(html, subtype="html", charset="utf-8")
+        return message

@@ -1,0 +1,210 @@
+"""The sender: drains the ledger's outbox over SMTP, one email at a time, paced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from aiokafka import AIOKafkaProducer
+
+from connect311_contracts.kafka import encode
+from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
+from connect311_contracts.subscriptions import SubscriptionBounced
+from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
+from connect311_notifier.ledger import ClaimedEmail, Ledger
+from connect311_notifier.mailer import Mailer, Outcome, SendResult
+from connect311_notifier.metrics import Metrics
+from connect311_notifier.model import NotificationDeadLettered
+from connect311_notifier.policy import EmailKind, backoff_s
+from connect311_notifier.render import Renderer
+from connect311_notifier.settings import NotifierSettings
+
+log = logging.getLogger(__name__)
+CLAIM_BATCH = 50
+
+
+class Pacer:
+    """A global send rate: at most `rate_per_s` emails a second, evenly spaced."""
+
+    def __init__(self, rate_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate_per_s
+        self.clock = clock
+        self.next_slot = 0.0
+
+    async def wait(self) -> None:
+        """Sleep until the next send slot."""
+        now = self.clock()
+        if self.next_slot > now:
+            await asyncio.sleep(self.next_slot - now)
+        self.next_slot = max(now, self.next_slot) + self.interval
+
+
+class Sender:
+    """Claims due emails, sends them, records the outcome; permanent failures dead-lettered."""
+
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        ledger: Ledger,
+        mailer: Mailer,
+        renderer: Renderer,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.mailer = mailer
+        self.renderer = renderer
+        self.producer = producer
+        self.metrics = metrics
+        self.pacer = Pacer(settings.global_rate_per_s)
+        self.wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until `stop` is set; the in-flight email is always finished and recorded."""
+        recovered = await asyncio.to_thread(
+            self.ledger.recover,
+            self.settings.instance_id,
+            self.settings.sending_lease_s,
+            time.time(),
+        )
+        if recovered:
+            # The crash window: SMTP may have accepted these before the crash. They go again
+            # with the same Message-ID, so receiving systems can drop the copy.
+            log.warning("resending %d email(s) left 'sending' by a crash", recovered)
+            self.metrics.resent_after_crash.inc(recovered)
+        while not stop.is_set():
+            await asyncio.to_thread(self.ledger.flush_digests, time.time())
+            self.metrics.digest_queue.set(await asyncio.to_thread(self.ledger.digest_queue_size))
+            batch = await asyncio.to_thread(
+                self.ledger.claim, self.settings.instance_id, time.time(), CLAIM_BATCH
+            )
+            if not batch:
+                await self._idle(stop)
+                continue
+            for index, email in enumerate(batch):
+                if stop.is_set():
+                    await asyncio.to_thread(self.ledger.release, [e.id for e in batch[index:]])
+                    break
+                await self.pacer.wait()
+                await self.deliver(email)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        due = await asyncio.to_thread(self.ledger.next_due)
+        timeout = self.settings.digest_check_s
+        if due is not None:
+            timeout = max(0.0, min(timeout, due - time.time()))
+        self.wake.clear()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def render(self, email: ClaimedEmail) -> EmailMessage:
+        """The message for a claimed email, with its stored Message-ID and the current Date."""
+        message_id = f"<{email.message_id}@{self.settings.message_id_domain}>"
+        now = datetime.now(UTC)
+        first = email.commands[0]
+        if email.kind is EmailKind.CONFIRMATION and isinstance(first, ConfirmationRequested):
+            return self.renderer.confirmation(first, message_id, now)
+        matched = [c for c in email.commands if isinstance(c, SubscriberMatched)]
+        if email.kind is EmailKind.DIGEST:
+            return self.renderer.digest(matched, email.period or "hourly", message_id, now)
+        return self.renderer.alert(matched[0], email.kind is EmailKind.FOLLOW, message_id, now)
+
+    async def deliver(self, email: ClaimedEmail) -> None:
+        """One attempt for one email, its outcome recorded before the next."""
+        kind = email.kind.value
+        try:
+            message = self.render(email)
+        except Exception as exc:  # a bug or impossible data: keep it visible, move on
+            log.exception("could not render email %d", email.id)
+            await self._dead(email, SendResult(Outcome.PERMANENT, None, f"render failed: {exc}"))
+            return
+        result = await self.mailer.send(message)
+        now = time.time()
+        if result.outcome is Outcome.SENT:
+            await asyncio.to_thread(self.ledger.mark_sent, email.id, now)
+            self.metrics.sent.labels(kind).inc()
+            self.metrics.latency.labels(kind).observe(max(0.0, now - email.source_ts))
+            return
+        self.metrics.failed.labels(kind, result.outcome.value).inc()
+        if result.outcome is Outcome.TEMPORARY and email.attempts + 1 < self.settings.max_attempts:
+            delay = backoff_s(
+                email.attempts,
+                self.settings.retry_base_s,
+                self.settings.retry_max_s,
+                random.random(),
+            )
+            log.info("email %d: %s; retry in %.1f s", email.id, result.reason, delay)
+            await asyncio.to_thread(self.ledger.mark_retry, email.id, result.reason, now + delay)
+            self.metrics.retries.labels(kind).inc()
+            return
+        if result.outcome is Outcome.TEMPORARY:
+            result = SendResult(
+                Outcome.PERMANENT,
+                result.code,
+                f"gave up after {email.attempts + 1} attempts: {result.reason}",
+            )
+        await self._dead(email, result)
+
+    async def _dead(self, email: ClaimedEmail, result: SendResult) -> None:
+        """Publish the dead letter (and bounce) first, then record: a crash between repeats it."""
+        now = time.time()
+        letter = NotificationDeadLettered(
+            email_kind=email.kind.value,
+            subscription_id=email.subscription_id,
+            reason=result.reason[:2000],
+            smtp_code=result.code,
+            attempts=email.attempts + 1,
+            commands=email.commands,
+        )
+        try:
+            await self.producer.send_and_wait(
+                NOTIFICATIONS_DEAD.name, encode(letter), key=email.recipient_key.encode()
+            )
+            if result.bounce:
+                await self._bounce(email, result)
+        except Exception as exc:  # Kafka unavailable: keep the email and try the whole step later
+            log.warning("could not publish dead letter for email %d: %s", email.id, exc)
+            await asyncio.to_thread(
+                self.ledger.mark_retry, email.id, f"dead letter not published: {exc}", now + 5
+            )
+            return
+        await asyncio.to_thread(
+            self.ledger.mark_dead,
+            email.id,
+            result.reason,
+            email.subscription_id,
+            result.bounce,
+            now,
+        )
+        why = "bounce" if result.bounce else "gave_up"
+        self.metrics.dead_letters.labels(NOTIFICATIONS_DEAD.name, why).inc()
+
+    async def _bounce(self, email: ClaimedEmail, result: SendResult) -> None:
+        count = await asyncio.to_thread(self.ledger.hard_bounces, email.subscription_id) + 1
+        disable = count >= self.settings.hard_bounce_threshold
+        event = SubscriptionBounced(
+            subscription_id=email.subscription_id,
+            reason=f"hard bounce {count}/{self.settings.hard_bounce_threshold}: {result.reason}"[
+                :2000
+            ],
+            permanent=True,
+            disable=disable,
+        )
+        await self.producer.send_and_wait(
+            SUBSCRIPTION_FEEDBACK.name, encode(event), key=email.subscription_id.encode()
+        )
+        if disable:
+            log.warning(
+                "subscription %s disabled after %d hard bounces", email.subscription_id, count
+            )
+        self.metrics.bounces.labels(str(disable).lower()).inc()

@@ -1,0 +1,150 @@
+"""Pure view models: what a template shows for a request event and for a digest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from connect311_contracts.events import EventKind
+from connect311_contracts.notifications import SubscriberMatched
+from connect311_contracts.request import RequestStatus
+from connect311_notifier.links import LinkBuilder
+
+STATUS_LABELS = {
+    RequestStatus.OPEN: "Open",
+    RequestStatus.ACKNOWLEDGED: "Acknowledged",
+    RequestStatus.IN_PROGRESS: "In progress",
+    RequestStatus.CLOSED: "Closed",
+}
+KIND_LABELS = {
+    EventKind.OPENED: "New request",
+    EventKind.UPDATED: "Updated",
+    EventKind.CLOSED: "Closed",
+    EventKind.REOPENED: "Reopened",
+}
+NOTES_IN_DIGEST = 300
+"""Longest notes or description shown per digest item, so 200 items stay readable."""
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One request event as an email shows it."""
+
+    service_request_id: str
+    title: str
+    kind: str
+    status: str
+    previous_status: str | None
+    agency: str | None
+    address: str | None
+    distance: str | None
+    description: str | None
+    notes: str | None
+    when: str
+    requested: str
+    url: str
+    matched_rule: str
+    occurred_at: datetime
+    event_kind: EventKind
+
+
+@dataclass(frozen=True)
+class DigestView:
+    """A digest's items grouped into new, updated and closed (latest state per request)."""
+
+    new: list[ItemView] = field(default_factory=list)
+    updated: list[ItemView] = field(default_factory=list)
+    closed: list[ItemView] = field(default_factory=list)
+    events: int = 0
+    omitted: int = 0
+
+    @property
+    def total(self) -> int:
+        """Requests shown."""
+        return len(self.new) + len(self.updated) + len(self.closed)
+
+
+def format_distance(metres: float | None) -> str | None:
+    """'350 m' or '1.2 km'; None when the subscription has no place."""
+    if metres is None:
+        return None
+    return f"{round(metres):d} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+
+
+def format_time(moment: datetime, tz: ZoneInfo) -> str:
+    """A local, human time with its zone abbreviation."""
+    return moment.astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+def _status(status: RequestStatus, closed_reason: str | None) -> str:
+    label = STATUS_LABELS[status]
+    return f"{label} ({closed_reason})" if closed_reason else label
+
+
+def _clip(text: str | None, limit: int | None) -> str | None:
+    if text is None or limit is None or len(text) <= limit:
+        return text
+    return text[:limit].rstrip() + "…"
+
+
+def item_view(
+    command: SubscriberMatched, links: LinkBuilder, tz: ZoneInfo, clip: int | None = None
+) -> ItemView:
+    """What to show for one matched event."""
+    event = command.request_event
+    request = event.request
+    moment = request.updated_datetime or event.occurred_at
+    if event.kind is EventKind.OPENED:
+        moment = request.requested_datetime
+    previous = event.previous_status
+    return ItemView(
+        service_request_id=request.service_request_id,
+        title=request.service_name or request.service_code or "Service request",
+        kind=KIND_LABELS[event.kind],
+        status=_status(request.status, request.closed_reason),
+        previous_status=STATUS_LABELS[previous] if previous else None,
+        agency=request.agency_responsible,
+        address=request.address,
+        distance=format_distance(command.distance_m),
+        description=_clip(request.description, clip),
+        notes=_clip(request.status_notes, clip),
+        when=format_time(moment, tz),
+        requested=format_time(request.requested_datetime, tz),
+        url=links.request_url(request.service_request_id),
+        matched_rule=command.matched_rule,
+        occurred_at=event.occurred_at,
+        event_kind=event.kind,
+    )
+
+
+def digest_view(
+    commands: list[SubscriberMatched], links: LinkBuilder, tz: ZoneInfo, max_items: int
+) -> DigestView:
+    """Fold many events into one digest: one line per request, in its latest state.
+
+    A request opened within the digest's period counts as new whatever happened after;
+    otherwise it is closed if its latest state is closed, else updated.
+    """
+    by_request: dict[str, list[SubscriberMatched]] = {}
+    for command in sorted(commands, key=lambda c: c.request_event.occurred_at):
+        by_request.setdefault(command.request_event.request.service_request_id, []).append(command)
+    view = DigestView(events=len(commands))
+    latest_first = sorted(
+        by_request.values(), key=lambda cs: cs[-1].request_event.occurred_at, reverse=True
+    )
+    for events in latest_first[:max_items]:
+        item = item_view(events[-1], links, tz, clip=NOTES_IN_DIGEST)
+        if any(c.request_event.kind is EventKind.OPENED for c in events):
+            view.new.append(item)
+        elif events[-1].request_event.request.status is RequestStatus.CLOSED:
+            view.closed.append(item)
+        else:
+            view.updated.append(item)
+    return DigestView(
+        new=view.new,
+        updated=view.updated,
+        closed=view.closed,
+        events=len(commands),
+        omitted=max(0, len(latest_first) - max_items),
+    )

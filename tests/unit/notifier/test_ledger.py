@@ -1,0 +1,112 @@
+"""The durable ledger on SQLite and PostgreSQL: dedup, outbox states, digests, bounces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connect311_contracts.notifications import NotificationCommand
+from connect311_contracts.subscriptions import Delivery
+from connect311_notifier.consumer import make_planner
+from connect311_notifier.ledger import Incoming, Ledger, create_engine
+from connect311_notifier.policy import EmailKind, Route
+from connect311_notifier.settings import NotifierSettings
+from tests.unit.notifier.factories import confirmation, event, matched, request, subscription
+
+NOW = time.time()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'notifier.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    engine = create_engine(url)
+    ledger = Ledger(engine)
+    ledger.create_schema()
+    yield ledger
+    engine.dispose()
+
+
+PLAN = make_planner(NotifierSettings(instant_per_hour=2), lambda: datetime.now(UTC))
+
+
+def incoming(command: NotificationCommand) -> Incoming:
+    return Incoming(command, "k-" + command.subscription.subscription_id, NOW - 1)
+
+
+def test_a_replayed_command_is_a_no_op(ledger: Ledger) -> None:
+    command = matched()
+    first = ledger.record([incoming(command)], PLAN, NOW)
+    again = ledger.record([incoming(command), incoming(command)], PLAN, NOW)
+    assert [r.duplicate for r in first + again] == [False, True, True]
+    assert ledger.status_counts() == {"pending": 1}
+
+
+def test_same_event_for_two_subscriptions_is_two_emails(ledger: Ledger) -> None:
+    ev = event(request())
+    results = ledger.record([incoming(matched(ev=ev)), incoming(matched(ev=ev))], PLAN, NOW)
+    assert not any(r.duplicate for r in results)
+    assert ledger.status_counts() == {"pending": 2}
+
+
+def test_rate_limit_folds_the_rest_into_an_hourly_digest(ledger: Ledger) -> None:
+    sub = subscription()
+    results = ledger.record([incoming(matched(sub)) for _ in range(5)], PLAN, NOW)
+    routes = [r.decision.route for r in results if r.decision]
+    assert routes == [Route.INSTANT] * 2 + [Route.DIGEST] * 3
+    assert ledger.digest_queue_size() == 3
+    assert ledger.flush_digests(NOW) == 0  # not due before the top of the hour
+    assert ledger.flush_digests(NOW + 3601) == 1
+    emails = ledger.claim("me", NOW + 3601, 10)
+    digest = [e for e in emails if e.kind is EmailKind.DIGEST]
+    assert len(digest) == 1 and len(digest[0].commands) == 3 and digest[0].period == "hourly"
+    assert ledger.digest_queue_size() == 0
+
+
+def test_digests_are_one_email_per_subscription(ledger: Ledger) -> None:
+    a, b = subscription(delivery=Delivery.DAILY), subscription(delivery=Delivery.DAILY)
+    ledger.record([incoming(matched(s)) for s in (a, b, a, a)], PLAN, NOW)
+    assert ledger.flush_digests(NOW + 8 * 86400) == 2
+    claimed = {e.subscription_id: len(e.commands) for e in ledger.claim("me", NOW + 9e5, 10)}
+    assert claimed == {a.subscription_id: 3, b.subscription_id: 1}
+
+
+def test_outbox_states_and_crash_recovery(ledger: Ledger) -> None:
+    ledger.record([incoming(confirmation()), incoming(matched())], PLAN, NOW)
+    claimed = ledger.claim("node-1", NOW, 10)
+    assert len(claimed) == 2 and ledger.claim("node-2", NOW, 10) == []
+    ledger.mark_sent(claimed[0].id, NOW)
+    # node-1 dies with claimed[1] 'sending'; node-2 may take it only after the lease.
+    assert ledger.recover("node-2", lease_s=300, now=NOW) == 0
+    assert ledger.recover("node-2", lease_s=300, now=NOW + 301) == 1
+    again = ledger.claim("node-2", NOW + 301, 10)
+    assert [e.message_id for e in again] == [claimed[1].message_id]  # same Message-ID
+    assert ledger.status_counts() == {"sent": 1, "sending": 1}
+
+
+def test_retry_waits_for_its_time(ledger: Ledger) -> None:
+    ledger.record([incoming(matched())], PLAN, NOW)
+    (email,) = ledger.claim("me", NOW, 10)
+    ledger.mark_retry(email.id, "451 try later", NOW + 30)
+    assert ledger.claim("me", NOW + 29, 10) == []
+    (retry,) = ledger.claim("me", NOW + 30, 10)
+    assert retry.attempts == 1
+
+
+def test_hard_bounces_are_counted_and_stop_further_mail(ledger: Ledger) -> None:
+    sub = subscription()
+    plan = make_planner(NotifierSettings(hard_bounce_threshold=2), lambda: datetime.now(UTC))
+    for expected in (1, 2):
+        ledger.record([incoming(matched(sub))], plan, NOW)
+        (email,) = ledger.claim("me", NOW, 10)
+        ledger.mark_dead(email.id, "550 no such user", sub.subscription_id, True, NOW)
+        assert ledger.hard_bounces(sub.subscription_id) == expected
+    (result,) = ledger.record([incoming(matched(sub))], plan, NOW)
+    assert result.decision is not None and result.decision.route is Route.SKIP
+    assert ledger.status_counts() == {"dead": 2}

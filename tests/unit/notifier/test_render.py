@@ -1,0 +1,135 @@
+"""Emails rendered, serialized to bytes, parsed back and checked like a mail client would."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from connect311_contracts.request import RequestStatus
+from connect311_contracts.subscriptions import SubscriptionStatus
+from connect311_contracts.tokens import InvalidToken, TokenPurpose, read_subscription_token
+from connect311_notifier.links import LinkBuilder
+from connect311_notifier.render import Renderer
+from connect311_notifier.settings import Branding, NotifierSettings
+from tests.unit.notifier.factories import confirmation, event, matched, request, subscription
+
+SECRET = "test-secret-key"
+BASE = "https://alerts.example.city"
+NOW = datetime(2024, 5, 6, 18, 0, tzinfo=UTC)
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
+
+
+@pytest.fixture
+def renderer() -> Renderer:
+    settings = NotifierSettings(
+        agencies={"Public Works": Branding(from_name="St. Pete Public Works", footer="PW footer")},
+        from_address="alerts@example.city",
+    )
+    return Renderer.create(settings, LinkBuilder(BASE, SECRET))
+
+
+def reparse(message: EmailMessage) -> EmailMessage:
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    assert message.get_content_type() == "multipart/alternative"
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None and html is not None
+    assert plain.get_content_charset() == html.get_content_charset() == "utf-8"
+    return plain.get_content(), html.get_content()
+
+
+def test_alert_has_parts_headers_links_and_escapes_hostile_text(renderer: Renderer) -> None:
+    req = request(description=HOSTILE, notes="Crew <b>scheduled</b> — Grüße ☃")
+    command = matched(ev=event(req))
+    sub_id = command.subscription.subscription_id
+    msg = reparse(renderer.alert(command, False, "<m1@example.city>", NOW))
+    text, html = parts(msg)
+
+    assert msg["Message-ID"] == "<m1@example.city>"
+    assert parsedate_to_datetime(msg["Date"]) == NOW
+    assert msg["From"].addresses[0].display_name == "St. Pete Public Works"
+    assert msg["From"].addresses[0].addr_spec == "alerts@example.city"
+    assert msg["To"] == command.subscription.email
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = re.fullmatch(r"<(.+)>", msg["List-Unsubscribe"])
+    assert unsubscribe is not None
+    assert unsubscribe.group(1).startswith(f"{BASE}/api/subscriptions/unsubscribe?token=")
+
+    # Hostile text: escaped in HTML, verbatim in plain text, never executable.
+    assert "<script>" not in html and "onerror=alert(1)>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "&lt;b&gt;scheduled&lt;/b&gt;" in html
+    assert HOSTILE in text
+    assert "Grüße ☃" in text and "Grüße ☃" in html
+
+    request_url = f"{BASE}/requests/stpete%3A{req.source_request_id}"
+    for body in (text, html):
+        assert request_url in body
+        assert "within 500 m of Home" in body  # why
+        assert "230 m" in body and "100 Central Ave" in body  # where
+        assert "Public Works" in body and "Pothole" in body
+        assert f"{BASE}/subscriptions/manage?token=" in body
+    assert "PW footer" in text
+    assert sub_id in read_token(unsubscribe.group(1), TokenPurpose.UNSUBSCRIBE)
+
+
+def read_token(url: str, purpose: TokenPurpose) -> str:
+    (token,) = parse_qs(urlparse(url).query)["token"]
+    return read_subscription_token(SECRET, purpose, token, max_age_s=3600)
+
+
+def test_unsubscribe_and_manage_tokens_round_trip(renderer: Renderer) -> None:
+    command = matched()
+    sub_id = command.subscription.subscription_id
+    msg = reparse(renderer.alert(command, False, "<m2@example.city>", NOW))
+    unsubscribe = msg["List-Unsubscribe"].strip("<>")
+    text, _ = parts(msg)
+    (manage,) = re.findall(rf"{re.escape(BASE)}/subscriptions/manage\?token=\S+", text)
+    assert read_token(unsubscribe, TokenPurpose.UNSUBSCRIBE) == sub_id
+    assert read_token(manage, TokenPurpose.MANAGE) == sub_id
+    with pytest.raises(InvalidToken):
+        read_token(unsubscribe, TokenPurpose.MANAGE)  # a token for one purpose only
+    with pytest.raises(InvalidToken):
+        (token,) = parse_qs(urlparse(unsubscribe).query)["token"]
+        read_subscription_token("another-secret", TokenPurpose.UNSUBSCRIBE, token, None)
+
+
+def test_follow_update_shows_the_transition_and_notes(renderer: Renderer) -> None:
+    req = request(status=RequestStatus.CLOSED, notes="Filled the pothole.")
+    sub = subscription(follow=req.service_request_id, label=None)
+    command = matched(sub, event(req, "closed", previous=RequestStatus.IN_PROGRESS))
+    msg = reparse(renderer.alert(command, True, "<m3@example.city>", NOW))
+    text, html = parts(msg)
+    assert "is now Closed" in msg["Subject"]
+    assert "In progress -> Closed" in text
+    assert "In progress &rarr; <strong>Closed</strong>" in html
+    assert "Filled the pothole." in text and "Filled the pothole." in html
+
+
+def test_confirmation_carries_the_confirm_link_and_no_list_headers(renderer: Renderer) -> None:
+    command = confirmation(subscription(status=SubscriptionStatus.PENDING, label='Mom\'s "place"'))
+    msg = reparse(renderer.confirmation(command, "<m4@example.city>", NOW))
+    text, html = parts(msg)
+    assert command.confirm_url in text
+    assert f'href="{command.confirm_url}"' in html
+    assert "Mom&#39;s &#34;place&#34;" in html
+    assert msg["List-Unsubscribe"] is None
+    assert msg["From"].addresses[0].display_name == "Connect311"
+
+
+def test_header_injection_in_untrusted_fields_is_flattened(renderer: Renderer) -> None:
+    req = request(address="1 Main St\r\nBcc: victim@example.org")
+    msg = reparse(renderer.alert(matched(ev=event(req)), False, "<m5@example.city>", NOW))
+    assert msg["Bcc"] is None
+    assert "\n" not in msg["Subject"] and "Bcc: victim" in msg["Subject"]
