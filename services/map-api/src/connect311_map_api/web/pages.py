@@ -1,0 +1,167 @@
+"""The HTML page routes: each renders one template with its configuration as JSON data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from connect311_map_api.web.security import OSM_TILE_URL, page_headers
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATUSES = ("open", "acknowledged", "in_progress", "closed")
+_FILTER_MAX = 300  # longest filter value a page accepts (the API validates further)
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """What the map scripts need from the server settings."""
+
+    tile_url: str
+    tile_attribution: str
+    center_lat: float
+    center_long: float
+    zoom: int
+    cluster_below_zoom: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The config as the pages' JSON data block carries it."""
+        return {
+            "tileUrl": self.tile_url,
+            "tileAttribution": self.tile_attribution,
+            "center": [self.center_lat, self.center_long],
+            "zoom": self.zoom,
+            "clusterBelowZoom": self.cluster_below_zoom,
+        }
+
+
+def map_config(settings: Any) -> MapConfig:
+    """Read the map settings defensively (St. Petersburg, FL and OpenStreetMap by default)."""
+    return MapConfig(
+        tile_url=str(getattr(settings, "tile_url", None) or OSM_TILE_URL),
+        tile_attribution=str(
+            getattr(settings, "tile_attribution", None) or "© OpenStreetMap contributors"
+        ),
+        center_lat=float(getattr(settings, "map_center_lat", 27.7676)),
+        center_long=float(getattr(settings, "map_center_long", -82.6403)),
+        zoom=int(getattr(settings, "map_zoom", 12)),
+        cluster_below_zoom=int(getattr(settings, "map_server_cluster_below_zoom", 13)),
+    )
+
+
+def _clean(value: str | None) -> str:
+    """A filter value from the query string, trimmed and bounded."""
+    return (value or "").strip()[:_FILTER_MAX]
+
+
+def build_router(settings: Any) -> APIRouter:
+    """The router with every HTML page of the site."""
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    config = map_config(settings)
+    router = APIRouter(include_in_schema=False)
+
+    def render(
+        request: Request,
+        template: str,
+        *,
+        page: str,
+        title: str,
+        extra: dict[str, Any] | None = None,
+        embeddable: bool = False,
+    ) -> HTMLResponse:
+        data = {"page": page, **config.as_json(), **(extra or {})}
+        return templates.TemplateResponse(
+            request,
+            template,
+            {"title": title, "page": page, "config": data, "statuses": STATUSES},
+            headers=page_headers(config.tile_url, embeddable=embeddable),
+        )
+
+    @router.get("/", response_class=HTMLResponse)
+    def map_page(request: Request) -> HTMLResponse:
+        """The live map of every request, with filters and "Alert me"."""
+        return render(request, "map.html", page="map", title="Live 311 map")
+
+    @router.get("/track", response_class=HTMLResponse)
+    def track_page(request: Request, id: str | None = Query(default=None)) -> HTMLResponse:
+        """Track one request by id: its timeline and follow-by-email."""
+        return render(
+            request,
+            "track.html",
+            page="track",
+            title="Track my request",
+            extra={"requestId": _clean(id)},
+        )
+
+    @router.get("/requests/{service_request_id:path}", response_class=HTMLResponse)
+    def request_page(request: Request, service_request_id: str) -> HTMLResponse:
+        """The link alert emails carry: the tracking page for one request."""
+        return render(
+            request,
+            "track.html",
+            page="track",
+            title="Track my request",
+            extra={"requestId": _clean(service_request_id)},
+        )
+
+    @router.get("/stats", response_class=HTMLResponse)
+    def stats_page(request: Request) -> HTMLResponse:
+        """Department statistics: opened vs resolved and time to close."""
+        return render(request, "stats.html", page="stats", title="Department statistics")
+
+    @router.get("/embed", response_class=HTMLResponse)
+    def embed_page(
+        request: Request,
+        agency: str | None = None,
+        service_code: str | None = None,
+        status: str | None = None,
+        dataset: str | None = None,
+    ) -> HTMLResponse:
+        """A filtered map for another site's iframe (the one page that may be framed)."""
+        filters = {
+            "agency": _clean(agency),
+            "service_code": _clean(service_code),
+            "status": ",".join(s for s in _clean(status).split(",") if s in STATUSES),
+            "dataset": _clean(dataset),
+        }
+        return render(
+            request,
+            "embed.html",
+            page="embed",
+            title="311 map",
+            extra={"fixedFilters": filters},
+            embeddable=True,
+        )
+
+    @router.get("/embed/builder", response_class=HTMLResponse)
+    def embed_builder_page(request: Request) -> HTMLResponse:
+        """Build the iframe snippet for a filtered map."""
+        return render(request, "builder.html", page="builder", title="Embed the map")
+
+    @router.get("/subscriptions/confirmed", response_class=HTMLResponse)
+    def confirmed_page(request: Request, error: str | None = None) -> HTMLResponse:
+        """Shown after a subscriber follows the confirmation link."""
+        return render(
+            request,
+            "confirmed.html",
+            page="confirmed",
+            title="Subscription confirmed" if not error else "Confirmation failed",
+            extra={"error": _clean(error)},
+        )
+
+    @router.get("/subscriptions/manage", response_class=HTMLResponse)
+    def manage_page(request: Request, token: str | None = None) -> HTMLResponse:
+        """Lists, changes and deletes one person's subscriptions (by their signed link)."""
+        return render(
+            request,
+            "manage.html",
+            page="manage",
+            title="Manage my alerts",
+            extra={"token": (token or "").strip()[:2000]},
+        )
+
+    return router

@@ -1,0 +1,58 @@
+"""Security headers for the web pages: a strict CSP with no inline script, framing rules."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+"""The default base map (a setting; tests point it at a local route)."""
+
+
+def tile_origin(tile_url: str) -> str | None:
+    """The CSP source that allows images from the tile URL template (None when same-origin).
+
+    A `{s}` subdomain placeholder becomes a `*.` wildcard so every tile server is allowed.
+    """
+    parts = urlsplit(tile_url)
+    if not parts.scheme or not parts.netloc:
+        return None  # a relative template: tiles come from this site ('self')
+    host = parts.netloc
+    if "{s}" in host:
+        host = host.replace("{s}.", "*.").replace("{s}", "*")
+    return f"{parts.scheme}://{host}"
+
+
+def content_security_policy(tile_url: str, *, embeddable: bool) -> str:
+    """The CSP for one page: scripts and styles only from this site, tiles from the tile host."""
+    img_sources = ["'self'", "data:"]
+    origin = tile_origin(tile_url)
+    if origin:
+        img_sources.append(origin)
+    directives = [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"img-src {' '.join(img_sources)}",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "frame-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        # Only the embed may sit in another site's iframe; every other page refuses framing.
+        "frame-ancestors *" if embeddable else "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+def page_headers(tile_url: str, *, embeddable: bool = False) -> dict[str, str]:
+    """The response headers every HTML page carries."""
+    headers = {
+        "Content-Security-Policy": content_security_policy(tile_url, embeddable=embeddable),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Cache-Control": "no-store",
+    }
+    if not embeddable:
+        headers["X-Frame-Options"] = "DENY"
+    return headers

@@ -1,0 +1,200 @@
+/* "Alert me": pick a point and radius (live circle preview) or draw an area, see how many
+   alerts it would have sent, enter an email, and get the confirmation message. */
+(function () {
+  "use strict";
+  var C = window.C311;
+  var MIN_R = 50, MAX_R = 10000;
+
+  /** Slider position (0..1000) to a radius in metres on a log scale, rounded to a nice value. */
+  function radiusFromSlider(v) {
+    var r = MIN_R * Math.pow(MAX_R / MIN_R, Number(v) / 1000);
+    var step = r < 200 ? 10 : r < 1000 ? 50 : r < 5000 ? 100 : 500;
+    return Math.max(MIN_R, Math.min(MAX_R, Math.round(r / step) * step));
+  }
+
+  function formatRadius(r) {
+    return r < 1000 ? r + " m" : (Math.round(r / 100) / 10) + " km";
+  }
+
+  function byId(id) { return document.getElementById(id); }
+
+  /** Wire the alert panel to a request map (from createRequestMap). */
+  function setupAlert(requestMap) {
+    var map = requestMap.map;
+    var form = byId("alert-form");
+    var start = byId("alert-start");
+    var radius = byId("alert-radius");
+    var radiusOut = byId("alert-radius-out");
+    var preview = byId("alert-preview");
+    var message = byId("alert-message");
+    var areaCount = byId("alert-area-count");
+    var layer = L.layerGroup().addTo(map);
+    var state = { active: false, mode: "circle", point: null, vertices: [] };
+    var previewTimer = null;
+    var previewSeq = 0;
+
+    function radiusM() { return radiusFromSlider(radius.value); }
+
+    function draw() {
+      layer.clearLayers();
+      if (!state.active) return;
+      if (state.mode === "circle" && state.point) {
+        L.circle(state.point, { radius: radiusM(), className: "alert-circle", weight: 2 }).addTo(layer);
+        L.circleMarker(state.point, { radius: 5, className: "alert-centre" }).addTo(layer);
+      }
+      if (state.mode === "area" && state.vertices.length) {
+        var shape = state.vertices.length >= 3 ? L.polygon(state.vertices, { className: "alert-area" }) : L.polyline(state.vertices, { className: "alert-area" });
+        shape.addTo(layer);
+        state.vertices.forEach(function (v) { L.circleMarker(v, { radius: 4, className: "alert-vertex" }).addTo(layer); });
+      }
+      var n = state.vertices.length;
+      areaCount.textContent = n === 0 ? "No points yet." : n + " point" + (n === 1 ? "" : "s") + (n < 3 ? " – add " + (3 - n) + " more" : " – area ready");
+    }
+
+    function target() {
+      if (state.mode === "circle") {
+        if (!state.point) return null;
+        return { kind: "circle", lat: +state.point.lat.toFixed(6), long: +state.point.lng.toFixed(6), radius_m: radiusM() };
+      }
+      if (state.vertices.length < 3) return null;
+      var ring = state.vertices.map(function (v) { return [+v.lng.toFixed(6), +v.lat.toFixed(6)]; });
+      ring.push(ring[0]);
+      return { kind: "area", geometry: { type: "Polygon", coordinates: [ring] } };
+    }
+
+    function filters() {
+      var category = byId("alert-category").value;
+      var agency = byId("alert-agency").value;
+      return {
+        service_codes: category ? [category] : [],
+        agencies: agency ? [agency] : [],
+        datasets: [],
+        event_kinds: []
+      };
+    }
+
+    function previewText(body) {
+      if (!body) return "No estimate available.";
+      var perWeek = [body.per_week_average, body.alerts_per_week, body.per_week, body.average_per_week, body.mean_per_week]
+        .filter(function (v) { return typeof v === "number"; })[0];
+      var weeks = body.weeks || body.per_week_counts || body.weekly;
+      if (perWeek === undefined && Array.isArray(weeks) && weeks.length) {
+        var total = weeks.reduce(function (s, w) { return s + (typeof w === "number" ? w : Number(w.alerts || w.count || 0)); }, 0);
+        perWeek = total / weeks.length;
+      }
+      if (perWeek === undefined) return "No estimate available.";
+      var rounded = perWeek < 10 ? Math.round(perWeek * 10) / 10 : Math.round(perWeek);
+      var text = "About " + rounded + " alert" + (rounded === 1 ? "" : "s") + " per week (based on the last 90 days).";
+      if (typeof body.total === "number") text += " " + body.total + " in total.";
+      return text;
+    }
+
+    function schedulePreview() {
+      clearTimeout(previewTimer);
+      var t = target();
+      if (!t) { preview.textContent = state.mode === "circle" ? "Choose a place to see how many alerts to expect." : "Add at least 3 points to see how many alerts to expect."; return; }
+      preview.textContent = "Estimating…";
+      previewTimer = setTimeout(function () {
+        var seq = ++previewSeq;
+        C.fetchJSON("/api/subscriptions/preview", { json: { target: t, filters: filters() } })
+          .then(function (body) { if (seq === previewSeq) preview.textContent = previewText(body); })
+          .catch(function (err) { if (seq === previewSeq) preview.textContent = "Estimate unavailable: " + err.message; });
+      }, 300);
+    }
+
+    function setMode(mode) {
+      state.mode = mode;
+      byId("alert-circle-controls").hidden = mode !== "circle";
+      byId("alert-area-controls").hidden = mode !== "area";
+      draw();
+      schedulePreview();
+    }
+
+    function open(show) {
+      state.active = show;
+      form.hidden = !show;
+      start.setAttribute("aria-expanded", show ? "true" : "false");
+      map.getContainer().classList.toggle("picking", show);
+      if (show) {
+        var f = requestMap.getFilters();
+        if (f.service_code) byId("alert-category").value = f.service_code;
+        if (f.agency) byId("alert-agency").value = f.agency;
+        var first = form.querySelector("input[name=alert-mode]:checked");
+        if (first) first.focus();
+      }
+      draw();
+      schedulePreview();
+    }
+
+    function place(latlng) {
+      if (!state.active) return;
+      if (state.mode === "circle") state.point = latlng;
+      else state.vertices.push(latlng);
+      draw();
+      schedulePreview();
+    }
+
+    start.addEventListener("click", function () { open(!state.active); });
+    byId("alert-cancel").addEventListener("click", function () { open(false); start.focus(); });
+    byId("alert-use-center").addEventListener("click", function () { place(map.getCenter()); });
+    byId("alert-area-center").addEventListener("click", function () { place(map.getCenter()); });
+    byId("alert-area-undo").addEventListener("click", function () { state.vertices.pop(); draw(); schedulePreview(); });
+    byId("alert-area-clear").addEventListener("click", function () { state.vertices = []; draw(); schedulePreview(); });
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=alert-mode]"), function (input) {
+      input.addEventListener("change", function () { if (input.checked) setMode(input.value); });
+    });
+    radius.addEventListener("input", function () {
+      radiusOut.textContent = formatRadius(radiusM());
+      radius.setAttribute("aria-valuetext", formatRadius(radiusM()));
+      draw();
+      schedulePreview();
+    });
+    ["alert-category", "alert-agency"].forEach(function (id) { byId(id).addEventListener("change", schedulePreview); });
+    radiusOut.textContent = formatRadius(radiusM());
+    radius.setAttribute("aria-valuetext", formatRadius(radiusM()));
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      message.className = "message";
+      var t = target();
+      var email = byId("alert-email");
+      if (!t) {
+        message.textContent = state.mode === "circle" ? "Click the map (or use the centre of the map) to choose the place first." : "Add at least 3 points to outline the area first.";
+        message.classList.add("error");
+        return;
+      }
+      if (!email.value || !email.checkValidity()) {
+        message.textContent = "Please enter a valid email address.";
+        message.classList.add("error");
+        email.focus();
+        return;
+      }
+      var payload = {
+        email: email.value.trim(),
+        target: t,
+        filters: filters(),
+        delivery: byId("alert-delivery").value,
+        label: byId("alert-label").value.trim() || null
+      };
+      var button = byId("alert-submit");
+      button.disabled = true;
+      message.textContent = "Sending…";
+      C.fetchJSON("/api/subscriptions", { json: payload })
+        .then(function (body) {
+          message.textContent = (body && body.message) || "Check your inbox: we sent a link to confirm your alert.";
+          message.classList.add("success");
+        })
+        .catch(function (err) {
+          message.textContent = "Could not sign up: " + err.message;
+          message.classList.add("error");
+        })
+        .then(function () { button.disabled = false; });
+    });
+
+    if (window.location.hash === "#alert") open(true);
+    return { place: place, isActive: function () { return state.active; } };
+  }
+
+  window.C311.setupAlert = setupAlert;
+  window.C311.radiusFromSlider = radiusFromSlider;
+})();

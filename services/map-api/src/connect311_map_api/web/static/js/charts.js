@@ -1,0 +1,118 @@
+/* Small SVG charts (no library): horizontal grouped bars and a vertical grouped time series.
+   Labels are set with textContent; colours come from CSS classes. */
+(function () {
+  "use strict";
+  var NS = "http://www.w3.org/2000/svg";
+
+  function svgEl(tag, attrs, text) {
+    var node = document.createElementNS(NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, String(attrs[k])); });
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+
+  function niceMax(value) {
+    if (value <= 0) return 1;
+    var pow = Math.pow(10, Math.floor(Math.log10(value)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * pow >= value) return steps[i] * pow;
+    return 10 * pow;
+  }
+
+  function legend(series) {
+    var list = document.createElement("ul");
+    list.className = "chart-legend";
+    series.forEach(function (s) {
+      var item = document.createElement("li");
+      var sw = document.createElement("span");
+      sw.className = "swatch " + s.className;
+      sw.setAttribute("aria-hidden", "true");
+      item.appendChild(sw);
+      item.appendChild(document.createTextNode(s.name));
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  function empty(container, text) {
+    while (container.firstChild) container.removeChild(container.firstChild);
+    var p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = text || "No data for these filters.";
+    container.appendChild(p);
+  }
+
+  /**
+   * Horizontal grouped bars: one group per label, one bar per series.
+   * data: {labels: [...], series: [{name, className, values: [...]}], format: fn, title}
+   */
+  function horizontalBars(container, data) {
+    if (!data.labels.length) return empty(container);
+    while (container.firstChild) container.removeChild(container.firstChild);
+    var fmt = data.format || String;
+    var barH = 14, gap = 10, labelW = 170, valueW = 70, width = 640;
+    var groupH = data.series.length * barH + gap;
+    var height = data.labels.length * groupH + 10;
+    var max = niceMax(Math.max.apply(null, data.series.map(function (s) {
+      return Math.max.apply(null, s.values.map(function (v) { return v || 0; }));
+    })));
+    var plotW = width - labelW - valueW;
+    var svg = svgEl("svg", { viewBox: "0 0 " + width + " " + height, role: "img", class: "chart-svg" });
+    svg.appendChild(svgEl("title", {}, data.title || "Bar chart"));
+    data.labels.forEach(function (label, i) {
+      var y0 = i * groupH + 5;
+      var text = label.length > 26 ? label.slice(0, 25) + "…" : label;
+      var t = svgEl("text", { x: labelW - 8, y: y0 + (data.series.length * barH) / 2 + 4, "text-anchor": "end", class: "chart-label" }, text);
+      t.appendChild(svgEl("title", {}, label));
+      svg.appendChild(t);
+      data.series.forEach(function (s, j) {
+        var v = s.values[i] || 0;
+        var w = Math.max(v > 0 ? 1 : 0, (v / max) * plotW);
+        var bar = svgEl("rect", { x: labelW, y: y0 + j * barH, width: w, height: barH - 2, class: "bar " + s.className });
+        bar.appendChild(svgEl("title", {}, label + " – " + s.name + ": " + fmt(s.values[i])));
+        svg.appendChild(bar);
+        svg.appendChild(svgEl("text", { x: labelW + w + 4, y: y0 + j * barH + barH - 4, class: "chart-value" }, fmt(s.values[i])));
+      });
+    });
+    container.appendChild(svg);
+    container.appendChild(legend(data.series));
+  }
+
+  /** Vertical grouped bars over periods (x axis = period labels). */
+  function periodBars(container, data) {
+    if (!data.labels.length) return empty(container);
+    while (container.firstChild) container.removeChild(container.firstChild);
+    var width = 680, height = 260, left = 44, bottom = 46, top = 10, right = 8;
+    var plotW = width - left - right, plotH = height - top - bottom;
+    var n = data.labels.length, k = data.series.length;
+    var slot = plotW / n, barW = Math.max(1, (slot * 0.8) / k);
+    var max = niceMax(Math.max.apply(null, data.series.map(function (s) {
+      return Math.max.apply(null, s.values.map(function (v) { return v || 0; }));
+    })));
+    var svg = svgEl("svg", { viewBox: "0 0 " + width + " " + height, role: "img", class: "chart-svg" });
+    svg.appendChild(svgEl("title", {}, data.title || "Chart over time"));
+    for (var g = 0; g <= 4; g++) {
+      var gy = top + plotH - (g / 4) * plotH;
+      svg.appendChild(svgEl("line", { x1: left, x2: width - right, y1: gy, y2: gy, class: "grid-line" }));
+      svg.appendChild(svgEl("text", { x: left - 4, y: gy + 4, "text-anchor": "end", class: "chart-value" }, Math.round((g / 4) * max)));
+    }
+    var every = Math.ceil(n / 8);
+    data.labels.forEach(function (label, i) {
+      var x0 = left + i * slot + slot * 0.1;
+      data.series.forEach(function (s, j) {
+        var v = s.values[i] || 0;
+        var h = (v / max) * plotH;
+        var bar = svgEl("rect", { x: x0 + j * barW, y: top + plotH - h, width: Math.max(1, barW - 1), height: h, class: "bar " + s.className });
+        bar.appendChild(svgEl("title", {}, label + " – " + s.name + ": " + v));
+        svg.appendChild(bar);
+      });
+      if (i % every === 0) {
+        svg.appendChild(svgEl("text", { x: left + i * slot + slot / 2, y: height - bottom + 16, "text-anchor": "middle", class: "chart-label" }, label));
+      }
+    });
+    container.appendChild(svg);
+    container.appendChild(legend(data.series));
+  }
+
+  window.C311Charts = { horizontalBars: horizontalBars, periodBars: periodBars, empty: empty };
+})();

@@ -1,0 +1,91 @@
+/* The map page: filter panel (kept in the URL so views can be shared), map and "Alert me". */
+(function () {
+  "use strict";
+  var C = window.C311;
+  var cfg = C.config();
+  var form = document.getElementById("filters");
+  var statusLine = document.getElementById("map-status");
+  var alert = null;
+
+  /** Filters from the URL query (the embed's "subscribe to this view" link uses these). */
+  function filtersFromUrl() {
+    var params = new URLSearchParams(window.location.search);
+    var statuses = (params.get("status") || "").split(",").filter(Boolean);
+    return {
+      service_code: params.get("service_code") || "",
+      agency: params.get("agency") || "",
+      dataset: params.get("dataset") || "",
+      statuses: statuses,
+      since: params.get("since") || "",
+      until: params.get("until") || "",
+      q: params.get("q") || ""
+    };
+  }
+
+  function filtersFromForm() {
+    var checked = Array.prototype.filter.call(form.querySelectorAll("input[name=status]"), function (i) { return i.checked; })
+      .map(function (i) { return i.value; });
+    return {
+      service_code: form.elements.service_code.value,
+      agency: form.elements.agency.value,
+      dataset: form.elements.dataset.value,
+      statuses: checked.length === 4 ? [] : checked,
+      since: form.elements.since.value,
+      until: form.elements.until.value,
+      q: form.elements.q.value.trim()
+    };
+  }
+
+  function writeForm(f) {
+    form.elements.since.value = f.since;
+    form.elements.until.value = f.until;
+    form.elements.q.value = f.q;
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=status]"), function (i) {
+      i.checked = !f.statuses.length || f.statuses.indexOf(i.value) >= 0;
+    });
+  }
+
+  function writeUrl(f) {
+    var url = window.location.pathname + C.query({
+      service_code: f.service_code, agency: f.agency, dataset: f.dataset,
+      status: f.statuses.join(","), since: f.since, until: f.until, q: f.q
+    }) + window.location.hash;
+    window.history.replaceState(null, "", url);
+  }
+
+  var initial = filtersFromUrl();
+  writeForm(initial);
+  var requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
+    filters: initial,
+    onStatus: function (text) { statusLine.textContent = text; },
+    onMapClick: function (latlng) { if (alert) alert.place(latlng); }
+  });
+  alert = C.setupAlert(requestMap);
+
+  C.loadCategories().then(function (items) {
+    C.fillSelect(form.elements.service_code, items, initial.service_code);
+    C.fillSelect(document.getElementById("alert-category"), items, initial.service_code);
+  }).catch(function () { /* the filter stays on "All" */ });
+  C.loadAgencies().then(function (items) {
+    C.fillSelect(form.elements.agency, items, initial.agency);
+    C.fillSelect(document.getElementById("alert-agency"), items, initial.agency);
+  }).catch(function () {});
+  C.loadDatasets().then(function (items) {
+    C.fillSelect(form.elements.dataset, items, initial.dataset);
+  }).catch(function () {});
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var f = filtersFromForm();
+    writeUrl(f);
+    requestMap.setFilters(f);
+  });
+  form.addEventListener("reset", function () {
+    // After the browser resets the fields: every status checked, everything else empty.
+    setTimeout(function () {
+      var f = filtersFromForm();
+      writeUrl(f);
+      requestMap.setFilters(f);
+    }, 0);
+  });
+})();

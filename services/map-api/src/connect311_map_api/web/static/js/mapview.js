@@ -1,0 +1,274 @@
+/* The request map shared by the map page and the embed: markers coloured by status,
+   MarkerCluster when zoomed in, the server's grid aggregation when zoomed out, popups with
+   the timeline, and live updates from the SSE stream. */
+(function () {
+  "use strict";
+  var C = window.C311;
+  var PAGE_SIZE = 1000;
+  var MAX_PAGES = 5; // at most 5000 markers at once; zoom in or use the server grid beyond
+  var ALL_STATUSES = ["open", "acknowledged", "in_progress", "closed"];
+
+  /** The API query parameters of a filter object. */
+  function filterParams(filters) {
+    var statuses = (filters.statuses || []).filter(function (s) { return ALL_STATUSES.indexOf(s) >= 0; });
+    return {
+      status: statuses.length && statuses.length < ALL_STATUSES.length ? statuses.join(",") : "",
+      service_code: filters.service_code || "",
+      agency: filters.agency || "",
+      dataset: filters.dataset || "",
+      since: C.dayStart(filters.since || ""),
+      until: C.dayEnd(filters.until || ""),
+      q: filters.q || ""
+    };
+  }
+
+  /** Whether a live feature passes the filters (the same rules the API applies). */
+  function matches(feature, filters) {
+    var p = feature.properties || {};
+    var statuses = filters.statuses || [];
+    if (statuses.length && statuses.indexOf(p.status) < 0) return false;
+    if (filters.service_code && p.service_code !== filters.service_code) return false;
+    if (filters.agency && p.agency_responsible !== filters.agency) return false;
+    if (filters.dataset && p.dataset !== filters.dataset) return false;
+    var requested = p.requested_datetime ? new Date(p.requested_datetime) : null;
+    if (requested && filters.since && requested < new Date(C.dayStart(filters.since))) return false;
+    if (requested && filters.until && requested >= new Date(C.dayEnd(filters.until))) return false;
+    if (filters.q) {
+      var hay = [p.description, p.address, p.service_name].join(" ").toLowerCase();
+      if (hay.indexOf(filters.q.toLowerCase()) < 0) return false;
+    }
+    return true;
+  }
+
+  function bboxOf(map) {
+    var b = map.getBounds();
+    var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(hi, v)); };
+    return [
+      clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
+      clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)
+    ].map(function (v) { return v.toFixed(6); }).join(",");
+  }
+
+  function detailRow(dl, term, value) {
+    if (!value) return;
+    dl.appendChild(C.el("dt", { text: term }));
+    dl.appendChild(C.el("dd", { text: value }));
+  }
+
+  /** The popup of one request; the timeline is fetched when it opens. */
+  function popupContent(feature) {
+    var p = feature.properties || {};
+    var id = p.service_request_id || "";
+    var timeline = C.el("ol", { className: "timeline", "aria-live": "polite" }, [
+      C.el("li", { className: "muted", text: "Loading timeline…" })
+    ]);
+    var dl = C.el("dl", { className: "details" });
+    detailRow(dl, "Address", p.address);
+    detailRow(dl, "Department", p.agency_responsible);
+    detailRow(dl, "Reported", C.formatDate(p.requested_datetime));
+    detailRow(dl, "Updated", C.formatDate(p.updated_datetime));
+    detailRow(dl, "Dataset", p.dataset);
+    detailRow(dl, "Request id", id);
+    var box = C.el("div", { className: "popup", "data-request-id": id }, [
+      C.el("h3", { className: "popup-title", text: p.service_name || p.service_code || "Service request" }),
+      C.el("p", {}, [C.statusBadge(p.status)]),
+      dl,
+      p.description ? C.el("p", { className: "description", text: p.description }) : null,
+      C.el("h4", { text: "Timeline" }),
+      timeline,
+      C.el("p", {}, [
+        C.el("a", { href: "/requests/" + encodeURIComponent(id), target: "_top", text: "Track or follow this request" })
+      ])
+    ]);
+    C.fetchJSON("/api/requests/" + encodeURIComponent(id))
+      .then(function (body) { C.renderTimeline(timeline, body && body.timeline); })
+      .catch(function (err) {
+        C.clear(timeline).appendChild(C.el("li", { className: "error", text: "Timeline unavailable: " + err.message }));
+      });
+    return box;
+  }
+
+  function markerFor(feature) {
+    var p = feature.properties || {};
+    var coords = feature.geometry.coordinates;
+    var marker = L.marker([coords[1], coords[0]], {
+      icon: L.divIcon({
+        className: "req-marker status-" + C.safeStatus(p.status),
+        iconSize: [18, 18]
+      }),
+      title: (p.service_name || "Service request") + " (" + C.statusLabel(p.status) + ")",
+      alt: (p.service_name || "Service request") + " (" + C.statusLabel(p.status) + ")",
+      keyboard: true,
+      riseOnHover: true
+    });
+    marker.feature = feature;
+    marker.bindPopup(function () { return popupContent(feature); }, { maxWidth: 320, minWidth: 220 });
+    return marker;
+  }
+
+  /** Grid cells from the clusters answer (GeoJSON features, or plain cells). */
+  function cellsOf(body) {
+    if (body && Array.isArray(body.features)) {
+      return body.features.map(function (f) {
+        return { lat: f.geometry.coordinates[1], long: f.geometry.coordinates[0], count: (f.properties || {}).count };
+      });
+    }
+    return (body && body.cells) || [];
+  }
+
+  function cellMarker(map, cell) {
+    var count = Number(cell.count) || 0;
+    var size = count < 100 ? 34 : count < 1000 ? 42 : 52;
+    var label = C.el("span", { text: count >= 10000 ? Math.round(count / 1000) + "k" : String(count) });
+    var marker = L.marker([cell.lat, cell.long], {
+      icon: L.divIcon({ className: "grid-cell", html: label, iconSize: [size, size] }),
+      title: count + " requests here – zoom in",
+      alt: count + " requests here – zoom in",
+      keyboard: true
+    });
+    marker.on("click", function () { map.setView([cell.lat, cell.long], Math.min(map.getZoom() + 2, 18)); });
+    return marker;
+  }
+
+  /**
+   * Create a request map in `element`.
+   * options: {filters, onStatus(text), onMapClick(latlng), live: true}
+   */
+  function createRequestMap(element, cfg, options) {
+    options = options || {};
+    var map = L.map(element, { center: cfg.center, zoom: cfg.zoom, keyboard: true, zoomControl: true });
+    L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
+    var cluster = L.markerClusterGroup({ maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true });
+    var grid = L.layerGroup();
+    var markers = {}; // service_request_id -> marker in the cluster group
+    var filters = options.filters || {};
+    var mode = null;
+    var pending = null;
+    var timer = null;
+    var shown = 0;
+    var liveCount = 0;
+    var gridTotal = 0;
+
+    function status(text) { if (options.onStatus) options.onStatus(text); }
+
+    function report() {
+      var base = mode === "grid"
+        ? gridTotal + " requests in view (grouped – zoom in for details)"
+        : shown + " requests shown";
+      if (liveCount) base += " · " + liveCount + " live update" + (liveCount === 1 ? "" : "s");
+      status(base);
+    }
+
+    function setMode(next) {
+      if (mode === next) return;
+      mode = next;
+      if (next === "grid") { map.removeLayer(cluster); grid.addTo(map); }
+      else { map.removeLayer(grid); cluster.addTo(map); }
+    }
+
+    function loadDetailed(signal) {
+      var params = Object.assign({ bbox: bboxOf(map), limit: PAGE_SIZE }, filterParams(filters));
+      var collected = [];
+      function page(cursor, n) {
+        var q = Object.assign({}, params, cursor ? { cursor: cursor } : {});
+        return C.fetchJSON("/api/requests" + C.query(q), { signal: signal }).then(function (body) {
+          collected = collected.concat((body && body.features) || []);
+          if (body && body.next_cursor && n + 1 < MAX_PAGES) return page(body.next_cursor, n + 1);
+          return { truncated: !!(body && body.next_cursor) };
+        });
+      }
+      return page(null, 0).then(function (result) {
+        setMode("markers");
+        cluster.clearLayers();
+        markers = {};
+        var layers = collected.map(function (f) {
+          var m = markerFor(f);
+          markers[f.properties.service_request_id] = m;
+          return m;
+        });
+        cluster.addLayers(layers);
+        shown = layers.length;
+        report();
+        if (result.truncated) status(shown + " requests shown (more in view – zoom in or narrow the filters)");
+      });
+    }
+
+    function loadGrid(signal) {
+      var params = Object.assign({ bbox: bboxOf(map), zoom: map.getZoom() }, filterParams(filters));
+      return C.fetchJSON("/api/requests/clusters" + C.query(params), { signal: signal }).then(function (body) {
+        setMode("grid");
+        grid.clearLayers();
+        markers = {};
+        gridTotal = 0;
+        cellsOf(body).forEach(function (cell) {
+          gridTotal += Number(cell.count) || 0;
+          grid.addLayer(cellMarker(map, cell));
+        });
+        report();
+      });
+    }
+
+    function load() {
+      if (pending) pending.abort();
+      pending = new AbortController();
+      var signal = pending.signal;
+      status("Loading requests…");
+      var job = map.getZoom() < cfg.clusterBelowZoom ? loadGrid(signal) : loadDetailed(signal);
+      job.catch(function (err) {
+        if (err.name === "AbortError") return;
+        status("Could not load requests: " + err.message);
+      });
+    }
+
+    function scheduleLoad() {
+      clearTimeout(timer);
+      timer = setTimeout(load, 150);
+    }
+
+    /** Apply one live change: add, move, recolour or drop its marker. */
+    function applyLive(feature) {
+      var p = feature && feature.properties;
+      if (!p || !p.service_request_id || !feature.geometry) return;
+      liveCount += 1;
+      if (mode === "grid") { scheduleLoad(); return; }
+      var old = markers[p.service_request_id];
+      if (old) { cluster.removeLayer(old); delete markers[p.service_request_id]; shown -= 1; }
+      var coords = feature.geometry.coordinates;
+      var inView = map.getBounds().contains(L.latLng(coords[1], coords[0]));
+      if (matches(feature, filters) && inView) {
+        var marker = markerFor(feature);
+        markers[p.service_request_id] = marker;
+        cluster.addLayer(marker);
+        shown += 1;
+        var icon = marker.getElement && marker.getElement();
+        if (icon) icon.classList.add("just-updated");
+      }
+      report();
+    }
+
+    function startLive() {
+      if (!window.EventSource || options.live === false) return;
+      var source = new EventSource("/api/stream");
+      source.addEventListener("request", function (event) {
+        try { applyLive(JSON.parse(event.data)); } catch (e) { /* a bad event is skipped */ }
+      });
+      source.addEventListener("open", function () { element.setAttribute("data-live", "connected"); });
+      source.addEventListener("error", function () { element.setAttribute("data-live", "reconnecting"); });
+    }
+
+    map.on("moveend", scheduleLoad);
+    if (options.onMapClick) map.on("click", function (e) { options.onMapClick(e.latlng); });
+    load();
+    startLive();
+
+    return {
+      map: map,
+      setFilters: function (next) { filters = next || {}; load(); },
+      getFilters: function () { return filters; },
+      reload: load
+    };
+  }
+
+  window.C311.createRequestMap = createRequestMap;
+  window.C311.filterParams = filterParams;
+})();

@@ -1,0 +1,133 @@
+"""Browser-test fixtures: the map API served by uvicorn on a free port, headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.sync_api import ConsoleMessage, Page
+
+from connect311_local.broker import free_port
+from tests.e2e.web.app_under_test import build_app
+from tests.e2e.web.tiles import TILE_PATH
+
+ROOT = Path(__file__).resolve().parents[3]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--log-level=3",
+    # No outside host is reachable from a test page (and no background Google lookups).
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
+
+
+@dataclass
+class WebServer:
+    """The running app: its URL, the app object and its event loop (to publish live events)."""
+
+    url: str
+    app: FastAPI
+    loop: asyncio.AbstractEventLoop | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def publish(self, feature: dict[str, Any]) -> None:
+        """Push one feature to every open live stream (as the state consumer would)."""
+        assert self.loop is not None
+        broadcaster = self.app.state.ctx.broadcaster
+        self.loop.call_soon_threadsafe(broadcaster.publish, feature)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that records its loop, so tests can hand work to it thread-safely."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """The app with its seeded SQLite database, served on 127.0.0.1:<free port>."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db = tmp_path_factory.mktemp("web") / "map.db"
+    app = build_app(f"sqlite:///{db}", tile_url=url + TILE_PATH)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, name="web-under-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the web app did not start; see the log above")
+        time.sleep(0.02)
+    try:
+        yield WebServer(url=url, app=app, loop=server.loop)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def base_url(web_server: WebServer) -> str:
+    """pytest-playwright's base URL: the app under test."""
+    return web_server.url
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's headless Chromium (Playwright's own download cannot work here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@dataclass
+class PageProblems:
+    """Console errors, CSP violations and uncaught exceptions seen by a page."""
+
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def problems(page: Page) -> PageProblems:
+    """Collect what went wrong in the page (tests assert it stays empty)."""
+    seen = PageProblems()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            seen.errors.append(f"console: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: seen.errors.append(f"pageerror: {exc}"))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    return seen
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save what a person would see to test-artifacts/<name>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    return path

@@ -1,0 +1,130 @@
+"""The map page in a real browser: markers, filters, popups with timelines, live updates."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
+from tests.e2e.web.seed import HOSTILE, HOSTILE_ID, SEEDED, TIMELINE_ID, WATER, in_agency
+
+pytestmark = pytest.mark.browser
+
+MARKERS = ".leaflet-marker-icon.req-marker"
+
+
+def marker_titles(page: Page) -> list[str]:
+    """The title of every request marker on the map."""
+    return page.locator(MARKERS).evaluate_all("els => els.map(e => e.getAttribute('title'))")
+
+
+def open_popup(page: Page, service_request_id: str) -> None:
+    """Open the popup of one request by clicking its marker (found by its position)."""
+    index = next(i for i, s in enumerate(SEEDED) if s.service_request_id == service_request_id)
+    seed = SEEDED[index]
+    titles = marker_titles(page)
+    matching = [i for i, t in enumerate(titles) if t and t.startswith(seed.service_name)]
+    assert matching, f"no marker titled {seed.service_name!r} in {titles}"
+    for i in matching:
+        marker = page.locator(MARKERS).nth(i)
+        marker.click()
+        popup = page.locator(".leaflet-popup .popup")
+        expect(popup).to_be_visible()
+        if popup.get_attribute("data-request-id") == service_request_id:
+            return
+    raise AssertionError(f"no marker opened the popup of {service_request_id}")
+
+
+def test_map_shows_every_request_coloured_by_status(page: Page, problems: PageProblems) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    expect(page.locator("#map-status")).to_contain_text(f"{len(SEEDED)} requests shown")
+    for status in ("open", "acknowledged", "in_progress", "closed"):
+        expected = sum(1 for s in SEEDED if s.final_status.value == status)
+        expect(page.locator(f"{MARKERS}.status-{status}")).to_have_count(expected)
+    expect(page.locator(".legend")).to_contain_text("In progress")
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "web-map")
+    assert problems.errors == []
+
+
+def test_filter_hides_the_other_requests(page: Page, problems: PageProblems) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    page.get_by_label("Department", exact=True).select_option(WATER)
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator(MARKERS)).to_have_count(len(in_agency(WATER)))
+    water_names = {s.service_name for s in SEEDED if s.agency == WATER}
+    for title in marker_titles(page):
+        assert title.rsplit(" (", 1)[0] in water_names
+    assert "agency=Water+Resources" in page.url or "agency=Water%20Resources" in page.url
+    page.get_by_label("Closed", exact=True).uncheck()
+    page.get_by_role("button", name="Apply filters").click()
+    open_water = sum(1 for s in SEEDED if s.agency == WATER and s.final_status.value != "closed")
+    expect(page.locator(MARKERS)).to_have_count(open_water)
+    screenshot(page, "web-map-filtered")
+    assert problems.errors == []
+
+
+def test_popup_shows_the_timeline(page: Page, problems: PageProblems) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    open_popup(page, TIMELINE_ID)
+    popup = page.locator(".leaflet-popup .popup")
+    seed = next(s for s in SEEDED if s.service_request_id == TIMELINE_ID)
+    entries = popup.locator(".timeline-entry")
+    expect(entries).to_have_count(len(seed.notes) + 1)
+    for note in seed.notes:
+        expect(popup.locator(".timeline")).to_contain_text(note)
+    expect(popup.locator(".badge").first).to_have_text("Closed")
+    screenshot(page, "web-map-popup")
+    assert problems.errors == []
+
+
+def test_hostile_text_renders_as_text_and_runs_nothing(page: Page, problems: PageProblems) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    open_popup(page, HOSTILE_ID)
+    popup = page.locator(".leaflet-popup .popup")
+    expect(popup.locator(".description")).to_have_text(HOSTILE)
+    seed = next(s for s in SEEDED if s.service_request_id == HOSTILE_ID)
+    expect(popup.locator(".popup-title")).to_have_text(seed.service_name)
+    assert popup.locator("img, script, b").count() == 0
+    page.goto(f"/requests/{HOSTILE_ID}")
+    expect(page.locator("#track-description")).to_have_text(HOSTILE)
+    expect(page.locator("#track-title")).to_have_text(seed.service_name)
+    assert page.locator("main img, main b").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert problems.errors == []
+
+
+def test_live_update_adds_and_recolours_markers_without_reload(
+    page: Page, web_server: WebServer, problems: PageProblems
+) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    expect(page.locator("#map")).to_have_attribute("data-live", "connected")
+    page.evaluate("window.__sameDocument = true")
+    first = page.request.get(f"/api/requests/{SEEDED[0].service_request_id}").json()
+    closed = {**first, "properties": {**first["properties"], "status": "closed"}}
+    web_server.publish({k: closed[k] for k in ("type", "id", "geometry", "properties")})
+    expect(page.locator(f"{MARKERS}.status-closed")).to_have_count(
+        1 + sum(1 for s in SEEDED if s.final_status.value == "closed")
+    )
+    new = {
+        "type": "Feature",
+        "id": "webtest:live-1",
+        "geometry": {"type": "Point", "coordinates": [-82.6403, 27.7726]},
+        "properties": {
+            **first["properties"],
+            "service_request_id": "webtest:live-1",
+            "service_name": "Live pothole",
+            "status": "open",
+        },
+    }
+    web_server.publish(new)
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED) + 1)
+    expect(page.locator(f'{MARKERS}[title^="Live pothole"]')).to_have_count(1)
+    expect(page.locator("#map-status")).to_contain_text("2 live updates")
+    assert page.evaluate("window.__sameDocument") is True
+    assert problems.errors == []
