@@ -1,0 +1,1 @@
+"""HTTP edge: FastAPI routers, one module per area."""

@@ -1,0 +1,266 @@
+"""Response and request bodies, so the OpenAPI document says exactly what comes back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from connect311_contracts.subscriptions import (
+    Delivery,
+    SubscriptionFilters,
+    SubscriptionStatus,
+    SubscriptionTarget,
+)
+
+
+class PointGeometry(BaseModel):
+    """A GeoJSON Point: [long, lat]."""
+
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float]
+
+
+class RequestProperties(BaseModel):
+    """What the map shows about a request (plain text; render it as text, never HTML)."""
+
+    service_request_id: str
+    status: str
+    service_name: str | None
+    service_code: str | None
+    agency_responsible: str | None
+    dataset: str
+    requested_datetime: str
+    updated_datetime: str | None
+    address: str | None
+    description: str | None
+
+
+class RequestFeature(BaseModel):
+    """One request as a GeoJSON Feature."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: PointGeometry
+    properties: RequestProperties
+
+
+class RequestCollection(BaseModel):
+    """A page of requests; pass `next_cursor` as `cursor` for the next page."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[RequestFeature]
+    next_cursor: str | None = None
+
+
+class ClusterProperties(BaseModel):
+    """One grid cell: how many requests, by status, and the cell's bounds."""
+
+    count: int
+    by_status: dict[str, int]
+    bounds: tuple[float, float, float, float]
+
+
+class ClusterFeature(BaseModel):
+    """A grid cell as a GeoJSON Feature at the centroid of its requests."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: PointGeometry
+    properties: ClusterProperties
+
+
+class ClusterCollection(BaseModel):
+    """Server-side aggregation for low zoom levels."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    zoom: int
+    cell_degrees: float
+    total: int
+    features: list[ClusterFeature]
+
+
+class TimelineEntry(BaseModel):
+    """One recorded change of a request."""
+
+    occurred_at: str
+    source_at: str
+    event_type: str
+    status: str
+    previous_status: str | None
+    status_notes: str | None
+
+
+class RequestDetail(RequestFeature):
+    """One request with its whole timeline."""
+
+    status_notes: str | None
+    closed_datetime: str | None
+    expected_datetime: str | None
+    timeline: list[TimelineEntry]
+
+
+class SeriesPoint(BaseModel):
+    """Opened and resolved counts of one agency in one period."""
+
+    period: str
+    agency: str
+    opened: int
+    resolved: int
+
+
+class BacklogRow(BaseModel):
+    """Open requests of one agency and their age in days."""
+
+    agency: str
+    open: int
+    median_age_days: int | None
+    p90_age_days: int | None
+    oldest_age_days: int | None
+
+
+class CloseTimeRow(BaseModel):
+    """Time to close of one agency in hours."""
+
+    agency: str
+    closed: int
+    median_hours: int | None
+    p90_hours: int | None
+
+
+class Stats(BaseModel):
+    """Department statistics for the filtered requests."""
+
+    interval: str
+    series: list[SeriesPoint]
+    backlog: list[BacklogRow]
+    time_to_close: list[CloseTimeRow]
+
+
+class Category(BaseModel):
+    """A service type present in the data."""
+
+    service_code: str
+    service_name: str | None
+    count: int
+
+
+class Agency(BaseModel):
+    """A department present in the data."""
+
+    agency: str
+    count: int
+
+
+class Dataset(BaseModel):
+    """A dataset present in the data."""
+
+    dataset: str
+    count: int
+
+
+class SignupBody(BaseModel):
+    """A new subscription; it stays pending until its confirmation link is opened."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    target: SubscriptionTarget
+    filters: SubscriptionFilters = SubscriptionFilters()
+    delivery: Delivery = Delivery.INSTANT
+    label: str | None = Field(default=None, max_length=200)
+
+
+class Accepted(BaseModel):
+    """The same answer for every accepted sign-up."""
+
+    message: str
+
+
+class PreviewBody(BaseModel):
+    """A proposed subscription's target and filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: SubscriptionTarget
+    filters: SubscriptionFilters = SubscriptionFilters()
+
+
+class WeekCount(BaseModel):
+    """Alerts in one week (starting Monday)."""
+
+    week: str
+    alerts: int
+
+
+class Preview(BaseModel):
+    """How many alerts the subscription would have produced over the last 90 days of data."""
+
+    days: int
+    since: str | None
+    until: str | None
+    total: int
+    per_week_average: float
+    weeks: list[WeekCount]
+
+
+class ManagedSubscription(BaseModel):
+    """One of the token owner's subscriptions (no address shown)."""
+
+    subscription_id: str
+    label: str | None
+    target: SubscriptionTarget
+    filters: SubscriptionFilters
+    delivery: Delivery
+    status: SubscriptionStatus
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+class ManageList(BaseModel):
+    """The subscriptions of the address a manage link belongs to."""
+
+    subscriptions: list[ManagedSubscription]
+
+
+class ManageAction(BaseModel):
+    """A change to one of the owner's subscriptions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subscription_id: str = Field(min_length=1, max_length=100)
+    action: Literal["set_delivery", "unsubscribe", "delete"]
+    delivery: Delivery | None = None
+
+
+class Health(BaseModel):
+    """Dependency checks."""
+
+    status: Literal["ok", "degraded"]
+    database: str
+    broker: str
+
+
+class DeadLetter(BaseModel):
+    """A message the map API could not process."""
+
+    id: int
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    received_at: datetime
+    replayed_at: datetime | None
+
+
+class ReplayResult(BaseModel):
+    """Outcome of replaying dead letters."""
+
+    replayed: int
+    still_failing: int
+
+
+class SubscriberCounts(BaseModel):
+    """Subscriptions by status (counts only)."""
+
+    counts: dict[str, int]

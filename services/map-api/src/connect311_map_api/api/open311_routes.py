@@ -1,0 +1,175 @@
+"""Open311 GeoReport v2 output (read-only): discovery, services, requests; JSON and XML."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+
+from connect311_map_api.api.params import unprocessable
+from connect311_map_api.context import AppContext, get_ctx
+from connect311_map_api.core import open311
+from connect311_map_api.core.filters import RequestFilters, split_csv
+from connect311_map_api.db import queries
+from connect311_map_api.db.tables import requests as req_table
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+JSON_TYPE = "application/json"
+XML_TYPE = "text/xml"
+CHANGESET = "2024-01-01T00:00:00Z"
+MAX_PAGE_SIZE = 1000
+
+
+def _json(payload: Any) -> Response:
+    return Response(json.dumps(payload), media_type=JSON_TYPE)
+
+
+def _xml(payload: bytes) -> Response:
+    return Response(payload, media_type=f"{XML_TYPE}; charset=utf-8")
+
+
+def _doc(media: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media: {}}, "description": "GeoReport v2 document"}}
+
+
+def _discovery(ctx: AppContext) -> dict[str, Any]:
+    return open311.discovery_dict(ctx.signing.public_base_url, CHANGESET)
+
+
+@router.get("/discovery.json", response_class=Response, responses=_doc(JSON_TYPE))
+def discovery_json(ctx: Ctx) -> Response:
+    """Where the GeoReport v2 endpoint is and what it speaks."""
+    return _json(_discovery(ctx))
+
+
+@router.get("/discovery.xml", response_class=Response, responses=_doc(XML_TYPE))
+def discovery_xml(ctx: Ctx) -> Response:
+    """Where the GeoReport v2 endpoint is and what it speaks (XML)."""
+    return _xml(open311.discovery_xml(_discovery(ctx)))
+
+
+def _services(ctx: AppContext) -> list[dict[str, Any]]:
+    c = req_table.c
+    with ctx.engine.connect() as conn:
+        rows = queries.counted(conn, c.service_code, c.service_name, c.agency_responsible)
+    seen: dict[str, dict[str, Any]] = {}
+    for code, name, agency, _count in rows:
+        seen.setdefault(code, open311.service_dict(code, name, agency))
+    return list(seen.values())
+
+
+@router.get("/services.json", response_class=Response, responses=_doc(JSON_TYPE))
+def services_json(ctx: Ctx) -> Response:
+    """Service types present in the data."""
+    return _json(_services(ctx))
+
+
+@router.get("/services.xml", response_class=Response, responses=_doc(XML_TYPE))
+def services_xml(ctx: Ctx) -> Response:
+    """Service types present in the data (XML)."""
+    return _xml(open311.to_xml("services", "service", _services(ctx)))
+
+
+def _requests(
+    ctx: AppContext,
+    service_request_id: str | None,
+    service_code: str | None,
+    start_date: datetime | None,
+    end_date: datetime | None,
+    status: str | None,
+    page: int,
+    page_size: int,
+) -> list[dict[str, Any]]:
+    statuses = split_csv(status)
+    if any(s not in ("open", "closed") for s in statuses):
+        raise unprocessable("status must be open, closed or both (comma-separated)")
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
+        if value is not None and value.tzinfo is None:
+            raise unprocessable(f"{name} needs a time zone (w3 format, e.g. 2010-01-01T00:00:00Z)")
+    internal: tuple[str, ...] = ()
+    if statuses == ("closed",):
+        internal = ("closed",)
+    elif statuses == ("open",):
+        internal = ("open", "acknowledged", "in_progress")
+    filters = RequestFilters(
+        statuses=internal,
+        service_codes=split_csv(service_code),
+        since=start_date,
+        until=end_date,
+    )
+    with ctx.engine.connect() as conn:
+        rows = queries.open311_requests(
+            conn, split_csv(service_request_id), filters, page, page_size
+        )
+    return [open311.request_dict(row) for row in rows]
+
+
+class _RequestQuery:
+    """The GeoReport v2 request-list parameters plus the `page`/`page_size` extension."""
+
+    def __init__(
+        self,
+        service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
+        service_code: Annotated[str | None, Query(max_length=2000)] = None,
+        start_date: Annotated[datetime | None, Query()] = None,
+        end_date: Annotated[datetime | None, Query()] = None,
+        status: Annotated[str | None, Query(max_length=20)] = None,
+        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    ) -> None:
+        self.args = (
+            service_request_id,
+            service_code,
+            start_date,
+            end_date,
+            status,
+            page,
+            page_size,
+        )
+
+
+RequestQuery = Annotated[_RequestQuery, Depends()]
+
+
+@router.get("/requests.json", response_class=Response, responses=_doc(JSON_TYPE))
+def requests_json(ctx: Ctx, query: RequestQuery) -> Response:
+    """Requests, newest first, filtered like GeoReport v2 (page/page_size extension)."""
+    return _json(_requests(ctx, *query.args))
+
+
+@router.get("/requests.xml", response_class=Response, responses=_doc(XML_TYPE))
+def requests_xml(ctx: Ctx, query: RequestQuery) -> Response:
+    """Requests, newest first, filtered like GeoReport v2 (XML)."""
+    return _xml(open311.to_xml("service_requests", "request", _requests(ctx, *query.args)))
+
+
+def _single(ctx: AppContext, service_request_id: str) -> list[dict[str, Any]]:
+    with ctx.engine.connect() as conn:
+        row = queries.one_request(conn, service_request_id)
+    if row is None:
+        raise HTTPException(404, detail="no request with this service_request_id")
+    return [open311.request_dict(row)]
+
+
+@router.get(
+    "/requests/{service_request_id:path}.json",
+    response_class=Response,
+    responses={**_doc(JSON_TYPE), 404: {"description": "Unknown id"}},
+)
+def request_json(ctx: Ctx, service_request_id: str) -> Response:
+    """One request (a one-element list, as the spec says)."""
+    return _json(_single(ctx, service_request_id))
+
+
+@router.get(
+    "/requests/{service_request_id:path}.xml",
+    response_class=Response,
+    responses={**_doc(XML_TYPE), 404: {"description": "Unknown id"}},
+)
+def request_xml(ctx: Ctx, service_request_id: str) -> Response:
+    """One request (XML)."""
+    return _xml(open311.to_xml("service_requests", "request", _single(ctx, service_request_id)))

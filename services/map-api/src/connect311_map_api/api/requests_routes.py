@@ -1,0 +1,156 @@
+"""Requests on the map: GeoJSON pages, clusters, one request, stats and lists."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from connect311_map_api.api.models import (
+    Agency,
+    Category,
+    ClusterCollection,
+    Dataset,
+    RequestCollection,
+    RequestDetail,
+    Stats,
+)
+from connect311_map_api.api.params import request_filters, unprocessable
+from connect311_map_api.context import AppContext, get_ctx
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.state import feature, iso
+from connect311_map_api.core.stats import Interval
+from connect311_map_api.db import queries
+from connect311_map_api.db.tables import requests as req_table
+
+router = APIRouter(prefix="/api", tags=["requests"])
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+Filters = Annotated[RequestFilters, Depends(request_filters)]
+CELLS_PER_TILE = 4  # four grid cells across a 256-pixel tile: ~64 px per cluster
+
+
+@router.get("/requests", response_model=RequestCollection, summary="Requests as GeoJSON")
+def list_requests(
+    ctx: Ctx,
+    filters: Filters,
+    limit: Annotated[int, Query(ge=1, le=5000, description="Features per page")] = 500,
+    cursor: Annotated[
+        str | None, Query(max_length=20, description="next_cursor of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    """Requests matching the filters, in pages (keyset pagination with `next_cursor`)."""
+    after = None
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise unprocessable("cursor must be the next_cursor value of a previous page")
+        after = int(cursor)
+    with ctx.engine.connect() as conn:
+        rows, next_pk = queries.request_page(conn, filters, limit, after)
+    return {
+        "type": "FeatureCollection",
+        "features": [feature(row) for row in rows],
+        "next_cursor": str(next_pk) if next_pk is not None else None,
+    }
+
+
+@router.get("/requests/clusters", response_model=ClusterCollection, summary="Grid aggregation")
+def request_clusters(
+    ctx: Ctx,
+    filters: Filters,
+    zoom: Annotated[int, Query(ge=0, le=22, description="Web-map zoom level")],
+) -> dict[str, Any]:
+    """Counts by status per grid cell sized for the zoom level (for low zoom levels)."""
+    cell = 360.0 / (2**zoom * CELLS_PER_TILE)
+    with ctx.engine.connect() as conn:
+        cells = queries.clusters(conn, filters, cell)
+    return {
+        "type": "FeatureCollection",
+        "zoom": zoom,
+        "cell_degrees": cell,
+        "total": sum(c["count"] for c in cells),
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [c["long"], c["lat"]]},
+                "properties": {
+                    "count": c["count"],
+                    "by_status": c["by_status"],
+                    "bounds": c["bounds"],
+                },
+            }
+            for c in cells
+        ],
+    }
+
+
+@router.get(
+    "/requests/{service_request_id:path}",
+    response_model=RequestDetail,
+    summary="One request with its timeline",
+    responses={404: {"description": "No such request"}},
+)
+def one_request(ctx: Ctx, service_request_id: str) -> dict[str, Any]:
+    """The current state of a request and every recorded change, oldest first."""
+    with ctx.engine.connect() as conn:
+        row = queries.one_request(conn, service_request_id)
+        if row is None:
+            raise HTTPException(404, detail="no request with this service_request_id")
+        events = queries.timeline(conn, service_request_id)
+    detail = feature(row)
+    detail.update(
+        status_notes=row.status_notes,
+        closed_datetime=iso(row.closed_datetime),
+        expected_datetime=iso(row.expected_datetime),
+        timeline=[
+            {
+                "occurred_at": iso(e.occurred_at),
+                "source_at": iso(e.source_at),
+                "event_type": e.event_type,
+                "status": e.status,
+                "previous_status": e.previous_status,
+                "status_notes": e.status_notes,
+            }
+            for e in events
+        ],
+    )
+    return detail
+
+
+@router.get("/stats", response_model=Stats, summary="Department statistics")
+def stats(
+    ctx: Ctx,
+    filters: Filters,
+    interval: Annotated[Interval, Query(description="Period of the series")] = Interval.WEEK,
+) -> dict[str, Any]:
+    """Opened vs resolved per agency per period, open backlog and age, time to close."""
+    with ctx.engine.connect() as conn:
+        return queries.stats(conn, filters, interval)
+
+
+@router.get("/categories", response_model=list[Category], summary="Service types present")
+def categories(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every service code in the data with its name and request count."""
+    c = req_table.c
+    with ctx.engine.connect() as conn:
+        rows = queries.counted(conn, c.service_code, c.service_name)
+    merged: dict[str, dict[str, Any]] = {}
+    for code, name, count in rows:
+        entry = merged.setdefault(code, {"service_code": code, "service_name": name, "count": 0})
+        entry["count"] += count
+    return list(merged.values())
+
+
+@router.get("/agencies", response_model=list[Agency], summary="Departments present")
+def agencies(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every responsible agency in the data with its request count."""
+    with ctx.engine.connect() as conn:
+        rows = queries.counted(conn, req_table.c.agency_responsible)
+    return [{"agency": a, "count": n} for a, n in rows]
+
+
+@router.get("/datasets", response_model=list[Dataset], summary="Datasets present")
+def datasets(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every dataset in the data with its request count."""
+    with ctx.engine.connect() as conn:
+        rows = queries.counted(conn, req_table.c.dataset)
+    return [{"dataset": d, "count": n} for d, n in rows]

@@ -1,0 +1,161 @@
+"""Composition root: settings, database, publisher, consumers, routes and web pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from connect311_contracts.kafka import ensure_topics
+from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_map_api.api import open311_routes, ops_routes, requests_routes, subscriptions_routes
+from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
+from connect311_map_api.context import AppContext
+from connect311_map_api.db import subscription_store
+from connect311_map_api.db.engine import create_schema, make_engine
+from connect311_map_api.live import Broadcaster
+from connect311_map_api.metrics import Metrics
+from connect311_map_api.middleware import BodySizeLimit, LatencyMetrics
+from connect311_map_api.publisher import KafkaPublisher, NoPublisher, Publisher, PublishUnavailable
+from connect311_map_api.settings import MapApiSettings
+from connect311_map_api.signup import SubscriptionService
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: MapApiSettings | None = None,
+    *,
+    kafka: KafkaSettings | None = None,
+    signing: SigningSettings | None = None,
+    publisher: Publisher | None = None,
+) -> FastAPI:
+    """The map API application; consumers run in its lifespan when `settings.consume`."""
+    settings = settings or MapApiSettings()
+    kafka = kafka or KafkaSettings()
+    signing = signing or SigningSettings()
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    kafka_publisher = KafkaPublisher(kafka) if settings.consume and publisher is None else None
+    chosen: Publisher = publisher or kafka_publisher or NoPublisher()
+    metrics = Metrics()
+    metrics.watch_subscriptions(lambda: _counts(engine))
+    ctx = AppContext(
+        settings=settings,
+        kafka=kafka,
+        signing=signing,
+        engine=engine,
+        publisher=chosen,
+        service=SubscriptionService(engine, chosen, settings, signing),
+        broadcaster=Broadcaster(),
+        metrics=metrics,
+        broker_enabled=settings.consume or publisher is not None,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tasks = await _start(ctx, kafka_publisher)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if kafka_publisher is not None:
+                await kafka_publisher.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Connect311 map API",
+        version="1.0.0",
+        description="Every 311 service request on a live map, with email alerts.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.settings = settings
+    for router in (
+        requests_routes.router,
+        subscriptions_routes.router,
+        open311_routes.router,
+        ops_routes.router,
+    ):
+        app.include_router(router)
+    _error_handlers(app)
+    app.add_middleware(LatencyMetrics, metrics=metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    _mount_web(app, settings)
+    return app
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return subscription_store.counts_by_status(conn)
+
+
+async def _start(
+    ctx: AppContext, kafka_publisher: KafkaPublisher | None
+) -> list[asyncio.Task[Any]]:
+    if kafka_publisher is None:
+        return []
+    await ensure_topics(ctx.kafka)
+    await kafka_publisher.start()
+    if ctx.settings.republish_on_start:
+        await ctx.service.republish()
+    common: dict[str, Any] = {
+        "engine": ctx.engine,
+        "publisher": ctx.publisher,
+        "metrics": ctx.metrics,
+    }
+    state = StateConsumer(
+        ctx.kafka, ctx.settings.consumer_group, broadcaster=ctx.broadcaster, **common
+    )
+    feedback = FeedbackConsumer(
+        ctx.kafka, ctx.settings.feedback_group, service=ctx.service, **common
+    )
+    return [
+        asyncio.create_task(supervise("state", state.run)),
+        asyncio.create_task(supervise("feedback", feedback.run)),
+    ]
+
+
+def _error_handlers(app: FastAPI) -> None:
+    async def database_down(_request: Request, exc: Exception) -> JSONResponse:
+        orig = getattr(exc, "orig", None) or exc
+        reason = str(orig).splitlines()[0][:200] if str(orig) else type(orig).__name__
+        log.warning("database unavailable: %s", reason)
+        return JSONResponse(
+            {"detail": f"database unavailable ({reason}); try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    async def broker_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("broker unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            {"detail": "alerts cannot be processed right now; try again in a few minutes"},
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
+
+    for db_error in (OperationalError, DBAPIError, PoolTimeout):
+        app.add_exception_handler(db_error, database_down)
+    for kafka_error in (KafkaError, PublishUnavailable):
+        app.add_exception_handler(kafka_error, broker_down)
+
+
+def _mount_web(app: FastAPI, settings: MapApiSettings) -> None:
+    try:
+        from connect311_map_api.web import mount_web
+    except ImportError:  # the web pages package is built separately; the API works alone
+        log.warning("web pages are not installed; serving the API only")
+        return
+    mount_web(app, settings)

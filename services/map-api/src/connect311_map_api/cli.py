@@ -1,0 +1,52 @@
+"""Command line: `connect311-map-api run` serves the API and runs the consumers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import typer
+import uvicorn
+
+from connect311_map_api.settings import MapApiSettings
+
+cli = typer.Typer(help="Connect311 map API: live request map, stats, sign-up, Open311 output.")
+
+
+@cli.callback()
+def main() -> None:
+    """Connect311 map API."""
+
+
+@cli.command()
+def run(
+    host: str = typer.Option(None, help="Bind address (default MAP_API_HOST or 127.0.0.1)"),
+    port: int = typer.Option(None, help="Port (default MAP_API_PORT or 8000)"),
+    consume: bool = typer.Option(
+        None, "--consume/--no-consume", help="Run Kafka consumers (default MAP_API_CONSUME)"
+    ),
+    log_level: str = typer.Option("info", help="debug, info, warning or error"),
+) -> None:
+    """Serve the API and web pages; consumers run inside the app (Kafka at KAFKA_*)."""
+    from connect311_map_api.app import create_app
+
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"host": host, "port": port, "consume": consume}.items() if v is not None
+    }
+    settings = MapApiSettings(**overrides)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = create_app(settings)
+    typer.echo(f"map API on http://{settings.host}:{settings.port} (database {_safe(settings)})")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+
+
+def _safe(settings: MapApiSettings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    cli()

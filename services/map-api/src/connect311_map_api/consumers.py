@@ -1,0 +1,191 @@
+"""Kafka consumers: request events into state, subscription feedback into statuses.
+
+At-least-once: a batch is written to the database (and poison messages dead-lettered)
+before its offsets are committed, and applying an event twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import TypeAdapter
+from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
+
+from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
+from connect311_contracts.kafka import UndecodableMessage, consumer, dead_letter, decode
+from connect311_contracts.settings import KafkaSettings
+from connect311_contracts.subscriptions import SubscriptionBounced
+from connect311_contracts.topics import REQUEST_EVENTS, SUBSCRIPTION_FEEDBACK
+from connect311_map_api.core.state import feature, naive_utc
+from connect311_map_api.db.state_store import ApplyResult, apply_events
+from connect311_map_api.db.tables import dead_letters, requests
+from connect311_map_api.live import Broadcaster
+from connect311_map_api.metrics import Metrics
+from connect311_map_api.publisher import SERVICE, Publisher
+from connect311_map_api.signup import SubscriptionService
+
+log = logging.getLogger(__name__)
+BOUNCE_ADAPTER: TypeAdapter[SubscriptionBounced] = TypeAdapter(SubscriptionBounced)
+BATCH = 500
+
+
+def store_dead_letter(engine: Engine, record: Any, reason: str) -> None:
+    """Keep a poison message in the database too, for /api/admin/deadletters."""
+    with engine.begin() as conn:
+        conn.execute(
+            dead_letters.insert(),
+            {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "key": record.key.decode(errors="replace") if record.key else None,
+                "reason": reason[:2000],
+                "raw": (record.value or b"").decode(errors="replace")[:20_000],
+                "received_at": naive_utc(datetime.now(UTC)),
+            },
+        )
+
+
+class _Loop:
+    """A consume -> handle -> commit loop over one topic."""
+
+    topic = ""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        group: str,
+        engine: Engine,
+        publisher: Publisher,
+        metrics: Metrics,
+    ) -> None:
+        self._kafka = kafka
+        self._group = group
+        self._engine = engine
+        self._publisher = publisher
+        self._metrics = metrics
+        self._consumer: AIOKafkaConsumer | None = None
+        self._next: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        self._consumer = consumer(self._kafka, self._group, self.topic)
+        await self._consumer.start()
+        try:
+            while True:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=BATCH)
+                for tp, records in batches.items():
+                    await self._handle(records)
+                    await self._consumer.commit({tp: records[-1].offset + 1})
+                    self._next[tp] = records[-1].offset + 1
+                self._report_lag()
+        finally:
+            await self._consumer.stop()
+
+    def _report_lag(self) -> None:
+        assert self._consumer is not None
+        lag = 0
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is not None and tp in self._next:
+                lag += max(0, high - self._next[tp])
+        self._metrics.consumer_lag.labels(self.topic).set(lag)
+
+    async def _poison(self, record: Any, reason: str) -> None:
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        letter = dead_letter(
+            SERVICE,
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            reason,
+        )
+        await self._publisher.dead_letter(letter)
+        await run_in_threadpool(store_dead_letter, self._engine, record, reason)
+
+    async def _handle(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        raise NotImplementedError
+
+
+class StateConsumer(_Loop):
+    """Applies request events to the database and tells the live map what changed."""
+
+    topic = REQUEST_EVENTS.name
+
+    def __init__(self, *args: Any, broadcaster: Broadcaster, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._broadcaster = broadcaster
+
+    async def _handle(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        events: list[RequestEvent] = []
+        for record in records:
+            try:
+                events.append(decode(REQUEST_EVENT_ADAPTER, record.value))
+            except UndecodableMessage as exc:
+                self._metrics.events.labels("dead_lettered").inc()
+                await self._poison(record, str(exc))
+        if not events:
+            return
+        result, rows = await run_in_threadpool(apply_and_read, self._engine, events)
+        self._count(result)
+        for row in rows:
+            self._broadcaster.publish(feature(row))
+
+    def _count(self, result: ApplyResult) -> None:
+        self._metrics.events.labels("applied").inc(result.applied - result.stale)
+        self._metrics.events.labels("stale").inc(result.stale)
+        self._metrics.events.labels("duplicate").inc(result.duplicates)
+
+
+def apply_and_read(engine: Engine, events: list[RequestEvent]) -> tuple[ApplyResult, list[Any]]:
+    """Apply a batch in one transaction, then read back the changed requests for the stream."""
+    with engine.begin() as conn:
+        result = apply_events(conn, events)
+    if not result.changed_ids:
+        return result, []
+    with engine.connect() as conn:
+        query = select(requests).where(requests.c.service_request_id.in_(result.changed_ids))
+        return result, list(conn.execute(query))
+
+
+class FeedbackConsumer(_Loop):
+    """Disables subscriptions the notifier reports as bouncing for good."""
+
+    topic = SUBSCRIPTION_FEEDBACK.name
+
+    def __init__(self, *args: Any, service: SubscriptionService, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._service = service
+
+    async def _handle(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        for record in records:
+            try:
+                message = decode(BOUNCE_ADAPTER, record.value)
+            except UndecodableMessage as exc:
+                self._metrics.feedback.labels("dead_lettered").inc()
+                await self._poison(record, str(exc))
+                continue
+            changed = await self._service.bounced(message)
+            self._metrics.feedback.labels("disabled" if changed else "ignored").inc()
+
+
+async def supervise(name: str, run: Callable[[], Any]) -> None:
+    """Run a consumer forever, restarting it after unexpected errors (with a pause)."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s consumer failed; restarting in 2 s", name)
+            await asyncio.sleep(2)

@@ -1,0 +1,36 @@
+"""What the routes share: the pieces the composition root wires together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_map_api.live import Broadcaster
+from connect311_map_api.metrics import Metrics
+from connect311_map_api.publisher import Publisher
+from connect311_map_api.settings import MapApiSettings
+from connect311_map_api.signup import SubscriptionService
+
+
+@dataclass
+class AppContext:
+    """Long-lived objects of one app instance."""
+
+    settings: MapApiSettings
+    kafka: KafkaSettings
+    signing: SigningSettings
+    engine: Engine
+    publisher: Publisher
+    service: SubscriptionService
+    broadcaster: Broadcaster
+    metrics: Metrics
+    broker_enabled: bool
+
+
+def get_ctx(request: Request) -> AppContext:
+    """FastAPI dependency: this app's context."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx

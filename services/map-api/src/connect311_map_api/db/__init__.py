@@ -1,0 +1,1 @@
+"""Database edge: tables, engine and the queries the API and consumers run."""

@@ -1,0 +1,224 @@
+"""Read queries for the API: map pages, clusters, one request, stats, lists, Open311."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Row,
+    and_,
+    cast,
+    desc,
+    func,
+    or_,
+    select,
+)
+
+from connect311_map_api.core import stats as core_stats
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.state import naive_utc
+from connect311_map_api.db.tables import history, requests
+
+r = requests.c
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def conditions(f: RequestFilters) -> list[ColumnElement[bool]]:
+    """SQL conditions for a set of filters."""
+    out: list[ColumnElement[bool]] = []
+    if f.bbox:
+        out += [
+            r.lat.between(f.bbox.min_lat, f.bbox.max_lat),
+            r.long.between(f.bbox.min_long, f.bbox.max_long),
+        ]
+    for column, values in (
+        (r.status, f.statuses),
+        (r.service_code, f.service_codes),
+        (r.agency_responsible, f.agencies),
+        (r.dataset, f.datasets),
+    ):
+        if values:
+            out.append(column.in_(values))
+    if f.since:
+        out.append(r.requested_datetime >= naive_utc(f.since))
+    if f.until:
+        out.append(r.requested_datetime < naive_utc(f.until))
+    if f.q:
+        pattern = f"%{_escape_like(f.q)}%"
+        out.append(
+            or_(
+                r.description.ilike(pattern, escape="\\"),
+                r.address.ilike(pattern, escape="\\"),
+                r.service_name.ilike(pattern, escape="\\"),
+            )
+        )
+    return out
+
+
+def request_page(
+    conn: Connection, f: RequestFilters, limit: int, after_pk: int | None
+) -> tuple[Sequence[Any], int | None]:
+    """One keyset page ordered by storage key; returns rows and the next cursor (or None)."""
+    where = conditions(f)
+    if after_pk is not None:
+        where.append(r.pk > after_pk)
+    query = select(requests).where(and_(True, *where)).order_by(r.pk).limit(limit + 1)
+    rows = conn.execute(query).all()
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
+def _cell(column: Any, origin: float, size: float, dialect: str) -> Any:
+    shifted = (column - origin) / size
+    # CAST truncates in SQLite (values here are >= 0) but rounds in PostgreSQL.
+    return func.floor(shifted) if dialect == "postgresql" else cast(shifted, Integer)
+
+
+def clusters(conn: Connection, f: RequestFilters, cell_deg: float) -> list[dict[str, Any]]:
+    """Counts by status per grid cell of `cell_deg` degrees, with each cell's centroid."""
+    dialect = conn.dialect.name
+    cx = _cell(r.long, -180.0, cell_deg, dialect).label("cx")
+    cy = _cell(r.lat, -90.0, cell_deg, dialect).label("cy")
+    query = (
+        select(cx, cy, r.status, func.count(), func.avg(r.lat), func.avg(r.long))
+        .where(and_(True, *conditions(f)))
+        .group_by(cx, cy, r.status)
+    )
+    cells: dict[tuple[int, int], dict[str, Any]] = {}
+    for x, y, status, count, lat, long in conn.execute(query):
+        cell = cells.setdefault(
+            (int(x), int(y)), {"count": 0, "by_status": {}, "lat_sum": 0.0, "long_sum": 0.0}
+        )
+        cell["count"] += count
+        cell["by_status"][status] = count
+        cell["lat_sum"] += float(lat) * count
+        cell["long_sum"] += float(long) * count
+    out = []
+    for (x, y), cell in sorted(cells.items()):
+        n = cell["count"]
+        out.append(
+            {
+                "cell": [x, y],
+                "count": n,
+                "by_status": cell["by_status"],
+                "lat": cell["lat_sum"] / n,
+                "long": cell["long_sum"] / n,
+                "bounds": [
+                    -180.0 + x * cell_deg,
+                    -90.0 + y * cell_deg,
+                    -180.0 + (x + 1) * cell_deg,
+                    -90.0 + (y + 1) * cell_deg,
+                ],
+            }
+        )
+    return out
+
+
+def one_request(conn: Connection, service_request_id: str) -> Row[Any] | None:
+    """The current state of one request, or None."""
+    query = select(requests).where(r.service_request_id == service_request_id)
+    return conn.execute(query).first()
+
+
+def timeline(conn: Connection, service_request_id: str) -> Sequence[Any]:
+    """Every recorded event of a request, oldest first."""
+    h = history.c
+    query = (
+        select(history)
+        .where(h.service_request_id == service_request_id)
+        .order_by(h.source_at, h.occurred_at, h.event_id)
+    )
+    return conn.execute(query).all()
+
+
+def stats(
+    conn: Connection, f: RequestFilters, interval: core_stats.Interval, today: date | None = None
+) -> dict[str, Any]:
+    """Opened vs resolved per agency per period, backlog and time to close (SQL does counting)."""
+    where = conditions(f)
+    agency = r.agency_responsible
+    opened = conn.execute(
+        select(agency, r.opened_day, func.count()).where(*where).group_by(agency, r.opened_day)
+    ).all()
+    closed = r.status == "closed"
+    resolved = conn.execute(
+        select(agency, r.closed_day, func.count())
+        .where(closed, r.closed_day.is_not(None), *where)
+        .group_by(agency, r.closed_day)
+    ).all()
+    open_rows = conn.execute(
+        select(agency, r.opened_day, func.count())
+        .where(r.status != "closed", *where)
+        .group_by(agency, r.opened_day)
+    ).all()
+    hours = conn.execute(
+        select(agency, r.hours_to_close, func.count())
+        .where(closed, r.hours_to_close.is_not(None), *where)
+        .group_by(agency, r.hours_to_close)
+    ).all()
+    today = today or datetime.now(UTC).date()
+    return {
+        "interval": interval.value,
+        "series": core_stats.opened_resolved(
+            [tuple(x) for x in opened], [tuple(x) for x in resolved], interval
+        ),
+        "backlog": core_stats.backlog([tuple(x) for x in open_rows], today),
+        "time_to_close": core_stats.time_to_close([tuple(x) for x in hours]),
+    }
+
+
+def counted(conn: Connection, *columns: Any) -> Sequence[Any]:
+    """Distinct values of the columns (first must be non-null) with how many requests each."""
+    query = (
+        select(*columns, func.count().label("count"))
+        .where(columns[0].is_not(None))
+        .group_by(*columns)
+        .order_by(*columns)
+    )
+    return conn.execute(query).all()
+
+
+def open311_requests(
+    conn: Connection,
+    ids: tuple[str, ...],
+    f: RequestFilters,
+    page: int,
+    page_size: int,
+) -> Sequence[Any]:
+    """Requests for the GeoReport v2 list: newest first, paged."""
+    where = conditions(f)
+    if ids:
+        where.append(r.service_request_id.in_(ids))
+    query = (
+        select(requests)
+        .where(and_(True, *where))
+        .order_by(desc(r.requested_datetime), r.pk)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    return conn.execute(query).all()
+
+
+def preview_candidates(conn: Connection, f: RequestFilters, since: datetime) -> Sequence[Any]:
+    """History events since a time, joined with where and what their request is."""
+    h = history.c
+    query = (
+        select(h.service_request_id, h.event_type, h.source_at, r.lat, r.long)
+        .join(requests, r.service_request_id == h.service_request_id)
+        .where(h.source_at >= naive_utc(since), *conditions(f))
+    )
+    return conn.execute(query).all()
+
+
+def newest_source_at(conn: Connection) -> datetime | None:
+    """The latest source time in the history (anchor for 'the last 90 days of data')."""
+    return conn.execute(select(func.max(history.c.source_at))).scalar()

@@ -1,0 +1,115 @@
+"""Tables (SQLAlchemy Core) for request state, history, subscriptions and dead letters."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# Datetimes are stored as naive UTC so SQLite and PostgreSQL compare them the same way.
+requests = Table(
+    "requests",
+    metadata,
+    Column(
+        "pk",
+        Integer().with_variant(BigInteger(), "postgresql"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("service_request_id", String(300), nullable=False, unique=True),
+    Column("source", String(100), nullable=False),
+    Column("source_request_id", String(200), nullable=False),
+    Column("dataset", String(60), nullable=False),
+    Column("service_code", String(200)),
+    Column("service_name", String(300)),
+    Column("agency_responsible", String(300)),
+    Column("status", String(20), nullable=False),
+    Column("raw_status", String(200), nullable=False),
+    Column("closed_reason", String(20)),
+    Column("status_notes", Text),
+    Column("description", Text),
+    Column("address", String(500)),
+    Column("zipcode", String(20)),
+    Column("lat", Float, nullable=False),
+    Column("long", Float, nullable=False),
+    Column("requested_datetime", DateTime, nullable=False),
+    Column("updated_datetime", DateTime),
+    Column("closed_datetime", DateTime),
+    Column("expected_datetime", DateTime),
+    Column("media_url", String(2000)),
+    # Derived columns for fast stats: day opened/closed and whole hours to close.
+    Column("opened_day", String(10), nullable=False),
+    Column("closed_day", String(10)),
+    Column("hours_to_close", Integer),
+    # Freshness rank of the stored snapshot: a lower-ranked event never overwrites it.
+    Column("rank_source_at", DateTime, nullable=False),
+    Column("rank_occurred_at", DateTime, nullable=False),
+    Column("rank_event_id", String(100), nullable=False),
+    Column("last_event_type", String(40), nullable=False),
+)
+Index("ix_requests_lat_long", requests.c.lat, requests.c.long)
+Index("ix_requests_requested", requests.c.requested_datetime)
+Index("ix_requests_status", requests.c.status)
+Index("ix_requests_service_code", requests.c.service_code)
+Index("ix_requests_agency", requests.c.agency_responsible)
+Index("ix_requests_dataset", requests.c.dataset)
+
+history = Table(
+    "request_history",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("service_request_id", String(300), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("previous_status", String(20)),
+    Column("status_notes", Text),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("source_at", DateTime, nullable=False),
+    Column("backfill", Integer, nullable=False),
+)
+Index("ix_history_request", history.c.service_request_id, history.c.source_at)
+Index("ix_history_source_at", history.c.source_at)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(100), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(64), nullable=False),
+    Column("label", String(200)),
+    Column("target", JSON, nullable=False),
+    Column("filters", JSON, nullable=False),
+    Column("delivery", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("confirmed_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
+)
+Index("ix_subscriptions_email_key", subscriptions.c.email_key)
+Index("ix_subscriptions_status", subscriptions.c.status)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(200), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", Text),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("replayed_at", DateTime),
+)

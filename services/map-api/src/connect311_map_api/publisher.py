@@ -1,0 +1,111 @@
+"""Outgoing messages: the port the API depends on, and its Kafka implementation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+
+from connect311_contracts.kafka import encode, producer
+from connect311_contracts.notifications import ConfirmationRequested, recipient_key
+from connect311_contracts.rejects import MessageDeadLettered
+from connect311_contracts.settings import KafkaSettings
+from connect311_contracts.subscriptions import Subscription, SubscriptionChanged
+from connect311_contracts.topics import DEAD_LETTERS, NOTIFICATIONS, SUBSCRIPTIONS
+
+log = logging.getLogger(__name__)
+SERVICE = "map-api"
+
+
+class Publisher(Protocol):
+    """Everything the map API sends to other services."""
+
+    async def subscription_changed(self, sub: Subscription) -> None:
+        """Publish the full new state of a subscription (compacted topic)."""
+
+    async def subscription_deleted(self, subscription_id: str) -> None:
+        """Publish a tombstone for a deleted subscription."""
+
+    async def confirmation_requested(self, command: ConfirmationRequested) -> None:
+        """Ask the notifier to send a confirmation email."""
+
+    async def dead_letter(self, letter: MessageDeadLettered) -> None:
+        """Keep a message this service could not process."""
+
+    async def healthy(self) -> bool:
+        """True when the broker answers."""
+
+
+class KafkaPublisher:
+    """Publisher on aiokafka; each send waits for the broker's acknowledgement."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._producer: AIOKafkaProducer = producer(settings, SERVICE)
+
+    async def start(self) -> None:
+        """Connect to the broker."""
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush and disconnect."""
+        await self._producer.stop()
+
+    async def subscription_changed(self, sub: Subscription) -> None:
+        """Publish the full new state of a subscription (compacted topic)."""
+        message = SubscriptionChanged(subscription=sub)
+        await self._producer.send_and_wait(
+            SUBSCRIPTIONS.name, encode(message), key=sub.subscription_id.encode()
+        )
+
+    async def subscription_deleted(self, subscription_id: str) -> None:
+        """Publish a tombstone for a deleted subscription."""
+        await self._producer.send_and_wait(SUBSCRIPTIONS.name, None, key=subscription_id.encode())
+
+    async def confirmation_requested(self, command: ConfirmationRequested) -> None:
+        """Ask the notifier to send a confirmation email (keyed by hashed recipient)."""
+        key = recipient_key(command.subscription.email).encode()
+        await self._producer.send_and_wait(NOTIFICATIONS.name, encode(command), key=key)
+
+    async def dead_letter(self, letter: MessageDeadLettered) -> None:
+        """Keep a message this service could not process."""
+        await self._producer.send_and_wait(
+            DEAD_LETTERS.name, encode(letter), key=letter.service.encode()
+        )
+
+    async def healthy(self) -> bool:
+        """True when the broker answers a metadata request."""
+        try:
+            await self._producer.partitions_for(SUBSCRIPTIONS.name)
+        except Exception as exc:  # any client error means 'not healthy'; say why in the log
+            log.warning("broker health check failed: %s", type(exc).__name__)
+            return False
+        return True
+
+
+class NoPublisher:
+    """For running without Kafka: subscription changes cannot leave this process."""
+
+    async def subscription_changed(self, sub: Subscription) -> None:
+        """Refuse: nothing can be published."""
+        raise PublishUnavailable
+
+    async def subscription_deleted(self, subscription_id: str) -> None:
+        """Refuse: nothing can be published."""
+        raise PublishUnavailable
+
+    async def confirmation_requested(self, command: ConfirmationRequested) -> None:
+        """Refuse: nothing can be published."""
+        raise PublishUnavailable
+
+    async def dead_letter(self, letter: MessageDeadLettered) -> None:
+        """Refuse: nothing can be published."""
+        raise PublishUnavailable
+
+    async def healthy(self) -> bool:
+        """Never healthy."""
+        return False
+
+
+class PublishUnavailable(Exception):
+    """No broker is configured (MAP_API_CONSUME=false without an injected publisher)."""

@@ -1,0 +1,225 @@
+"""Subscription life cycle: sign-up, confirm, unsubscribe, manage, bounce, republish."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
+
+from connect311_contracts.notifications import ConfirmationRequested, recipient_key
+from connect311_contracts.settings import SigningSettings
+from connect311_contracts.subscriptions import (
+    Delivery,
+    Subscription,
+    SubscriptionBounced,
+    SubscriptionFilters,
+    SubscriptionStatus,
+)
+from connect311_contracts.tokens import (
+    InvalidToken,
+    TokenPurpose,
+    read_subscription_token,
+    sign_subscription_token,
+)
+from connect311_map_api.core.geo import InvalidGeometry, Target, validate_target
+from connect311_map_api.db import queries
+from connect311_map_api.db import subscription_store as store
+from connect311_map_api.publisher import Publisher
+from connect311_map_api.ratelimit import SignupLimiter
+from connect311_map_api.settings import MapApiSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RateLimited(Exception):
+    """Too many sign-ups; retry after `seconds`."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"too many sign-ups; retry in {seconds} s")
+        self.seconds = seconds
+
+
+class NotAllowed(Exception):
+    """The token is valid but does not allow this change (e.g. another address's id)."""
+
+
+class SubscriptionService:
+    """Owns subscriptions: every change is stored, then published."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: Publisher,
+        settings: MapApiSettings,
+        signing: SigningSettings,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._settings = settings
+        self._signing = signing
+        self._limiter = SignupLimiter(settings.rate_limit_ip, settings.rate_limit_email)
+
+    async def _db(self, work: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self._engine.begin() as conn:
+                return work(conn)
+
+        return await run_in_threadpool(run)
+
+    def _secret(self) -> str:
+        return self._signing.secret_key.get_secret_value()
+
+    def _read(self, purpose: TokenPurpose, token: str, max_age_s: int | None) -> str:
+        return read_subscription_token(self._secret(), purpose, token, max_age_s)
+
+    async def sign_up(
+        self,
+        email: str,
+        target: Target,
+        filters: SubscriptionFilters,
+        delivery: Delivery,
+        label: str | None,
+        client_ip: str,
+    ) -> None:
+        """Store a pending subscription and ask for a confirmation email.
+
+        Raises InvalidGeometry or ValueError (422) and RateLimited (429); the caller's answer
+        is otherwise the same whether or not the address is known.
+        """
+        validate_target(target, self._settings.max_polygon_vertices)
+        if target.kind == "follow":
+            exists = await self._db(lambda c: queries.one_request(c, target.service_request_id))
+            if exists is None:
+                raise InvalidGeometry("no request with this service_request_id is known")
+        now = datetime.now(UTC)
+        try:
+            sub = Subscription(
+                subscription_id=str(uuid.uuid4()),
+                email=email.strip(),
+                label=label,
+                target=target,
+                filters=filters,
+                delivery=delivery,
+                status=SubscriptionStatus.PENDING,
+                created_at=now,
+            )
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+        wait = self._limiter.retry_after(client_ip, recipient_key(sub.email))
+        if wait is not None:
+            raise RateLimited(wait)
+        await self._db(lambda c: store.insert(c, sub))
+        await self._publisher.subscription_changed(sub)
+        await self._publisher.confirmation_requested(self._confirmation(sub, now))
+
+    def _confirmation(self, sub: Subscription, now: datetime) -> ConfirmationRequested:
+        token = sign_subscription_token(self._secret(), TokenPurpose.CONFIRM, sub.subscription_id)
+        base = self._signing.public_base_url.rstrip("/")
+        expires = now + timedelta(seconds=self._settings.confirm_token_max_age_s)
+        return ConfirmationRequested(
+            subscription=sub,
+            confirm_url=f"{base}/api/subscriptions/confirm?token={token}",
+            expires_at=expires.isoformat().replace("+00:00", "Z"),
+        )
+
+    async def confirm(self, token: str) -> None:
+        """Activate the pending subscription a confirm token names (idempotent)."""
+        sid = self._read(TokenPurpose.CONFIRM, token, self._settings.confirm_token_max_age_s)
+
+        def work(conn: Connection) -> Subscription | None:
+            sub = store.get(conn, sid)
+            if sub is None:
+                raise InvalidToken("this subscription no longer exists")
+            if sub.status is not SubscriptionStatus.PENDING:
+                return None
+            active = sub.model_copy(
+                update={"status": SubscriptionStatus.ACTIVE, "confirmed_at": datetime.now(UTC)}
+            )
+            store.save(conn, active)
+            return active
+
+        changed = await self._db(work)
+        if changed is not None:
+            await self._publisher.subscription_changed(changed)
+
+    async def unsubscribe(self, token: str) -> None:
+        """Stop the subscription an unsubscribe token names (idempotent)."""
+        sid = self._read(TokenPurpose.UNSUBSCRIBE, token, self._settings.manage_token_max_age_s)
+        await self._set_status(sid, SubscriptionStatus.UNSUBSCRIBED, missing_ok=True)
+
+    async def _set_status(
+        self, sid: str, status: SubscriptionStatus, *, missing_ok: bool
+    ) -> Subscription | None:
+        def work(conn: Connection) -> Subscription | None:
+            sub = store.get(conn, sid)
+            if sub is None:
+                if missing_ok:
+                    return None
+                raise InvalidToken("this subscription no longer exists")
+            if sub.status is status:
+                return None
+            changed = sub.model_copy(update={"status": status})
+            store.save(conn, changed)
+            return changed
+
+        changed = await self._db(work)
+        if changed is not None:
+            await self._publisher.subscription_changed(changed)
+        return changed
+
+    async def owned(self, token: str) -> tuple[str, list[Subscription]]:
+        """The subscriptions of the address a manage token belongs to."""
+        sid = self._read(TokenPurpose.MANAGE, token, self._settings.manage_token_max_age_s)
+        subs = await self._db(lambda c: store.same_owner(c, sid))
+        if not subs:
+            raise InvalidToken("this subscription no longer exists")
+        return sid, subs
+
+    async def change(
+        self, token: str, subscription_id: str, action: str, delivery: Delivery | None
+    ) -> list[Subscription]:
+        """Apply a manage action to one of the owner's subscriptions; returns the new list."""
+        _, subs = await self.owned(token)
+        sub = next((x for x in subs if x.subscription_id == subscription_id), None)
+        if sub is None:
+            raise NotAllowed("this link cannot change that subscription")
+        if action == "delete":
+            await self._db(lambda c: store.remove(c, subscription_id))
+            await self._publisher.subscription_deleted(subscription_id)
+            return [x for x in subs if x.subscription_id != subscription_id]
+        if action == "unsubscribe":
+            changed = await self._set_status(
+                subscription_id, SubscriptionStatus.UNSUBSCRIBED, missing_ok=False
+            )
+        elif action == "set_delivery" and delivery is not None:
+            changed = store.with_delivery(sub, delivery)
+            await self._db(lambda c: store.save(c, changed))
+            await self._publisher.subscription_changed(changed)
+        else:
+            raise NotAllowed("set_delivery needs a delivery value")
+        replaced = changed or sub
+        return [replaced if x.subscription_id == subscription_id else x for x in subs]
+
+    async def bounced(self, message: SubscriptionBounced) -> bool:
+        """Disable a subscription whose address keeps bouncing; True if it changed."""
+        if not message.disable:
+            return False
+        changed = await self._set_status(
+            message.subscription_id, SubscriptionStatus.DISABLED, missing_ok=True
+        )
+        return changed is not None
+
+    async def republish(self) -> int:
+        """Publish every stored subscription (the local broker forgets them on restart)."""
+        subs = await self._db(lambda c: list(store.iterate_all(c)))
+        for sub in subs:
+            await self._publisher.subscription_changed(sub)
+        log.info("republished %d subscriptions", len(subs))
+        return len(subs)
