@@ -1,0 +1,46 @@
+"""Prometheus metrics of one matcher (own registry, so two matchers can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class MatcherMetrics:
+    """Counters, gauges and the match-latency histogram."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_in = Counter(
+            "matcher_events_total", "Request events read, by outcome", ["outcome"], registry=r
+        )
+        self.matches_out = Counter(
+            "matcher_matches_total",
+            "Notifications sent, by subscription kind",
+            ["kind"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "matcher_dead_letters_total", "Messages dead-lettered, by topic", ["topic"], registry=r
+        )
+        self.subscriptions = Gauge(
+            "matcher_subscriptions", "Active subscriptions held, by kind", ["kind"], registry=r
+        )
+        self.subscription_changes = Counter(
+            "matcher_subscription_changes_total", "Subscription records applied", registry=r
+        )
+        self.latency = Histogram(
+            "matcher_match_seconds",
+            "Time to find the matches of one event",
+            buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0),
+            registry=r,
+        )
+        self.bytes_per_subscription = Gauge(
+            "matcher_index_bytes_per_subscription",
+            "Index arrays (grid and per-slot) divided by subscriptions held",
+            registry=r,
+        )
+        self.grid_rebuilds = Counter(
+            "matcher_grid_rebuilds_total", "Cover-grid rebuilds installed", registry=r
+        )
+        self.ready = Gauge("matcher_ready", "1 once subscriptions are caught up", registry=r)

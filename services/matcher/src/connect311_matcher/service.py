@@ -1,0 +1,290 @@
+"""The matcher process: subscriptions in, request events in, notification commands out.
+
+Composition root. Every instance reads all of the compacted subscriptions topic from the
+beginning (no group), knows it has caught up from the fetch high-water mark, builds its cover
+grid, and only then joins the request-events consumer group. Offsets of request events are
+committed only after the broker has acknowledged every notification for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
+from connect311_contracts.kafka import (
+    UndecodableMessage,
+    consumer,
+    dead_letter,
+    decode,
+    encode,
+    ensure_topics,
+    producer,
+    publish_dead_letter,
+)
+from connect311_contracts.notifications import recipient_key
+from connect311_contracts.settings import KafkaSettings
+from connect311_contracts.subscriptions import SUBSCRIPTION_CHANGED_ADAPTER
+from connect311_matcher.index import SubscriptionIndex
+from connect311_matcher.metrics import MatcherMetrics
+from connect311_matcher.rules import find_matches, notification
+from connect311_matcher.settings import MatcherSettings
+from connect311_matcher.targets import UnusableGeometry
+
+log = logging.getLogger(__name__)
+SERVICE = "matcher"
+
+
+class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Holds a rebalance until the batch in flight is produced and committed."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        async with self._lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        log.info("request-event partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+
+class Matcher:
+    """One matcher instance; `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        settings: MatcherSettings | None = None,
+        kafka: KafkaSettings | None = None,
+        metrics: MatcherMetrics | None = None,
+    ) -> None:
+        self.settings = settings or MatcherSettings()
+        self.kafka = kafka or KafkaSettings()
+        self.metrics = metrics or MatcherMetrics()
+        self.index = SubscriptionIndex(
+            cell_m=self.settings.cell_m, min_delta=self.settings.rebuild_min_delta
+        )
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._batch_lock = asyncio.Lock()
+        self._rebuild: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    def stop(self) -> None:
+        """Ask the instance to finish its batch, commit, leave the group and return."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Catch up on subscriptions, then match request events until stopped."""
+        if self.settings.create_topics:
+            await ensure_topics(self.kafka)
+        self._producer = producer(self.kafka, SERVICE)
+        await self._producer.start()
+        subs = consumer(self.kafka, None, fetch_max_wait_ms=100, max_partition_fetch_bytes=4 << 20)
+        await subs.start()
+        try:
+            tps = await self._assign_all(subs)
+            await self._catch_up(subs, tps)
+            follower = asyncio.create_task(self._follow_subscriptions(subs))
+            try:
+                await self._consume_events()
+            finally:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
+        finally:
+            if self._rebuild is not None:
+                self._rebuild.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._rebuild
+            await subs.stop()
+            await self._producer.stop()
+            self.metrics.ready.set(0)
+
+    # ---- subscriptions ---------------------------------------------------------------------
+
+    async def _assign_all(self, subs: AIOKafkaConsumer) -> list[TopicPartition]:
+        await subs.topics()  # refreshes metadata so the partitions are known
+        partitions = subs.partitions_for_topic(self.settings.subscriptions_topic) or set()
+        topic = self.settings.subscriptions_topic
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        subs.assign(tps)
+        await subs.seek_to_beginning(*tps)
+        return tps
+
+    async def _catch_up(self, subs: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Apply every subscription up to the high-water mark, then build the grid."""
+        started = time.monotonic()
+        self.index.bulk_loading = True
+        while not self._stop.is_set():
+            batch = await subs.getmany(timeout_ms=200, max_records=10_000)
+            for records in batch.values():
+                await self._apply_subscriptions(records)
+            # end_offsets() lies on the local broker; the fetch high-water mark does not.
+            if await self._caught_up(subs, tps):
+                break
+        batch_in, half, upto = self.index.grid_input()
+        grid = await asyncio.to_thread(self.index.build_grid, batch_in, half)
+        self.index.install_grid(grid, batch_in, upto)
+        self._publish_sizes()
+        self.ready.set()
+        self.metrics.ready.set(1)
+        log.info(
+            "caught up on %d subscriptions in %.1f s; matching",
+            len(self.index),
+            time.monotonic() - started,
+        )
+
+    @staticmethod
+    async def _caught_up(subs: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+        for tp in tps:
+            high = subs.highwater(tp)
+            if high is None or await subs.position(tp) < high:
+                return False
+        return True
+
+    async def _follow_subscriptions(self, subs: AIOKafkaConsumer) -> None:
+        """Apply later subscription changes live; rebuild the grid off the matching path."""
+        while True:
+            batch = await subs.getmany(timeout_ms=500, max_records=5_000)
+            for records in batch.values():
+                await self._apply_subscriptions(records)
+            if batch:
+                self._publish_sizes()
+            if self.index.rebuild_due() and self._rebuild is None:
+                self._rebuild = asyncio.create_task(self._rebuild_grid())
+
+    async def _rebuild_grid(self) -> None:
+        try:
+            batch, half, upto = self.index.grid_input()
+            grid = await asyncio.to_thread(self.index.build_grid, batch, half)
+            self.index.install_grid(grid, batch, upto)
+            self.metrics.grid_rebuilds.inc()
+            self._publish_sizes()
+        finally:
+            self._rebuild = None
+
+    async def _apply_subscriptions(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            reason = self._apply_one(record)
+            self.metrics.subscription_changes.inc()
+            if reason is not None:
+                await self._dead_letter(record, reason)
+
+    def _apply_one(self, record: ConsumerRecord[bytes, bytes]) -> str | None:
+        """Apply one subscriptions record; the reason it is unusable, if it is."""
+        key = record.key.decode(errors="replace") if record.key else None
+        if record.value is None:  # tombstone: the subscription was deleted
+            if key is not None:
+                self.index.remove(key)
+            return None if key is not None else "tombstone without a key"
+        try:
+            changed = decode(SUBSCRIPTION_CHANGED_ADAPTER, record.value)
+        except UndecodableMessage as exc:
+            return str(exc)
+        sub = changed.subscription
+        if key is not None and key != sub.subscription_id:
+            return f"key {key!r} differs from subscription_id {sub.subscription_id!r}"
+        try:
+            self.index.upsert(sub)
+        except UnusableGeometry as exc:
+            self.index.remove(sub.subscription_id)
+            return str(exc)
+        return None
+
+    def _publish_sizes(self) -> None:
+        counts = self.index.counts()
+        for kind, n in counts.items():
+            self.metrics.subscriptions.labels(kind).set(n)
+        held = max(1, len(self.index))
+        self.metrics.bytes_per_subscription.set(self.index.index_bytes() / held)
+
+    # ---- request events --------------------------------------------------------------------
+
+    async def _consume_events(self) -> None:
+        events = consumer(self.kafka, self.settings.group_id)
+        events.subscribe([self.settings.events_topic], listener=_WaitForBatch(self._batch_lock))
+        await events.start()
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                fetch = asyncio.create_task(
+                    events.getmany(timeout_ms=500, max_records=self.settings.max_batch)
+                )
+                await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await fetch
+                    break
+                batch = fetch.result()
+                if batch:
+                    async with self._batch_lock:
+                        await self._process(events, batch)
+        finally:
+            stop.cancel()
+            await events.stop()  # leaves the group so the others take over at once
+
+    async def _process(
+        self,
+        events: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        """Match a batch, wait for the broker to ack every notification, then commit."""
+        assert self._producer is not None
+        pending: list[asyncio.Future[object]] = []
+        for records in batch.values():
+            for record in records:
+                pending += await self._match_record(record)
+        await asyncio.gather(*pending)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        try:
+            await events.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The partition moved mid-batch: its new owner re-reads it (at-least-once; the
+            # notifications carry stable ids so the notifier drops the repeats).
+            log.warning("commit failed after a rebalance: %s", exc)
+
+    async def _match_record(
+        self, record: ConsumerRecord[bytes, bytes]
+    ) -> list[asyncio.Future[object]]:
+        assert self._producer is not None
+        try:
+            event: RequestEvent = decode(REQUEST_EVENT_ADAPTER, record.value)
+        except UndecodableMessage as exc:
+            self.metrics.events_in.labels("dead_lettered").inc()
+            await self._dead_letter(record, str(exc))
+            return []
+        started = time.perf_counter()
+        matches = find_matches(self.index, event)
+        self.metrics.latency.observe(time.perf_counter() - started)
+        self.metrics.events_in.labels("backfill" if event.backfill else "matched").inc()
+        futures = []
+        for match in matches:
+            command = notification(match, event)
+            key = recipient_key(command.subscription.email).encode()
+            futures.append(
+                await self._producer.send(
+                    self.settings.notifications_topic, encode(command), key=key
+                )
+            )
+            self.metrics.matches_out.labels(match.compiled.kind).inc()
+        return futures
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        assert self._producer is not None
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        letter = dead_letter(
+            SERVICE, record.topic, record.partition, record.offset, record.key, record.value, reason
+        )
+        await publish_dead_letter(self._producer, letter)
+        self.metrics.dead_letters.labels(record.topic).inc()
