@@ -5,9 +5,9 @@
   var C = window.C311;
   var MIN_R = 50, MAX_R = 10000;
 
-  /** Slider position (0..1000) to a radius in metres on a log scale, rounded to a nice value. */
+  /** Slider position (0..100) to a radius in metres on a log scale, rounded to a nice value. */
   function radiusFromSlider(v) {
-    var r = MIN_R * Math.pow(MAX_R / MIN_R, Number(v) / 1000);
+    var r = MIN_R * Math.pow(MAX_R / MIN_R, Number(v) / 100);
     var step = r < 200 ? 10 : r < 1000 ? 50 : r < 5000 ? 100 : 500;
     return Math.max(MIN_R, Math.min(MAX_R, Math.round(r / step) * step));
   }

@@ -19,6 +19,15 @@
     return 10 * pow;
   }
 
+  /** A round step (1, 2 or 5 times a power of ten) at least `value`. */
+  function niceStep(value) {
+    if (value <= 0) return 1;
+    var pow = Math.pow(10, Math.floor(Math.log10(value)));
+    var steps = [1, 2, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * pow >= value) return steps[i] * pow;
+    return 10 * pow;
+  }
+
   function legend(series) {
     var list = document.createElement("ul");
     list.className = "chart-legend";
@@ -86,15 +95,18 @@
     var plotW = width - left - right, plotH = height - top - bottom;
     var n = data.labels.length, k = data.series.length;
     var slot = plotW / n, barW = Math.max(1, (slot * 0.8) / k);
-    var max = niceMax(Math.max.apply(null, data.series.map(function (s) {
+    var raw = Math.max.apply(null, data.series.map(function (s) {
       return Math.max.apply(null, s.values.map(function (v) { return v || 0; }));
-    })));
+    }));
+    var step = Math.max(1, niceStep(raw / 4));
+    var ticks = Math.max(1, Math.ceil(raw / step));
+    var max = step * ticks;
     var svg = svgEl("svg", { viewBox: "0 0 " + width + " " + height, role: "img", class: "chart-svg" });
     svg.appendChild(svgEl("title", {}, data.title || "Chart over time"));
-    for (var g = 0; g <= 4; g++) {
-      var gy = top + plotH - (g / 4) * plotH;
+    for (var g = 0; g <= ticks; g++) {
+      var gy = top + plotH - (g / ticks) * plotH;
       svg.appendChild(svgEl("line", { x1: left, x2: width - right, y1: gy, y2: gy, class: "grid-line" }));
-      svg.appendChild(svgEl("text", { x: left - 4, y: gy + 4, "text-anchor": "end", class: "chart-value" }, Math.round((g / 4) * max)));
+      svg.appendChild(svgEl("text", { x: left - 4, y: gy + 4, "text-anchor": "end", class: "chart-value" }, g * step));
     }
     var every = Math.ceil(n / 8);
     data.labels.forEach(function (label, i) {

@@ -19,6 +19,7 @@
   var statusLine = document.getElementById("map-status");
   C.createRequestMap(document.getElementById("map"), cfg, {
     filters: filters,
+    fitFirst: true,
     onStatus: function (text) { statusLine.textContent = text; }
   });
 })();

@@ -148,6 +148,7 @@
     var shown = 0;
     var liveCount = 0;
     var gridTotal = 0;
+    var fitted = false;
 
     function status(text) { if (options.onStatus) options.onStatus(text); }
 
@@ -189,6 +190,11 @@
         cluster.addLayers(layers);
         shown = layers.length;
         report();
+        if (options.fitFirst && !fitted && layers.length) {
+          // An embed opens on its own requests, wherever they are in the city.
+          fitted = true;
+          map.fitBounds(cluster.getBounds(), { padding: [30, 30], maxZoom: 16 });
+        }
         if (result.truncated) status(shown + " requests shown (more in view – zoom in or narrow the filters)");
       });
     }

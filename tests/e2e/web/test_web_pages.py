@@ -1,0 +1,211 @@
+"""The other pages in a real browser: alert me, track, stats, embed and its builder, phones."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
+from tests.e2e.web.seed import SEEDED, TIMELINE_ID, WATER, in_agency
+
+pytestmark = pytest.mark.browser
+
+MARKERS = ".leaflet-marker-icon.req-marker"
+
+
+def test_alert_me_circle_posts_a_subscription_and_confirms(
+    page: Page, web_server: WebServer, problems: PageProblems
+) -> None:
+    before = len(web_server.app.state.signups)
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    page.get_by_role("button", name="Alert me about a place").click()
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.12, box["y"] + box["height"] * 0.55)
+    circle = page.locator("path.alert-circle")
+    expect(circle).to_have_count(1)
+    small = circle.bounding_box()
+    slider = page.get_by_label("Radius")
+    slider.focus()
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#alert-radius-out")).not_to_have_text("500 m")
+    bigger = circle.bounding_box()
+    assert small is not None and bigger is not None and bigger["width"] > small["width"] * 1.5
+    expect(page.locator("#alert-preview")).to_contain_text("per week")
+    page.get_by_label("Only this department (optional)").select_option(WATER)
+    page.get_by_label("Your email").fill("resident@example.org")
+    page.get_by_label("Name this alert (optional)").fill("Home")
+    page.get_by_role("button", name="Send me a confirmation email").click()
+    expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
+    screenshot(page, "web-alert-me")
+    body = web_server.app.state.signups[before]
+    assert body["email"] == "resident@example.org"
+    assert body["target"]["kind"] == "circle"
+    assert 500 < body["target"]["radius_m"] <= 10_000
+    assert body["filters"]["agencies"] == [WATER]
+    assert body["label"] == "Home"
+    assert problems.errors == []
+
+
+def test_alert_me_area_draws_a_polygon(
+    page: Page, web_server: WebServer, problems: PageProblems
+) -> None:
+    before = len(web_server.app.state.signups)
+    page.goto("/#alert")
+    expect(page.locator("#alert-form")).to_be_visible()
+    page.get_by_label("An area I draw").check()
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    for fx, fy in ((0.2, 0.2), (0.6, 0.25), (0.5, 0.7)):
+        page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    expect(page.locator("#alert-area-count")).to_contain_text("3 points")
+    expect(page.locator("path.alert-area")).to_have_count(1)
+    page.get_by_label("Your email").fill("walker@example.org")
+    page.get_by_role("button", name="Send me a confirmation email").click()
+    expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
+    target = web_server.app.state.signups[before]["target"]
+    assert target["kind"] == "area"
+    ring = target["geometry"]["coordinates"][0]
+    assert len(ring) == 4 and ring[0] == ring[-1]
+    assert problems.errors == []
+
+
+def test_track_shows_the_timeline_and_offers_follow(
+    page: Page, web_server: WebServer, problems: PageProblems
+) -> None:
+    before = len(web_server.app.state.signups)
+    seed = next(s for s in SEEDED if s.service_request_id == TIMELINE_ID)
+    page.goto("/track")
+    page.get_by_label("Request id").fill(TIMELINE_ID)
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#track-title")).to_have_text(seed.service_name)
+    expect(page.locator("#track-timeline .timeline-entry")).to_have_count(len(seed.notes) + 1)
+    for note in seed.notes:
+        expect(page.locator("#track-timeline")).to_contain_text(note)
+    page.get_by_label("Your email").fill("me@example.org")
+    page.get_by_role("button", name="Follow this request").click()
+    expect(page.locator("#follow-message")).to_contain_text("Check your inbox")
+    screenshot(page, "web-track")
+    body = web_server.app.state.signups[before]
+    assert body["target"] == {"kind": "follow", "service_request_id": TIMELINE_ID}
+    page.goto("/track?id=webtest:does-not-exist")
+    expect(page.locator("#track-message")).to_contain_text("No request with id")
+    assert [e for e in problems.errors if "404" not in e] == []
+
+
+def test_stats_page_charts_opened_vs_resolved_by_department(
+    page: Page, problems: PageProblems
+) -> None:
+    page.goto("/stats")
+    rows = page.locator("#stats-table tbody tr")
+    agencies = sorted({s.agency for s in SEEDED})
+    expect(rows).to_have_count(len(agencies))
+    for agency in agencies:
+        row = rows.filter(has=page.get_by_role("rowheader", name=agency))
+        opened = sum(1 for s in SEEDED if s.agency == agency)
+        resolved = sum(1 for s in SEEDED if s.agency == agency and s.final_status == "closed")
+        expect(row.locator("td").nth(0)).to_have_text(str(opened))
+        expect(row.locator("td").nth(1)).to_have_text(str(resolved))
+    expect(page.locator("#chart-agency rect.series-opened")).to_have_count(len(agencies))
+    expect(page.locator("#chart-agency rect.series-resolved")).to_have_count(len(agencies))
+    expect(page.locator("#chart-period rect.bar").first).to_be_visible()
+    closing = {s.agency for s in SEEDED if s.final_status == "closed"}
+    expect(page.locator("#chart-close rect.series-median")).to_have_count(len(closing))
+    screenshot(page, "web-stats")
+    assert problems.errors == []
+
+
+def test_embed_shows_only_its_department_and_may_be_framed(
+    page: Page, problems: PageProblems
+) -> None:
+    response = page.goto("/embed?agency=Water%20Resources")
+    assert response is not None
+    csp = response.headers["content-security-policy"]
+    assert "frame-ancestors *" in csp and "x-frame-options" not in response.headers
+    expect(page.locator(MARKERS)).to_have_count(len(in_agency(WATER)))
+    expect(page.locator("#embed-title")).to_have_text(f"311 requests: {WATER}")
+    link = page.get_by_role("link", name="Subscribe to this view")
+    href = link.get_attribute("href") or ""
+    assert parse_qs(urlsplit(href).query)["agency"] == [WATER]
+    assert href.endswith("#alert")
+    screenshot(page, "web-embed")
+    assert problems.errors == []
+
+
+def test_embed_builder_produces_the_snippet(page: Page, problems: PageProblems) -> None:
+    page.goto("/embed/builder")
+    page.get_by_label("Department").select_option(WATER)
+    snippet = page.get_by_label("Snippet to paste")
+    expect(snippet).to_have_value(
+        f'<iframe src="{page.url.split("/embed")[0]}/embed?agency=Water%20Resources" '
+        'width="600" height="450" title="311 service requests map" loading="lazy" '
+        'style="border:0"></iframe>'
+    )
+    preview = page.frame_locator("#b-preview")
+    expect(preview.locator(MARKERS)).to_have_count(len(in_agency(WATER)))
+    screenshot(page, "web-embed-builder")
+    assert problems.errors == []
+
+
+def test_pages_refuse_framing_and_carry_a_strict_csp(page: Page) -> None:
+    for path in ("/", "/track", "/stats", "/embed/builder", "/subscriptions/confirmed"):
+        response = page.request.get(path)
+        assert response.status == 200, path
+        headers = response.headers
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff", path
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+        assert "unsafe-inline" not in csp, path
+        assert "<script>" not in response.text(), path  # only src= scripts and JSON data
+    static = page.request.get("/static/leaflet/leaflet.js")
+    assert static.status == 200 and static.headers["x-content-type-options"] == "nosniff"
+
+
+def test_keyboard_opens_a_popup_and_focus_is_visible(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    outline = skip.evaluate("e => getComputedStyle(e).outlineStyle")
+    assert outline == "solid"
+    marker = page.locator(MARKERS).first
+    marker.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".leaflet-popup .popup")).to_be_visible()
+
+
+PHONE = {"width": 390, "height": 844}
+PHONE_PAGES = {
+    "map": "/",
+    "track": f"/requests/{TIMELINE_ID}",
+    "stats": "/stats",
+    "embed": "/embed?agency=Water%20Resources",
+    "builder": "/embed/builder",
+    "confirmed": "/subscriptions/confirmed",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PHONE_PAGES))
+def test_pages_work_at_a_phone_viewport(browser: Browser, base_url: str, name: str) -> None:
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, base_url=base_url
+    )
+    try:
+        page = context.new_page()
+        page.goto(PHONE_PAGES[name])
+        page.wait_for_load_state("networkidle")
+        if name in ("map", "embed"):
+            expect(page.locator(MARKERS).first).to_be_visible()
+            map_box = page.locator("#map").bounding_box()
+            assert map_box is not None and map_box["width"] >= PHONE["width"] - 2
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px on a phone"
+        screenshot(page, f"web-phone-{name}")
+    finally:
+        context.close()
