@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from connect311_contracts.settings import SigningSettings
-from connect311_map_api.app import create_app
-from connect311_map_api.settings import MapApiSettings
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from connect311_contracts.settings import SigningSettings
+from connect311_map_api.app import create_app
+from connect311_map_api.settings import MapApiSettings
 from tests.unit.map_api.factories import RecordingPublisher
 
 SECRET = "test-secret-for-map-api"

@@ -88,18 +88,26 @@ def lifecycle(source_id: str, **kw: Any) -> list[RequestEvent]:
     """Opened, updated (in progress, with notes) and closed events of one request."""
     opened = event("opened", snapshot(source_id, **kw), occurred=T0)
     progress = snapshot(
-        source_id, status=RequestStatus.IN_PROGRESS, updated=T0 + timedelta(days=1),
-        notes="Crew assigned", **kw,
+        source_id,
+        status=RequestStatus.IN_PROGRESS,
+        updated=T0 + timedelta(days=1),
+        notes="Crew assigned",
+        **kw,
     )
     updated = event(
         "updated", progress, occurred=T0 + timedelta(days=1), previous=RequestStatus.OPEN
     )
     done = snapshot(
-        source_id, status=RequestStatus.CLOSED, updated=T0 + timedelta(days=2, hours=5),
-        notes="Filled", **kw,
+        source_id,
+        status=RequestStatus.CLOSED,
+        updated=T0 + timedelta(days=2, hours=5),
+        notes="Filled",
+        **kw,
     )
     closed = event(
-        "closed", done, occurred=T0 + timedelta(days=2, hours=5),
+        "closed",
+        done,
+        occurred=T0 + timedelta(days=2, hours=5),
         previous=RequestStatus.IN_PROGRESS,
     )
     return [opened, updated, closed]

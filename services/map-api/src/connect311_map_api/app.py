@@ -43,7 +43,7 @@ def create_app(
     settings = settings or MapApiSettings()
     kafka = kafka or KafkaSettings()
     signing = signing or SigningSettings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.sqlite_busy_timeout_ms)
     create_schema(engine)
     kafka_publisher = KafkaPublisher(kafka) if settings.consume and publisher is None else None
     chosen: Publisher = publisher or kafka_publisher or NoPublisher()

@@ -16,6 +16,7 @@ class MapApiSettings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///var/map-api.db", description="SQLAlchemy URL: SQLite file or PostgreSQL"
     )
+    sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, description="Wait for a lock")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     consume: bool = Field(default=True, description="Run the Kafka consumers and publisher")

@@ -136,14 +136,15 @@ def _invalid_link(exc: InvalidToken) -> HTMLResponse:
     response_class=RedirectResponse,
     status_code=303,
     summary="Confirm a subscription",
-    responses={303: {"description": "To the confirmed page"}, 400: {"description": "Bad link"}},
+    responses={303: {"description": "To /subscriptions/confirmed (?error=expired|invalid)"}},
 )
 async def confirm(token: Token, ctx: Ctx) -> Response:
     """Activate a pending subscription, then go to the fixed confirmation page."""
     try:
         await ctx.service.confirm(token)
     except InvalidToken as exc:
-        return _invalid_link(exc)
+        reason = "expired" if "expired" in str(exc) else "invalid"
+        return RedirectResponse(f"{CONFIRMED_PAGE}?error={reason}", status_code=303)
     return RedirectResponse(CONFIRMED_PAGE, status_code=303)
 
 
