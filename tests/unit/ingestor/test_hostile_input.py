@@ -202,6 +202,20 @@ def test_broken_files(tmp_path: Path) -> None:
         ("feed.csv:row 5", "invalid_csv"),
         ("feed.csv:row 6", "invalid_csv"),
     ]
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(
+        b"case_enquiry_id,open_dt,latitude,longitude\n"
+        b"1,2022-01-01 10:00:00,42.35,-71.06\n"
+        b"2 caf\xe9,2022-01-01 10:00:00,42.35,-71.06\n"
+    )
+    latin1_rows = [r for _, r in read_records(latin1)]
+    assert isinstance(latin1_rows[0], dict) and isinstance(latin1_rows[1], Rejected)
+    assert latin1_rows[1].reason.value == "encoding_error" and "caf" in latin1_rows[1].raw
+    not_utf8_json = tmp_path / "latin1.json"
+    not_utf8_json.write_bytes(b'[{"a": "caf\xe9"}]')
+    assert [r.reason.value for _, r in read_records(not_utf8_json) if isinstance(r, Rejected)] == [
+        "encoding_error"
+    ]
     broken_json = tmp_path / "feed.json"
     broken_json.write_text('[{"a": 1}, {"a": ', encoding="utf-8")
     assert [r.reason.value for _, r in read_records(broken_json) if isinstance(r, Rejected)] == [
@@ -235,3 +249,22 @@ def test_profile_row_problems() -> None:
         assert result.location == "x.csv:row 3"
     unknown_id = parse_row({**base, "case_enquiry_id": None}, boston)
     assert isinstance(unknown_id, Rejected) and "case_enquiry_id" in unknown_id.detail
+
+
+def test_namespaced_elements_read_like_plain_ones() -> None:
+    body = b"""<?xml version="1.0" encoding="utf-8"?>
+<m:service_requests xmlns:m="http://org/sfgov/sf311v2/services">
+  <m:request>
+    <m:service_request_id>7</m:service_request_id><m:status>open</m:status>
+    <m:requested_datetime>2024-05-01T10:00:00Z</m:requested_datetime>
+    <m:lat>37.76</m:lat><m:long>-122.42</m:long>
+  </m:request>
+</m:service_requests>"""
+    (result,) = parse_requests(body, source="sf", fmt="xml")
+    assert isinstance(result, Accepted) and result.request.service_request_id == "sf:7"
+    services = parse_services(
+        b'<s:services xmlns:s="urn:x"><s:service><s:service_code>9</s:service_code>'
+        b"<s:service_name>Graffiti</s:service_name></s:service></s:services>",
+        fmt="xml",
+    )
+    assert [(s.service_code, s.service_name) for s in services] == [("9", "Graffiti")]

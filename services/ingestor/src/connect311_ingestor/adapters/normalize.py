@@ -45,7 +45,7 @@ from connect311_contracts.request import (
     ServiceRequest,
     scoped_request_id,
 )
-from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.records import Rejected
 
 MIN_YEAR = 1990
 """Dates before this are placeholders (1900-01-01, epoch 0), not real 311 activity."""
@@ -104,7 +104,7 @@ def present(value: Any) -> bool:
 
 def repair_mojibake(text: str) -> str:
     """Undo UTF-8-read-as-Latin-1 damage where it is unambiguous; other text is unchanged."""
-    if not _MOJIBAKE.search(text):
+    if text.isascii() or not _MOJIBAKE.search(text):
         return text  # the cheap check keeps clean text (nearly all of it) fast
     if _C1.search(text):
         # C1 controls never occur in real text: if the whole string reads back as UTF-8,
@@ -122,7 +122,8 @@ def clean_text(value: Any, limit: int = MAX_TEXT) -> str | None:
         return None
     text = repair_mojibake(str(value).strip())
     if len(text) > limit:
-        text = clip(text, limit - 20)
+        # Long prose says it was cut; short codes (zip, status) are simply cut.
+        text = clip(text, limit - 20) if limit >= 100 else text[:limit]
     return text or None
 
 
@@ -161,11 +162,32 @@ def zone(name: str) -> tzinfo:
         ) from exc
 
 
+_US_12H = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d):(\d\d):(\d\d) ([AP])M")
+
+
+def _parse_us_12h(text: str) -> datetime | None:
+    """Fast path for Socrata's `MM/DD/YYYY hh:mm:ss AM` (strptime is ~10x slower)."""
+    match = _US_12H.fullmatch(text)
+    if match is None:
+        return None
+    month, day, year, hour, minute, second = (int(g) for g in match.groups()[:6])
+    if not 1 <= hour <= 12:
+        return None
+    hour = hour % 12 + (12 if match.group(7) == "P" else 0)
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
 def _parse_text_date(text: str, formats: Iterable[str]) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
         pass
+    fast = _parse_us_12h(text)
+    if fast is not None:
+        return fast
     for fmt in (*formats, *US_FORMATS):
         try:
             return datetime.strptime(text, fmt)
@@ -486,11 +508,6 @@ def raw_text(record: Any) -> str:
 def rejected(error: RecordError, raw: Any, location: str | None) -> Rejected:
     """The Rejected result for a RecordError on a raw record."""
     return Rejected(error.reason, error.detail, raw_text(raw), location)
-
-
-def accepted(request: ServiceRequest, location: str | None) -> ParseResult:
-    """The Accepted result (a helper so adapters read the same)."""
-    return Accepted(request, location)
 
 
 def record_location(location: str | None, index: int, unit: str = "record") -> str:

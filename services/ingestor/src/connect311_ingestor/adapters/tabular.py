@@ -130,11 +130,13 @@ def _csv_rows(handle: TextIO, name: str) -> Iterator[RowOrReject]:
 def _json_rows(handle: TextIO, name: str) -> Iterator[RowOrReject]:
     try:
         data = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        yield (
-            name,
-            Rejected(RejectReason.INVALID_JSON, f"the file is not valid JSON ({exc}).", "", name),
-        )
+    except UnicodeDecodeError as exc:
+        detail = f"the file is not UTF-8 text ({exc.reason}); re-export it as UTF-8."
+        yield name, Rejected(RejectReason.ENCODING_ERROR, detail, "", name)
+        return
+    except json.JSONDecodeError as exc:
+        detail = f"the file is not valid JSON ({exc}); a JSON export must be one array."
+        yield name, Rejected(RejectReason.INVALID_JSON, detail, "", name)
         return
     if isinstance(data, Mapping):
         data = data.get("data") if isinstance(data.get("data"), list) else [data]
@@ -287,7 +289,7 @@ def _build_row(row: Mapping[str, Any], profile: ColumnProfile) -> Draft:
         source=profile.source,
         source_request_id=request_id,
         dataset=profile.dataset,
-        raw_status=raw_status or ("closed" if closed_at else "open"),
+        raw_status=raw_status,  # "" when the export has no status: nothing invented
         status=mapping.status,
         closed_reason=closed_reason,
         lat=lat,
