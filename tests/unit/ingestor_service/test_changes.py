@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.request import ClosedReason, RequestStatus, ServiceRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connect311_contracts.events import REQUEST_EVENT_ADAPTER
+from connect311_contracts.request import ClosedReason, RequestStatus, ServiceRequest
 from connect311_ingestor.changes import Decision, StoredState, decide, fingerprint
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)

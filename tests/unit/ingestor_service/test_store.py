@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from connect311_contracts.request import RequestStatus, ServiceRequest
 
+from connect311_contracts.request import RequestStatus, ServiceRequest
 from connect311_ingestor.changes import decide
 from connect311_ingestor.store import IngestorStore
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from connect311_contracts.rejects import RejectReason
 from connect311_contracts.request import ClosedReason, RequestStatus, ServiceRequest
-
 from connect311_ingestor.adapters.open311 import RequestUpdate
 from connect311_ingestor.records import Accepted, Rejected
 from connect311_ingestor.timeline import lifecycle, timeline, wall_offset

@@ -51,6 +51,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _settings() -> tuple[IngestorSettings, KafkaSettings]:
+    from connect311_contracts.settings import KafkaSettings
+    from connect311_ingestor.settings import IngestorSettings
+
     try:
         return IngestorSettings(), KafkaSettings()
     except ValidationError as exc:
@@ -58,6 +61,7 @@ def _settings() -> tuple[IngestorSettings, KafkaSettings]:
 
 
 def _profile(name: str) -> ColumnProfile:
+
     try:
         return get_profile(name)
     except (KeyError, ValueError, OSError) as exc:
@@ -69,6 +73,7 @@ def _profile(name: str) -> ColumnProfile:
 
 def _run(work: Callable[[], Awaitable[T]]) -> T:
     """Run async work; SIGTERM and Ctrl-C stop it cleanly, with a clear error on outages."""
+
 
     async def main() -> T:
         task = asyncio.current_task()
@@ -131,6 +136,7 @@ def import_command(
     limit: Annotated[int | None, typer.Option(min=1, help="Read at most N rows")] = None,
 ) -> None:
     """Import an export once: publish what is new or changed, reject what is unusable."""
+
     settings, kafka = _settings()
     column_profile = _profile(profile)
 
@@ -171,6 +177,7 @@ def replay(
     limit: Annotated[int | None, typer.Option(min=1, help="Read at most N rows")] = None,
 ) -> None:
     """Play an export as a live feed at N x speed, in order of requested time."""
+
     settings, kafka = _settings()
     column_profile = _profile(profile)
 
@@ -196,6 +203,7 @@ def replay(
 @app.command()
 def poll() -> None:
     """Poll the configured Open311 and SeeClickFix feeds forever (INGESTOR_*_FEEDS)."""
+
     settings, kafka = _settings()
     if not settings.open311_feeds and not settings.seeclickfix_feeds:
         raise _fail(
@@ -213,6 +221,7 @@ def poll() -> None:
 @app.command("serve")
 def serve_command() -> None:
     """Serve push (POST /api/v1/requests), /healthz and /metrics, and run the pollers."""
+
     settings, kafka = _settings()
 
     async def work() -> None:
