@@ -89,52 +89,65 @@ class CircleBatch:
 
 
 class CoverGrid:
-    """An immutable cover grid, built once from a batch of circles."""
+    """An immutable cover grid, built once from a batch of circles (sorted by slot)."""
 
     def __init__(self, shape: GridShape, batch: CircleBatch, lon_half_deg: FloatArray) -> None:
         self.shape = shape
         keys, slots, inside = _classify_all(shape, batch, lon_half_deg)
-        order = np.lexsort((slots, ~inside, keys))
-        keys, slots, inside = keys[order], slots[order], inside[order]
-        self.cell_keys, starts = np.unique(keys, return_index=True)
+        self.cell_keys = np.unique(keys)
         self._cell_of = {int(k): i for i, k in enumerate(self.cell_keys)}
-        ends = np.append(starts[1:], len(keys))
-        # Inside entries come first within each cell (sorted on ~inside), boundary after.
-        n_inside = np.add.reduceat(inside.astype(np.int64), starts) if len(keys) else starts
-        self._in_start, self._in_end = starts, starts + n_inside
-        self._bd_end = ends
-        self.slots = slots.astype(np.int32)
-        # Boundary checks read inline copies of each circle's data (contiguous per cell).
-        xyz = np.zeros((len(slots), 3))
-        cos_r = np.full(len(slots), 2.0)  # inside entries never get checked
-        if len(batch.slots):
-            pos = np.searchsorted(batch.slots, slots)
-            bd = ~inside
-            xyz[bd] = unit_vectors(batch.lat[pos[bd]], batch.lon[pos[bd]])
-            cos_r[bd] = np.cos(batch.radius_m[pos[bd]] / EARTH_RADIUS_M)
-        self._x, self._y, self._z = (np.ascontiguousarray(xyz[:, i]) for i in range(3))
-        self._cos = cos_r
-        self.inside_entries = int(inside.sum())
-        self.boundary_entries = len(slots) - self.inside_entries
+        in_keys, self._in_slots, self._in_off = _group(self.cell_keys, keys[inside], slots[inside])
+        bd_keys, self._bd_slots, self._bd_off = _group(
+            self.cell_keys, keys[~inside], slots[~inside]
+        )
+        del in_keys, bd_keys
+        # Boundary checks read inline rows (x, y, z, cos r): one contiguous block per cell.
+        pos = np.searchsorted(batch.slots, self._bd_slots)
+        self._bd_rows = np.empty((len(pos), 4))
+        self._bd_rows[:, :3] = unit_vectors(batch.lat, batch.lon)[pos]
+        self._bd_rows[:, 3] = np.cos(batch.radius_m / EARTH_RADIUS_M)[pos]
+        self.inside_entries = len(self._in_slots)
+        self.boundary_entries = len(self._bd_slots)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the grid's arrays (the dict of cells is small beside them)."""
-        arrays = (self.slots, self._x, self._y, self._z, self._cos, self.cell_keys)
-        return sum(a.nbytes for a in arrays) + 3 * self._in_start.nbytes + 100 * len(self._cell_of)
+        """Bytes held by the grid's arrays and its cell dict (about 100 bytes a cell)."""
+        arrays = (self._in_slots, self._in_off, self._bd_slots, self._bd_off, self._bd_rows)
+        return sum(a.nbytes for a in arrays) + self.cell_keys.nbytes + 100 * len(self._cell_of)
+
+    def bytes_read(self, lat_deg: float, lon_deg: float) -> int:
+        """Bytes a query at this point reads from the grid (for the bandwidth bound)."""
+        cell = self._cell_of.get(self.shape.key_of(lat_deg, lon_deg))
+        if cell is None:
+            return 0
+        n_in = int(self._in_off[cell + 1] - self._in_off[cell])
+        n_bd = int(self._bd_off[cell + 1] - self._bd_off[cell])
+        return 4 * n_in + (4 + 32) * n_bd
 
     def query(self, lat_deg: float, lon_deg: float, p: tuple[float, float, float]) -> SlotArray:
         """Slots of every gridded circle that contains the point (unit vector p)."""
         cell = self._cell_of.get(self.shape.key_of(lat_deg, lon_deg))
         if cell is None:
             return np.empty(0, dtype=np.int32)
-        s, m, e = int(self._in_start[cell]), int(self._in_end[cell]), int(self._bd_end[cell])
-        x, y, z = p
-        hit = self._x[m:e] * x + self._y[m:e] * y + self._z[m:e] * z >= self._cos[m:e]
-        boundary = self.slots[m:e][hit]
-        if s == m:
+        b0, b1 = int(self._bd_off[cell]), int(self._bd_off[cell + 1])
+        rows = self._bd_rows[b0:b1]
+        hit = rows[:, 0] * p[0] + rows[:, 1] * p[1] + rows[:, 2] * p[2] >= rows[:, 3]
+        boundary = self._bd_slots[b0:b1][hit]
+        i0, i1 = int(self._in_off[cell]), int(self._in_off[cell + 1])
+        if i0 == i1:
             return boundary
-        return np.concatenate((self.slots[s:m], boundary))
+        return np.concatenate((self._in_slots[i0:i1], boundary))
+
+
+def _group(
+    cells: IntArray, keys: IntArray, slots: SlotArray
+) -> tuple[IntArray, SlotArray, IntArray]:
+    """Entries sorted by cell, and each cell's [start, end) offsets (CSR layout)."""
+    order = np.argsort(keys, kind="stable")
+    keys, slots = keys[order], slots[order].astype(np.int32)
+    offsets = np.searchsorted(keys, np.append(cells, np.iinfo(np.int64).max)).astype(np.int64)
+    offsets[-1] = len(keys)
+    return keys, slots, offsets
 
 
 def _classify_all(
@@ -172,14 +185,19 @@ def _classify(
     # Per-row constants come from small tables over the rows this chunk spans.
     first = int(rows.min()) if len(rows) else 0
     table = np.arange(first, (int(rows.max()) if len(rows) else 0) + 1, dtype=np.int64)
-    width = shape.dlon(table)[rows - first]
+    at = rows - first
+    widths = shape.dlon(table)
+    width = widths[at]
     cols = np.floor((lon[which] - half[which]) / width).astype(np.int64) + k % ncols[which]
-    centre_lat, centre_lon = (rows + 0.5) * dlat, (cols + 0.5) * width
-    centres = unit_vectors(np.degrees(centre_lat), np.degrees(centre_lon))
-    circle = unit_vectors(batch.lat[part], batch.lon[part])[which]
-    d = chord_angle(centres, circle)
-    reach = shape.cell_radius(table)[rows - first]
-    touching = d - reach <= ang[which] + _MARGIN
-    inside = d + reach <= ang[which]
+    centre_lat = (table + 0.5) * dlat
+    # cos of the centre-to-centre angle (spherical law of cosines; its rounding, ~1e-8 rad
+    # near zero, is far inside the 0.5 m margin).
+    cos_d = np.sin(lat)[which] * np.sin(centre_lat)[at] + np.cos(lat)[which] * np.cos(centre_lat)[
+        at
+    ] * np.cos((cols + 0.5) * width - lon[which])
+    reach = shape.cell_radius(table)[at]
+    a = ang[which]
+    touching = cos_d >= np.cos(np.minimum(a + reach + _MARGIN, np.pi))
+    inside = (a >= reach) & (cos_d >= np.cos(np.maximum(a - reach, 0.0)))
     keys = (rows + _ROW_BIAS) * _COL_SPAN + (cols + _COL_BIAS)
     return keys[touching], batch.slots[part][which[touching]], inside[touching]
