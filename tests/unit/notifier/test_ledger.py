@@ -78,16 +78,22 @@ def test_digests_are_one_email_per_subscription(ledger: Ledger) -> None:
 
 
 def test_outbox_states_and_crash_recovery(ledger: Ledger) -> None:
-    ledger.record([incoming(confirmation()), incoming(matched())], PLAN, NOW)
+    ledger.record([incoming(confirmation()), incoming(matched()), incoming(matched())], PLAN, NOW)
     claimed = ledger.claim("node-1", NOW, 10)
-    assert len(claimed) == 2 and ledger.claim("node-2", NOW, 10) == []
+    assert len(claimed) == 3 and ledger.claim("node-2", NOW, 10) == []
+    ledger.mark_sending(claimed[0].id, NOW)
     ledger.mark_sent(claimed[0].id, NOW)
-    # node-1 dies with claimed[1] 'sending'; node-2 may take it only after the lease.
-    assert ledger.recover("node-2", lease_s=300, now=NOW) == 0
-    assert ledger.recover("node-2", lease_s=300, now=NOW + 301) == 1
+    ledger.mark_sending(claimed[1].id, NOW)
+    # node-1 dies in the middle of SMTP for claimed[1], before it reached claimed[2].
+    # node-2 may take them over only after the lease.
+    assert ledger.status_counts() == {"sent": 1, "sending": 1, "claimed": 1}
+    assert ledger.recover("node-2", lease_s=300, now=NOW) == (0, 0)
+    assert ledger.recover("node-2", lease_s=300, now=NOW + 301) == (1, 1)
     again = ledger.claim("node-2", NOW + 301, 10)
-    assert [e.message_id for e in again] == [claimed[1].message_id]  # same Message-ID
-    assert ledger.status_counts() == {"sent": 1, "sending": 1}
+    assert [e.message_id for e in again] == [c.message_id for c in claimed[1:]]  # same ids
+    assert ledger.status_counts() == {"sent": 1, "claimed": 2}
+    # A restart of node-2 itself takes its own rows back at once.
+    assert ledger.recover("node-2", lease_s=300, now=NOW + 302) == (2, 0)
 
 
 def test_retry_waits_for_its_time(ledger: Ledger) -> None:

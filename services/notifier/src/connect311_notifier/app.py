@@ -36,13 +36,15 @@ async def run(
     kafka: KafkaSettings,
     signing: SigningSettings,
     stop: asyncio.Event | None = None,
+    handle_signals: bool = False,
 ) -> None:
     """Run the notifier until `stop` is set (or SIGTERM/SIGINT); then shut down gracefully."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
     _prepare_sqlite_dir(settings.database_url)
     engine = create_engine(settings.database_url)
     ledger = Ledger(engine)

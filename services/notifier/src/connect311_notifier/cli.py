@@ -34,7 +34,7 @@ def run(
     )
     settings = NotifierSettings()
     try:
-        asyncio.run(run_notifier(settings, KafkaSettings(), SigningSettings()))
+        asyncio.run(run_notifier(settings, KafkaSettings(), SigningSettings(), handle_signals=True))
     except OSError as exc:
         typer.echo(
             f"notifier could not start: {exc}. Check that Kafka (KAFKA_BOOTSTRAP_SERVERS) is up "

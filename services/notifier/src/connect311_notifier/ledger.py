@@ -2,7 +2,7 @@
 
 One table of commands keyed by (subscription_id, service_request_id, event_id) makes a
 redelivered or replayed command a no-op; one table of emails is the outbox the sender drains
-(pending -> sending -> sent | dead); digest items wait in the commands table until due.
+(pending -> claimed -> sending -> sent | dead); digest items wait in the commands table until due.
 """
 
 from __future__ import annotations
@@ -260,21 +260,26 @@ class Ledger:
                 )
             return len(groups)
 
-    def recover(self, instance: str, lease_s: float, now: float) -> int:
-        """Put back 'sending' rows left by a crash (ours, or any past the lease): resend them."""
+    def recover(self, instance: str, lease_s: float, now: float) -> tuple[int, int]:
+        """Put back rows a crash left (ours, or anyone's past the lease): (claimed, sending).
+
+        'claimed' rows never reached SMTP; 'sending' rows may have been accepted just before
+        the crash (the remaining window): both are sent again, with their stored Message-ID.
+        """
+        orphaned = sa.or_(emails.c.claimed_by == instance, emails.c.claimed_at < now - lease_s)
+        counts = []
         with self.engine.begin() as conn:
-            result = conn.execute(
-                emails.update()
-                .where(
-                    emails.c.status == "sending",
-                    sa.or_(emails.c.claimed_by == instance, emails.c.claimed_at < now - lease_s),
+            for status in ("claimed", "sending"):
+                result = conn.execute(
+                    emails.update()
+                    .where(emails.c.status == status, orphaned)
+                    .values(status="pending", claimed_by=None, claimed_at=None)
                 )
-                .values(status="pending", claimed_by=None, claimed_at=None)
-            )
-            return int(result.rowcount)
+                counts.append(int(result.rowcount))
+        return counts[0], counts[1]
 
     def claim(self, instance: str, now: float, limit: int) -> list[ClaimedEmail]:
-        """Mark up to `limit` due emails 'sending' (committed before any SMTP) and load them."""
+        """Take up to `limit` due emails for this instance ('claimed') and load them."""
         with self.engine.begin() as conn:
             ids = list(
                 conn.execute(
@@ -290,7 +295,7 @@ class Ledger:
             conn.execute(
                 emails.update()
                 .where(emails.c.id.in_(ids))
-                .values(status="sending", claimed_by=instance, claimed_at=now)
+                .values(status="claimed", claimed_by=instance, claimed_at=now)
             )
             rows = conn.execute(
                 sa.select(emails).where(emails.c.id.in_(ids)).order_by(emails.c.id)
@@ -318,13 +323,22 @@ class Ledger:
             for r in rows
         ]
 
+    def mark_sending(self, email_id: int, now: float) -> None:
+        """Committed just before SMTP: from here until mark_sent is the crash window."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                emails.update()
+                .where(emails.c.id == email_id)
+                .values(status="sending", claimed_at=now)
+            )
+
     def release(self, ids: list[int]) -> None:
         """Give claimed-but-unsent emails back (graceful shutdown)."""
         if ids:
             with self.engine.begin() as conn:
                 conn.execute(
                     emails.update()
-                    .where(emails.c.id.in_(ids), emails.c.status == "sending")
+                    .where(emails.c.id.in_(ids), emails.c.status == "claimed")
                     .values(status="pending", claimed_by=None, claimed_at=None)
                 )
 

@@ -67,17 +67,19 @@ class Sender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; the in-flight email is always finished and recorded."""
-        recovered = await asyncio.to_thread(
+        claimed, sending = await asyncio.to_thread(
             self.ledger.recover,
             self.settings.instance_id,
             self.settings.sending_lease_s,
             time.time(),
         )
-        if recovered:
-            # The crash window: SMTP may have accepted these before the crash. They go again
-            # with the same Message-ID, so receiving systems can drop the copy.
-            log.warning("resending %d email(s) left 'sending' by a crash", recovered)
-            self.metrics.resent_after_crash.inc(recovered)
+        if claimed:
+            log.info("%d email(s) claimed before a crash go back in the queue", claimed)
+        if sending:
+            # The crash window: SMTP may have accepted these just before the crash. They go
+            # again with the same Message-ID, so receiving systems can drop the copy.
+            log.warning("resending %d email(s) a crash left in the middle of SMTP", sending)
+            self.metrics.resent_after_crash.inc(sending)
         while not stop.is_set():
             await asyncio.to_thread(self.ledger.flush_digests, time.time())
             self.metrics.digest_queue.set(await asyncio.to_thread(self.ledger.digest_queue_size))
@@ -128,6 +130,7 @@ class Sender:
             log.exception("could not render email %d", email.id)
             await self._dead(email, SendResult(Outcome.PERMANENT, None, f"render failed: {exc}"))
             return
+        await asyncio.to_thread(self.ledger.mark_sending, email.id, time.time())
         result = await self.mailer.send(message)
         now = time.time()
         if result.outcome is Outcome.SENT:

@@ -55,7 +55,7 @@ class NotifierSettings(BaseSettings):
     retry_max_s: float = Field(default=900.0, gt=0)
     max_attempts: int = Field(default=12, ge=1)
     sending_lease_s: float = Field(
-        default=300.0, gt=0, description="A 'sending' row older than this is another's crash"
+        default=300.0, gt=0, description="A claimed/sending row older than this is another's crash"
     )
     digest_hour: int = Field(default=7, ge=0, le=23, description="Local hour daily/weekly go out")
     digest_check_s: float = Field(default=30.0, gt=0)

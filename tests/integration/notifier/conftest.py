@@ -1,0 +1,140 @@
+"""Run the notifier in-process against the session broker, a real SMTP sink and a SQLite ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from connect311_contracts.kafka import consumer, encode, producer
+from connect311_contracts.notifications import NotificationCommand, recipient_key
+from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_contracts.topics import NOTIFICATIONS
+from connect311_local.broker import free_port
+from connect311_notifier.app import run
+from connect311_notifier.ledger import Ledger, create_engine
+from connect311_notifier.settings import NotifierSettings
+from tests.support.smtp import SmtpSink
+
+SECRET = "integration-secret"
+BASE_URL = "http://map.test"
+
+
+async def eventually(
+    predicate: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition"
+) -> None:
+    """Poll (without blocking the loop the notifier runs on) until the predicate holds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def addressed_to(sink: SmtpSink, emails: Iterable[str]) -> list[EmailMessage]:
+    """Messages for these recipients only (other tests' commands share the topic)."""
+    wanted = set(emails)
+    with sink.lock:
+        return [m for m in sink.messages if m["To"] in wanted]
+
+
+async def publish(settings: KafkaSettings, commands: Iterable[NotificationCommand]) -> None:
+    """Publish commands on notifications.v1 keyed by recipient, as the matcher does."""
+    prod = producer(settings, "test-notifier")
+    await prod.start()
+    try:
+        for command in commands:
+            key = recipient_key(command.subscription.email).encode()
+            await prod.send_and_wait(NOTIFICATIONS.name, encode(command), key=key)
+    finally:
+        await prod.stop()
+
+
+async def read_topic(
+    settings: KafkaSettings, topic: str, match: Callable[[Any], bool], timeout_s: float = 20.0
+) -> list[Any]:
+    """Every record on a topic (from the beginning) that matches, once at least one does."""
+    cons = consumer(settings, None)
+    await cons.start()
+    found: list[Any] = []
+    try:
+        partitions = cons.partitions_for_topic(topic) or set()
+        cons.assign([TopicPartition(topic, p) for p in partitions])
+        await cons.seek_to_beginning()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batches = await cons.getmany(timeout_ms=200)
+            found += [r for records in batches.values() for r in records if match(r)]
+            if found and not batches:
+                return found
+        raise AssertionError(f"nothing matching on {topic} within {timeout_s} s")
+    finally:
+        await cons.stop()
+
+
+@dataclass
+class Notifier:
+    """A notifier running as a task in the test's event loop."""
+
+    settings: NotifierSettings
+    ledger: Ledger
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http_port}"
+
+
+StartNotifier = Callable[..., Awaitable[Notifier]]
+
+
+def notifier_settings(tmp_path: Path, smtp_port: int, **overrides: Any) -> NotifierSettings:
+    """Fast settings for tests: unique group, own ledger, short back-off."""
+    values: dict[str, Any] = {
+        "smtp_port": smtp_port,
+        "database_url": f"sqlite:///{tmp_path / f'notifier-{uuid.uuid4().hex[:6]}.db'}",
+        "group_id": f"test-notifier-{uuid.uuid4().hex[:8]}",
+        "instance_id": f"test-{uuid.uuid4().hex[:8]}",
+        "http_port": free_port(),
+        "retry_base_s": 0.2,
+        "retry_max_s": 1.0,
+        "global_rate_per_s": 1000.0,
+        "digest_check_s": 1.0,
+    }
+    values.update(overrides)
+    return NotifierSettings(**values)
+
+
+@pytest.fixture
+async def start_notifier(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> AsyncIterator[StartNotifier]:
+    """Start notifiers on demand; all are stopped gracefully at the end of the test."""
+    running: list[Notifier] = []
+
+    async def start(smtp_port: int, **overrides: Any) -> Notifier:
+        settings = notifier_settings(tmp_path, smtp_port, **overrides)
+        stop = asyncio.Event()
+        signing = SigningSettings(secret_key=SECRET, public_base_url=BASE_URL)  # type: ignore[arg-type]
+        task = asyncio.create_task(run(settings, kafka_settings, signing, stop))
+        ledger = Ledger(create_engine(settings.database_url))
+        notifier = Notifier(settings, ledger, stop, task)
+        running.append(notifier)
+        await eventually(lambda: Path(settings.database_url[10:]).exists(), what="the ledger")
+        return notifier
+
+    yield start
+    for notifier in running:
+        notifier.stop.set()
+        await asyncio.wait_for(notifier.task, timeout=30)
+        notifier.ledger.engine.dispose()

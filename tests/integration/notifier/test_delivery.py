@@ -1,0 +1,186 @@
+"""The notifier end to end: real broker, real SMTP server (aiosmtpd), SQLite ledger."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import aiohttp
+import sqlalchemy as sa
+
+from connect311_contracts.subscriptions import SubscriptionStatus
+from connect311_contracts.topics import (
+    DEAD_LETTERS,
+    NOTIFICATIONS,
+    NOTIFICATIONS_DEAD,
+    SUBSCRIPTION_FEEDBACK,
+)
+from connect311_local.broker import free_port
+from connect311_notifier.ledger import Ledger, emails
+from tests.integration.notifier.conftest import (
+    StartNotifier,
+    addressed_to,
+    eventually,
+    publish,
+    read_topic,
+)
+from tests.support.smtp import SmtpSink, start_smtp_sink
+from tests.unit.notifier.factories import confirmation, matched, subscription
+
+
+def statuses(ledger: Ledger, subscription_ids: Iterable[str]) -> list[str]:
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(emails.c.status).where(emails.c.subscription_id.in_(list(subscription_ids)))
+        )
+        return sorted(r.status for r in rows)
+
+
+async def test_confirmation_and_alert_once_nothing_to_pending_replays_ignored(
+    kafka_settings, smtp_sink: SmtpSink, start_notifier: StartNotifier
+) -> None:
+    pending = subscription(status=SubscriptionStatus.PENDING)
+    active = subscription()
+    confirm, alert, too_early = confirmation(pending), matched(active), matched(pending)
+    notifier = await start_notifier(smtp_sink.port)  # type: ignore[attr-defined]
+    await publish(kafka_settings, [confirm, alert, too_early, alert, confirm])
+    recipients = [pending.email, active.email]
+    await eventually(lambda: len(addressed_to(smtp_sink, recipients)) >= 2, what="2 emails")
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{notifier.http}/healthz") as response:
+            assert response.status == 200 and (await response.json())["status"] == "ok"
+
+        async def metrics() -> str:
+            async with http.get(f"{notifier.http}/metrics") as response:
+                return await response.text()
+
+        text = await metrics()
+    assert 'notifier_commands_deduplicated_total{kind="alert"} 1.0' in text
+    assert 'notifier_commands_deduplicated_total{kind="confirmation"} 1.0' in text
+    assert 'notifier_commands_total{reason="subscription_pending",route="skip"} 1.0' in text
+    assert 'notifier_emails_sent_total{kind="alert"}' in text
+    assert "notifier_command_to_smtp_seconds_bucket" in text
+
+    got = addressed_to(smtp_sink, recipients)
+    assert sorted(m["To"] for m in got) == sorted(recipients)  # exactly one each
+    to_pending = next(m for m in got if m["To"] == pending.email)
+    assert "confirm" in to_pending["Subject"].lower()
+    body = to_pending.get_body(("plain",))
+    assert body is not None and confirm.confirm_url in body.get_content()
+    to_active = next(m for m in got if m["To"] == active.email)
+    assert to_active["List-Unsubscribe"].startswith(
+        "<http://map.test/api/subscriptions/unsubscribe?"
+    )
+    assert statuses(notifier.ledger, [pending.subscription_id, active.subscription_id]) == [
+        "sent",
+        "sent",
+    ]
+
+
+async def test_undecodable_command_is_dead_lettered_not_fatal(
+    kafka_settings, smtp_sink: SmtpSink, start_notifier: StartNotifier
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    await start_notifier(smtp_sink.port)  # type: ignore[attr-defined]
+    poison_key = b"poison-" + free_port().to_bytes(4, "big").hex().encode()
+    prod = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await prod.start()
+    try:
+        await prod.send_and_wait(NOTIFICATIONS.name, b'{"event_type": "nonsense"}', key=poison_key)
+    finally:
+        await prod.stop()
+    after = subscription()
+    await publish(kafka_settings, [matched(after)])  # the partition moves on past the poison
+    await eventually(lambda: len(addressed_to(smtp_sink, [after.email])) == 1, what="next email")
+
+    letters = await read_topic(
+        kafka_settings,
+        DEAD_LETTERS.name,
+        lambda r: json.loads(r.value).get("key") == poison_key.decode(),
+    )
+    letter = json.loads(letters[0].value)
+    assert letter["service"] == "notifier" and letter["topic"] == NOTIFICATIONS.name
+    assert "event_type" in letter["reason"] and letter["raw"] == '{"event_type": "nonsense"}'
+
+
+async def test_550_is_dead_lettered_with_reason_and_bounce_disables(
+    kafka_settings, smtp_sink: SmtpSink, start_notifier: StartNotifier
+) -> None:
+    sub = subscription()
+    smtp_sink.fail_with = "550 5.1.1 Recipient address rejected: no such user"
+    notifier = await start_notifier(smtp_sink.port, hard_bounce_threshold=1)  # type: ignore[attr-defined]
+    command = matched(sub)
+    await publish(kafka_settings, [command])
+    await eventually(lambda: statuses(notifier.ledger, [sub.subscription_id]) == ["dead"])
+
+    letters = await read_topic(
+        kafka_settings,
+        NOTIFICATIONS_DEAD.name,
+        lambda r: json.loads(r.value)["subscription_id"] == sub.subscription_id,
+    )
+    letter = json.loads(letters[0].value)
+    assert letter["smtp_code"] == 550 and "no such user" in letter["reason"]
+    assert letter["commands"][0]["event_id"] == command.event_id  # the command itself is kept
+    bounces = await read_topic(
+        kafka_settings,
+        SUBSCRIPTION_FEEDBACK.name,
+        lambda r: r.key == sub.subscription_id.encode(),
+    )
+    bounce = json.loads(bounces[0].value)
+    assert bounce["permanent"] is True and bounce["disable"] is True
+    assert "hard bounce 1/1" in bounce["reason"]
+
+    # Disabled: the next alert for that subscription is not even attempted.
+    smtp_sink.fail_with = None
+    await publish(kafka_settings, [matched(sub)])
+    await eventually(lambda: _skipped(notifier.ledger, sub.subscription_id) == 1, what="a skip")
+    assert addressed_to(smtp_sink, [sub.email]) == []
+
+
+def _skipped(ledger: Ledger, subscription_id: str) -> int:
+    from connect311_notifier.ledger import commands
+
+    with ledger.engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    commands.c.subscription_id == subscription_id, commands.c.route == "skip"
+                )
+            ).scalar_one()
+        )
+
+
+async def test_smtp_down_then_up_every_message_arrives_once(
+    kafka_settings, start_notifier: StartNotifier
+) -> None:
+    port = free_port()  # nothing listens here yet: connection refused
+    subs = [subscription() for _ in range(6)]
+    notifier = await start_notifier(port)
+    await publish(kafka_settings, [matched(s) for s in subs])
+
+    def retried() -> bool:
+        with notifier.ledger.engine.connect() as conn:
+            attempts = list(
+                conn.execute(
+                    sa.select(emails.c.attempts).where(
+                        emails.c.subscription_id.in_([s.subscription_id for s in subs])
+                    )
+                ).scalars()
+            )
+        return len(attempts) == 6 and min(attempts) >= 1
+
+    await eventually(retried, what="every email to have failed once")
+    controller, sink = start_smtp_sink(port)
+    try:
+        recipients = [s.email for s in subs]
+        await eventually(
+            lambda: statuses(notifier.ledger, [s.subscription_id for s in subs]) == ["sent"] * 6,
+            what="all sent",
+        )
+        got = addressed_to(sink, recipients)
+        assert sorted(m["To"] for m in got) == sorted(recipients)
+        assert len({m["Message-ID"] for m in got}) == 6
+    finally:
+        controller.stop()
