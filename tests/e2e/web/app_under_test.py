@@ -1,65 +1,79 @@
-"""The app the browser tests drive: the map API's routes over a seeded SQLite database.
+"""The app the browser tests drive: the real map API (create_app) over a seeded SQLite file.
 
-INTERIM: until the backend's create_app lands, this wires the backend's request routes, a
-recorded sign-up endpoint and the live stream by hand.
+Kafka is replaced by a recording publisher (the port the API depends on), so the tests can
+read the confirmation link a new subscription asks the notifier to send.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from types import SimpleNamespace
-from typing import Any
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sse_starlette.sse import EventSourceResponse
 
-from connect311_map_api.api import requests_routes
+from connect311_contracts.notifications import ConfirmationRequested
+from connect311_contracts.rejects import MessageDeadLettered
+from connect311_contracts.settings import SigningSettings
+from connect311_contracts.subscriptions import Subscription
+from connect311_map_api.app import create_app
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.state_store import apply_events
-from connect311_map_api.live import Broadcaster
 from connect311_map_api.settings import MapApiSettings
-from connect311_map_api.web import mount_web
 from tests.e2e.web.seed import seed_events
 from tests.e2e.web.tiles import add_tile_route
 
 TEST_ZOOM = 14
+SECRET = "web-tests-only-secret"
 
 
-def build_app(database_url: str, *, tile_url: str) -> FastAPI:
-    """The app with every seeded request stored, tiles served locally."""
-    settings = MapApiSettings(
-        database_url=database_url, consume=False, tile_url=tile_url, map_zoom=TEST_ZOOM
-    )
+@dataclass
+class RecordingPublisher:
+    """Keeps what the API would send to Kafka, in order."""
+
+    changed: list[Subscription] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    confirmations: list[ConfirmationRequested] = field(default_factory=list)
+    dead: list[MessageDeadLettered] = field(default_factory=list)
+
+    async def subscription_changed(self, sub: Subscription) -> None:
+        """Record a subscription's new state."""
+        self.changed.append(sub)
+
+    async def subscription_deleted(self, subscription_id: str) -> None:
+        """Record a deletion."""
+        self.deleted.append(subscription_id)
+
+    async def confirmation_requested(self, command: ConfirmationRequested) -> None:
+        """Record a confirmation email request."""
+        self.confirmations.append(command)
+
+    async def dead_letter(self, letter: MessageDeadLettered) -> None:
+        """Record a dead letter."""
+        self.dead.append(letter)
+
+    async def healthy(self) -> bool:
+        """Always reachable."""
+        return True
+
+
+def build_app(
+    database_url: str, *, base_url: str, tile_url: str
+) -> tuple[FastAPI, RecordingPublisher]:
+    """The app with every seeded request stored, tiles served locally, Kafka recorded."""
     engine = make_engine(database_url)
     create_schema(engine)
     with engine.begin() as conn:
         apply_events(conn, seed_events())
-    app = FastAPI()
-    app.state.ctx = SimpleNamespace(engine=engine, broadcaster=Broadcaster(), settings=settings)
-    app.state.signups = []
-    app.include_router(requests_routes.router)
-
-    @app.post("/api/subscriptions", status_code=202)
-    async def signup(body: dict[str, Any]) -> dict[str, str]:
-        app.state.signups.append(body)
-        return {"message": "Check your inbox: we sent a link to confirm your subscription."}
-
-    @app.post("/api/subscriptions/preview")
-    async def preview(body: dict[str, Any]) -> JSONResponse:
-        return JSONResponse({"days": 90, "total": 26, "per_week_average": 2.0, "weeks": []})
-
-    @app.get("/api/stream")
-    async def stream() -> EventSourceResponse:
-        async def events() -> AsyncIterator[dict[str, str]]:
-            async with app.state.ctx.broadcaster.subscribe() as queue:
-                while True:
-                    item = await queue.get()
-                    yield {"event": "request", "data": json.dumps(item)}
-
-        return EventSourceResponse(events())
-
-    mount_web(app, settings)
+    engine.dispose()
+    settings = MapApiSettings(
+        database_url=database_url,
+        consume=False,
+        tile_url=tile_url,
+        map_zoom=TEST_ZOOM,
+        rate_limit_ip="1000/minute",
+        rate_limit_email="1000/minute",
+    )
+    signing = SigningSettings(secret_key=SECRET, public_base_url=base_url)
+    publisher = RecordingPublisher()
+    app = create_app(settings, signing=signing, publisher=publisher)
     add_tile_route(app)
-    return app
+    return app, publisher

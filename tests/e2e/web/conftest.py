@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,11 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import ConsoleMessage, Page
 
+from connect311_contracts.events import RequestEvent
 from connect311_local.broker import free_port
-from tests.e2e.web.app_under_test import build_app
+from connect311_map_api.consumers import apply_and_read
+from connect311_map_api.core.state import feature
+from tests.e2e.web.app_under_test import RecordingPublisher, build_app
 from tests.e2e.web.tiles import TILE_PATH
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,18 +41,22 @@ CHROMIUM_ARGS = [
 
 @dataclass
 class WebServer:
-    """The running app: its URL, the app object and its event loop (to publish live events)."""
+    """The running app: its URL, the app, what it published, and its event loop."""
 
     url: str
     app: FastAPI
-    loop: asyncio.AbstractEventLoop | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    publisher: RecordingPublisher
+    loop: asyncio.AbstractEventLoop
 
-    def publish(self, feature: dict[str, Any]) -> None:
-        """Push one feature to every open live stream (as the state consumer would)."""
-        assert self.loop is not None
-        broadcaster = self.app.state.ctx.broadcaster
-        self.loop.call_soon_threadsafe(broadcaster.publish, feature)
+    def apply(self, events: list[RequestEvent]) -> None:
+        """Store request events and push the changed requests to open live streams.
+
+        This is what the map API's state consumer does with events from Kafka.
+        """
+        ctx = self.app.state.ctx
+        _, rows = apply_and_read(ctx.engine, events)
+        for row in rows:
+            self.loop.call_soon_threadsafe(ctx.broadcaster.publish, feature(row))
 
 
 class _Server(uvicorn.Server):
@@ -61,13 +69,13 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
 
 
-@pytest.fixture(scope="session")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
-    """The app with its seeded SQLite database, served on 127.0.0.1:<free port>."""
+@contextmanager
+def serving(folder: Path) -> Iterator[WebServer]:
+    """The app with its seeded SQLite database in `folder`, on 127.0.0.1:<free port>."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    db = tmp_path_factory.mktemp("web") / "map.db"
-    app = build_app(f"sqlite:///{db}", tile_url=url + TILE_PATH)
+    db = folder / "map.db"
+    app, publisher = build_app(f"sqlite:///{db}", base_url=url, tile_url=url + TILE_PATH)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
     )
@@ -80,10 +88,25 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
             raise RuntimeError("the web app did not start; see the log above")
         time.sleep(0.02)
     try:
-        yield WebServer(url=url, app=app, loop=server.loop)
+        assert server.loop is not None
+        yield WebServer(url=url, app=app, publisher=publisher, loop=server.loop)
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """The app most tests share (they only read requests; sign-ups are told apart)."""
+    with serving(tmp_path_factory.mktemp("web")) as server:
+        yield server
+
+
+@pytest.fixture
+def own_web_server(tmp_path: Path) -> Iterator[WebServer]:
+    """A separate app for a test that changes requests (use absolute URLs with it)."""
+    with serving(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

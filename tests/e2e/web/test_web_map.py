@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from playwright.sync_api import Page, expect
 
+from connect311_contracts.events import RequestClosed, RequestOpened
+from connect311_contracts.request import RequestStatus
 from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
-from tests.e2e.web.seed import HOSTILE, HOSTILE_ID, SEEDED, TIMELINE_ID, WATER, in_agency
+from tests.e2e.web.seed import (
+    HOSTILE,
+    HOSTILE_ID,
+    SEEDED,
+    TIMELINE_ID,
+    WATER,
+    Seeded,
+    in_agency,
+    snapshot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -99,32 +112,29 @@ def test_hostile_text_renders_as_text_and_runs_nothing(page: Page, problems: Pag
 
 
 def test_live_update_adds_and_recolours_markers_without_reload(
-    page: Page, web_server: WebServer, problems: PageProblems
+    page: Page, own_web_server: WebServer, problems: PageProblems
 ) -> None:
-    page.goto("/")
+    page.goto(own_web_server.url + "/")
     expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
     expect(page.locator("#map")).to_have_attribute("data-live", "connected")
     page.evaluate("window.__sameDocument = true")
-    first = page.request.get(f"/api/requests/{SEEDED[0].service_request_id}").json()
-    closed = {**first, "properties": {**first["properties"], "status": "closed"}}
-    web_server.publish({k: closed[k] for k in ("type", "id", "geometry", "properties")})
-    expect(page.locator(f"{MARKERS}.status-closed")).to_have_count(
-        1 + sum(1 for s in SEEDED if s.final_status.value == "closed")
+    now = datetime.now(UTC)
+    first = SEEDED[0]
+    assert first.final_status is RequestStatus.OPEN
+    fixed = snapshot(first, 0, RequestStatus.CLOSED, now, "Fixed", now - timedelta(days=20))
+    live = Seeded("live-1", "Transportation", "pothole", "Live pothole", RequestStatus.OPEN, (), "")
+    opened = snapshot(live, len(SEEDED), RequestStatus.OPEN, now, None, now)
+    own_web_server.apply(
+        [
+            RequestClosed(request=fixed, previous_status=RequestStatus.OPEN),
+            RequestOpened(request=opened),
+        ]
     )
-    new = {
-        "type": "Feature",
-        "id": "webtest:live-1",
-        "geometry": {"type": "Point", "coordinates": [-82.6403, 27.7726]},
-        "properties": {
-            **first["properties"],
-            "service_request_id": "webtest:live-1",
-            "service_name": "Live pothole",
-            "status": "open",
-        },
-    }
-    web_server.publish(new)
     expect(page.locator(MARKERS)).to_have_count(len(SEEDED) + 1)
-    expect(page.locator(f'{MARKERS}[title^="Live pothole"]')).to_have_count(1)
+    expect(page.locator(f'{MARKERS}[title="Live pothole (Open)"]')).to_have_count(1)
+    closed_before = sum(1 for s in SEEDED if s.final_status is RequestStatus.CLOSED)
+    expect(page.locator(f"{MARKERS}.status-closed")).to_have_count(closed_before + 1)
     expect(page.locator("#map-status")).to_contain_text("2 live updates")
     assert page.evaluate("window.__sameDocument") is True
+    screenshot(page, "web-map-live")
     assert problems.errors == []

@@ -18,7 +18,7 @@ MARKERS = ".leaflet-marker-icon.req-marker"
 def test_alert_me_circle_posts_a_subscription_and_confirms(
     page: Page, web_server: WebServer, problems: PageProblems
 ) -> None:
-    before = len(web_server.app.state.signups)
+    before = len(web_server.publisher.confirmations)
     page.goto("/")
     expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
     page.get_by_role("button", name="Alert me about a place").click()
@@ -42,19 +42,20 @@ def test_alert_me_circle_posts_a_subscription_and_confirms(
     page.get_by_role("button", name="Send me a confirmation email").click()
     expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
     screenshot(page, "web-alert-me")
-    body = web_server.app.state.signups[before]
-    assert body["email"] == "resident@example.org"
-    assert body["target"]["kind"] == "circle"
-    assert 500 < body["target"]["radius_m"] <= 10_000
-    assert body["filters"]["agencies"] == [WATER]
-    assert body["label"] == "Home"
+    sub = web_server.publisher.confirmations[before].subscription
+    assert sub.email == "resident@example.org"
+    assert sub.target.kind == "circle"
+    assert 500 < sub.target.radius_m <= 10_000
+    assert sub.filters.agencies == (WATER,)
+    assert sub.label == "Home"
+    assert sub.status == "pending"
     assert problems.errors == []
 
 
 def test_alert_me_area_draws_a_polygon(
     page: Page, web_server: WebServer, problems: PageProblems
 ) -> None:
-    before = len(web_server.app.state.signups)
+    before = len(web_server.publisher.confirmations)
     page.goto("/#alert")
     expect(page.locator("#alert-form")).to_be_visible()
     page.get_by_label("An area I draw").check()
@@ -67,9 +68,9 @@ def test_alert_me_area_draws_a_polygon(
     page.get_by_label("Your email").fill("walker@example.org")
     page.get_by_role("button", name="Send me a confirmation email").click()
     expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
-    target = web_server.app.state.signups[before]["target"]
-    assert target["kind"] == "area"
-    ring = target["geometry"]["coordinates"][0]
+    target = web_server.publisher.confirmations[before].subscription.target
+    assert target.kind == "area"
+    ring = target.geometry["coordinates"][0]
     assert len(ring) == 4 and ring[0] == ring[-1]
     assert problems.errors == []
 
@@ -77,7 +78,7 @@ def test_alert_me_area_draws_a_polygon(
 def test_track_shows_the_timeline_and_offers_follow(
     page: Page, web_server: WebServer, problems: PageProblems
 ) -> None:
-    before = len(web_server.app.state.signups)
+    before = len(web_server.publisher.confirmations)
     seed = next(s for s in SEEDED if s.service_request_id == TIMELINE_ID)
     page.goto("/track")
     page.get_by_label("Request id").fill(TIMELINE_ID)
@@ -90,8 +91,8 @@ def test_track_shows_the_timeline_and_offers_follow(
     page.get_by_role("button", name="Follow this request").click()
     expect(page.locator("#follow-message")).to_contain_text("Check your inbox")
     screenshot(page, "web-track")
-    body = web_server.app.state.signups[before]
-    assert body["target"] == {"kind": "follow", "service_request_id": TIMELINE_ID}
+    target = web_server.publisher.confirmations[before].subscription.target
+    assert target.kind == "follow" and target.service_request_id == TIMELINE_ID
     page.goto("/track?id=webtest:does-not-exist")
     expect(page.locator("#track-message")).to_contain_text("No request with id")
     assert [e for e in problems.errors if "404" not in e] == []
