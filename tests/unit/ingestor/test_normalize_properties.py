@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from connect311_contracts.rejects import RejectReason
@@ -28,9 +28,12 @@ from connect311_ingestor.adapters.normalize import (
 ZONES = [
     ZoneInfo(z) for z in ("America/New_York", "America/Chicago", "Europe/London", "Asia/Kolkata")
 ]
+# No per-example deadline: a loaded CI machine must not turn slowness into failures.
+relaxed = settings(deadline=None)
 in_range = st.datetimes(min_value=datetime(MIN_YEAR, 1, 2), max_value=datetime(MAX_YEAR, 12, 30))
 
 
+@relaxed
 @given(naive=in_range, offset_minutes=st.integers(-14 * 60, 14 * 60))
 def test_iso_dates_with_offsets_round_trip_to_utc(naive: datetime, offset_minutes: int) -> None:
     aware = naive.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
@@ -39,6 +42,7 @@ def test_iso_dates_with_offsets_round_trip_to_utc(naive: datetime, offset_minute
     assert parsed == aware
 
 
+@relaxed
 @given(naive=in_range.map(lambda d: d.replace(microsecond=0)), tz=st.sampled_from(ZONES))
 def test_local_us_dates_are_read_in_the_source_zone(naive: datetime, tz: ZoneInfo) -> None:
     # Skip wall times that do not exist or happen twice (DST changes): no single answer.
@@ -50,6 +54,7 @@ def test_local_us_dates_are_read_in_the_source_zone(naive: datetime, tz: ZoneInf
     assert parsed.replace(tzinfo=None) == naive - tz.utcoffset(naive)  # oracle: minus offset
 
 
+@relaxed
 @given(year=st.one_of(st.integers(1, MIN_YEAR - 1), st.integers(MAX_YEAR + 1, 9999)))
 def test_placeholder_years_are_invalid_dates(year: int) -> None:
     with pytest.raises(RecordError) as caught:
@@ -58,6 +63,7 @@ def test_placeholder_years_are_invalid_dates(year: int) -> None:
     assert str(year) in caught.value.detail
 
 
+@relaxed
 @given(text=st.text(max_size=40))
 def test_date_parsing_never_crashes(text: str) -> None:
     try:
@@ -83,6 +89,7 @@ def test_known_date_formats() -> None:
         assert parse_datetime(text, field_name="d", tz=ny) == expected, text
 
 
+@relaxed
 @given(word=st.text(max_size=30), dated=st.booleans())
 def test_status_mapping_is_total(word: str, dated: bool) -> None:
     mapping = map_status(word, has_closed_date=dated)
@@ -93,6 +100,7 @@ def test_status_mapping_is_total(word: str, dated: bool) -> None:
         assert mapping.status is (RequestStatus.CLOSED if dated else RequestStatus.OPEN)
 
 
+@relaxed
 @given(
     word=st.sampled_from(sorted(STATUS_WORDS)),
     upper=st.booleans(),
@@ -164,6 +172,7 @@ coordinate_values = st.one_of(
 )
 
 
+@relaxed
 @given(lat=coordinate_values, long=coordinate_values)
 def test_coordinate_validation_agrees_with_the_oracle(lat: object, long: object) -> None:
     try:
@@ -175,6 +184,7 @@ def test_coordinate_validation_agrees_with_the_oracle(lat: object, long: object)
         assert result == (float(lat), float(long))  # type: ignore[arg-type]
 
 
+@relaxed
 @given(text=st.text(max_size=3000), limit=st.integers(50, 2000))
 def test_clean_text_respects_limits(text: str, limit: int) -> None:
     cleaned = clean_text(text, limit)
@@ -197,6 +207,7 @@ FEED_TEXT = st.text(
 )
 
 
+@relaxed
 @given(text=FEED_TEXT)
 def test_mojibake_repair_undoes_latin1_damage(text: str) -> None:
     damaged = text.encode("utf-8").decode("latin-1")
@@ -206,6 +217,7 @@ def test_mojibake_repair_undoes_latin1_damage(text: str) -> None:
     assert repair_mojibake(damaged) == text
 
 
+@relaxed
 @given(text=FEED_TEXT.filter(lambda t: not set(t) & {"\u00c2", "\u00c3", "\u00e2"}))
 def test_mojibake_repair_leaves_clean_feed_text_alone(text: str) -> None:
     # Only the lead characters of UTF-8 read as Latin-1 (Â, Ã, â) can start a repair.

@@ -60,19 +60,22 @@ US_FORMATS = (
     "%m/%d/%Y",
 )
 
-# Contract limits (ServiceRequest field max_length) for each free-text field.
-TEXT_LIMITS = {
-    "service_code": 200,
-    "service_name": 300,
-    "agency_responsible": 300,
-    "raw_status": 200,
-    "status_notes": MAX_TEXT,
-    "description": MAX_TEXT,
-    "address": 500,
-    "zipcode": 20,
-}
-MAX_URL = 2000
-MAX_ID = 200
+
+def _max_length(name: str) -> int:
+    """The contract's max_length for a ServiceRequest field (read, so it never drifts)."""
+    for rule in ServiceRequest.model_fields[name].metadata:
+        limit = getattr(rule, "max_length", None)
+        if isinstance(limit, int):
+            return limit
+    raise LookupError(f"ServiceRequest.{name} has no max_length")
+
+
+_TEXT_FIELDS = ("service_code", "service_name", "agency_responsible", "raw_status",
+                "status_notes", "description", "address", "zipcode")  # fmt: skip
+TEXT_LIMITS = {name: _max_length(name) for name in _TEXT_FIELDS}
+"""The contract's length limit for each free-text field of a request."""
+MAX_URL = _max_length("media_url")
+MAX_ID = _max_length("source_request_id")
 
 # C1 controls, or a lead byte of UTF-8 (Â Ã â) followed by a Latin-1/cp1252 continuation mark.
 _CP1252_MARKS = (
