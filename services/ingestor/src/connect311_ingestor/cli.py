@@ -7,21 +7,20 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from connect311_contracts.settings import KafkaSettings
-from connect311_ingestor.adapters.profiles import ColumnProfile, get_profile
-from connect311_ingestor.app import BrokerUnreachable, run_pollers, running, serve
-from connect311_ingestor.pipeline import IngestSummary
-from connect311_ingestor.settings import IngestorSettings
-from connect311_ingestor.sources.files import estimate_rows, import_file, replay_file
+if TYPE_CHECKING:
+    from connect311_contracts.settings import KafkaSettings
+    from connect311_ingestor.adapters.profiles import ColumnProfile
+    from connect311_ingestor.pipeline import IngestSummary
+    from connect311_ingestor.settings import IngestorSettings
+
+# Heavy modules (Kafka, SQLAlchemy, FastAPI) are imported inside commands so --help is quick.
 
 app = typer.Typer(
     help="Connect311 ingestor: city 311 feeds onto Kafka as request events.",
@@ -51,6 +50,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _settings() -> tuple[IngestorSettings, KafkaSettings]:
+    from pydantic import ValidationError
+
     from connect311_contracts.settings import KafkaSettings
     from connect311_ingestor.settings import IngestorSettings
 
@@ -61,6 +62,7 @@ def _settings() -> tuple[IngestorSettings, KafkaSettings]:
 
 
 def _profile(name: str) -> ColumnProfile:
+    from connect311_ingestor.adapters.profiles import get_profile
 
     try:
         return get_profile(name)
@@ -73,7 +75,9 @@ def _profile(name: str) -> ColumnProfile:
 
 def _run(work: Callable[[], Awaitable[T]]) -> T:
     """Run async work; SIGTERM and Ctrl-C stop it cleanly, with a clear error on outages."""
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from connect311_ingestor.app import BrokerUnreachable
 
     async def main() -> T:
         task = asyncio.current_task()
@@ -136,6 +140,8 @@ def import_command(
     limit: Annotated[int | None, typer.Option(min=1, help="Read at most N rows")] = None,
 ) -> None:
     """Import an export once: publish what is new or changed, reject what is unusable."""
+    from connect311_ingestor.app import running
+    from connect311_ingestor.sources.files import estimate_rows, import_file
 
     settings, kafka = _settings()
     column_profile = _profile(profile)
@@ -177,6 +183,8 @@ def replay(
     limit: Annotated[int | None, typer.Option(min=1, help="Read at most N rows")] = None,
 ) -> None:
     """Play an export as a live feed at N x speed, in order of requested time."""
+    from connect311_ingestor.app import running
+    from connect311_ingestor.sources.files import replay_file
 
     settings, kafka = _settings()
     column_profile = _profile(profile)
@@ -203,6 +211,7 @@ def replay(
 @app.command()
 def poll() -> None:
     """Poll the configured Open311 and SeeClickFix feeds forever (INGESTOR_*_FEEDS)."""
+    from connect311_ingestor.app import run_pollers, running
 
     settings, kafka = _settings()
     if not settings.open311_feeds and not settings.seeclickfix_feeds:
@@ -221,6 +230,7 @@ def poll() -> None:
 @app.command("serve")
 def serve_command() -> None:
     """Serve push (POST /api/v1/requests), /healthz and /metrics, and run the pollers."""
+    from connect311_ingestor.app import running, serve
 
     settings, kafka = _settings()
 
