@@ -7,6 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
+from tests.e2e.web.app_under_test import SECRET
 from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
 from tests.e2e.web.seed import SEEDED, TIMELINE_ID, WATER, in_agency
 
@@ -210,3 +212,63 @@ def test_pages_work_at_a_phone_viewport(browser: Browser, base_url: str, name: s
         screenshot(page, f"web-phone-{name}")
     finally:
         context.close()
+
+
+def sign_up(page: Page, email: str, target: dict[str, object], label: str) -> None:
+    """Create a pending subscription through the JSON API (set-up, not under test here)."""
+    response = page.request.post(
+        "/api/subscriptions",
+        data={"email": email, "target": target, "delivery": "daily", "label": label},
+    )
+    assert response.status == 202, response.text()
+
+
+def test_confirmation_link_lands_on_the_confirmed_page(
+    page: Page, web_server: WebServer, problems: PageProblems
+) -> None:
+    before = len(web_server.publisher.confirmations)
+    sign_up(
+        page,
+        "confirm-me@example.org",
+        {"kind": "circle", "lat": 27.77, "long": -82.64, "radius_m": 300},
+        "Work",
+    )
+    command = web_server.publisher.confirmations[before]
+    assert command.confirm_url.startswith(web_server.url)
+    page.goto(command.confirm_url)
+    assert urlsplit(page.url).path == "/subscriptions/confirmed"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your alert is confirmed")
+    screenshot(page, "web-confirmed")
+    page.goto("/subscriptions/confirmed?error=expired")
+    expect(page.get_by_role("heading", level=1)).to_have_text("We could not confirm that alert")
+    assert problems.errors == []
+
+
+def test_manage_page_lists_changes_and_deletes_subscriptions(
+    page: Page, web_server: WebServer, problems: PageProblems
+) -> None:
+    email = "manage-me@example.org"
+    before = len(web_server.publisher.confirmations)
+    sign_up(page, email, {"kind": "follow", "service_request_id": TIMELINE_ID}, "My report")
+    sign_up(page, email, {"kind": "circle", "lat": 27.77, "long": -82.64, "radius_m": 800}, "Home")
+    subs = [c.subscription for c in web_server.publisher.confirmations[before:]]
+    token = sign_subscription_token(SECRET, TokenPurpose.MANAGE, subs[0].subscription_id)
+    page.goto(f"/subscriptions/manage?token={token}")
+    items = page.locator(".sub-item")
+    expect(items).to_have_count(2)
+    expect(page.locator("#manage-message")).to_have_text("You have 2 alerts.")
+    home = items.filter(has_text="Home")
+    expect(home).to_contain_text("Within 800 m of a point")
+    expect(home).to_contain_text("Status: waiting for you to confirm")
+    home.get_by_label("How often").select_option("weekly")
+    home.get_by_role("button", name="Save").click()
+    expect(page.locator("#manage-message")).to_have_text("Saved.")
+    changed = web_server.publisher.changed[-1]
+    assert changed.subscription_id == subs[1].subscription_id and changed.delivery == "weekly"
+    screenshot(page, "web-manage")
+    items.filter(has_text="My report").get_by_role("button", name="Delete this alert").click()
+    expect(items).to_have_count(1)
+    assert web_server.publisher.deleted[-1] == subs[0].subscription_id
+    page.goto("/subscriptions/manage?token=not-a-token")
+    expect(page.locator("#manage-message")).to_contain_text("invalid or has expired")
+    assert [e for e in problems.errors if "400" not in e] == []

@@ -22,6 +22,15 @@
     }
   }
 
+  function statusText(status) {
+    return {
+      pending: "waiting for you to confirm (see the email we sent)",
+      active: "active",
+      unsubscribed: "stopped (no emails)",
+      disabled: "stopped: emails to you could not be delivered"
+    }[status] || "unknown";
+  }
+
   function say(text, kind) {
     message.className = "message" + (kind ? " " + kind : "");
     message.textContent = text;
@@ -42,6 +51,7 @@
     });
     var filters = sub.filters || {};
     var narrowing = [].concat(filters.service_codes || [], filters.agencies || [], filters.datasets || []);
+    var statusLine = C.el("p", { className: "muted", text: "Status: " + statusText(sub.status) });
     var li = C.el("li", { className: "card sub-item", "data-subscription-id": id }, [
       C.el("h2", { className: "h-small", text: sub.label || describe(sub.target) }),
       C.el("p", { text: describe(sub.target) + (narrowing.length ? " · only " + narrowing.join(", ") : "") }),
@@ -52,7 +62,6 @@
     var save = C.el("button", { type: "button", text: "Save" });
     var stop = C.el("button", { type: "button", className: "secondary", text: "Stop these emails" });
     var del = C.el("button", { type: "button", className: "danger", text: "Delete this alert" });
-    var statusLine = C.el("p", { className: "muted", text: "Status: " + (sub.status || "unknown") });
     save.addEventListener("click", function () {
       post({ action: "set_delivery", subscription_id: id, delivery: select.value })
         .then(function (body) { say((body && body.message) || "Saved.", "success"); })
@@ -60,7 +69,7 @@
     });
     stop.addEventListener("click", function () {
       post({ action: "unsubscribe", subscription_id: id })
-        .then(function (body) { statusLine.textContent = "Status: unsubscribed"; say((body && body.message) || "You will get no more emails for this alert.", "success"); })
+        .then(function (body) { statusLine.textContent = "Status: " + statusText("unsubscribed"); say((body && body.message) || "You will get no more emails for this alert.", "success"); })
         .catch(function (err) { say("Could not unsubscribe: " + err.message, "error"); });
     });
     del.addEventListener("click", function () {
