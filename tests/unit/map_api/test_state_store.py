@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -81,7 +82,7 @@ def test_any_order_and_duplication_yields_the_oracle_state(
         conn.execute(delete(history))
     stream = [POOL[i] for i in picks]
     bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         with sqlite_engine.begin() as conn:
             apply_events(conn, stream[start:end])
     assert _state(sqlite_engine) == _oracle(stream)
