@@ -16,7 +16,7 @@ import shapely
 from rtree import index as rtree_index
 
 from connect311_contracts.subscriptions import Subscription, SubscriptionStatus
-from connect311_matcher.geodesy import EARTH_RADIUS_M, FloatArray, polyline_distance_m, unit_vector
+from connect311_matcher.geodesy import EARTH_RADIUS_M, FloatArray, unit_vector
 from connect311_matcher.grid import CircleBatch, CoverGrid, GridShape, SlotArray, griddable
 from connect311_matcher.targets import Compiled, compile_subscription, followed_request
 
@@ -76,6 +76,8 @@ class SubscriptionIndex:
         self._follows: dict[str, set[int]] = {}
         self._citywide: set[int] = set()
         self.bulk_loading = False
+        self.latest_confirmed = float("-inf")  # an upper bound: never lowered on removal
+        self.filtered_count = 0
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -101,6 +103,7 @@ class SubscriptionIndex:
         del self._by_slot[slot]
         self._counts[compiled.kind] -= 1
         self.slots.alive[slot] = False
+        self.filtered_count -= compiled.has_filters
         kind = compiled.kind
         if kind == "circle":
             self._remove_circle(compiled)
@@ -122,6 +125,8 @@ class SubscriptionIndex:
         s = self.slots
         s.ensure(slot)
         s.alive[slot], s.confirmed_ts[slot], s.filtered[slot] = True, c.confirmed_ts, c.has_filters
+        self.latest_confirmed = max(self.latest_confirmed, c.confirmed_ts)
+        self.filtered_count += c.has_filters
         if c.kind == "circle":
             self._add_circle(c)
         elif c.kind in ("area", "corridor"):
@@ -230,14 +235,15 @@ class SubscriptionIndex:
     def shapes_at(self, lat: float, lon: float) -> list[tuple[Compiled, float | None]]:
         """Areas containing the point and corridors within their width, with distances."""
         found: list[tuple[Compiled, float | None]] = []
+        p = np.asarray(unit_vector(lat, lon))
         for slot in self._shapes.intersection((lon, lat, lon, lat)):
             c = self._by_slot[slot]
             if c.area is not None:
-                if c.area.covers(shapely.Point(lon, lat)):
+                if shapely.intersects_xy(c.area, lon, lat):
                     found.append((c, None))
                 continue
-            assert c.vertices is not None
-            d = polyline_distance_m(np.asarray(unit_vector(lat, lon)), c.vertices)
+            assert c.line is not None
+            d = c.line.distance_m(p)
             if d <= c.subscription.target.width_m:  # type: ignore[union-attr]
                 found.append((c, d))
         return found

@@ -44,7 +44,12 @@ def eligible_slots(index: SubscriptionIndex, slots: SlotArray, event: RequestEve
         return slots
     s = index.slots
     requested = event.request.requested_datetime.timestamp()
-    kept = slots[s.confirmed_ts[slots] <= requested]
+    # Shortcuts for the common case: nothing confirmed after the request, nothing filtered.
+    kept = (
+        slots if index.latest_confirmed <= requested else slots[s.confirmed_ts[slots] <= requested]
+    )
+    if not index.filtered_count:
+        return kept
     narrowed = s.filtered[kept]
     if not narrowed.any():
         return kept

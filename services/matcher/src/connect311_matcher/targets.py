@@ -20,6 +20,7 @@ from connect311_contracts.subscriptions import (
 from connect311_matcher.geodesy import (
     EARTH_RADIUS_M,
     FloatArray,
+    Polyline,
     cos_threshold,
     lon_half_width_deg,
     unit_vector,
@@ -46,7 +47,7 @@ class Compiled:
     cos_r: float = 2.0
     lon_half_deg: float = 0.0
     area: Any = None
-    vertices: FloatArray | None = None
+    line: Polyline | None = None
 
     @property
     def kind(self) -> str:
@@ -128,11 +129,7 @@ def _corridor(target: CorridorTarget) -> dict[str, Any]:
         float(lons.max()) + half,
         min(90.0, float(lats.max()) + dlat + bulge),
     )
-    return {
-        "bbox": box,
-        "vertices": unit_vectors(lats, lons),
-        "cos_r": cos_threshold(target.width_m),
-    }
+    return {"bbox": box, "line": Polyline(unit_vectors(lats, lons))}
 
 
 def _arc_bulge_deg(coords: FloatArray) -> float:

@@ -1,0 +1,553 @@
+"""Matcher benchmark: the matcher core against the ways one would do it without it.
+
+For each size (circles with radii 100 m-5 km in a 40 x 40 km city box, plus 1 % areas with
+holes and 1 % corridors), print build time, memory, events/s and matches/s of:
+- core:     the matcher's index (cover grid + R-tree for shapes) and vectorized rules;
+- rtree:    the naive design: an R-tree of circle boxes, then an exact check per candidate;
+- numpy:    brute force, every circle checked for every event;
+- postgis:  PostgreSQL + PostGIS, one `ST_DWithin` query per event with a GiST index.
+Baselines run on a sample of the events; every method's circle matches must agree on it.
+With --process, also run the whole matcher process (consume, match, produce) on a private
+local broker with 100k subscriptions and report events/s.
+
+    uv run python bench/matcher.py                 # 10k and 100k subscriptions
+    uv run python bench/matcher.py --million       # also 1M (slow to build: minutes)
+    uv run python bench/matcher.py --process       # also the whole process on the broker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from rtree import index as rtree_index
+
+from connect311_contracts.events import RequestOpened
+from connect311_contracts.request import ServiceRequest
+from connect311_contracts.subscriptions import Subscription
+from connect311_matcher.geodesy import EARTH_RADIUS_M, unit_vector, unit_vectors
+from connect311_matcher.index import SubscriptionIndex
+from connect311_matcher.rules import eligible_slots
+from connect311_matcher.targets import circle_bbox
+
+BOX = (27.60, 27.96, -82.85, -82.44)  # lat min, lat max, lon min, lon max: ~40 x 40 km
+CONFIRMED = datetime(2024, 1, 1, tzinfo=UTC)
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+# ---- workload ---------------------------------------------------------------------------
+
+
+@dataclass
+class Workload:
+    """Circles as arrays, shapes as subscriptions, events as points."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    radius: np.ndarray
+    shapes: list[dict[str, Any]]
+    points: np.ndarray
+
+
+def workload(n: int, n_events: int, seed: int) -> Workload:
+    rng = np.random.default_rng(seed)
+    n_shapes = n // 100
+    n_circles = n - 2 * n_shapes
+    lat = rng.uniform(BOX[0], BOX[1], n_circles)
+    lon = rng.uniform(BOX[2], BOX[3], n_circles)
+    radius = rng.uniform(100.0, 5_000.0, n_circles)
+    shapes = [_area(rng) for _ in range(n_shapes)] + [_corridor(rng) for _ in range(n_shapes)]
+    margin = 0.02
+    points = np.column_stack(
+        (
+            rng.uniform(BOX[0] + margin, BOX[1] - margin, n_events),
+            rng.uniform(BOX[2] + margin, BOX[3] - margin, n_events),
+        )
+    )
+    return Workload(lat, lon, radius, shapes, points)
+
+
+def _area(rng: np.random.Generator) -> dict[str, Any]:
+    lat, lon = rng.uniform(BOX[0], BOX[1]), rng.uniform(BOX[2], BOX[3])
+    s = rng.uniform(0.002, 0.01)
+    outer = [[lon - s, lat - s], [lon + s, lat - s], [lon + s, lat + s], [lon - s, lat + s]]
+    h = s / 3
+    hole = [[lon - h, lat - h], [lon + h, lat - h], [lon + h, lat + h], [lon - h, lat + h]]
+    ring = [*outer, outer[0]]
+    return {
+        "kind": "area",
+        "geometry": {"type": "Polygon", "coordinates": [ring, [*hole, hole[0]]]},
+    }
+
+
+def _corridor(rng: np.random.Generator) -> dict[str, Any]:
+    lat, lon = rng.uniform(BOX[0], BOX[1]), rng.uniform(BOX[2], BOX[3])
+    pts = [(lon + rng.uniform(-0.01, 0.01), lat + rng.uniform(-0.01, 0.01)) for _ in range(3)]
+    return {"kind": "corridor", "coordinates": pts, "width_m": float(rng.uniform(20, 200))}
+
+
+def subscriptions(w: Workload) -> list[Subscription]:
+    base = {"email": "bench@example.org", "status": "active", "created_at": CONFIRMED}
+    targets = [
+        {"kind": "circle", "lat": float(a), "long": float(o), "radius_m": float(r)}
+        for a, o, r in zip(w.lat, w.lon, w.radius, strict=True)
+    ]
+    targets += w.shapes
+    return [
+        Subscription.model_validate({**base, "subscription_id": f"s{i}", "target": t})
+        for i, t in enumerate(targets)
+    ]
+
+
+def template_event() -> RequestOpened:
+    request = ServiceRequest(
+        service_request_id="bench:1",
+        source="bench",
+        source_request_id="1",
+        status="open",
+        raw_status="Open",
+        lat=BOX[0],
+        long=BOX[2],
+        requested_datetime=datetime(2024, 6, 1, tzinfo=UTC),
+    )
+    return RequestOpened(request=request)
+
+
+# ---- measurement helpers ----------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_bandwidth() -> float:
+    """Read bandwidth in bytes/s (best of several sums over a 400 MB array)."""
+    a = np.ones(50_000_000)
+    best = min(_timed(a.sum) for _ in range(5))
+    return a.nbytes / best
+
+
+def _timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+@dataclass
+class Row:
+    size: int
+    method: str
+    build_s: float
+    mem_bytes: float
+    events: int
+    seconds: float
+    matches: int
+    note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def eps(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    @property
+    def mps(self) -> float:
+        return self.matches / self.seconds if self.seconds else 0.0
+
+
+# ---- the methods ------------------------------------------------------------------------
+
+
+def run_core(
+    n: int, w: Workload, subs: list[Subscription], cell_m: float, sample: np.ndarray
+) -> tuple[Row, list[set[int]], SubscriptionIndex]:
+    gc.collect()
+    before = rss_bytes()
+    index = SubscriptionIndex(cell_m=cell_m)
+    index.bulk_loading = True
+    t = time.perf_counter()
+    for sub in subs:
+        index.upsert(sub)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    index.rebuild_now()
+    build_s = time.perf_counter() - t
+    mem = rss_bytes() - before
+    ev = template_event()
+    units = [unit_vector(a, o) for a, o in w.points]
+    del units
+    matches = 0
+    t = time.perf_counter()
+    for lat, lon in w.points:
+        slots = eligible_slots(index, index.circles_at(lat, lon), ev)
+        matches += len(slots) + len(index.shapes_at(lat, lon))
+    seconds = time.perf_counter() - t
+    found = [set(index.circles_at(lat, lon).tolist()) for lat, lon in w.points[sample]]
+    read = np.mean([index._grid.bytes_read(a, o) for a, o in w.points[:2000]])  # type: ignore[union-attr]
+    row = Row(n, f"core {cell_m:g} m", build_s, mem, len(w.points), seconds, matches)
+    row.extra = {"load_s": load_s, "index_bytes": index.index_bytes(), "bytes_read": float(read)}
+    return row, found, index
+
+
+def run_rtree(n: int, w: Workload, sample: np.ndarray) -> tuple[Row, list[set[int]]]:
+    gc.collect()
+    before = rss_bytes()
+    t = time.perf_counter()
+    boxes = (
+        (i, circle_bbox(float(a), float(o), float(r))[0], None)
+        for i, (a, o, r) in enumerate(zip(w.lat, w.lon, w.radius, strict=True))
+    )
+    tree = rtree_index.Index(boxes)
+    units = unit_vectors(w.lat, w.lon)
+    cos_r = np.cos(w.radius / EARTH_RADIUS_M)
+    build_s = time.perf_counter() - t
+    mem = rss_bytes() - before
+    found, matches = [], 0
+    t = time.perf_counter()
+    for lat, lon in w.points[sample]:
+        cand = np.fromiter(tree.intersection((lon, lat, lon, lat)), dtype=np.int64)
+        hit = cand[units[cand] @ np.asarray(unit_vector(lat, lon)) >= cos_r[cand]]
+        matches += len(hit)
+        found.append(set(hit.tolist()))
+    return Row(
+        n, "rtree (naive)", build_s, mem, len(sample), time.perf_counter() - t, matches
+    ), found
+
+
+def run_numpy(n: int, w: Workload, sample: np.ndarray) -> tuple[Row, list[set[int]]]:
+    t = time.perf_counter()
+    units = unit_vectors(w.lat, w.lon)
+    cos_r = np.cos(w.radius / EARTH_RADIUS_M)
+    build_s = time.perf_counter() - t
+    found, matches = [], 0
+    t = time.perf_counter()
+    for lat, lon in w.points[sample]:
+        hit = np.flatnonzero(units @ np.asarray(unit_vector(lat, lon)) >= cos_r)
+        matches += len(hit)
+        found.append(set(hit.tolist()))
+    mem = units.nbytes + cos_r.nbytes
+    return Row(n, "numpy brute", build_s, mem, len(sample), time.perf_counter() - t, matches), found
+
+
+def run_postgis(n: int, w: Workload, sample: np.ndarray) -> tuple[Row | None, list[set[int]], str]:
+    try:
+        import psycopg
+    except ImportError:
+        return None, [], "psycopg is not installed"
+    name = f"c311_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        return None, [], f"PostgreSQL unreachable at {PG_URL}: {exc}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(PG_URL.rsplit("/", 1)[0] + f"/{name}", autocommit=True) as db:
+            try:
+                db.execute("CREATE EXTENSION postgis")
+            except psycopg.Error as exc:
+                return (
+                    None,
+                    [],
+                    (
+                        f"PostGIS missing ({exc}); install it: apt-get install postgresql-15-postgis-3"
+                    ),
+                )
+            return (*_postgis_rows(db, n, w, sample), "")
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _postgis_rows(db: Any, n: int, w: Workload, sample: np.ndarray) -> tuple[Row, list[set[int]]]:
+    t = time.perf_counter()
+    db.execute("CREATE TABLE circles (id int, geog geography(Point, 4326), radius_m float8)")
+    with db.cursor().copy("COPY circles (id, geog, radius_m) FROM STDIN") as copy:
+        for i, (a, o, r) in enumerate(zip(w.lat, w.lon, w.radius, strict=True)):
+            copy.write_row((i, f"SRID=4326;POINT({float(o)!r} {float(a)!r})", float(r)))
+    db.execute("CREATE INDEX ON circles USING gist (geog)")
+    db.execute("ANALYZE circles")
+    build_s = time.perf_counter() - t
+    size = db.execute("SELECT pg_total_relation_size('circles')").fetchone()[0]
+    # The index narrows by the largest radius, then the exact spherical test per row.
+    query = (
+        "SELECT id FROM circles WHERE ST_DWithin(geog, ST_MakePoint(%(o)s, %(a)s)::geography,"
+        " 5000, false) AND ST_DWithin(geog, ST_MakePoint(%(o)s, %(a)s)::geography, radius_m, false)"
+    )
+    found, matches = [], 0
+    t = time.perf_counter()
+    for lat, lon in w.points[sample]:
+        ids = {r[0] for r in db.execute(query, {"a": float(lat), "o": float(lon)}, prepare=True)}
+        matches += len(ids)
+        found.append(ids)
+    return Row(n, "postgis", build_s, size, len(sample), time.perf_counter() - t, matches), found
+
+
+# ---- agreement --------------------------------------------------------------------------
+
+
+def disagreements(
+    w: Workload, sample: np.ndarray, truth: list[set[int]], other: list[set[int]]
+) -> tuple[int, int]:
+    """(differences, differences more than 1 cm from a circle's edge) over the sample."""
+    diff = far = 0
+    for (lat, lon), a, b in zip(w.points[sample], truth, other, strict=True):
+        for i in a ^ b:
+            diff += 1
+            p, c = np.asarray(unit_vector(lat, lon)), np.asarray(unit_vector(w.lat[i], w.lon[i]))
+            d = 2 * np.arcsin(min(1.0, np.linalg.norm(p - c) / 2)) * EARTH_RADIUS_M
+            far += abs(d - w.radius[i]) > 0.01
+    return diff, far
+
+
+# ---- the whole process on a local broker ------------------------------------------------
+
+
+async def run_process(n_subs: int, n_events: int) -> None:
+    from connect311_contracts.kafka import encode, ensure_topics
+    from connect311_contracts.kafka import producer as make_producer
+    from connect311_contracts.settings import KafkaSettings
+    from connect311_contracts.subscriptions import SubscriptionChanged
+    from connect311_contracts.topics import TopicSpec
+    from connect311_local.broker import running_broker
+    from connect311_matcher.service import Matcher
+    from connect311_matcher.settings import MatcherSettings
+
+    rng = np.random.default_rng(7)
+    cities = np.column_stack((rng.uniform(26, 48, 100), rng.uniform(-122, -70, 100)))
+    per_city = n_subs // len(cities)
+    with running_broker() as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        tag = uuid.uuid4().hex[:6]
+        events_t = TopicSpec(f"b.{tag}.events", 6, "id", "bench")
+        subs_t = TopicSpec(f"b.{tag}.subs", 3, "id", "bench", compacted=True)
+        notes_t = TopicSpec(f"b.{tag}.notes", 6, "id", "bench")
+        await ensure_topics(kafka, [events_t, subs_t, notes_t])
+        await ensure_topics(kafka)
+        prod = make_producer(kafka, "bench", linger_ms=20, max_batch_size=1 << 20)
+        await prod.start()
+        t = time.perf_counter()
+        futures = []
+        for c, (clat, clon) in enumerate(cities):
+            for j in range(per_city):
+                sub = Subscription.model_validate(
+                    {
+                        "subscription_id": f"p{c}-{j}",
+                        "email": f"u{c}-{j}@example.org",
+                        "status": "active",
+                        "created_at": CONFIRMED,
+                        "target": {
+                            "kind": "circle",
+                            "lat": clat + rng.uniform(-0.18, 0.18),
+                            "long": clon + rng.uniform(-0.2, 0.2),
+                            "radius_m": rng.uniform(100, 1000),
+                        },
+                    }
+                )
+                value = encode(SubscriptionChanged(subscription=sub))
+                futures.append(
+                    await prod.send(subs_t.name, value, key=sub.subscription_id.encode())
+                )
+        await asyncio.gather(*futures)
+        print(
+            f"  produced {per_city * len(cities):,} subscriptions in {time.perf_counter() - t:.1f} s"
+        )
+        t = time.perf_counter()
+        futures = []
+        for i in range(n_events):
+            clat, clon = cities[i % len(cities)]
+            req = ServiceRequest(
+                service_request_id=f"bench:{i}",
+                source="bench",
+                source_request_id=str(i),
+                status="open",
+                raw_status="Open",
+                lat=clat + rng.uniform(-0.15, 0.15),
+                long=clon + rng.uniform(-0.17, 0.17),
+                requested_datetime=datetime(2024, 6, 1, tzinfo=UTC),
+            )
+            value = encode(RequestOpened(request=req))
+            futures.append(
+                await prod.send(events_t.name, value, key=req.service_request_id.encode())
+            )
+        await asyncio.gather(*futures)
+        await prod.stop()
+        print(f"  produced {n_events:,} request events in {time.perf_counter() - t:.1f} s")
+
+        settings = MatcherSettings(
+            group_id=f"bench-{tag}",
+            events_topic=events_t.name,
+            subscriptions_topic=subs_t.name,
+            notifications_topic=notes_t.name,
+            create_topics=False,
+        )
+        matcher = Matcher(settings, kafka)
+        started = time.perf_counter()
+        task = asyncio.create_task(matcher.run())
+        await matcher.ready.wait()
+        ready_s = time.perf_counter() - started
+        t = time.perf_counter()
+        count = matcher.metrics.events_in.labels("matched")
+        while count._value.get() < n_events:
+            await asyncio.sleep(0.05)
+        # Wait until every offset is committed: all notifications acked by the broker.
+        reader = _committed_reader(kafka, settings.group_id)
+        await reader.start()
+        from aiokafka import TopicPartition
+
+        tps = [TopicPartition(events_t.name, p) for p in range(events_t.partitions)]
+        while True:
+            committed = [await reader.committed(tp) or 0 for tp in tps]
+            if sum(committed) >= n_events:
+                break
+            await asyncio.sleep(0.02)
+        seconds = time.perf_counter() - t
+        await reader.stop()
+        matcher.stop()
+        await task
+        notes = sum(
+            s.value
+            for m in matcher.metrics.matches_out.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        )
+        print(
+            f"  whole process: {len(matcher.index):,} subscriptions caught up in {ready_s:.1f} s; "
+            f"{n_events:,} events in {seconds:.2f} s = {n_events / seconds:,.0f} events/s, "
+            f"{notes:,.0f} notifications ({notes / n_events:.2f}/event, {notes / seconds:,.0f}/s)"
+        )
+
+
+def _committed_reader(kafka: Any, group: str) -> Any:
+    from connect311_contracts.kafka import consumer
+
+    return consumer(kafka, group)
+
+
+# ---- main -------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, load {load:.1f}; "
+        f"Python {platform.python_version()}, numpy {np.__version__}"
+    )
+
+
+def print_table(rows: list[Row], bandwidth: float) -> None:
+    head = f"{'subs':>9} {'method':<15} {'build s':>8} {'MB':>8} {'B/sub':>7} {'events':>7} {'events/s':>10} {'matches/ev':>10} {'matches/s':>12} {'vs postgis':>10}"
+    print(head)
+    print("-" * len(head))
+    pg = {r.size: r.mps for r in rows if r.method == "postgis"}
+    for r in rows:
+        ratio = f"{r.mps / pg[r.size]:.0f}x" if pg.get(r.size) else "-"
+        print(
+            f"{r.size:>9,} {r.method:<15} {r.build_s:>8.1f} {r.mem_bytes / 1e6:>8.0f} {r.mem_bytes / r.size:>7.0f}"
+            f" {r.events:>7,} {r.eps:>10,.0f} {r.matches / max(1, r.events):>10,.0f} {r.mps:>12,.0f} {ratio:>10}"
+        )
+    for r in rows:
+        if "bytes_read" in r.extra:
+            bound = bandwidth / max(1.0, r.extra["bytes_read"])
+            floor = bandwidth / max(1.0, 4 * r.matches / r.events)
+            print(
+                f"{r.size:>9,} {r.method}: reads {r.extra['bytes_read'] / 1e3:,.0f} kB/event -> "
+                f"bandwidth bound {bound:,.0f} events/s ({r.eps / bound:.0%} of it); 4 B/match floor "
+                f"{floor:,.0f} events/s ({r.eps / floor:.0%}); index arrays "
+                f"{r.extra['index_bytes'] / r.size:,.0f} B/sub; load {r.extra['load_s']:.1f} s"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", default="10000,100000", help="comma-separated subscription counts"
+    )
+    parser.add_argument("--million", action="store_true", help="also run 1,000,000 subscriptions")
+    parser.add_argument("--events", type=int, default=100_000, help="events for the core")
+    parser.add_argument("--sample", type=int, default=300, help="events for the baselines")
+    parser.add_argument("--cells", default="500,1000", help="cover-grid cell sizes to try (m)")
+    parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS baseline")
+    parser.add_argument("--process", action="store_true", help="also run the whole process")
+    parser.add_argument("--process-subs", type=int, default=100_000)
+    parser.add_argument("--process-events", type=int, default=30_000)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
+    print(f"machine: {machine()}")
+    bandwidth = memory_bandwidth()
+    print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s (numpy sum over 400 MB)")
+    rows: list[Row] = []
+    for n in sizes:
+        print(f"\n== {n:,} subscriptions ==", flush=True)
+        w = workload(n, args.events, seed=n)
+        sample = np.random.default_rng(1).choice(
+            len(w.points), size=min(args.sample, len(w.points)), replace=False
+        )
+        t = time.perf_counter()
+        subs = subscriptions(w)
+        print(
+            f"  built {len(subs):,} Subscription models in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
+        truth_row, truth = run_numpy(n, w, sample)
+        results: dict[str, list[set[int]]] = {}
+        for cell in (float(c) for c in args.cells.split(",")):
+            row, found, index = run_core(n, w, subs, cell, sample)
+            rows.append(row)
+            results[row.method] = found
+            print(f"  {row.method}: {row.eps:,.0f} events/s, build {row.build_s:.1f} s", flush=True)
+            del index
+            gc.collect()
+        row, found = run_rtree(n, w, sample)
+        rows.append(row)
+        results[row.method] = found
+        print(f"  rtree: {row.eps:,.0f} events/s", flush=True)
+        rows.append(truth_row)
+        print(f"  numpy: {truth_row.eps:,.0f} events/s", flush=True)
+        if not args.no_postgis:
+            pg_row, found, why = run_postgis(n, w, sample)
+            if pg_row is None:
+                print(f"  postgis skipped: {why}")
+            else:
+                rows.append(pg_row)
+                results["postgis"] = found
+                print(
+                    f"  postgis: {pg_row.eps:,.0f} events/s, build {pg_row.build_s:.1f} s",
+                    flush=True,
+                )
+        for method, found in results.items():
+            diff, far = disagreements(w, sample, truth, found)
+            verdict = "agree" if far == 0 else "DISAGREE"
+            print(
+                f"  {method} vs numpy brute force on {len(sample)} events: {verdict} ({diff} edge cases within 1 cm)"
+            )
+        del subs, w
+        gc.collect()
+    print()
+    print_table(rows, bandwidth)
+    if args.process:
+        print(
+            f"\n== whole process on a private local broker, {args.process_subs:,} subscriptions =="
+        )
+        asyncio.run(run_process(args.process_subs, args.process_events))
+
+
+if __name__ == "__main__":
+    main()
