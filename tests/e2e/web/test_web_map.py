@@ -138,3 +138,22 @@ def test_live_update_adds_and_recolours_markers_without_reload(
     assert page.evaluate("window.__sameDocument") is True
     screenshot(page, "web-map-live")
     assert problems.errors == []
+
+
+def test_zoomed_out_map_shows_server_side_groups(page: Page, problems: PageProblems) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    start = int(page.locator("#map").get_attribute("data-zoom") or "0")
+    for step in range(1, 4):  # one at a time: Leaflet ignores a click while it animates
+        page.get_by_role("button", name="Zoom out").click()
+        expect(page.locator("#map")).to_have_attribute("data-zoom", str(start - step))
+    cells = page.locator(".leaflet-marker-icon.grid-cell")
+    expect(cells.first).to_be_visible()
+    expect(page.locator(MARKERS)).to_have_count(0)
+    expect(page.locator("#map-status")).to_contain_text(f"{len(SEEDED)} requests in view")
+    counts = cells.evaluate_all("els => els.map(e => Number(e.textContent))")
+    assert sum(counts) == len(SEEDED)
+    screenshot(page, "web-map-grouped")
+    cells.first.click()
+    expect(page.locator(MARKERS).first).to_be_visible()
+    assert problems.errors == []

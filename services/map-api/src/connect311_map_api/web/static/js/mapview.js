@@ -262,6 +262,8 @@
       source.addEventListener("error", function () { element.setAttribute("data-live", "reconnecting"); });
     }
 
+    element.setAttribute("data-zoom", String(map.getZoom()));
+    map.on("zoomend", function () { element.setAttribute("data-zoom", String(map.getZoom())); });
     map.on("moveend", scheduleLoad);
     if (options.onMapClick) map.on("click", function (e) { options.onMapClick(e.latlng); });
     load();
