@@ -69,7 +69,8 @@ def test_truncated_documents() -> None:
     xml = b"<service_requests><request><service_request_id>1</service_request_id><lat>4"
     assert one_reason(parse_requests(xml, source="t", fmt="xml")) == "invalid_xml"
     document = json.dumps([GOOD, GOOD]).encode()
-    assert one_reason(parse_requests(document[:-20], source="t", fmt="json")) == "invalid_json"
+    truncated = parse_requests(document[:-20], source="t", fmt="json")
+    assert one_reason(truncated) == "invalid_json" and "leading zeros" not in truncated[0].detail
     assert one_reason(parse_requests(b"", source="t", fmt="json")) == "invalid_json"
     assert one_reason(parse_requests(b"\xff\xfe\x00garbage", source="t", fmt="json")) in {
         "encoding_error",

@@ -27,6 +27,7 @@ non_public, coordinates, requested_datetime, status, other dates, contract check
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,7 @@ from connect311_ingestor.records import Accepted, ParseResult, Rejected
 
 Format = Literal["json", "xml"]
 
+_LEADING_ZERO = re.compile(rb"\"\s*:\s*-?0\d")  # "key": 001
 MAX_BODY = 50_000_000
 """Largest response body parsed (bytes); larger ones are rejected as TOO_LARGE."""
 
@@ -176,10 +178,14 @@ def _parse_json(body: bytes) -> Any:
             RejectReason.ENCODING_ERROR, f"the body is not UTF-8 text ({exc.reason})."
         ) from None
     except json.JSONDecodeError as exc:
+        hint = (
+            " (numbers with leading zeros such as 001 are not JSON: they must be strings)"
+            if _LEADING_ZERO.search(body)
+            else ""
+        )
         raise FeedError(
             RejectReason.INVALID_JSON,
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-            "(numbers with leading zeros such as 001 must be strings).",
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}.",
         ) from None
 
 
