@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -73,6 +73,18 @@ class Runtime:
         return create_app(self.ingestor, self.settings, self.health)
 
 
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a library's logger for a moment (its errors are reported another way)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 @contextlib.asynccontextmanager
 async def running(
     settings: IngestorSettings, kafka: KafkaSettings, *, connect_attempts: int = 5
@@ -80,16 +92,20 @@ async def running(
     """Open the store, ensure topics, start the producer; close all on exit."""
     store = await asyncio.to_thread(IngestorStore.from_url, settings.database_url)
     try:
-        try:
-            await ensure_topics(kafka, attempts=connect_attempts)
-        except KafkaConnectionError as exc:
-            raise BrokerUnreachable(broker_hint(kafka)) from exc
-        kafka_producer = producer(kafka, "ingestor", linger_ms=20, max_batch_size=256 * 1024)
-        try:
-            await kafka_producer.start()
-        except KafkaConnectionError as exc:
-            await kafka_producer.stop()
-            raise BrokerUnreachable(broker_hint(kafka)) from exc
+        kafka_producer = producer(
+            kafka,
+            "ingestor",
+            linger_ms=20,
+            max_batch_size=1024 * 1024,
+            compression_type=settings.kafka_compression,
+        )
+        with _quiet("aiokafka"):  # a refused connection is explained once, by BrokerUnreachable
+            try:
+                await ensure_topics(kafka, attempts=connect_attempts)
+                await kafka_producer.start()
+            except KafkaConnectionError as exc:
+                await kafka_producer.stop()
+                raise BrokerUnreachable(broker_hint(kafka)) from exc
         metrics = IngestMetrics()
         ingestor = Ingestor(store, Publisher(kafka_producer), metrics)
         try:

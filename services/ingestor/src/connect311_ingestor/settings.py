@@ -68,6 +68,9 @@ class IngestorSettings(BaseSettings):
     http_timeout_s: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=5, ge=0)
     batch_size: int = Field(default=500, ge=1)
+    kafka_compression: Literal["gzip"] | None = Field(
+        default="gzip", description="Producer compression: rejects carry whole raw rows"
+    )
     user_agent: str = "Connect311-ingestor/0.1 (+https://github.com/connect311)"
 
     def tokens(self) -> frozenset[str]:

@@ -63,11 +63,23 @@ async def import_file(
         backfill = cursor is None
     summary = IngestSummary()
     rows = itertools.islice(parse_file(path, profile, fmt), limit)
-    for batch in batched(rows, batch_size):
-        part, _ = await ingestor.ingest(batch, source=profile.source, backfill=backfill)
+
+    def next_batch() -> list[ParseResult]:
+        return list(itertools.islice(rows, batch_size))
+
+    # Parse the next batch in a thread while the current one waits for broker acks;
+    # batches are still ingested strictly one after another, in file order.
+    batch = await asyncio.to_thread(next_batch)
+    while batch:
+        publishing = asyncio.create_task(
+            ingestor.ingest(batch, source=profile.source, backfill=backfill)
+        )
+        upcoming = await asyncio.to_thread(next_batch)
+        part, _ = await publishing
         summary.add(part)
         if progress:
             progress(len(batch))
+        batch = upcoming
     done = {**(cursor or {}), "last_import": path.name, "imported_at": iso(utc_now())}
     await asyncio.to_thread(store.set_cursor, profile.source, done)
     return summary
