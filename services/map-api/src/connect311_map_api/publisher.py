@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
@@ -41,15 +42,25 @@ class KafkaPublisher:
     """Publisher on aiokafka; each send waits for the broker's acknowledgement."""
 
     def __init__(self, settings: KafkaSettings) -> None:
-        self._producer: AIOKafkaProducer = producer(settings, SERVICE)
+        self._settings = settings
+        self._client: AIOKafkaProducer | None = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._client is None:
+            raise PublishUnavailable
+        return self._client
 
     async def start(self) -> None:
-        """Connect to the broker."""
-        await self._producer.start()
+        """Connect to the broker (inside the running event loop)."""
+        self._client = producer(self._settings, SERVICE)
+        await self._client.start()
 
     async def stop(self) -> None:
         """Flush and disconnect."""
-        await self._producer.stop()
+        if self._client is not None:
+            await self._client.stop()
+            self._client = None
 
     async def subscription_changed(self, sub: Subscription) -> None:
         """Publish the full new state of a subscription (compacted topic)."""
@@ -76,7 +87,7 @@ class KafkaPublisher:
     async def healthy(self) -> bool:
         """True when the broker answers a metadata request."""
         try:
-            await self._producer.partitions_for(SUBSCRIPTIONS.name)
+            await asyncio.wait_for(self._producer.partitions_for(SUBSCRIPTIONS.name), 5)
         except Exception as exc:  # any client error means 'not healthy'; say why in the log
             log.warning("broker health check failed: %s", type(exc).__name__)
             return False
