@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -60,9 +61,12 @@ def detect_format(path: Path) -> TabularFormat:
     return found
 
 
-def _has_bad_bytes(values: Any) -> bool:
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _has_bad_bytes(values: list[str]) -> bool:
     # Bytes that are not UTF-8 arrive as lone surrogates (errors="surrogateescape").
-    return any(isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
+    return any(not v.isascii() and _SURROGATE.search(v) for v in values)
 
 
 def _csv_rows(handle: TextIO, name: str) -> Iterator[RowOrReject]:
