@@ -7,12 +7,13 @@ read the confirmation link a new subscription asks the notifier to send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 
 from connect311_contracts.notifications import ConfirmationRequested
 from connect311_contracts.rejects import MessageDeadLettered
-from connect311_contracts.settings import SigningSettings
+from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.subscriptions import Subscription
 from connect311_map_api.app import create_app
 from connect311_map_api.db.engine import create_schema, make_engine
@@ -55,25 +56,54 @@ class RecordingPublisher:
         return True
 
 
-def build_app(
-    database_url: str, *, base_url: str, tile_url: str
-) -> tuple[FastAPI, RecordingPublisher]:
-    """The app with every seeded request stored, tiles served locally, Kafka recorded."""
+def seed_database(database_url: str) -> None:
+    """Store every seeded request event (as the state consumer would have)."""
     engine = make_engine(database_url)
     create_schema(engine)
     with engine.begin() as conn:
         apply_events(conn, seed_events())
     engine.dispose()
-    settings = MapApiSettings(
-        database_url=database_url,
-        consume=False,
-        tile_url=tile_url,
-        map_zoom=TEST_ZOOM,
-        rate_limit_ip="1000/minute",
-        rate_limit_email="1000/minute",
-    )
+
+
+def web_settings(database_url: str, tile_url: str, **overrides: Any) -> MapApiSettings:
+    """Map API settings for a browser test: local tiles, test zoom, no sign-up limits."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "consume": False,
+        "tile_url": tile_url,
+        "map_zoom": TEST_ZOOM,
+        "rate_limit_ip": "1000/minute",
+        "rate_limit_email": "1000/minute",
+    }
+    return MapApiSettings(**(values | overrides))
+
+
+def build_app(
+    database_url: str, *, base_url: str, tile_url: str
+) -> tuple[FastAPI, RecordingPublisher]:
+    """The app with every seeded request stored, tiles served locally, Kafka recorded."""
+    seed_database(database_url)
     signing = SigningSettings(secret_key=SECRET, public_base_url=base_url)
     publisher = RecordingPublisher()
-    app = create_app(settings, signing=signing, publisher=publisher)
+    app = create_app(web_settings(database_url, tile_url), signing=signing, publisher=publisher)
     add_tile_route(app)
     return app, publisher
+
+
+def build_kafka_app(
+    database_url: str, *, base_url: str, tile_url: str, kafka: KafkaSettings, name: str
+) -> FastAPI:
+    """The app wired to a real broker: it consumes request events and publishes sign-ups."""
+    seed_database(database_url)
+    settings = web_settings(
+        database_url,
+        tile_url,
+        consume=True,
+        consumer_group=f"{name}-state",
+        feedback_group=f"{name}-feedback",
+        republish_on_start=False,
+    )
+    signing = SigningSettings(secret_key=SECRET, public_base_url=base_url)
+    app = create_app(settings, kafka=kafka, signing=signing)
+    add_tile_route(app)
+    return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,29 +70,46 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def serving(folder: Path) -> Iterator[WebServer]:
-    """The app with its seeded SQLite database in `folder`, on 127.0.0.1:<free port>."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    db = folder / "map.db"
-    app, publisher = build_app(f"sqlite:///{db}", base_url=url, tile_url=url + TILE_PATH)
+def uvicorn_thread(
+    app: FastAPI | Callable[[], FastAPI], port: int, *, factory: bool = False
+) -> Iterator[asyncio.AbstractEventLoop]:
+    """Serve `app` on 127.0.0.1:port from a background thread; yields the server's loop.
+
+    With `factory`, `app` is called inside the server's loop (Kafka clients bind to it).
+    """
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+        factory=factory,
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name="web-under-test", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the web app did not start; see the log above")
         time.sleep(0.02)
     try:
         assert server.loop is not None
-        yield WebServer(url=url, app=app, publisher=publisher, loop=server.loop)
+        yield server.loop
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[WebServer]:
+    """The app with its seeded SQLite database in `folder`, on 127.0.0.1:<free port>."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db = folder / "map.db"
+    app, publisher = build_app(f"sqlite:///{db}", base_url=url, tile_url=url + TILE_PATH)
+    with uvicorn_thread(app, port) as loop:
+        yield WebServer(url=url, app=app, publisher=publisher, loop=loop)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,156 @@
+"""Alert me, all the way: the browser signs up, the map API publishes through a real broker,
+the notifier (a real process) mails the confirmation to a real SMTP server, and the link in
+that email confirms the subscription in the browser."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from connect311_contracts.kafka import ensure_topics
+from connect311_contracts.settings import KafkaSettings
+from connect311_local.broker import LocalBroker, free_port
+from tests.e2e.web.app_under_test import SECRET, build_kafka_app
+from tests.e2e.web.conftest import screenshot, uvicorn_thread
+from tests.e2e.web.seed import SEEDED
+from tests.support.smtp import SmtpSink
+
+pytestmark = pytest.mark.browser
+
+MARKERS = ".leaflet-marker-icon.req-marker"
+
+
+@pytest.fixture(scope="session")
+def web_kafka(broker: LocalBroker) -> KafkaSettings:
+    """Kafka settings for the session broker with every topic created.
+
+    Topics are created from a worker thread: Playwright's sync API already runs an event
+    loop in this one, so the shared `kafka_settings` fixture's asyncio.run cannot be used.
+    """
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, ensure_topics(settings)).result(timeout=60)
+    return settings
+
+
+@pytest.fixture
+def map_api_on_kafka(web_kafka: KafkaSettings, tmp_path: Path) -> Iterator[str]:
+    """The map API consuming and publishing through the session's broker; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = partial(
+        build_kafka_app,
+        f"sqlite:///{tmp_path / 'map.db'}",
+        base_url=url,
+        tile_url=url + "/test-tiles/{z}/{x}/{y}.png",
+        kafka=web_kafka,
+        name=f"web-e2e-{uuid.uuid4().hex[:8]}",
+    )
+    # Built inside the server's loop: the Kafka producer binds to the loop it is made in.
+    with uvicorn_thread(app, port, factory=True):
+        yield url
+
+
+@pytest.fixture
+def notifier(
+    web_kafka: KafkaSettings, smtp_sink: SmtpSink, map_api_on_kafka: str, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The notifier as its own process, mailing to the SMTP sink."""
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": web_kafka.bootstrap_servers,
+        "NOTIFIER_SMTP_HOST": "127.0.0.1",
+        "NOTIFIER_SMTP_PORT": str(smtp_sink.port),  # type: ignore[attr-defined]
+        "NOTIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 'notifier.db'}",
+        "NOTIFIER_GROUP_ID": f"web-e2e-notifier-{uuid.uuid4().hex[:8]}",
+        "NOTIFIER_HTTP_PORT": str(http_port),
+        "CONNECT311_SECRET_KEY": SECRET,
+        "CONNECT311_PUBLIC_BASE_URL": map_api_on_kafka,
+    }
+    log = (tmp_path / "notifier.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connect311_notifier", "run", "--log-level", "WARNING"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"notifier exited: {(tmp_path / 'notifier.log').read_text()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("notifier did not become healthy within 60 s")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def mail_to(sink: SmtpSink, address: str, timeout_s: float = 60.0) -> EmailMessage:
+    """The first message to `address` (the shared broker may carry other tests' mail)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with sink.lock:
+            for message in sink.messages:
+                if address in str(message["To"]):
+                    return message
+        time.sleep(0.1)
+    raise AssertionError(f"no email to {address} within {timeout_s} s")
+
+
+def test_alert_me_ends_with_a_confirmation_email_that_confirms(
+    page: Page,
+    map_api_on_kafka: str,
+    notifier: subprocess.Popen[bytes],
+    smtp_sink: SmtpSink,
+) -> None:
+    address = f"resident-{uuid.uuid4().hex[:8]}@example.org"
+    page.goto(map_api_on_kafka + "/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    page.get_by_role("button", name="Alert me about a place").click()
+    page.get_by_role("button", name="use the centre of the map").click()
+    expect(page.locator("path.alert-circle")).to_have_count(1)
+    expect(page.locator("#alert-preview")).to_contain_text("per week")
+    page.get_by_label("Your email").fill(address)
+    page.get_by_role("button", name="Send me a confirmation email").click()
+    expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
+
+    message = mail_to(smtp_sink, address)
+    body = message.get_body(preferencelist=("plain", "html"))
+    assert body is not None
+    text = body.get_content()
+    links = re.findall(r"https?://[^\s\"'<>]+/api/subscriptions/confirm\?token=[\w.\-]+", text)
+    assert links, f"no confirmation link in the email:\n{text}"
+    assert links[0].startswith(map_api_on_kafka)
+    page.goto(links[0])
+    assert urlsplit(page.url).path == "/subscriptions/confirmed"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your alert is confirmed")
+    screenshot(page, "web-alert-email-confirmed")
