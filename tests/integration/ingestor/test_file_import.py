@@ -175,3 +175,25 @@ async def test_crash_between_publish_and_record_republishes_the_same_event_ids(
     ids = Counter(e.event_id for e in events)
     assert len(events) == 2 * again.accepted
     assert set(ids.values()) == {2}, "each event was re-sent with the same id, none skipped"
+
+
+async def test_import_restart_and_reimport_on_postgresql(
+    postgres_database: str,
+    kafka_settings: KafkaSettings,
+    demo_rows: list[dict[str, str]],
+    profile: ColumnProfile,
+    tmp_path: Path,
+    topic_reader: Reader,
+) -> None:
+    export = write_rows(tmp_path / "export.csv", demo_rows[:30])
+    settings = IngestorSettings(database_url=postgres_database)
+    async with running(settings, kafka_settings) as runtime:
+        first = await import_file(runtime.ingestor, export, profile)
+    async with running(settings, kafka_settings) as runtime:
+        again = await import_file(runtime.ingestor, export, profile)
+        counts = await asyncio.to_thread(runtime.store.reject_counts)
+    assert sum(first.events.values()) == first.accepted > 20
+    assert again.events == Counter() and again.unchanged == again.accepted
+    assert counts == {(profile.source, k): 2 * v for k, v in first.rejects.items()}
+    events = await topic_reader(REQUEST_EVENTS.name, f"{profile.source}:")
+    assert len(events) == first.accepted

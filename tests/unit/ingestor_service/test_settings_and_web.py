@@ -67,3 +67,26 @@ def test_poll_delay_grows_while_failing_and_is_capped() -> None:
     assert 270 <= next_delay(300, 0) <= 330
     assert 540 <= next_delay(300, 1) <= 660
     assert next_delay(300, 30) <= 3600 * 1.1
+
+
+def test_seeclickfix_box_query_asks_for_details_since_the_watermark() -> None:
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from connect311_ingestor.sources.http import Fetcher
+    from connect311_ingestor.sources.seeclickfix import SeeClickFixPoller
+
+    feed = SeeClickFixFeed(source="scf", min_lat=27.6, min_lng=-82.8, max_lat=27.9, max_lng=-82.5)
+    poller = SeeClickFixPoller(feed, Fetcher(httpx.AsyncClient(), max_bytes=1), ingestor=None)  # type: ignore[arg-type]
+    params = poller.first_params(datetime(2024, 5, 1, 12, 30, tzinfo=UTC))
+    assert params == {
+        "updated_at_after": "2024-05-01T12:30:00Z",
+        "details": "true",
+        "per_page": "100",
+        "page": "1",
+        "min_lat": "27.6",
+        "min_lng": "-82.8",
+        "max_lat": "27.9",
+        "max_lng": "-82.5",
+    }

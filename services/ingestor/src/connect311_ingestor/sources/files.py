@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
@@ -19,6 +20,7 @@ from connect311_ingestor.sources.open311 import iso
 from connect311_ingestor.timeline import Cue, timeline, wall_offset
 
 Progress = Callable[[int], None]
+log = logging.getLogger(__name__)
 
 
 def parse_file(
@@ -125,6 +127,12 @@ async def replay_file(
     # Wall time passed since the saved start: a resumed replay skips ahead (but re-offers all).
     elapsed_before = (clock() - start).total_seconds() if shift_to_now else 0.0
     began = monotonic() - elapsed_before
+    if elapsed_before > wall_offset(cues[-1].at, feed_start, speed):
+        log.warning(
+            "this replay already finished on its saved clock (started %s): nothing new will "
+            "play; use --restart with a fresh database to play it again",
+            iso(start),
+        )
     for due in _due_groups(cues, feed_start, speed):
         wait = began + wall_offset(due[0].at, feed_start, speed) - monotonic()
         if wait > 0:
