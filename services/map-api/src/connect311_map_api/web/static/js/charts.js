@@ -59,7 +59,10 @@
     if (!data.labels.length) return empty(container);
     while (container.firstChild) container.removeChild(container.firstChild);
     var fmt = data.format || String;
-    var barH = 14, gap = 10, labelW = 170, valueW = 70, width = 640;
+    // Drawn at the container's own width so text stays readable on a phone.
+    var width = Math.max(300, Math.min(900, container.clientWidth || 640));
+    var barH = 14, gap = 10, labelW = Math.round(Math.min(170, width * 0.34)), valueW = 70;
+    var maxChars = Math.max(8, Math.floor(labelW / 7));
     var groupH = data.series.length * barH + gap;
     var height = data.labels.length * groupH + 10;
     var max = niceMax(Math.max.apply(null, data.series.map(function (s) {
@@ -70,7 +73,7 @@
     svg.appendChild(svgEl("title", {}, data.title || "Bar chart"));
     data.labels.forEach(function (label, i) {
       var y0 = i * groupH + 5;
-      var text = label.length > 26 ? label.slice(0, 25) + "…" : label;
+      var text = label.length > maxChars ? label.slice(0, maxChars - 1) + "…" : label;
       var t = svgEl("text", { x: labelW - 8, y: y0 + (data.series.length * barH) / 2 + 4, "text-anchor": "end", class: "chart-label" }, text);
       t.appendChild(svgEl("title", {}, label));
       svg.appendChild(t);
@@ -91,7 +94,8 @@
   function periodBars(container, data) {
     if (!data.labels.length) return empty(container);
     while (container.firstChild) container.removeChild(container.firstChild);
-    var width = 680, height = 260, left = 44, bottom = 46, top = 10, right = 8;
+    var width = Math.max(300, Math.min(900, container.clientWidth || 680));
+    var height = 260, left = 44, bottom = 46, top = 10, right = 8;
     var plotW = width - left - right, plotH = height - top - bottom;
     var n = data.labels.length, k = data.series.length;
     var slot = plotW / n, barW = Math.max(1, (slot * 0.8) / k);
@@ -108,7 +112,7 @@
       svg.appendChild(svgEl("line", { x1: left, x2: width - right, y1: gy, y2: gy, class: "grid-line" }));
       svg.appendChild(svgEl("text", { x: left - 4, y: gy + 4, "text-anchor": "end", class: "chart-value" }, g * step));
     }
-    var every = Math.ceil(n / 8);
+    var every = Math.ceil(n / Math.max(2, Math.floor(width / 85)));
     data.labels.forEach(function (label, i) {
       var x0 = left + i * slot + slot * 0.1;
       data.series.forEach(function (s, j) {
