@@ -54,7 +54,13 @@ async def run(
     links = LinkBuilder(signing.public_base_url, signing.secret_key.get_secret_value())
     mailer = Mailer(settings)
     kafka_producer = producer(kafka, "notifier")
-    kafka_consumer = consumer(kafka, settings.group_id, NOTIFICATIONS.name)
+    kafka_consumer = consumer(
+        kafka,
+        settings.group_id,
+        NOTIFICATIONS.name,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        max_poll_records=settings.batch_size,
+    )
     await kafka_producer.start()
     await kafka_consumer.start()
     sender = Sender(

@@ -58,6 +58,7 @@ class Mailer:
         self.settings = settings
         self._smtp: aiosmtplib.SMTP | None = None
         self._last_used = 0.0
+        self._sent_on_connection = 0
         self.connections_opened = 0
 
     def _client(self) -> aiosmtplib.SMTP:
@@ -86,6 +87,7 @@ class Mailer:
         smtp = self._client()
         await smtp.connect()
         self.connections_opened += 1
+        self._sent_on_connection = 0
         self._smtp = smtp
         return smtp
 
@@ -100,6 +102,10 @@ class Mailer:
                 await self.close()  # the connection is in an unknown state: start afresh
             return result
         self._last_used = time.monotonic()
+        self._sent_on_connection += 1
+        limit = self.settings.smtp_messages_per_connection
+        if limit and self._sent_on_connection >= limit:
+            await self.close()  # some relays cap messages per connection
         return SendResult(Outcome.SENT)
 
     async def close(self) -> None:

@@ -30,6 +30,9 @@ class NotifierSettings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     smtp_connect_timeout_s: float = Field(default=10.0, gt=0)
+    smtp_messages_per_connection: int = Field(
+        default=0, ge=0, description="Reconnect after this many messages (0: no limit)"
+    )
 
     # Mail identity
     from_address: str = "alerts@connect311.localhost"
@@ -46,6 +49,9 @@ class NotifierSettings(BaseSettings):
     group_id: str = "connect311-notifier"
     instance_id: str = Field(default_factory=socket.gethostname)
     batch_size: int = Field(default=200, ge=1, le=5000)
+    fetch_max_wait_ms: int = Field(
+        default=50, ge=1, description="Longest a fetch waits for new commands (latency bound)"
+    )
 
     # Delivery policy
     instant_per_hour: int = Field(default=20, ge=1, description="Instant emails per recipient")

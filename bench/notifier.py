@@ -1,0 +1,283 @@
+"""Notifier benchmark: emails/s over SMTP and command -> SMTP-accepted latency.
+
+Starts its own Kafka-protocol broker and an aiosmtpd sink on loopback, then measures:
+  1. SMTP only: pre-rendered emails through the notifier's Mailer, one reused connection
+     versus a new connection per message (the baseline);
+  2. the ledger alone: commands recorded per second (SQLite), first time and replayed;
+  3. end to end: commands published to Kafka -> notifier (consumer, ledger, sender) -> SMTP
+     accepted, as a burst and as a steady trickle, reused connection versus one per message.
+
+Run: uv run python bench/notifier.py [--emails 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from connect311_contracts.events import RequestOpened
+from connect311_contracts.kafka import encode, ensure_topics, producer
+from connect311_contracts.notifications import SubscriberMatched, recipient_key
+from connect311_contracts.request import ServiceRequest
+from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_contracts.subscriptions import CircleTarget, Subscription, SubscriptionStatus
+from connect311_local.broker import free_port, port_answers, running_broker
+from connect311_notifier.app import run as run_notifier
+from connect311_notifier.consumer import make_planner
+from connect311_notifier.ledger import Incoming, Ledger, create_engine
+from connect311_notifier.links import LinkBuilder
+from connect311_notifier.mailer import Mailer, Outcome
+from connect311_notifier.render import Renderer
+from connect311_notifier.settings import NotifierSettings
+
+
+class Sink:
+    """An aiosmtpd sink in its own process (so it does not share the notifier's CPU/GIL).
+
+    It appends "<recipient> <accepted at>" lines to a file; the bench reads them back.
+    """
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.path = tmp / f"sink-{self.port}.log"
+        self.path.touch()
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve-sink", str(self.port), str(self.path)]
+        )
+        while not port_answers(self.port):
+            time.sleep(0.01)
+
+    def arrivals(self) -> dict[str, float]:
+        """Recipient -> when the sink accepted its message."""
+        found: dict[str, float] = {}
+        for line in self.path.read_text().splitlines():
+            to, _, at = line.partition(" ")
+            if at:
+                found[to] = float(at)
+        return found
+
+    def count(self, wanted: set[str]) -> int:
+        """How many of these recipients have mail."""
+        return len(wanted.intersection(self.arrivals()))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def serve_sink(port: int, path: Path) -> None:
+    """The sink process: accept everything, note who and when, until SIGTERM."""
+    out = path.open("a", buffering=1)
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+            now = time.time()
+            for to in envelope.rcpt_tos:
+                out.write(f"{to} {now:.6f}\n")
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stopped.wait()
+    controller.stop()
+    out.close()
+
+
+def command(i: int, run: str) -> SubscriberMatched:
+    sub = Subscription(
+        subscription_id=f"{run}-{i}",
+        email=f"{run}-{i}@bench.example",
+        label="Home",
+        target=CircleTarget(lat=27.77, long=-82.64, radius_m=500),
+        status=SubscriptionStatus.ACTIVE,
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    request = ServiceRequest(
+        service_request_id=f"bench:{run}-{i}",
+        source="bench",
+        source_request_id=f"{run}-{i}",
+        service_name="Pothole",
+        agency_responsible="Public Works",
+        status="open",
+        raw_status="Open",
+        description="A pothole in the right lane, about a foot wide. " * 3,
+        address="100 Central Ave",
+        lat=27.771,
+        long=-82.641,
+        requested_datetime=datetime(2024, 1, 2, tzinfo=UTC),
+    )
+    return SubscriberMatched(
+        subscription=sub,
+        request_event=RequestOpened(request=request),
+        distance_m=230.0,
+        matched_rule="within 500 m of Home",
+    )
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
+    """Poll until the predicate holds; fail loudly after the timeout."""
+    deadline = time.time() + timeout_s
+    while True:
+        if predicate():
+            return
+        if time.time() > deadline:
+            raise TimeoutError(f"benchmark condition not met within {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def smtp_only(sink: Sink, n: int, per_connection: int) -> float:
+    """Emails/s through the Mailer with pre-rendered messages."""
+    settings = NotifierSettings(smtp_port=sink.port, smtp_messages_per_connection=per_connection)
+    renderer = Renderer.create(settings, LinkBuilder("http://localhost:8000", "bench"))
+    run = uuid.uuid4().hex[:6]
+    now = datetime.now(UTC)
+    messages = [renderer.alert(command(i, run), False, f"<{run}.{i}@bench>", now) for i in range(n)]
+    mailer = Mailer(settings)
+    start = time.perf_counter()
+    for message in messages:
+        assert (await mailer.send(message)).outcome is Outcome.SENT
+    elapsed = time.perf_counter() - start
+    await mailer.close()
+    assert sink.count({f"{run}-{i}@bench.example" for i in range(n)}) == n
+    return n / elapsed
+
+
+def ledger_rate(n: int) -> tuple[float, float]:
+    """Commands recorded per second in batches of 200 (SQLite), then replayed (all duplicates)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        ledger = Ledger(engine)
+        ledger.create_schema()
+        plan = make_planner(NotifierSettings(), lambda: datetime.now(UTC))
+        items = [Incoming(command(i, "ledger"), f"k{i}", time.time()) for i in range(n)]
+        rates = []
+        for _ in range(2):
+            start = time.perf_counter()
+            for b in range(0, n, 200):
+                ledger.record(items[b : b + 200], plan, time.time())
+            rates.append(n / (time.perf_counter() - start))
+        engine.dispose()
+    return rates[0], rates[1]
+
+
+async def end_to_end(
+    sink: Sink, n: int, per_connection: int, trickle_per_s: float | None
+) -> dict[str, float]:
+    """Publish n commands, run the notifier, time each one from publish to SMTP accepted."""
+    with running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        await ensure_topics(kafka)
+        settings = NotifierSettings(
+            smtp_port=sink.port,
+            smtp_messages_per_connection=per_connection,
+            database_url=f"sqlite:///{Path(tmp) / 'notifier.db'}",
+            http_port=free_port(),
+            global_rate_per_s=1e6,
+            group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        )
+        stop = asyncio.Event()
+        signing = SigningSettings(public_base_url="http://localhost:8000")
+        task = asyncio.create_task(run_notifier(settings, kafka, signing, stop))
+        prod = producer(kafka, "bench")
+        await prod.start()
+        try:
+            warm = command(0, f"warmup-{uuid.uuid4().hex[:6]}")
+            await prod.send_and_wait("notifications.v1", encode(warm), key=b"w")
+            # The consumer has joined and SMTP is connected once the warm-up email is in.
+            await until(lambda: sink.count({warm.subscription.email}) == 1, 60)
+            run = uuid.uuid4().hex[:6]
+            commands = [command(i, run) for i in range(n)]
+            published: dict[str, float] = {}
+            start = time.time()
+            pending = []
+            for i, c in enumerate(commands):
+                if trickle_per_s:
+                    await asyncio.sleep(max(0.0, start + i / trickle_per_s - time.time()))
+                published[c.subscription.email] = time.time()
+                key = recipient_key(c.subscription.email).encode()
+                pending.append(await prod.send("notifications.v1", encode(c), key=key))
+            await asyncio.gather(*pending)
+            wanted = set(published)
+            await until(lambda: sink.count(wanted) == n, 300)
+        finally:
+            await prod.stop()
+            stop.set()
+            await task
+    arrivals = sink.arrivals()
+    latencies = [arrivals[to] - published[to] for to in published]
+    last = max(arrivals[to] for to in published)
+    return {
+        "rate": n / (last - start),
+        "p50": pct(latencies, 50) * 1000,
+        "p99": pct(latencies, 99) * 1000,
+    }
+
+
+async def main(n: int) -> None:
+    load = os.getloadavg()[0]
+    print(f"notifier benchmark: {os.cpu_count()} CPU(s), load average {load:.1f}, {n} emails/run")
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = Sink(Path(tmp))
+        try:
+            await run_all(sink, n)
+        finally:
+            sink.stop()
+
+
+async def run_all(sink: Sink, n: int) -> None:
+    reused = await smtp_only(sink, n, per_connection=0)
+    fresh = await smtp_only(sink, n, per_connection=1)
+    print("\n1. SMTP only (the notifier's Mailer, pre-rendered alert emails)")
+    print(f"   one reused connection       : {reused:8.0f} emails/s")
+    print(f"   new connection per message  : {fresh:8.0f} emails/s   (baseline)")
+    print(f"   reuse speed-up              : {reused / fresh:8.1f} x")
+
+    first, replay = ledger_rate(max(n, 2000))
+    print("\n2. Ledger alone (SQLite, WAL, batches of 200)")
+    print(f"   commands recorded           : {first:8.0f} /s")
+    print(f"   replayed (all duplicates)   : {replay:8.0f} /s")
+
+    print("\n3. End to end: published to Kafka -> notifier -> SMTP accepted")
+    print(f"   {'run':46} {'emails/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, per_conn, trickle in (
+        ("burst, one reused connection", 0, None),
+        ("burst, new connection per message (baseline)", 1, None),
+        ("trickle 50/s, one reused connection", 0, 50.0),
+        ("trickle 50/s, new connection per message", 1, 50.0),
+    ):
+        count = n if trickle is None else min(n, 500)
+        r = await end_to_end(sink, count, per_conn, trickle)
+        print(f"   {label:46} {r['rate']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=1000, help="emails per run (default 1000)")
+    parser.add_argument("--serve-sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_sink:
+        serve_sink(int(args.serve_sink[0]), Path(args.serve_sink[1]))
+    else:
+        logging.basicConfig(level=logging.WARNING)
+        asyncio.run(main(args.emails))

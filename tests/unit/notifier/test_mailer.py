@@ -1,0 +1,86 @@
+"""SMTP delivery against a real aiosmtpd server: reuse, reconnect, failure classes."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import aiosmtplib
+import pytest
+
+from connect311_local.broker import free_port
+from connect311_notifier.mailer import Mailer, Outcome, classify
+from connect311_notifier.settings import NotifierSettings
+from tests.support.smtp import SmtpSink, start_smtp_sink
+
+
+def message(i: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.org", f"r{i}@example.org", f"m{i}"
+    msg.set_content("hello")
+    return msg
+
+
+async def test_one_connection_carries_many_messages(smtp_sink: SmtpSink) -> None:
+    mailer = Mailer(NotifierSettings(smtp_port=smtp_sink.port))  # type: ignore[attr-defined]
+    results = [await mailer.send(message(i)) for i in range(5)]
+    await mailer.close()
+    assert [r.outcome for r in results] == [Outcome.SENT] * 5
+    assert mailer.connections_opened == 1
+    assert len(smtp_sink.messages) == 5
+
+
+async def test_messages_per_connection_cap_reconnects(smtp_sink: SmtpSink) -> None:
+    settings = NotifierSettings(smtp_port=smtp_sink.port, smtp_messages_per_connection=2)  # type: ignore[attr-defined]
+    mailer = Mailer(settings)
+    for i in range(5):
+        assert (await mailer.send(message(i))).outcome is Outcome.SENT
+    await mailer.close()
+    assert mailer.connections_opened == 3
+
+
+async def test_server_restart_is_a_temporary_failure_then_reconnects() -> None:
+    port = free_port()
+    mailer = Mailer(NotifierSettings(smtp_port=port, smtp_connect_timeout_s=2))
+    refused = await mailer.send(message(0))
+    assert refused.outcome is Outcome.TEMPORARY and not refused.bounce
+    controller, sink = start_smtp_sink(port)
+    try:
+        assert (await mailer.send(message(1))).outcome is Outcome.SENT
+    finally:
+        controller.stop()
+    dropped = await mailer.send(message(2))  # the server went away under the connection
+    assert dropped.outcome is Outcome.TEMPORARY
+    controller, sink2 = start_smtp_sink(port)
+    try:
+        assert (await mailer.send(message(3))).outcome is Outcome.SENT
+    finally:
+        controller.stop()
+        await mailer.close()
+    assert [m["Subject"] for m in sink.messages + sink2.messages] == ["m1", "m3"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome", "bounce"),
+    [
+        ("550 5.1.1 No such user", Outcome.PERMANENT, True),
+        ("552 5.3.4 Message too big", Outcome.PERMANENT, True),
+        ("451 4.3.0 Try again later", Outcome.TEMPORARY, False),
+        ("421 4.7.0 Too many connections", Outcome.TEMPORARY, False),
+    ],
+)
+async def test_smtp_replies_are_classified(
+    smtp_sink: SmtpSink, reply: str, outcome: Outcome, bounce: bool
+) -> None:
+    smtp_sink.fail_with = reply
+    mailer = Mailer(NotifierSettings(smtp_port=smtp_sink.port))  # type: ignore[attr-defined]
+    result = await mailer.send(message(0))
+    await mailer.close()
+    assert (result.outcome, result.bounce, result.code) == (outcome, bounce, int(reply[:3]))
+    assert reply[4:] in result.reason
+
+
+def test_our_own_configuration_errors_never_bounce_the_recipient() -> None:
+    auth = classify(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"))
+    sender = classify(aiosmtplib.SMTPSenderRefused(550, "sender rejected", "a@example.org"))
+    assert auth.outcome is sender.outcome is Outcome.TEMPORARY
+    assert not auth.bounce and not sender.bounce
