@@ -77,7 +77,13 @@
       C.el("h4", { text: "Timeline" }),
       timeline,
       C.el("p", {}, [
-        C.el("a", { href: "/requests/" + encodeURIComponent(id), target: "_top", text: "Track or follow this request" })
+        // Inside another site's iframe the page opens in a new tab, never replacing theirs.
+        C.el("a", {
+          href: "/requests/" + encodeURIComponent(id),
+          target: window.top === window.self ? null : "_blank",
+          rel: window.top === window.self ? null : "noopener",
+          text: "Track or follow this request"
+        })
       ])
     ]);
     C.fetchJSON("/api/requests/" + encodeURIComponent(id))
