@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -153,7 +154,30 @@ def test_zoomed_out_map_shows_server_side_groups(page: Page, problems: PageProbl
     expect(page.locator("#map-status")).to_contain_text(f"{len(SEEDED)} requests in view")
     counts = cells.evaluate_all("els => els.map(e => Number(e.textContent))")
     assert sum(counts) == len(SEEDED)
+    titles = cells.evaluate_all("els => els.map(e => e.getAttribute('title'))")
+    assert all(re.fullmatch(r"\d+ requests here \(.*\)\. Zoom in to see them\.", t) for t in titles)
     screenshot(page, "web-map-grouped")
     cells.first.click()
     expect(page.locator(MARKERS).first).to_be_visible()
+    assert problems.errors == []
+
+
+def test_text_and_date_filters(page: Page, problems: PageProblems) -> None:
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    page.get_by_label("Text contains").fill("pothole")
+    page.get_by_role("button", name="Apply filters").click()
+    potholes = [s for s in SEEDED if "pothole" in (s.description + s.service_name).lower()]
+    expect(page.locator(MARKERS)).to_have_count(len(potholes))
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    # Seeded request n was opened 20 - n days ago: from 10 days ago leaves n = 10 and 11.
+    since = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+    page.get_by_label("Reported from").fill(since)
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED) - 10)
+    assert f"since={since}" in page.url
+    page.reload()
+    expect(page.get_by_label("Reported from")).to_have_value(since)
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED) - 10)
     assert problems.errors == []

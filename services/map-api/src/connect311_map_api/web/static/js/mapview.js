@@ -116,7 +116,8 @@
   function cellsOf(body) {
     if (body && Array.isArray(body.features)) {
       return body.features.map(function (f) {
-        return { lat: f.geometry.coordinates[1], long: f.geometry.coordinates[0], count: (f.properties || {}).count };
+        var p = f.properties || {};
+        return { lat: f.geometry.coordinates[1], long: f.geometry.coordinates[0], count: p.count, byStatus: p.by_status };
       });
     }
     return (body && body.cells) || [];
@@ -126,10 +127,14 @@
     var count = Number(cell.count) || 0;
     var size = count < 100 ? 34 : count < 1000 ? 42 : 52;
     var label = C.el("span", { text: count >= 10000 ? Math.round(count / 1000) + "k" : String(count) });
+    var parts = Object.keys(cell.byStatus || {}).map(function (s) {
+      return cell.byStatus[s] + " " + C.statusLabel(s).toLowerCase();
+    });
+    var title = count + " requests here" + (parts.length ? " (" + parts.join(", ") + ")" : "") + ". Zoom in to see them.";
     var marker = L.marker([cell.lat, cell.long], {
       icon: L.divIcon({ className: "grid-cell", html: label, iconSize: [size, size] }),
-      title: count + " requests here – zoom in",
-      alt: count + " requests here – zoom in",
+      title: title,
+      alt: title,
       keyboard: true
     });
     marker.on("click", function () { map.setView([cell.lat, cell.long], Math.min(map.getZoom() + 2, 18)); });
@@ -237,12 +242,19 @@
       timer = setTimeout(load, 150);
     }
 
+    /** Zoomed out, live changes refresh the groups at most every few seconds. */
+    var gridRefresh = null;
+    function refreshGridSoon() {
+      if (gridRefresh) return;
+      gridRefresh = setTimeout(function () { gridRefresh = null; if (mode === "grid") load(); }, 3000);
+    }
+
     /** Apply one live change: add, move, recolour or drop its marker. */
     function applyLive(feature) {
       var p = feature && feature.properties;
       if (!p || !p.service_request_id || !feature.geometry) return;
       liveCount += 1;
-      if (mode === "grid") { scheduleLoad(); return; }
+      if (mode === "grid") { refreshGridSoon(); return; }
       var old = markers[p.service_request_id];
       if (old) { cluster.removeLayer(old); delete markers[p.service_request_id]; shown -= 1; }
       var coords = feature.geometry.coordinates;
