@@ -120,6 +120,8 @@ def summary_table(title: str, summary: IngestSummary) -> Table:
     for event_type, n in sorted(summary.events.items()):
         table.add_row(f"  event {event_type}", str(n))
     table.add_row("  unchanged (no event)", str(summary.unchanged))
+    if summary.backfill:
+        table.add_row("  events marked backfill (history, no alerts)", "yes")
     table.add_row("rejected", str(sum(summary.rejects.values())))
     for reason, n in sorted(summary.rejects.items()):
         table.add_row(f"  {reason}", str(n))
@@ -202,6 +204,7 @@ def replay(
                     restart=restart,
                     limit=limit,
                     progress=lambda n: bar.advance(task, n),
+                    on_total=lambda n: bar.update(task, total=n),
                 )
 
     summary = _run(work)

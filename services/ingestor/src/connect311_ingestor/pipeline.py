@@ -34,6 +34,7 @@ class IngestSummary:
     unmatched_updates: int = 0
     events: Counter[str] = field(default_factory=Counter)
     rejects: Counter[str] = field(default_factory=Counter)
+    backfill: bool = False
 
     def add(self, other: IngestSummary) -> None:
         """Fold another summary into this one."""

@@ -63,7 +63,7 @@ async def import_file(
     cursor = await asyncio.to_thread(store.get_cursor, profile.source)
     if backfill is None:
         backfill = cursor is None
-    summary = IngestSummary()
+    summary = IngestSummary(backfill=backfill)
     rows = itertools.islice(parse_file(path, profile, fmt), limit)
 
     def next_batch() -> list[ParseResult]:
@@ -105,6 +105,7 @@ async def replay_file(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     progress: Progress | None = None,
+    on_total: Progress | None = None,
 ) -> IngestSummary:
     """Play an export as a live feed at `speed` x real time, in order of requested time.
 
@@ -121,6 +122,8 @@ async def replay_file(
             progress(len(rejects))
     start = await _replay_start(ingestor, path, profile, clock(), shift_to_now, restart)
     cues = timeline(requests, start=start if shift_to_now else None)
+    if on_total:
+        on_total(len(rejects) + len(cues))
     if not cues:
         return summary
     feed_start = cues[0].at
