@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiokafka import TopicPartition
 
 from connect311_contracts.kafka import consumer, encode, producer
@@ -130,7 +131,9 @@ async def start_notifier(
         ledger = Ledger(create_engine(settings.database_url))
         notifier = Notifier(settings, ledger, stop, task)
         running.append(notifier)
-        await eventually(lambda: Path(settings.database_url[10:]).exists(), what="the ledger")
+        await eventually(
+            lambda: sa.inspect(ledger.engine).has_table("notifier_emails"), what="the ledger"
+        )
         return notifier
 
     yield start

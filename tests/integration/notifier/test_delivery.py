@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 
@@ -184,3 +185,29 @@ async def test_smtp_down_then_up_every_message_arrives_once(
         assert len({m["Message-ID"] for m in got}) == 6
     finally:
         controller.stop()
+
+
+async def test_postgres_ledger_makes_replays_no_ops(
+    postgres_database: str, kafka_settings, smtp_sink: SmtpSink, start_notifier: StartNotifier
+) -> None:
+    # postgres_database comes first so it is dropped after the notifier has stopped.
+    sub = subscription()
+    alert = matched(sub)
+    notifier = await start_notifier(smtp_sink.port, database_url=postgres_database)  # type: ignore[attr-defined]
+    await publish(kafka_settings, [alert])
+    await eventually(lambda: statuses(notifier.ledger, [sub.subscription_id]) == ["sent"])
+    await publish(kafka_settings, [alert, alert])  # replayed after it was sent
+    async with aiohttp.ClientSession() as http:
+
+        async def deduplicated() -> bool:
+            async with http.get(f"{notifier.http}/metrics") as response:
+                return 'notifier_commands_deduplicated_total{kind="alert"} 2.0' in (
+                    await response.text()
+                )
+
+        for _ in range(200):
+            if await deduplicated():
+                break
+            await asyncio.sleep(0.05)
+        assert await deduplicated()
+    assert len(addressed_to(smtp_sink, [sub.email])) == 1

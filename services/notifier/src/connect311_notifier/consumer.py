@@ -17,6 +17,7 @@ from connect311_contracts.notifications import (
     NOTIFICATION_ADAPTER,
     ConfirmationRequested,
     NotificationCommand,
+    recipient_key,
 )
 from connect311_contracts.topics import DEAD_LETTERS
 from connect311_notifier.ledger import Incoming, Ledger, Planner
@@ -120,7 +121,8 @@ class CommandConsumer:
                 exc,
             )
             return None
-        key = record.key.decode(errors="replace") if record.key else ""
+        # Derived here, not trusted from the Kafka key: the rate limit is per address.
+        key = recipient_key(command.subscription.email)
         return Incoming(command, key, record.timestamp / 1000.0)
 
     async def _record(self, items: list[Incoming]) -> None:

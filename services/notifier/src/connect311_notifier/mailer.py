@@ -69,7 +69,7 @@ class Mailer:
             username=s.smtp_user,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             use_tls=s.smtp_implicit_tls,
-            start_tls=s.smtp_starttls if not s.smtp_implicit_tls else False,
+            start_tls=False if s.smtp_implicit_tls else s.smtp_starttls,
             validate_certs=s.smtp_validate_certs,
             timeout=s.smtp_connect_timeout_s,
         )

@@ -23,7 +23,9 @@ class NotifierSettings(BaseSettings):
     # SMTP
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)
-    smtp_starttls: bool = Field(default=False, description="Upgrade with STARTTLS after EHLO")
+    smtp_starttls: bool | None = Field(
+        default=None, description="STARTTLS: true requires it, false never, unset when offered"
+    )
     smtp_implicit_tls: bool = Field(default=False, description="TLS from the first byte (465)")
     smtp_validate_certs: bool = True
     smtp_user: str | None = None
