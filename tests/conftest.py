@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
 def kafka_settings(broker: LocalBroker) -> KafkaSettings:
     """Kafka settings pointing at the session broker, with every topic created."""
     settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
-    asyncio.run(ensure_topics(settings))
+    # A thread of its own: Playwright's sync API may already run an event loop on this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, ensure_topics(settings)).result()
     return settings
 
 
@@ -90,3 +93,12 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last.
+
+    Playwright's sync API keeps an event loop running on the main thread for the rest of the
+    session once started, which would break every asyncio test collected after it.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
