@@ -31,12 +31,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def conditions(f: RequestFilters) -> list[ColumnElement[bool]]:
-    """SQL conditions for a set of filters."""
+def conditions(f: RequestFilters, *, bbox_index: bool = True) -> list[ColumnElement[bool]]:
+    """SQL conditions for a set of filters (`bbox_index=False` hides the lat index)."""
     out: list[ColumnElement[bool]] = []
     if f.bbox:
+        # `lat + 0` is the same value but no index matches it: SQLite then walks the
+        # primary key and stops after one page, which beats the index for large boxes.
+        lat = r.lat if bbox_index else r.lat + 0
         out += [
-            r.lat.between(f.bbox.min_lat, f.bbox.max_lat),
+            lat.between(f.bbox.min_lat, f.bbox.max_lat),
             r.long.between(f.bbox.min_long, f.bbox.max_long),
         ]
     for column, values in (
@@ -67,7 +70,7 @@ def request_page(
     conn: Connection, f: RequestFilters, limit: int, after_pk: int | None
 ) -> tuple[Sequence[Any], int | None]:
     """One keyset page ordered by storage key; returns rows and the next cursor (or None)."""
-    where = conditions(f)
+    where = conditions(f, bbox_index=_small_bbox(conn, f))
     if after_pk is not None:
         where.append(r.pk > after_pk)
     query = select(requests).where(and_(True, *where)).order_by(r.pk).limit(limit + 1)
@@ -75,6 +78,25 @@ def request_page(
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].pk
     return rows, None
+
+
+SMALL_BBOX_FRACTION = 0.1
+
+
+def _small_bbox(conn: Connection, f: RequestFilters) -> bool:
+    """Should a page query use the lat/long index? (SQLite has no range statistics.)
+
+    Small boxes: yes. Boxes spanning a large share of the data's latitudes: a primary-key
+    walk finds a page of matches sooner (measured in bench/map_api.py). PostgreSQL has
+    histograms and decides for itself.
+    """
+    if f.bbox is None or conn.dialect.name != "sqlite":
+        return True
+    low, high = conn.execute(select(func.min(r.lat), func.max(r.lat))).one()
+    if low is None or high <= low:
+        return True
+    span = min(f.bbox.max_lat, high) - max(f.bbox.min_lat, low)
+    return span / (high - low) < SMALL_BBOX_FRACTION
 
 
 def _cell(column: Any, origin: float, size: float, dialect: str) -> Any:

@@ -59,11 +59,20 @@ requests = Table(
     Column("rank_event_id", String(100), nullable=False),
     Column("last_event_type", String(40), nullable=False),
 )
-Index("ix_requests_lat_long", requests.c.lat, requests.c.long)
+# Covering (lat, long, status): small bboxes and cluster counts never touch the table.
+Index("ix_requests_lat_long", requests.c.lat, requests.c.long, requests.c.status)
 Index("ix_requests_requested", requests.c.requested_datetime)
 Index("ix_requests_status", requests.c.status)
 Index("ix_requests_service_code", requests.c.service_code)
-Index("ix_requests_agency", requests.c.agency_responsible)
+# Covering index for the stats queries: each is an index-only scan grouped by agency.
+Index(
+    "ix_requests_agency_stats",
+    requests.c.agency_responsible,
+    requests.c.opened_day,
+    requests.c.status,
+    requests.c.closed_day,
+    requests.c.hours_to_close,
+)
 Index("ix_requests_dataset", requests.c.dataset)
 
 history = Table(

@@ -1,0 +1,236 @@
+"""Map API benchmark: bbox GeoJSON pages, clusters, stats and state-consumer throughput.
+
+    uv run python bench/map_api.py                 # 100k stored requests (SQLite)
+    uv run python bench/map_api.py --million       # also 1M (slower to seed)
+    uv run python bench/map_api.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+
+Each query figure is compared in the same run against a baseline without the lat/long index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from connect311_contracts.request import RequestStatus
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.geo import BBox
+from connect311_map_api.core.state import feature, request_row
+from connect311_map_api.core.stats import Interval
+from connect311_map_api.db import queries
+from connect311_map_api.db.engine import create_schema, make_engine
+from connect311_map_api.db.state_store import apply_events
+from connect311_map_api.db.tables import metadata, requests
+from tests.unit.map_api.factories import event, snapshot
+
+CITY = BBox(-82.80, 27.60, -82.55, 27.90)  # St. Petersburg, FL, roughly
+AGENCIES = [f"Department {i}" for i in range(12)]
+CODES = [f"C{i:03d}" for i in range(60)]
+STATUSES = ["open", "acknowledged", "in_progress", "closed", "closed", "closed"]
+START = datetime(2023, 1, 1)
+QUERIES = 60
+
+
+def rows(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """n synthetic request rows spread over the city and two years."""
+    rnd = random.Random(seed)
+    template = request_row(event("opened", snapshot("template")))
+    out = []
+    for i in range(n):
+        opened = START + timedelta(minutes=rnd.randrange(2 * 365 * 24 * 60))
+        status = rnd.choice(STATUSES)
+        closed = opened + timedelta(hours=rnd.expovariate(1 / 72)) if status == "closed" else None
+        code = rnd.choice(CODES)
+        row = dict(template)
+        row.update(
+            service_request_id=f"bench:{i}",
+            source_request_id=str(i),
+            service_code=code,
+            service_name=f"Service {code}",
+            agency_responsible=AGENCIES[hash(code) % len(AGENCIES)],
+            status=status,
+            lat=rnd.uniform(CITY.min_lat, CITY.max_lat),
+            long=rnd.uniform(CITY.min_long, CITY.max_long),
+            requested_datetime=opened,
+            updated_datetime=closed or opened,
+            closed_datetime=closed,
+            opened_day=opened.date().isoformat(),
+            closed_day=closed.date().isoformat() if closed else None,
+            hours_to_close=int((closed - opened).total_seconds() // 3600) if closed else None,
+            rank_source_at=closed or opened,
+            rank_occurred_at=opened,
+            rank_event_id=f"e{i}",
+        )
+        out.append(row)
+    return out
+
+
+def seed(engine: Engine, n: int) -> float:
+    """Insert n rows in chunks; returns seconds taken."""
+    started = time.perf_counter()
+    chunk = 50_000
+    for start in range(0, n, chunk):
+        batch = rows(min(chunk, n - start), seed=start)
+        for j, row in enumerate(batch):
+            row["service_request_id"] = f"bench:{start + j}"
+        with engine.begin() as conn:
+            conn.execute(requests.insert(), batch)
+        print(f"  seeded {min(start + chunk, n):,}/{n:,}", flush=True)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return time.perf_counter() - started
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p95 of millisecond samples."""
+    samples = sorted(samples)
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))]
+
+
+def random_view(rnd: random.Random, span: float) -> BBox:
+    """A viewport of `span` degrees somewhere in the city."""
+    lon = rnd.uniform(CITY.min_long, CITY.max_long - span)
+    lat = rnd.uniform(CITY.min_lat, CITY.max_lat - span)
+    return BBox(lon, lat, lon + span, lat + span)
+
+
+def cases() -> dict[str, tuple[int, Callable[[Engine, random.Random], Any]]]:
+    """Named query cases: (repetitions, run(engine, rnd))."""
+
+    def page(engine: Engine, box: BBox, **kw: Any) -> None:
+        with engine.connect() as conn:
+            found, _ = queries.request_page(conn, RequestFilters(bbox=box, **kw), 500, None)
+            [feature(r) for r in found]
+
+    def clusters(engine: Engine, _rnd: random.Random) -> None:
+        with engine.connect() as conn:
+            queries.clusters(conn, RequestFilters(bbox=CITY), 360 / (2**12 * 4))
+
+    def stats(engine: Engine, **kw: Any) -> None:
+        with engine.connect() as conn:
+            queries.stats(conn, RequestFilters(**kw), Interval.WEEK)
+
+    return {
+        "bbox street 0.01deg": (QUERIES, lambda e, rnd: page(e, random_view(rnd, 0.01))),
+        "bbox district 0.05deg": (QUERIES, lambda e, rnd: page(e, random_view(rnd, 0.05))),
+        "bbox whole city": (QUERIES, lambda e, rnd: page(e, CITY)),
+        "bbox 0.05deg + agency + open": (
+            QUERIES,
+            lambda e, rnd: page(
+                e, random_view(rnd, 0.05), agencies=(AGENCIES[3],), statuses=("open",)
+            ),
+        ),
+        "clusters city zoom 12": (5, clusters),
+        "stats all, weekly": (3, lambda e, rnd: stats(e)),
+        "stats one agency": (3, lambda e, rnd: stats(e, agencies=(AGENCIES[1],))),
+    }
+
+
+def compare(baseline: Engine, indexed: Engine) -> None:
+    """Run each case alternately on both databases (fair under a busy machine)."""
+    print(f"  {'case':32s} {'no lat/long index':>24s} {'lat/long index':>24s}  speed-up")
+    for name, (repeat, run) in cases().items():
+        samples: dict[str, list[float]] = {"base": [], "idx": []}
+        for i in range(repeat):
+            for key, engine in (("base", baseline), ("idx", indexed)):
+                rnd = random.Random(i)
+                t = time.perf_counter()
+                run(engine, rnd)
+                samples[key].append((time.perf_counter() - t) * 1000)
+        b50, b95 = percentiles(samples["base"])
+        i50, i95 = percentiles(samples["idx"])
+        print(
+            f"  {name:32s} p50 {b50:7.1f} p95 {b95:7.1f} ms  p50 {i50:7.1f} p95 {i95:7.1f} ms"
+            f"  x{b50 / max(i50, 1e-6):.1f}",
+            flush=True,
+        )
+
+
+def bench_queries(url: str, n: int, tmp: Path) -> None:
+    """Seed n rows, copy the database without the lat/long index, compare both."""
+    engine = make_engine(url)
+    metadata.drop_all(engine)
+    create_schema(engine)
+    print(f"\n== {n:,} stored requests ({engine.dialect.name}) ==")
+    print(f"  seed time {seed(engine, n):.1f} s")
+    engine.dispose()
+    if not url.startswith("sqlite:///"):
+        print("  (baseline copy needs SQLite; indexed figures only)")
+        compare(make_engine(url), make_engine(url))
+        return
+    copy = tmp / f"baseline-{n}.db"
+    shutil.copyfile(url.removeprefix("sqlite:///"), copy)
+    baseline = make_engine(f"sqlite:///{copy}")
+    with baseline.begin() as conn:
+        conn.execute(text("DROP INDEX ix_requests_lat_long"))
+        conn.execute(text("ANALYZE"))
+    compare(baseline, make_engine(url))
+    baseline.dispose()
+    copy.unlink()
+
+
+def bench_consumer(url: str, n_requests: int) -> None:
+    """Events/s apply_events reaches: batches of 500 vs one event per transaction."""
+    events = []
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(n_requests):
+        events.append(event("opened", snapshot(f"c{i}", opened=t0)))
+        done = snapshot(
+            f"c{i}", status=RequestStatus.CLOSED, opened=t0, updated=t0 + timedelta(hours=5)
+        )
+        events.append(event("closed", done))
+    print(f"\n== state consumer: {len(events):,} events (opened + closed) ==")
+    for batch in (1, 500):
+        engine = make_engine(url)
+        metadata.drop_all(engine)
+        create_schema(engine)
+        subset = events if batch > 1 else events[:2_000]
+        started = time.perf_counter()
+        for i in range(0, len(subset), batch):
+            with engine.begin() as conn:
+                apply_events(conn, subset[i : i + batch])
+        rate = len(subset) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            for i in range(0, len(subset), 500):
+                apply_events(conn, subset[i : i + 500])
+        replay = len(subset) / (time.perf_counter() - started)
+        print(
+            f"  batch {batch:4d}: {rate:9,.0f} events/s applied; replay (all duplicates) "
+            f"{replay:9,.0f} events/s"
+        )
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    parser.add_argument("--million", action="store_true", help="also run at 1M stored requests")
+    parser.add_argument("--sizes", default="100000", help="comma-separated row counts")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.million else [])
+        for n in sizes:
+            bench_queries(url, n, Path(tmp))
+        bench_consumer(url, 10_000)
+
+
+if __name__ == "__main__":
+    main()
