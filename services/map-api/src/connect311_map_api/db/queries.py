@@ -96,7 +96,7 @@ def _small_bbox(conn: Connection, f: RequestFilters) -> bool:
     if low is None or high <= low:
         return True
     span = min(f.bbox.max_lat, high) - max(f.bbox.min_lat, low)
-    return span / (high - low) < SMALL_BBOX_FRACTION
+    return bool(span / (high - low) < SMALL_BBOX_FRACTION)
 
 
 def _cell(column: Any, origin: float, size: float, dialect: str) -> Any:
