@@ -17,6 +17,7 @@ from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
 from connect311_ingestor.app import Runtime
 from connect311_ingestor.settings import Open311Feed, SeeClickFixFeed
+from connect311_ingestor.sources.documents import FeedUnusable
 from connect311_ingestor.sources.http import Backoff, Fetcher, FetchError, TooLarge
 from connect311_ingestor.sources.open311 import Open311Poller
 from connect311_ingestor.sources.seeclickfix import SeeClickFixPoller
@@ -187,25 +188,42 @@ async def test_open311_updates_close_a_known_request(
     assert closed.request.closed_datetime == NOW - timedelta(hours=1)
 
 
-async def test_oversized_feed_response_becomes_a_too_large_reject(
+async def test_unusable_documents_are_rejected_and_their_window_is_retried_not_skipped(
     runtime: Runtime, feed_server: Any, no_sleep: Any, source_name: str, topic_reader: Reader
 ) -> None:
+    good = json.dumps([georeport("5", NOW - timedelta(hours=2))])
     feed_server.route("/v2/services.json", feed_server.reply(200, "[]"))
-    feed_server.route("/v2/requests.json", feed_server.reply(200, b"[" + b" " * 5000 + b"]"))
-    feed = Open311Feed(source=source_name, base_url=f"{feed_server.base_url}/v2", backfill_days=0.5)
+    feed_server.route(
+        "/v2/requests.json",
+        feed_server.reply(200, b"[" + b" " * 5000 + b"]"),  # over the 1,000-byte bound
+        feed_server.reply(200, "<html>maintenance</html>"),  # 200 but not JSON
+        feed_server.reply(200, good),
+    )
+    feed = Open311Feed(
+        source=source_name, base_url=f"{feed_server.base_url}/v2", backfill_days=0.5, use_page=False
+    )
     async with httpx.AsyncClient() as client:
         poller = Open311Poller(
             feed, fetcher(client, no_sleep, max_bytes=1000), runtime.ingestor, clock=lambda: NOW
         )
+        with pytest.raises(FeedUnusable, match="too_large"):
+            await poller.poll_once()
+        with pytest.raises(FeedUnusable, match="invalid_json"):
+            await poller.poll_once()
+        assert runtime.store.get_cursor(source_name) is None, "watermark did not move"
         summary = await poller.poll_once()
-    assert summary.rejects == {"too_large": 1}
+    assert summary.events == {"request.opened": 1}
+    assert runtime.store.get_cursor(source_name) == {
+        "requests_until": "2024-05-03T00:00:00Z",
+        "caught_up": True,
+    }
     rejects = [
         RecordRejected.model_validate_json(r.value)
         for r in await topic_reader(REQUEST_REJECTS.name, source_name)
     ]
     mine = [r for r in rejects if r.source == source_name]
-    assert [r.reason.value for r in mine] == ["too_large"]
-    assert "1000" in mine[0].detail
+    assert [r.reason.value for r in mine] == ["too_large", "invalid_json"]
+    assert "1000" in mine[0].detail and "maintenance" in mine[1].raw
 
 
 async def test_fetcher_gives_up_after_retries_and_does_not_retry_client_errors(

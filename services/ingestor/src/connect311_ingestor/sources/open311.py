@@ -19,7 +19,9 @@ from connect311_ingestor.adapters.open311 import (
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.settings import Open311Feed
+from connect311_ingestor.sources.documents import document_reject, unusable
 from connect311_ingestor.sources.http import Fetcher, TooLarge
+from connect311_ingestor.updates import UpdateLike
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,8 @@ class Open311Poller:
             summary.add(
                 (await self.ingestor.ingest(results, source=self.source, backfill=backfill))[0]
             )
+            if (reject := document_reject(results, where)) is not None:
+                raise unusable(reject)
             if not self.feed.use_page or not ids:
                 break
             previous_ids = ids
@@ -170,9 +174,17 @@ class Open311Poller:
         try:
             body = await self.fetcher.get(url, params)
         except TooLarge as exc:
-            reject = Rejected(RejectReason.TOO_LARGE, str(exc), url, where)
-            return (await self.ingestor.ingest([reject], source=self.source))[0]
-        updates = parse_updates(body, source=self.source, fmt=self.feed.format)
+            body = None
+            updates: list[UpdateLike | Rejected] = [
+                Rejected(RejectReason.TOO_LARGE, str(exc), url, where)
+            ]
+        if body is not None:
+            updates = list(
+                parse_updates(body, source=self.source, fmt=self.feed.format, location=where)
+            )
+        if (reject := document_reject(updates, where)) is not None:
+            await self.ingestor.ingest([reject], source=self.source)
+            raise unusable(reject)
         return await self.ingestor.ingest_updates(
             updates, source=self.source, backfill=backfill, location=where
         )

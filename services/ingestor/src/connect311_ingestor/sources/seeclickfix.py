@@ -12,6 +12,7 @@ from connect311_ingestor.adapters.seeclickfix import parse_issues_page
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, Rejected
 from connect311_ingestor.settings import SeeClickFixFeed
+from connect311_ingestor.sources.documents import document_reject, unusable
 from connect311_ingestor.sources.http import Fetcher, TooLarge
 from connect311_ingestor.sources.open311 import iso
 
@@ -72,11 +73,14 @@ class SeeClickFixPoller:
                 body = await self.fetcher.get(url, params)
             except TooLarge as exc:
                 reject = Rejected(RejectReason.TOO_LARGE, str(exc), url, where)
-                summary.add((await self.ingestor.ingest([reject], source=self.source))[0])
-                break
+                await self.ingestor.ingest([reject], source=self.source)
+                raise unusable(reject) from exc
             page = parse_issues_page(
                 body, source=self.source, dataset=self.feed.dataset, location=where
             )
+            if (bad := document_reject(page.results, where)) is not None:
+                await self.ingestor.ingest([bad], source=self.source)
+                raise unusable(bad)
             for result in page.results:
                 if isinstance(result, Accepted):
                     seen = result.request.updated_datetime or result.request.requested_datetime
