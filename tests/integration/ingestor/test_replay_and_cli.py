@@ -135,7 +135,7 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Com
 def test_cli_help_lists_the_commands(tmp_path: Path, kafka_settings: KafkaSettings) -> None:
     result = _cli("--help", env=_env(kafka_settings, tmp_path))
     assert result.returncode == 0
-    for command in ("import", "replay", "poll", "serve"):
+    for command in ("import", "replay", "poll", "serve", "status"):
         assert command in result.stdout
     assert "--shift-to-now" in _cli("replay", "--help", env=_env(kafka_settings, tmp_path)).stdout
 
@@ -148,6 +148,9 @@ def test_cli_import_prints_a_summary_and_explains_errors(
     done = _cli("import", str(export), "--profile", "nyc", "--limit", "20", env=env)
     assert done.returncode == 0, done.stderr
     assert "records read" in done.stdout and "request.opened" in done.stdout
+    status = _cli("status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert "nyc311" in status.stdout and "closed_before_opened" in status.stdout
     bad_profile = _cli("import", str(export), "--profile", "atlantis", env=env)
     assert bad_profile.returncode == 2 and "unknown profile" in bad_profile.stderr
     no_broker = _cli(

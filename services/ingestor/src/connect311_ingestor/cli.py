@@ -249,6 +249,43 @@ def serve_command() -> None:
     _run(work)
 
 
+@app.command()
+def status() -> None:
+    """Show what the database remembers: requests and watermarks per source, reject counts."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from connect311_ingestor.store import IngestorStore
+
+    settings, _ = _settings()
+    try:
+        store = IngestorStore.from_url(settings.database_url)
+        try:
+            requests, cursors, rejects = (
+                store.request_counts(),
+                store.cursors(),
+                store.reject_counts(),
+            )
+        finally:
+            store.close()
+    except SQLAlchemyError as exc:
+        raise _fail(f"cannot read {settings.database_url}: {exc}") from exc
+    sources = Table(title=f"sources in {settings.database_url}")
+    for column in ("source", "requests", "rejected", "watermark / cursor"):
+        sources.add_column(column)
+    for source in sorted(set(requests) | set(cursors) | {s for s, _ in rejects}):
+        rejected = sum(n for (s, _), n in rejects.items() if s == source)
+        cursor = ", ".join(f"{k}={v}" for k, v in sorted(cursors.get(source, {}).items()))
+        sources.add_row(source, str(requests.get(source, 0)), str(rejected), cursor or "-")
+    reasons = Table(title="rejects by source and reason (also on requests.rejects.v1)")
+    for column in ("source", "reason", "count"):
+        reasons.add_column(column)
+    for (source, reason), n in sorted(rejects.items()):
+        reasons.add_row(source, reason, str(n))
+    out = Console()
+    out.print(sources)
+    out.print(reasons)
+
+
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -166,6 +166,18 @@ class IngestorStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def cursors(self) -> dict[str, dict[str, Any]]:
+        """Every source's saved watermark/cursor."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(source_cursor.c.source, source_cursor.c.cursor)).all()
+        return {source: dict(json.loads(value)) for source, value in rows}
+
+    def request_counts(self) -> dict[str, int]:
+        """How many requests are remembered, per source."""
+        query = select(request_state.c.source, func.count()).group_by(request_state.c.source)
+        with self.engine.connect() as conn:
+            return {source: int(n) for source, n in conn.execute(query).all()}
+
     def get_cursor(self, source: str) -> dict[str, Any] | None:
         """A source's saved watermark/cursor, or None before its first import."""
         with self.engine.connect() as conn:
