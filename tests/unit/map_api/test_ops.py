@@ -132,3 +132,28 @@ async def test_broadcaster_fans_out_and_bounds_slow_clients() -> None:
         assert fast.qsize() == slow.qsize() == 1_000
         assert (await asyncio.wait_for(fast.get(), 1))["n"] == 5  # oldest dropped first
     assert hub.clients == 0
+
+
+def test_sign_up_without_a_broker_is_503_and_stores_nothing(
+    tmp_path: Path, signing: SigningSettings
+) -> None:
+    from connect311_map_api.app import create_app
+    from connect311_map_api.settings import MapApiSettings
+
+    url = f"sqlite:///{tmp_path / 'nobroker.db'}"
+    app = create_app(MapApiSettings(database_url=url, consume=False), signing=signing)
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/subscriptions",
+            json={
+                "email": "nb@example.com",
+                "target": {"kind": "circle", "lat": 1, "long": 1, "radius_m": 100},
+            },
+        )
+        assert response.status_code == 503 and "try again" in response.json()["detail"]
+        assert client.get("/healthz").json()["broker"] == "disabled"
+        counts = client.app.state.ctx.engine  # type: ignore[attr-defined]
+        with counts.connect() as conn:
+            from connect311_map_api.db.subscription_store import counts_by_status
+
+            assert sum(counts_by_status(conn).values()) == 0

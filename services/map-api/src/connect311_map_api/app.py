@@ -106,8 +106,17 @@ async def _start(
 ) -> list[asyncio.Task[Any]]:
     if kafka_publisher is None:
         return []
-    await ensure_topics(ctx.kafka)
-    await kafka_publisher.start()
+    try:
+        await ensure_topics(ctx.kafka)
+        await kafka_publisher.start()
+    except KafkaError:
+        log.error(
+            "Kafka at %s is not reachable: start the broker (scripts/run.sh) or set "
+            "KAFKA_BOOTSTRAP_SERVERS, or run without consumers: connect311-map-api run "
+            "--no-consume",
+            ctx.kafka.bootstrap_servers,
+        )
+        raise
     if ctx.settings.republish_on_start:
         await ctx.service.republish()
     common: dict[str, Any] = {

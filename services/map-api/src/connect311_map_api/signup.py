@@ -30,7 +30,7 @@ from connect311_contracts.tokens import (
 from connect311_map_api.core.geo import InvalidGeometry, Target, validate_target
 from connect311_map_api.db import queries
 from connect311_map_api.db import subscription_store as store
-from connect311_map_api.publisher import Publisher
+from connect311_map_api.publisher import NoPublisher, Publisher, PublishUnavailable
 from connect311_map_api.ratelimit import SignupLimiter
 from connect311_map_api.settings import MapApiSettings
 
@@ -93,6 +93,8 @@ class SubscriptionService:
         Raises InvalidGeometry or ValueError (422) and RateLimited (429); the caller's answer
         is otherwise the same whether or not the address is known.
         """
+        if isinstance(self._publisher, NoPublisher):
+            raise PublishUnavailable  # nothing stored that could never be confirmed
         validate_target(target, self._settings.max_polygon_vertices)
         if target.kind == "follow":
             exists = await self._db(lambda c: queries.one_request(c, target.service_request_id))
