@@ -5,7 +5,7 @@
   "use strict";
   var C = window.C311;
   var PAGE_SIZE = 1000;
-  var MAX_PAGES = 5; // at most 5000 markers at once; zoom in or use the server grid beyond
+  var MAX_PAGES = 5; // at most 5000 markers at once; beyond that the server's groups are shown
   var ALL_STATUSES = ["open", "acknowledged", "in_progress", "closed"];
 
   /** The API query parameters of a filter object. */
@@ -160,6 +160,7 @@
     var liveCount = 0;
     var gridTotal = 0;
     var fitted = false;
+    var loads = 0;
 
     function status(text) { if (options.onStatus) options.onStatus(text); }
 
@@ -178,6 +179,43 @@
       else { map.removeLayer(grid); cluster.addTo(map); }
     }
 
+    function showMarkers(features) {
+      setMode("markers");
+      cluster.clearLayers();
+      markers = {};
+      var layers = features.map(function (f) {
+        var m = markerFor(f);
+        markers[f.properties.service_request_id] = m;
+        return m;
+      });
+      cluster.addLayers(layers);
+      shown = layers.length;
+      report();
+      if (options.fitFirst && !fitted && layers.length) {
+        // An embed opens on its own requests, wherever they are in the city.
+        fitted = true;
+        map.fitBounds(cluster.getBounds(), { padding: [30, 30], maxZoom: 16 });
+      }
+    }
+
+    function showGrid(body) {
+      setMode("grid");
+      grid.clearLayers();
+      markers = {};
+      gridTotal = 0;
+      cellsOf(body).forEach(function (cell) {
+        gridTotal += Number(cell.count) || 0;
+        grid.addLayer(cellMarker(map, cell));
+      });
+      report();
+    }
+
+    function fetchGrid(signal) {
+      var params = Object.assign({ bbox: bboxOf(map), zoom: map.getZoom() }, filterParams(filters));
+      return C.fetchJSON("/api/requests/clusters" + C.query(params), { signal: signal });
+    }
+
+    /** Markers for the view; when more than MAX_MARKERS match, the honest groups instead. */
     function loadDetailed(signal) {
       var params = Object.assign({ bbox: bboxOf(map), limit: PAGE_SIZE }, filterParams(filters));
       var collected = [];
@@ -186,53 +224,43 @@
         return C.fetchJSON("/api/requests" + C.query(q), { signal: signal }).then(function (body) {
           collected = collected.concat((body && body.features) || []);
           if (body && body.next_cursor && n + 1 < MAX_PAGES) return page(body.next_cursor, n + 1);
-          return { truncated: !!(body && body.next_cursor) };
+          return null;
         });
       }
-      return page(null, 0).then(function (result) {
-        setMode("markers");
-        cluster.clearLayers();
-        markers = {};
-        var layers = collected.map(function (f) {
-          var m = markerFor(f);
-          markers[f.properties.service_request_id] = m;
-          return m;
+      var first = Object.assign({}, params);
+      return C.fetchJSON("/api/requests" + C.query(first), { signal: signal }).then(function (body) {
+        collected = (body && body.features) || [];
+        if (!body || !body.next_cursor) return showMarkers(collected);
+        // More than one page: ask the cheap grid how many there are before paging on.
+        return fetchGrid(signal).then(function (groups) {
+          if ((Number(groups && groups.total) || 0) > MAX_PAGES * PAGE_SIZE) return showGrid(groups);
+          return page(body.next_cursor, 1).then(function () { showMarkers(collected); });
         });
-        cluster.addLayers(layers);
-        shown = layers.length;
-        report();
-        if (options.fitFirst && !fitted && layers.length) {
-          // An embed opens on its own requests, wherever they are in the city.
-          fitted = true;
-          map.fitBounds(cluster.getBounds(), { padding: [30, 30], maxZoom: 16 });
-        }
-        if (result.truncated) status(shown + " requests shown (more in view – zoom in or narrow the filters)");
       });
     }
 
     function loadGrid(signal) {
-      var params = Object.assign({ bbox: bboxOf(map), zoom: map.getZoom() }, filterParams(filters));
-      return C.fetchJSON("/api/requests/clusters" + C.query(params), { signal: signal }).then(function (body) {
-        setMode("grid");
-        grid.clearLayers();
-        markers = {};
-        gridTotal = 0;
-        cellsOf(body).forEach(function (cell) {
-          gridTotal += Number(cell.count) || 0;
-          grid.addLayer(cellMarker(map, cell));
-        });
-        report();
-      });
+      return fetchGrid(signal).then(showGrid);
     }
 
     function load() {
       if (pending) pending.abort();
       pending = new AbortController();
       var signal = pending.signal;
+      var started = performance.now();
+      element.setAttribute("data-state", "loading");
       status("Loading requests…");
       var job = map.getZoom() < cfg.clusterBelowZoom ? loadGrid(signal) : loadDetailed(signal);
-      job.catch(function (err) {
+      job.then(function () {
+        if (signal.aborted) return;
+        // For tests and measurements: when the view finished loading, and how long it took.
+        loads += 1;
+        element.setAttribute("data-state", "ready");
+        element.setAttribute("data-loads", String(loads));
+        element.setAttribute("data-load-ms", String(Math.round(performance.now() - started)));
+      }).catch(function (err) {
         if (err.name === "AbortError") return;
+        element.setAttribute("data-state", "error");
         status("Could not load requests: " + err.message);
       });
     }
