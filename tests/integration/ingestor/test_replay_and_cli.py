@@ -158,7 +158,11 @@ def test_cli_import_prints_a_summary_and_explains_errors(
         str(export),
         "--profile",
         "nyc",
-        env={**env, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"},
+        env={
+            **env,
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "INGESTOR_BROKER_CONNECT_ATTEMPTS": "1",
+        },
     )
     assert no_broker.returncode == 2
     assert "connect311 broker" in no_broker.stderr

@@ -86,9 +86,7 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def running(
-    settings: IngestorSettings, kafka: KafkaSettings, *, connect_attempts: int = 5
-) -> AsyncIterator[Runtime]:
+async def running(settings: IngestorSettings, kafka: KafkaSettings) -> AsyncIterator[Runtime]:
     """Open the store, ensure topics, start the producer; close all on exit."""
     store = await asyncio.to_thread(IngestorStore.from_url, settings.database_url)
     try:
@@ -101,7 +99,7 @@ async def running(
         )
         with _quiet("aiokafka"):  # a refused connection is explained once, by BrokerUnreachable
             try:
-                await ensure_topics(kafka, attempts=connect_attempts)
+                await ensure_topics(kafka, attempts=settings.broker_connect_attempts)
                 await kafka_producer.start()
             except KafkaConnectionError as exc:
                 await kafka_producer.stop()
