@@ -51,6 +51,17 @@ class Stack:
         body: dict[str, Any] = response.json()
         return body
 
+    def wait_for_request(self, service_request_id: str, timeout_s: float = 20) -> dict[str, Any]:
+        """The map API's view of a request, once the event has reached it."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            response = httpx.get(f"{self.map_api}/api/requests/{service_request_id}", timeout=5)
+            if response.status_code == 200:
+                found: dict[str, Any] = response.json()
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"the map API never showed {service_request_id}")
+
     def subscribe(self, body: dict[str, Any]) -> None:
         """Sign up through the public API and click the confirmation link that arrives."""
         before = len(self.sink.messages)
@@ -139,7 +150,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 state,
                 {
                     "INGESTOR_PUSH_TOKENS": PUSH_TOKEN,
-                    "NOTIFIER_DIGEST_CHECK_INTERVAL_S": "1",
+                    "NOTIFIER_DIGEST_CHECK_S": "1",
+                    "NOTIFIER_INSTANT_PER_HOUR": "1000",
                 },
             )
         }
