@@ -103,7 +103,7 @@ SEEDED: tuple[Seeded, ...] = (
         "Bins not emptied",
     ),
     Seeded("3002", "Sanitation", "missed-pickup", "Missed pickup", _S.OPEN, (), "Recycling left"),
-    Seeded("3003", "Sanitation", "graffiti", HOSTILE_NAME, _S.OPEN, (), HOSTILE),
+    Seeded("3003", "Sanitation", "graffiti", HOSTILE_NAME, _S.ACKNOWLEDGED, (HOSTILE,), HOSTILE),
     Seeded(
         "3004",
         "Sanitation",

@@ -96,19 +96,28 @@ def test_popup_shows_the_timeline(page: Page, problems: PageProblems) -> None:
 
 
 def test_hostile_text_renders_as_text_and_runs_nothing(page: Page, problems: PageProblems) -> None:
+    seed = next(s for s in SEEDED if s.service_request_id == HOSTILE_ID)
     page.goto("/")
     expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
     open_popup(page, HOSTILE_ID)
     popup = page.locator(".leaflet-popup .popup")
     expect(popup.locator(".description")).to_have_text(HOSTILE)
-    seed = next(s for s in SEEDED if s.service_request_id == HOSTILE_ID)
     expect(popup.locator(".popup-title")).to_have_text(seed.service_name)
+    expect(popup.locator(".timeline .notes")).to_have_text(HOSTILE)
     assert popup.locator("img, script, b").count() == 0
+    # The hostile category name also reaches the filter lists, as plain option text.
+    expect(page.locator("#f-category option", has_text="<b>Graffiti</b>")).to_have_count(1)
+    assert page.evaluate("window.__pwned") is None
     page.goto(f"/requests/{HOSTILE_ID}")
     expect(page.locator("#track-description")).to_have_text(HOSTILE)
     expect(page.locator("#track-title")).to_have_text(seed.service_name)
+    expect(page.locator("#track-timeline .notes")).to_have_text(HOSTILE)
     assert page.locator("main img, main b").count() == 0
     assert page.evaluate("window.__pwned") is None
+    page.goto("/stats")
+    expect(page.locator("#s-category option", has_text="<b>Graffiti</b>")).to_have_count(1)
+    assert page.evaluate("window.__pwned") is None
+    screenshot(page, "web-hostile-stats")
     assert problems.errors == []
 
 
