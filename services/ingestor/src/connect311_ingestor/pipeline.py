@@ -7,6 +7,7 @@ so a crash in between re-publishes (with the same deterministic event ids) and n
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -55,14 +56,26 @@ class Outcome:
     reject: RecordRejected | None = None
 
 
+REJECT_NAMESPACE = uuid.UUID("3b0e7f0c-6c1e-5a55-8d0e-311e3ec7ed00")
+
+
 def new_trace_id() -> str:
-    """A fresh trace id for one ingested record."""
-    return uuid.uuid4().hex
+    """A fresh trace id for one ingested record.
+
+    Random but not secret: the pseudo-random generator avoids an os.urandom call per record.
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 def to_reject(result: Rejected, source: str, trace_id: str | None = None) -> RecordRejected:
-    """The rejects-topic message for an adapter's rejection."""
+    """The rejects-topic message for an adapter's rejection.
+
+    Its event id is derived from what was rejected, so the same bad record read twice
+    (a re-import, a re-polled window) carries the same id and can be deduplicated.
+    """
+    key = f"{source}\n{result.location}\n{result.reason.value}\n{result.raw}"
     return RecordRejected(
+        event_id=str(uuid.uuid5(REJECT_NAMESPACE, key)),
         source=source,
         reason=result.reason,
         detail=clip(result.detail, 1900),

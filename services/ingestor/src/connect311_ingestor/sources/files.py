@@ -76,8 +76,11 @@ async def import_file(
         publishing = asyncio.create_task(
             ingestor.ingest(batch, source=profile.source, backfill=backfill)
         )
-        upcoming = await asyncio.to_thread(next_batch)
-        part, _ = await publishing
+        try:
+            upcoming = await asyncio.to_thread(next_batch)
+        finally:
+            # Even if reading fails, the batch already in flight is finished and recorded.
+            part, _ = await publishing
         summary.add(part)
         if progress:
             progress(len(batch))
