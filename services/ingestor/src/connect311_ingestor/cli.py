@@ -75,6 +75,7 @@ def _profile(name: str) -> ColumnProfile:
 
 def _run(work: Callable[[], Awaitable[T]]) -> T:
     """Run async work; SIGTERM and Ctrl-C stop it cleanly, with a clear error on outages."""
+    from aiokafka.errors import KafkaError
     from sqlalchemy.exc import SQLAlchemyError
 
     from connect311_ingestor.app import BrokerUnreachable
@@ -93,6 +94,12 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         raise typer.Exit(code=0) from None
     except BrokerUnreachable as exc:
         raise _fail(str(exc)) from exc
+    except KafkaError as exc:
+        raise _fail(
+            f"the Kafka broker failed mid-run ({exc.__class__.__name__}: {exc}). Nothing was "
+            "recorded as done that was not acknowledged: run the same command again once the "
+            "broker is back (`connect311 broker` starts the local one)."
+        ) from exc
     except SQLAlchemyError as exc:
         raise _fail(
             f"database problem: {exc.__class__.__name__}: {exc}. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -82,7 +83,8 @@ class Open311Poller:
     async def poll_once(self) -> IngestSummary:
         """One cycle: services (once), then every window from the watermark up to now."""
         store = self.ingestor.store
-        cursor: dict[str, Any] = store.get_cursor(self.source) or {}
+        saved = await asyncio.to_thread(store.get_cursor, self.source)
+        cursor: dict[str, Any] = saved or {}
         backfill = not cursor.get("caught_up", False)
         now = self.clock()
         summary = IngestSummary()
@@ -92,14 +94,14 @@ class Open311Poller:
         for start, end in windows(self._resume(cursor, "requests_until", now), now, span):
             summary.add(await self._requests_window(start, end, backfill))
             cursor["requests_until"] = iso(end)
-            store.set_cursor(self.source, cursor)
+            await asyncio.to_thread(store.set_cursor, self.source, dict(cursor))
         if self.feed.updates:
             for start, end in windows(self._resume(cursor, "updates_until", now), now, span):
                 summary.add(await self._updates_window(start, end, backfill))
                 cursor["updates_until"] = iso(end)
-                store.set_cursor(self.source, cursor)
+                await asyncio.to_thread(store.set_cursor, self.source, dict(cursor))
         cursor["caught_up"] = True
-        store.set_cursor(self.source, cursor)
+        await asyncio.to_thread(store.set_cursor, self.source, dict(cursor))
         return summary
 
     def _resume(self, cursor: dict[str, Any], key: str, now: datetime) -> datetime:

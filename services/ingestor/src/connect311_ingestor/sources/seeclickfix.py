@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,7 +56,8 @@ class SeeClickFixPoller:
     async def poll_once(self) -> IngestSummary:
         """One cycle over all pages; the watermark moves to the newest update seen."""
         store = self.ingestor.store
-        cursor: dict[str, Any] = store.get_cursor(self.source) or {}
+        saved = await asyncio.to_thread(store.get_cursor, self.source)
+        cursor: dict[str, Any] = saved or {}
         backfill = not cursor.get("caught_up", False)
         if "updated_after" in cursor:
             since = datetime.fromisoformat(str(cursor["updated_after"]).replace("Z", "+00:00"))
@@ -90,5 +92,6 @@ class SeeClickFixPoller:
                 (await self.ingestor.ingest(batch, source=self.source, backfill=backfill))[0]
             )
             url, params = page.next_page_url, None
-        store.set_cursor(self.source, {**cursor, "updated_after": iso(newest), "caught_up": True})
+        done = {**cursor, "updated_after": iso(newest), "caught_up": True}
+        await asyncio.to_thread(store.set_cursor, self.source, done)
         return summary
