@@ -82,6 +82,23 @@ async def read_topic(
         await cons.stop()
 
 
+async def skip_to_end(settings: KafkaSettings, group_id: str) -> None:
+    """Commit the group's offsets at the end of notifications.v1, so a test's notifier reads
+    only its own commands (and never bounces another test's subscriptions)."""
+    cons = consumer(settings, group_id, fetch_max_wait_ms=20)
+    await cons.start()
+    try:
+        tps = [TopicPartition(NOTIFICATIONS.name, p) for p in range(NOTIFICATIONS.partitions)]
+        cons.assign(tps)
+        await cons.seek_to_end(*tps)
+        # This broker's "latest" can land short of the end: read on until nothing is left.
+        while await cons.getmany(timeout_ms=300):
+            pass
+        await cons.commit({tp: await cons.position(tp) for tp in tps})
+    finally:
+        await cons.stop()
+
+
 @dataclass
 class Notifier:
     """A notifier running as a task in the test's event loop."""
@@ -125,6 +142,7 @@ async def start_notifier(
 
     async def start(smtp_port: int, **overrides: Any) -> Notifier:
         settings = notifier_settings(tmp_path, smtp_port, **overrides)
+        await skip_to_end(kafka_settings, settings.group_id)
         stop = asyncio.Event()
         signing = SigningSettings(secret_key=SECRET, public_base_url=BASE_URL)  # type: ignore[arg-type]
         task = asyncio.create_task(run(settings, kafka_settings, signing, stop))

@@ -20,7 +20,13 @@ from connect311_local.broker import free_port
 from connect311_notifier.consumer import make_planner
 from connect311_notifier.ledger import Incoming, Ledger, create_engine, emails
 from connect311_notifier.settings import NotifierSettings
-from tests.integration.notifier.conftest import StartNotifier, addressed_to, eventually, publish
+from tests.integration.notifier.conftest import (
+    StartNotifier,
+    addressed_to,
+    eventually,
+    publish,
+    skip_to_end,
+)
 from tests.support.smtp import SmtpSink
 from tests.unit.notifier.factories import matched, subscription
 
@@ -53,6 +59,7 @@ async def test_killed_mid_batch_and_restarted_sends_each_email_exactly_once(
         "NOTIFIER_INSTANCE_ID": f"kill-test-{uuid.uuid4().hex[:8]}",
         "NOTIFIER_GLOBAL_RATE_PER_S": str(RATE_PER_S),
     }
+    await skip_to_end(kafka_settings, env["NOTIFIER_GROUP_ID"])
     subs = [subscription() for _ in range(N)]
     recipients = [s.email for s in subs]
     await publish(kafka_settings, [matched(s) for s in subs])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable
 
 import aiohttp
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
+from connect311_contracts.notifications import SubscriberMatched
 from connect311_contracts.subscriptions import SubscriptionStatus
 from connect311_contracts.topics import (
     DEAD_LETTERS,
@@ -17,7 +18,7 @@ from connect311_contracts.topics import (
     SUBSCRIPTION_FEEDBACK,
 )
 from connect311_local.broker import free_port
-from connect311_notifier.ledger import Ledger, emails
+from connect311_notifier.ledger import Ledger, commands, emails
 from tests.integration.notifier.conftest import (
     StartNotifier,
     addressed_to,
@@ -37,6 +38,21 @@ def statuses(ledger: Ledger, subscription_ids: Iterable[str]) -> list[str]:
         return sorted(r.status for r in rows)
 
 
+def sentinel(email: str) -> SubscriberMatched:
+    """A command for the same address: same key, same partition, so it is consumed after
+    everything published for that address before it (other tests share the topic)."""
+    return matched(subscription(email=email))
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value from /metrics text (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
 async def test_confirmation_and_alert_once_nothing_to_pending_replays_ignored(
     kafka_settings, smtp_sink: SmtpSink, start_notifier: StartNotifier
 ) -> None:
@@ -44,39 +60,42 @@ async def test_confirmation_and_alert_once_nothing_to_pending_replays_ignored(
     active = subscription()
     confirm, alert, too_early = confirmation(pending), matched(active), matched(pending)
     notifier = await start_notifier(smtp_sink.port)  # type: ignore[attr-defined]
-    await publish(kafka_settings, [confirm, alert, too_early, alert, confirm])
+    after = [sentinel(pending.email), sentinel(active.email)]
+    await publish(kafka_settings, [confirm, alert, too_early, alert, confirm, *after])
     recipients = [pending.email, active.email]
-    await eventually(lambda: len(addressed_to(smtp_sink, recipients)) >= 2, what="2 emails")
+    await eventually(
+        lambda: (
+            statuses(notifier.ledger, [s.subscription.subscription_id for s in after])
+            == ["sent", "sent"]
+        ),
+        what="the sentinels, published last",
+    )
 
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{notifier.http}/healthz") as response:
             assert response.status == 200 and (await response.json())["status"] == "ok"
+        async with http.get(f"{notifier.http}/metrics") as response:
+            text = await response.text()
+    assert metric(text, "notifier_commands_deduplicated_total", kind="alert") >= 1
+    assert metric(text, "notifier_commands_deduplicated_total", kind="confirmation") >= 1
+    skipped = {"reason": "subscription_pending", "route": "skip"}
+    assert metric(text, "notifier_commands_total", **skipped) >= 1
+    assert metric(text, "notifier_emails_sent_total", kind="alert") >= 2
+    assert metric(text, "notifier_command_to_smtp_seconds_count", kind="confirmation") >= 1
 
-        async def metrics() -> str:
-            async with http.get(f"{notifier.http}/metrics") as response:
-                return await response.text()
-
-        text = await metrics()
-    assert 'notifier_commands_deduplicated_total{kind="alert"} 1.0' in text
-    assert 'notifier_commands_deduplicated_total{kind="confirmation"} 1.0' in text
-    assert 'notifier_commands_total{reason="subscription_pending",route="skip"} 1.0' in text
-    assert 'notifier_emails_sent_total{kind="alert"}' in text
-    assert "notifier_command_to_smtp_seconds_bucket" in text
-
+    # Exactly one email per subscription: the replays and the pending alert sent nothing.
+    ids = [pending.subscription_id, active.subscription_id]
+    assert statuses(notifier.ledger, ids) == ["sent", "sent"]
     got = addressed_to(smtp_sink, recipients)
-    assert sorted(m["To"] for m in got) == sorted(recipients)  # exactly one each
-    to_pending = next(m for m in got if m["To"] == pending.email)
-    assert "confirm" in to_pending["Subject"].lower()
-    body = to_pending.get_body(("plain",))
+    assert len(got) == 4  # the two above and the two sentinels
+    to_pending = [m for m in got if m["To"] == pending.email and "confirm" in m["Subject"].lower()]
+    assert len(to_pending) == 1
+    body = to_pending[0].get_body(("plain",))
     assert body is not None and confirm.confirm_url in body.get_content()
-    to_active = next(m for m in got if m["To"] == active.email)
-    assert to_active["List-Unsubscribe"].startswith(
+    to_active = [m for m in got if m["To"] == active.email]
+    assert to_active[0]["List-Unsubscribe"].startswith(
         "<http://map.test/api/subscriptions/unsubscribe?"
     )
-    assert statuses(notifier.ledger, [pending.subscription_id, active.subscription_id]) == [
-        "sent",
-        "sent",
-    ]
 
 
 async def test_undecodable_command_is_dead_lettered_not_fatal(
@@ -138,11 +157,13 @@ async def test_550_is_dead_lettered_with_reason_and_bounce_disables(
     await publish(kafka_settings, [matched(sub)])
     await eventually(lambda: _skipped(notifier.ledger, sub.subscription_id) == 1, what="a skip")
     assert addressed_to(smtp_sink, [sub.email]) == []
+    # It started from the group's committed offsets: only this test's commands were read.
+    with notifier.ledger.engine.connect() as conn:
+        seen = set(conn.execute(sa.select(commands.c.subscription_id)).scalars())
+    assert seen == {sub.subscription_id}
 
 
 def _skipped(ledger: Ledger, subscription_id: str) -> int:
-    from connect311_notifier.ledger import commands
-
     with ledger.engine.connect() as conn:
         return int(
             conn.execute(
@@ -196,18 +217,11 @@ async def test_postgres_ledger_makes_replays_no_ops(
     notifier = await start_notifier(smtp_sink.port, database_url=postgres_database)  # type: ignore[attr-defined]
     await publish(kafka_settings, [alert])
     await eventually(lambda: statuses(notifier.ledger, [sub.subscription_id]) == ["sent"])
-    await publish(kafka_settings, [alert, alert])  # replayed after it was sent
-    async with aiohttp.ClientSession() as http:
-
-        async def deduplicated() -> bool:
-            async with http.get(f"{notifier.http}/metrics") as response:
-                return 'notifier_commands_deduplicated_total{kind="alert"} 2.0' in (
-                    await response.text()
-                )
-
-        for _ in range(200):
-            if await deduplicated():
-                break
-            await asyncio.sleep(0.05)
-        assert await deduplicated()
-    assert len(addressed_to(smtp_sink, [sub.email])) == 1
+    last = sentinel(sub.email)
+    await publish(kafka_settings, [alert, alert, last])  # replayed after it was sent
+    await eventually(
+        lambda: statuses(notifier.ledger, [last.subscription.subscription_id]) == ["sent"],
+        what="the sentinel, published after the replays",
+    )
+    assert statuses(notifier.ledger, [sub.subscription_id]) == ["sent"]
+    assert len(addressed_to(smtp_sink, [sub.email])) == 2  # the alert once, and the sentinel
