@@ -213,3 +213,39 @@ def test_republishing_after_a_crash_reproduces_the_same_event(
     assert first == again
     if first.event is not None and first.state is not None:
         assert run(first.state, new) == Decision(None, None)
+
+
+@st.composite
+def any_request(draw: st.DrawFn) -> ServiceRequest:
+    requested = draw(
+        st.datetimes(
+            min_value=datetime(1990, 1, 1),
+            max_value=datetime(2100, 1, 1),
+            timezones=st.just(UTC),
+        )
+    )
+    closed = draw(st.booleans())
+    text = st.none() | st.text(min_size=1, max_size=40).map(str.strip).filter(bool)
+    return request(
+        lat=draw(st.floats(-90, 90, allow_nan=False)),
+        long=draw(st.floats(-180, 180, allow_nan=False)),
+        requested_datetime=requested,
+        status=RequestStatus.CLOSED if closed else RequestStatus.IN_PROGRESS,
+        closed_datetime=requested + timedelta(microseconds=draw(st.integers(0, 10**12)))
+        if closed
+        else None,
+        description=draw(text),
+        status_notes=draw(text),
+        address=draw(text),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_request())
+def test_fingerprint_survives_the_stored_json_round_trip(original: ServiceRequest) -> None:
+    # The store keeps snapshots as JSON: a reload must not look like a change.
+    reloaded = ServiceRequest.model_validate_json(original.model_dump_json())
+    assert reloaded == original
+    assert fingerprint(reloaded) == fingerprint(original)
+    state = run(None, original).state
+    assert run(state, reloaded) == Decision(None, None)
