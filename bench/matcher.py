@@ -23,6 +23,7 @@ import gc
 import os
 import platform
 import time
+import tracemalloc
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,6 +109,17 @@ def subscriptions(w: Workload) -> list[Subscription]:
     ]
 
 
+def model_bytes(subs: list[Subscription]) -> float:
+    """Bytes per Subscription model (traced while re-validating a sample of them)."""
+    sample = [s.model_dump() for s in subs[:2000]]
+    gc.collect()
+    tracemalloc.start()
+    kept = [Subscription.model_validate(s) for s in sample]
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return size / max(1, len(kept))
+
+
 def template_event() -> RequestOpened:
     request = ServiceRequest(
         service_request_id="bench:1",
@@ -123,11 +135,6 @@ def template_event() -> RequestOpened:
 
 
 # ---- measurement helpers ----------------------------------------------------------------
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def memory_bandwidth() -> float:
@@ -171,20 +178,22 @@ def run_core(
     n: int, w: Workload, subs: list[Subscription], cell_m: float, sample: np.ndarray
 ) -> tuple[Row, list[set[int]], SubscriptionIndex]:
     gc.collect()
-    before = rss_bytes()
+    # Memory of everything the index holds for the subscriptions (compiled entries, per-slot
+    # arrays, grid, shapes), traced by Python and numpy; the models themselves are counted apart.
+    tracemalloc.start()
     index = SubscriptionIndex(cell_m=cell_m)
     index.bulk_loading = True
     t = time.perf_counter()
     for sub in subs:
         index.upsert(sub)
     load_s = time.perf_counter() - t
-    t = time.perf_counter()
     index.rebuild_now()
+    mem = float(tracemalloc.get_traced_memory()[0])
+    tracemalloc.stop()
+    t = time.perf_counter()
+    index.rebuild_now()  # timed again without tracing
     build_s = time.perf_counter() - t
-    mem = rss_bytes() - before
     ev = template_event()
-    units = [unit_vector(a, o) for a, o in w.points]
-    del units
     matches = 0
     t = time.perf_counter()
     for lat, lon in w.points:
@@ -199,8 +208,6 @@ def run_core(
 
 
 def run_rtree(n: int, w: Workload, sample: np.ndarray) -> tuple[Row, list[set[int]]]:
-    gc.collect()
-    before = rss_bytes()
     t = time.perf_counter()
     boxes = (
         (i, circle_bbox(float(a), float(o), float(r))[0], None)
@@ -210,7 +217,7 @@ def run_rtree(n: int, w: Workload, sample: np.ndarray) -> tuple[Row, list[set[in
     units = unit_vectors(w.lat, w.lon)
     cos_r = np.cos(w.radius / EARTH_RADIUS_M)
     build_s = time.perf_counter() - t
-    mem = rss_bytes() - before
+    mem = float("nan")  # libspatialindex's C++ heap is not traced; RSS deltas were noise
     found, matches = [], 0
     t = time.perf_counter()
     for lat, lon in w.points[sample]:
@@ -254,13 +261,8 @@ def run_postgis(n: int, w: Workload, sample: np.ndarray) -> tuple[Row | None, li
             try:
                 db.execute("CREATE EXTENSION postgis")
             except psycopg.Error as exc:
-                return (
-                    None,
-                    [],
-                    (
-                        f"PostGIS missing ({exc}); install it: apt-get install postgresql-15-postgis-3"
-                    ),
-                )
+                hint = "install it: apt-get install postgresql-15-postgis-3"
+                return None, [], f"PostGIS missing ({exc}); {hint}"
             return (*_postgis_rows(db, n, w, sample), "")
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -358,7 +360,8 @@ async def run_process(n_subs: int, n_events: int) -> None:
                 )
         await asyncio.gather(*futures)
         print(
-            f"  produced {per_city * len(cities):,} subscriptions in {time.perf_counter() - t:.1f} s"
+            f"  produced {per_city * len(cities):,} subscriptions"
+            f" in {time.perf_counter() - t:.1f} s"
         )
         t = time.perf_counter()
         futures = []
@@ -394,9 +397,11 @@ async def run_process(n_subs: int, n_events: int) -> None:
         task = asyncio.create_task(matcher.run())
         await matcher.ready.wait()
         ready_s = time.perf_counter() - started
-        t = time.perf_counter()
         count = matcher.metrics.events_in.labels("matched")
-        while count._value.get() < n_events:
+        while count._value.get() == 0:  # noqa: ASYNC110  # the group join comes first; time from the first event
+            await asyncio.sleep(0.005)
+        t = time.perf_counter()
+        while count._value.get() < n_events:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         # Wait until every offset is committed: all notifications acked by the broker.
         reader = _committed_reader(kafka, settings.group_id)
@@ -450,16 +455,24 @@ def machine() -> str:
     )
 
 
+def _num(value: float) -> str:
+    return "-" if value != value else f"{value:,.0f}"  # NaN: not measured
+
+
 def print_table(rows: list[Row], bandwidth: float) -> None:
-    head = f"{'subs':>9} {'method':<15} {'build s':>8} {'MB':>8} {'B/sub':>7} {'events':>7} {'events/s':>10} {'matches/ev':>10} {'matches/s':>12} {'vs postgis':>10}"
+    head = (
+        f"{'subs':>9} {'method':<15} {'build s':>8} {'MB':>8} {'B/sub':>7} {'events':>7} "
+        f"{'events/s':>10} {'matches/ev':>10} {'matches/s':>12} {'vs postgis':>10}"
+    )
     print(head)
     print("-" * len(head))
     pg = {r.size: r.mps for r in rows if r.method == "postgis"}
     for r in rows:
         ratio = f"{r.mps / pg[r.size]:.0f}x" if pg.get(r.size) else "-"
         print(
-            f"{r.size:>9,} {r.method:<15} {r.build_s:>8.1f} {r.mem_bytes / 1e6:>8.0f} {r.mem_bytes / r.size:>7.0f}"
-            f" {r.events:>7,} {r.eps:>10,.0f} {r.matches / max(1, r.events):>10,.0f} {r.mps:>12,.0f} {ratio:>10}"
+            f"{r.size:>9,} {r.method:<15} {r.build_s:>8.1f} {_num(r.mem_bytes / 1e6):>8} "
+            f"{_num(r.mem_bytes / r.size):>7} {r.events:>7,} {r.eps:>10,.0f} "
+            f"{r.matches / max(1, r.events):>10,.0f} {r.mps:>12,.0f} {ratio:>10}"
         )
     for r in rows:
         if "bytes_read" in r.extra:
@@ -467,7 +480,8 @@ def print_table(rows: list[Row], bandwidth: float) -> None:
             floor = bandwidth / max(1.0, 4 * r.matches / r.events)
             print(
                 f"{r.size:>9,} {r.method}: reads {r.extra['bytes_read'] / 1e3:,.0f} kB/event -> "
-                f"bandwidth bound {bound:,.0f} events/s ({r.eps / bound:.0%} of it); 4 B/match floor "
+                f"bandwidth bound {bound:,.0f} events/s ({r.eps / bound:.0%} of it); "
+                "4 B/match floor "
                 f"{floor:,.0f} events/s ({r.eps / floor:.0%}); index arrays "
                 f"{r.extra['index_bytes'] / r.size:,.0f} B/sub; load {r.extra['load_s']:.1f} s"
             )
@@ -502,8 +516,10 @@ def main() -> None:
         )
         t = time.perf_counter()
         subs = subscriptions(w)
+        per_model = model_bytes(subs)
         print(
-            f"  built {len(subs):,} Subscription models in {time.perf_counter() - t:.1f} s",
+            f"  built {len(subs):,} Subscription models in {time.perf_counter() - t:.1f} s"
+            f" ({per_model:,.0f} B each, held besides the index's own memory below)",
             flush=True,
         )
         truth_row, truth = run_numpy(n, w, sample)
@@ -536,7 +552,8 @@ def main() -> None:
             diff, far = disagreements(w, sample, truth, found)
             verdict = "agree" if far == 0 else "DISAGREE"
             print(
-                f"  {method} vs numpy brute force on {len(sample)} events: {verdict} ({diff} edge cases within 1 cm)"
+                f"  {method} vs numpy brute force on {len(sample)} events: {verdict}"
+                f" ({diff} edge cases within 1 cm)"
             )
         del subs, w
         gc.collect()

@@ -30,6 +30,7 @@ _ROW_BIAS = 1 << 20
 _COL_BIAS = 1 << 21
 _COL_SPAN = 1 << 22
 _CHUNK = 20_000
+_ROW_WIDTHS: dict[tuple[float, int], float] = {}
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,10 @@ class GridShape:
     def key_of(self, lat_deg: float, lon_deg: float) -> int:
         """The cell key of one point."""
         row = math.floor(math.radians(lat_deg) / self.dlat)
-        width = float(self.dlon(np.array([row], dtype=np.int64))[0])
+        width = _ROW_WIDTHS.get((self.cell_m, row))
+        if width is None:  # same numpy arithmetic as the build, cached per row
+            width = float(self.dlon(np.array([row], dtype=np.int64))[0])
+            _ROW_WIDTHS[(self.cell_m, row)] = width
         col = math.floor(math.radians(lon_deg) / width)
         return (row + _ROW_BIAS) * _COL_SPAN + (col + _COL_BIAS)
 

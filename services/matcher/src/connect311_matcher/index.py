@@ -235,6 +235,8 @@ class SubscriptionIndex:
     def shapes_at(self, lat: float, lon: float) -> list[tuple[Compiled, float | None]]:
         """Areas containing the point and corridors within their width, with distances."""
         found: list[tuple[Compiled, float | None]] = []
+        if not (self._counts["area"] or self._counts["corridor"]):
+            return found
         p = np.asarray(unit_vector(lat, lon))
         for slot in self._shapes.intersection((lon, lat, lon, lat)):
             c = self._by_slot[slot]
