@@ -92,7 +92,10 @@ def _small_bbox(conn: Connection, f: RequestFilters) -> bool:
     """
     if f.bbox is None or conn.dialect.name != "sqlite":
         return True
-    low, high = conn.execute(select(func.min(r.lat), func.max(r.lat))).one()
+    # Two scalar subqueries: SQLite answers a lone min() or max() from the index ends.
+    low_q = select(func.min(r.lat)).scalar_subquery()
+    high_q = select(func.max(r.lat)).scalar_subquery()
+    low, high = conn.execute(select(low_q, high_q)).one()
     if low is None or high <= low:
         return True
     span = min(f.bbox.max_lat, high) - max(f.bbox.min_lat, low)
