@@ -18,7 +18,7 @@ from connect311_contracts.topics import (
     SUBSCRIPTION_FEEDBACK,
 )
 from connect311_local.broker import free_port
-from connect311_notifier.ledger import Ledger, commands, emails
+from connect311_notifier.ledger import Ledger, bounces, commands, emails
 from tests.integration.notifier.conftest import (
     StartNotifier,
     addressed_to,
@@ -174,12 +174,34 @@ def _skipped(ledger: Ledger, subscription_id: str) -> int:
         )
 
 
+async def test_repeated_4xx_gives_up_after_max_attempts(
+    kafka_settings, smtp_sink: SmtpSink, start_notifier: StartNotifier
+) -> None:
+    sub = subscription()
+    smtp_sink.fail_with = "452 4.2.2 Mailbox full"
+    notifier = await start_notifier(smtp_sink.port, max_attempts=3)  # type: ignore[attr-defined]
+    await publish(kafka_settings, [matched(sub)])
+    await eventually(lambda: statuses(notifier.ledger, [sub.subscription_id]) == ["dead"])
+    letters = await read_topic(
+        kafka_settings,
+        NOTIFICATIONS_DEAD.name,
+        lambda r: json.loads(r.value)["subscription_id"] == sub.subscription_id,
+    )
+    letter = json.loads(letters[0].value)
+    assert letter["attempts"] == 3 and letter["smtp_code"] == 452
+    assert letter["reason"].startswith("gave up after 3 attempts: 452")
+    # Not a hard bounce: the subscription is not reported.
+    with notifier.ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(bounces)).scalar_one() == 0
+
+
 async def test_smtp_down_then_up_every_message_arrives_once(
     kafka_settings, start_notifier: StartNotifier
 ) -> None:
     port = free_port()  # nothing listens here yet: connection refused
     subs = [subscription() for _ in range(6)]
-    notifier = await start_notifier(port)
+    # max_attempts=1: a relay that is down is not the recipient's fault, so it never gives up.
+    notifier = await start_notifier(port, max_attempts=1)
     await publish(kafka_settings, [matched(s) for s in subs])
 
     def retried() -> bool:

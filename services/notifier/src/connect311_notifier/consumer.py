@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlalchemy.exc import IntegrityError
 
 from connect311_contracts.kafka import UndecodableMessage, dead_letter, decode, publish_dead_letter
@@ -95,7 +96,12 @@ class CommandConsumer:
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-        await self.consumer.commit(offsets)
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # A rebalance took the partitions away: their new owner reads these records again
+            # and the ledger makes them no-ops.
+            log.warning("offsets not committed (%s); the new owner will skip them", exc)
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Incoming | None:
         """A command, or None after its dead letter is on deadletters.v1."""

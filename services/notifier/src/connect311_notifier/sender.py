@@ -139,7 +139,10 @@ class Sender:
             self.metrics.latency.labels(kind).observe(max(0.0, now - email.source_ts))
             return
         self.metrics.failed.labels(kind, result.outcome.value).inc()
-        if result.outcome is Outcome.TEMPORARY and email.attempts + 1 < self.settings.max_attempts:
+        # A relay that is down or unreachable (no SMTP code) is retried for as long as it
+        # takes; only a recipient's repeated 4xx gives up after max_attempts.
+        retry = result.code is None or email.attempts + 1 < self.settings.max_attempts
+        if result.outcome is Outcome.TEMPORARY and retry:
             delay = backoff_s(
                 email.attempts,
                 self.settings.retry_base_s,
