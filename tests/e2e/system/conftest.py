@@ -6,7 +6,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -37,12 +37,12 @@ class Stack:
 
     @property
     def map_api(self) -> str:
-        return f"http://127.0.0.1:{self.ports.map_api}"
+        return f"http://127.0.0.1:{self.ports.map_api_port}"
 
     def push(self, *records: dict[str, Any]) -> dict[str, Any]:
         """Send requests to the ingestor's push endpoint, as a city system would."""
         response = httpx.post(
-            f"http://127.0.0.1:{self.ports.ingestor}/api/v1/requests",
+            f"http://127.0.0.1:{self.ports.ingestor_port}/api/v1/requests",
             json=list(records),
             headers={"Authorization": f"Bearer {PUSH_TOKEN}"},
             timeout=10,
@@ -70,7 +70,7 @@ class Stack:
         message = self.wait_for_mail(lambda m: body["email"] in str(m["To"]), after=before)
         link = CONFIRM_LINK.search(_text(message))
         assert link, f"no confirmation link in: {_text(message)[:500]}"
-        url = link.group(0).replace(f"http://localhost:{self.ports.map_api}", self.map_api)
+        url = link.group(0).replace(f"http://localhost:{self.ports.map_api_port}", self.map_api)
         confirmed = httpx.get(url, timeout=10, follow_redirects=False)
         assert confirmed.status_code in (200, 303, 307), confirmed.text
 
@@ -140,8 +140,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state: Path = tmp_path_factory.mktemp("stack")
     ports = LocalPorts.free()
     with running_broker(log_path=state / "broker.log") as broker:
-        ports = replace(ports, broker=broker.port)
-        smtp, sink = start_smtp_sink(ports.smtp)
+        ports = ports.model_copy(update={"broker_port": broker.port})
+        smtp, sink = start_smtp_sink(ports.smtp_port)
         supervisor = Supervisor(Console(file=io.StringIO()), state / "logs")
         specs = {
             s.name: s

@@ -88,7 +88,11 @@ def start_broker(
         "memory://tansu/",
     ]
     out = log_path.open("ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    # Own session: a Ctrl-C in the terminal must not kill the broker before the services that
+    # still need it have shut down; its owner stops it last.
+    process = subprocess.Popen(  # noqa: S603
+        command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     broker = LocalBroker(process, port)
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:

@@ -49,13 +49,15 @@ def up(
         # The local broker keeps nothing across restarts, so fresh databases keep the demo coherent.
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    broker = _start_broker(ports.broker, state_dir)
+    broker = _start_broker(ports.broker_port, state_dir)
     smtp, inbox_server = _start_mail_catcher(ports)
     supervisor = Supervisor(console, state_dir / "logs")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=f"127.0.0.1:{ports.broker}")))
+        asyncio.run(
+            ensure_topics(KafkaSettings(bootstrap_servers=f"127.0.0.1:{ports.broker_port}"))
+        )
         for spec in service_specs(ports, state_dir):
             console.print(f"[bold]starting {spec.name}[/] …")
             supervisor.wait_healthy(supervisor.start(spec))
@@ -78,6 +80,8 @@ def up(
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     finally:
+        # A second Ctrl-C (or uv forwarding the first one) must not cut the clean stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         console.print("[bold]stopping…[/]")
         supervisor.stop_all()
         inbox_server.should_exit = True
@@ -129,9 +133,12 @@ def status() -> None:
         except httpx.HTTPError:
             state, detail = "[red]down[/]", "not answering"
         table.add_row(name, f"127.0.0.1:{port}", state, detail)
-    broker_up = port_answers(ports.broker)
+    broker_up = port_answers(ports.broker_port)
     table.add_row(
-        "broker", f"127.0.0.1:{ports.broker}", "[green]up[/]" if broker_up else "[red]down[/]", ""
+        "broker",
+        f"127.0.0.1:{ports.broker_port}",
+        "[green]up[/]" if broker_up else "[red]down[/]",
+        "",
     )
     console.print(table)
 
@@ -155,22 +162,25 @@ def _start_broker(port: int, state_dir: Path) -> LocalBroker:
 
 def _start_mail_catcher(ports: LocalPorts) -> tuple[Controller, uvicorn.Server]:
     inbox = Inbox()
-    smtp = start_smtp(inbox, ports.smtp)
+    smtp = start_smtp(inbox, ports.smtp_port)
     config = uvicorn.Config(
-        inbox_app(inbox), host="127.0.0.1", port=ports.inbox, log_level="warning"
+        inbox_app(inbox), host="127.0.0.1", port=ports.inbox_port, log_level="warning"
     )
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, daemon=True).start()
-    while not port_answers(ports.inbox):
+    while not port_answers(ports.inbox_port):
         time.sleep(0.05)
     console.print(
-        f"[bold]mail catcher[/] SMTP 127.0.0.1:{ports.smtp}, inbox http://localhost:{ports.inbox}"
+        f"[bold]mail catcher[/] SMTP 127.0.0.1:{ports.smtp_port}, inbox http://localhost:{ports.inbox_port}"
     )
     return smtp, server
 
 
 def _demo_subscribers(ports: LocalPorts) -> None:
-    map_api, inbox = f"http://127.0.0.1:{ports.map_api}", f"http://127.0.0.1:{ports.inbox}"
+    map_api, inbox = (
+        f"http://127.0.0.1:{ports.map_api_port}",
+        f"http://127.0.0.1:{ports.inbox_port}",
+    )
     demo.sign_up(map_api)
     emails = {s["email"] for s in demo.DEMO_SUBSCRIPTIONS}
     confirmed = demo.confirm_from_inbox(inbox, emails)
@@ -181,9 +191,9 @@ def _demo_subscribers(ports: LocalPorts) -> None:
 
 def _banner(ports: LocalPorts) -> None:
     console.rule("[bold green]Connect311 is running")
-    console.print(f"  map            http://localhost:{ports.map_api}")
-    console.print(f"  mail inbox     http://localhost:{ports.inbox}")
-    console.print(f"  API docs       http://localhost:{ports.map_api}/docs")
+    console.print(f"  map            http://localhost:{ports.map_api_port}")
+    console.print(f"  mail inbox     http://localhost:{ports.inbox_port}")
+    console.print(f"  API docs       http://localhost:{ports.map_api_port}/docs")
     console.print("  status         uv run connect311 status   (in another terminal)")
     console.print("  stop           Ctrl-C")
     console.rule()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connect311_local.broker import free_port
 from connect311_local.supervisor import ProcessSpec
@@ -13,39 +14,41 @@ from connect311_local.supervisor import ProcessSpec
 DEMO_FILE = Path("data/demo/nyc311_2023-02-28_demo.csv")
 
 
-@dataclass(frozen=True)
-class LocalPorts:
-    """Fixed local ports, so links in the README and emails work."""
+class LocalPorts(BaseSettings):
+    """Local ports (env CONNECT311_LOCAL_<NAME>_PORT); fixed defaults so README links work."""
 
-    broker: int = 9092
-    map_api: int = 8000
-    ingestor: int = 8001
-    matcher: int = 8002
-    notifier: int = 8003
-    smtp: int = 1025
-    inbox: int = 8025
+    model_config = SettingsConfigDict(env_prefix="CONNECT311_LOCAL_", frozen=True)
+
+    broker_port: int = 9092
+    map_api_port: int = 8000
+    ingestor_port: int = 8001
+    matcher_port: int = 8002
+    notifier_port: int = 8003
+    smtp_port: int = 1025
+    inbox_port: int = 8025
 
     @classmethod
     def free(cls) -> LocalPorts:
         """Every port picked free (tests run stacks side by side)."""
-        return cls(*(free_port() for _ in range(7)))
+        names = ("broker", "map_api", "ingestor", "matcher", "notifier", "smtp", "inbox")
+        return cls.model_validate({f"{name}_port": free_port() for name in names})
 
     def http_services(self) -> dict[str, int]:
         """Services that answer /healthz over HTTP."""
         return {
-            "map-api": self.map_api,
-            "ingestor": self.ingestor,
-            "matcher": self.matcher,
-            "notifier": self.notifier,
+            "map-api": self.map_api_port,
+            "ingestor": self.ingestor_port,
+            "matcher": self.matcher_port,
+            "notifier": self.notifier_port,
         }
 
     def all(self) -> dict[str, int]:
         """Every port the local run needs."""
         return {
             **self.http_services(),
-            "broker": self.broker,
-            "smtp": self.smtp,
-            "inbox": self.inbox,
+            "broker": self.broker_port,
+            "smtp": self.smtp_port,
+            "inbox": self.inbox_port,
         }
 
 
@@ -57,8 +60,8 @@ def _bin(name: str) -> str:
 def common_env(ports: LocalPorts) -> dict[str, str]:
     """Environment every service gets locally."""
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.broker}",
-        "CONNECT311_PUBLIC_BASE_URL": f"http://localhost:{ports.map_api}",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.broker_port}",
+        "CONNECT311_PUBLIC_BASE_URL": f"http://localhost:{ports.map_api_port}",
         "LOG_FORMAT": "text",
     }
 
@@ -76,18 +79,18 @@ def service_specs(
             {
                 **env,
                 "MAP_API_DATABASE_URL": f"{db}/map-api.db",
-                "MAP_API_PORT": str(ports.map_api),
+                "MAP_API_PORT": str(ports.map_api_port),
             },
-            f"http://127.0.0.1:{ports.map_api}/healthz",
+            f"http://127.0.0.1:{ports.map_api_port}/healthz",
         ),
         ProcessSpec(
             "matcher",
             (_bin("connect311-matcher"), "run"),
             {
                 **env,
-                "MATCHER_HTTP_PORT": str(ports.matcher),
+                "MATCHER_HTTP_PORT": str(ports.matcher_port),
             },
-            f"http://127.0.0.1:{ports.matcher}/healthz",
+            f"http://127.0.0.1:{ports.matcher_port}/healthz",
         ),
         ProcessSpec(
             "notifier",
@@ -96,10 +99,10 @@ def service_specs(
                 **env,
                 "NOTIFIER_DATABASE_URL": f"{db}/notifier.db",
                 "NOTIFIER_SMTP_HOST": "127.0.0.1",
-                "NOTIFIER_SMTP_PORT": str(ports.smtp),
-                "NOTIFIER_HTTP_PORT": str(ports.notifier),
+                "NOTIFIER_SMTP_PORT": str(ports.smtp_port),
+                "NOTIFIER_HTTP_PORT": str(ports.notifier_port),
             },
-            f"http://127.0.0.1:{ports.notifier}/healthz",
+            f"http://127.0.0.1:{ports.notifier_port}/healthz",
         ),
         ProcessSpec(
             "ingestor",
@@ -107,9 +110,9 @@ def service_specs(
             {
                 **env,
                 "INGESTOR_DATABASE_URL": f"{db}/ingestor.db",
-                "INGESTOR_HTTP_PORT": str(ports.ingestor),
+                "INGESTOR_HTTP_PORT": str(ports.ingestor_port),
             },
-            f"http://127.0.0.1:{ports.ingestor}/healthz",
+            f"http://127.0.0.1:{ports.ingestor_port}/healthz",
         ),
     ]
 
