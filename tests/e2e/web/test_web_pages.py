@@ -26,7 +26,8 @@ def test_alert_me_circle_posts_a_subscription_and_confirms(
     page.get_by_role("button", name="Alert me about a place").click()
     box = page.locator("#map").bounding_box()
     assert box is not None
-    page.mouse.click(box["x"] + box["width"] * 0.12, box["y"] + box["height"] * 0.55)
+    # The map centre lies between the seeded requests (~500 m from the nearest marker).
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     circle = page.locator("path.alert-circle")
     expect(circle).to_have_count(1)
     small = circle.bounding_box()
@@ -37,8 +38,10 @@ def test_alert_me_circle_posts_a_subscription_and_confirms(
     expect(page.locator("#alert-radius-out")).not_to_have_text("500 m")
     bigger = circle.bounding_box()
     assert small is not None and bigger is not None and bigger["width"] > small["width"] * 1.5
-    expect(page.locator("#alert-preview")).to_contain_text("per week")
     page.get_by_label("Only this department (optional)").select_option(WATER)
+    page.get_by_label("reopened").uncheck()
+    expect(page.locator("#alert-preview")).to_contain_text("per week")
+    shown = page.locator("#alert-preview").text_content() or ""
     page.get_by_label("Your email").fill("resident@example.org")
     page.get_by_label("Name this alert (optional)").fill("Home")
     page.get_by_role("button", name="Send me a confirmation email").click()
@@ -51,6 +54,15 @@ def test_alert_me_circle_posts_a_subscription_and_confirms(
     assert sub.filters.agencies == (WATER,)
     assert sub.label == "Home"
     assert sub.status == "pending"
+    assert sub.filters.event_kinds == ("opened", "updated", "closed")
+    # The preview showed what the API estimates for exactly this target and these filters.
+    estimate = page.request.post(
+        "/api/subscriptions/preview",
+        data={"target": sub.target.model_dump(), "filters": sub.filters.model_dump()},
+    ).json()["per_week_average"]
+    assert estimate > 0  # the circle covers Water Resources requests changed in the window
+    rounded = round(estimate * 10) / 10 if estimate < 10 else round(estimate)
+    assert shown.startswith(f"About {rounded:g} alert"), (shown, estimate)
     assert problems.errors == []
 
 

@@ -65,11 +65,13 @@
     function filters() {
       var category = byId("alert-category").value;
       var agency = byId("alert-agency").value;
+      var kinds = Array.prototype.filter.call(form.querySelectorAll("input[name=alert-kind]"), function (i) { return i.checked; })
+        .map(function (i) { return i.value; });
       return {
         service_codes: category ? [category] : [],
         agencies: agency ? [agency] : [],
         datasets: [],
-        event_kinds: []
+        event_kinds: kinds.length === 4 ? [] : kinds // all four means "any"
       };
     }
 
@@ -85,7 +87,7 @@
       if (perWeek === undefined) return "No estimate available.";
       var rounded = perWeek < 10 ? Math.round(perWeek * 10) / 10 : Math.round(perWeek);
       var text = "About " + rounded + " alert" + (rounded === 1 ? "" : "s") + " per week (based on the last 90 days).";
-      if (typeof body.total === "number") text += " " + body.total + " in total.";
+      if (typeof body.total === "number") text += " " + body.total + " in those days.";
       return text;
     }
 
@@ -150,6 +152,9 @@
       schedulePreview();
     });
     ["alert-category", "alert-agency"].forEach(function (id) { byId(id).addEventListener("change", schedulePreview); });
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=alert-kind]"), function (input) {
+      input.addEventListener("change", schedulePreview);
+    });
     radiusOut.textContent = formatRadius(radiusM());
     radius.setAttribute("aria-valuetext", formatRadius(radiusM()));
 
@@ -160,6 +165,11 @@
       var email = byId("alert-email");
       if (!t) {
         message.textContent = state.mode === "circle" ? "Click the map (or use the centre of the map) to choose the place first." : "Add at least 3 points to outline the area first.";
+        message.classList.add("error");
+        return;
+      }
+      if (!filters().event_kinds.length && !form.querySelector("input[name=alert-kind]:checked")) {
+        message.textContent = "Tick at least one kind of change to hear about.";
         message.classList.add("error");
         return;
       }
