@@ -171,19 +171,20 @@ def stats(
     """Opened vs resolved per agency per period, backlog and time to close (SQL does counting)."""
     where = conditions(f)
     agency = r.agency_responsible
-    opened = conn.execute(
-        select(agency, r.opened_day, func.count()).where(*where).group_by(agency, r.opened_day)
-    ).all()
     closed = r.status == "closed"
+    # One pass gives both 'opened per day' and the open backlog's ages.
+    is_open = (r.status != "closed").label("is_open")
+    by_day = conn.execute(
+        select(agency, r.opened_day, is_open, func.count())
+        .where(*where)
+        .group_by(agency, r.opened_day, is_open)
+    ).all()
+    opened = [(a, day, n) for a, day, _open, n in by_day]
+    open_rows = [(a, day, n) for a, day, still_open, n in by_day if still_open]
     resolved = conn.execute(
         select(agency, r.closed_day, func.count())
         .where(closed, r.closed_day.is_not(None), *where)
         .group_by(agency, r.closed_day)
-    ).all()
-    open_rows = conn.execute(
-        select(agency, r.opened_day, func.count())
-        .where(r.status != "closed", *where)
-        .group_by(agency, r.opened_day)
     ).all()
     hours = conn.execute(
         select(agency, r.hours_to_close, func.count())
@@ -193,10 +194,8 @@ def stats(
     today = today or datetime.now(UTC).date()
     return {
         "interval": interval.value,
-        "series": core_stats.opened_resolved(
-            [tuple(x) for x in opened], [tuple(x) for x in resolved], interval
-        ),
-        "backlog": core_stats.backlog([tuple(x) for x in open_rows], today),
+        "series": core_stats.opened_resolved(opened, [tuple(x) for x in resolved], interval),
+        "backlog": core_stats.backlog(open_rows, today),
         "time_to_close": core_stats.time_to_close([tuple(x) for x in hours]),
     }
 
