@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
+from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
@@ -247,3 +249,51 @@ async def test_postgres_ledger_makes_replays_no_ops(
     )
     assert statuses(notifier.ledger, [sub.subscription_id]) == ["sent"]
     assert len(addressed_to(smtp_sink, [sub.email])) == 2  # the alert once, and the sentinel
+
+
+class GreylistingSink(SmtpSink):
+    """Answers 450 to chosen recipients (as a greylisting server does), accepts the rest."""
+
+    busy: frozenset[str] = frozenset()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if address in self.busy:
+            return "450 4.2.0 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+async def test_a_temporarily_failing_recipient_does_not_hold_up_the_others(
+    kafka_settings, start_notifier: StartNotifier
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    slow, *others = [subscription() for _ in range(4)]
+    sink = GreylistingSink()
+    sink.busy = frozenset({slow.email})
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        notifier = await start_notifier(port, retry_base_s=30.0, retry_max_s=60.0)
+        await publish(kafka_settings, [matched(slow), *[matched(s) for s in others]])
+
+        def slow_row() -> Any:
+            with notifier.ledger.engine.connect() as conn:
+                return conn.execute(
+                    sa.select(emails).where(emails.c.subscription_id == slow.subscription_id)
+                ).one_or_none()
+
+        def settled() -> bool:
+            row = slow_row()
+            delivered = len(addressed_to(sink, [s.email for s in others])) == 3
+            return delivered and row is not None and row.attempts >= 1
+
+        await eventually(settled, what="the others delivered and the busy one tried")
+        row = slow_row()
+        # The busy one waits for its back-off (at least 15 s) while the others went out.
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert row.last_error.startswith("450") and row.next_attempt_at > time.time() + 5
+        assert addressed_to(sink, [slow.email]) == []
+    finally:
+        controller.stop()
