@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import TypeAdapter
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
@@ -127,15 +128,27 @@ class StateConsumer(_Loop):
         self._broadcaster = broadcaster
 
     async def _handle(self, records: list[ConsumerRecord[Any, Any]]) -> None:
-        events: list[RequestEvent] = []
+        decoded: list[tuple[ConsumerRecord[Any, Any], RequestEvent]] = []
         for record in records:
             try:
-                events.append(decode(REQUEST_EVENT_ADAPTER, record.value))
+                decoded.append((record, decode(REQUEST_EVENT_ADAPTER, record.value)))
             except UndecodableMessage as exc:
                 self._metrics.events.labels("dead_lettered").inc()
                 await self._poison(record, str(exc))
-        if not events:
+        if not decoded:
             return
+        try:
+            await self._apply([ev for _, ev in decoded])
+        except (DataError, IntegrityError):
+            # A value the database refuses (e.g. a NUL byte for PostgreSQL): find it alone.
+            for record, ev in decoded:
+                try:
+                    await self._apply([ev])
+                except (DataError, IntegrityError) as exc:
+                    self._metrics.events.labels("dead_lettered").inc()
+                    await self._poison(record, f"database refused it: {type(exc.orig).__name__}")
+
+    async def _apply(self, events: list[RequestEvent]) -> None:
         result, rows = await run_in_threadpool(apply_and_read, self._engine, events)
         self._count(result)
         for row in rows:
