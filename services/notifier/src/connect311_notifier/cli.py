@@ -8,6 +8,8 @@ import os
 from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaConnectionError
+from sqlalchemy.exc import SQLAlchemyError
 
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_notifier.ledger import Ledger, create_engine
@@ -35,13 +37,20 @@ def run(
     settings = NotifierSettings()
     try:
         asyncio.run(run_notifier(settings, KafkaSettings(), SigningSettings(), handle_signals=True))
+    except KafkaConnectionError as exc:
+        _fail(f"Kafka is not reachable ({exc}): start it or set KAFKA_BOOTSTRAP_SERVERS.")
+    except SQLAlchemyError as exc:
+        _fail(f"the ledger database failed ({exc}): check NOTIFIER_DATABASE_URL.")
     except OSError as exc:
-        typer.echo(
-            f"notifier could not start: {exc}. Check that Kafka (KAFKA_BOOTSTRAP_SERVERS) is up "
-            f"and that NOTIFIER_HTTP_PORT ({settings.http_port}) is free.",
-            err=True,
+        _fail(
+            f"could not start ({exc}): is NOTIFIER_HTTP_PORT ({settings.http_port}) free and "
+            f"the ledger's directory writable?"
         )
-        raise typer.Exit(1) from exc
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"connect311-notifier: {message}", err=True)
+    raise typer.Exit(1)
 
 
 @app.command()
