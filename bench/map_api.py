@@ -179,6 +179,38 @@ def bench_queries(url: str, n: int, tmp: Path) -> None:
     compare(baseline, make_engine(url))
     baseline.dispose()
     copy.unlink()
+    http_suite(url)
+
+
+def http_suite(url: str) -> None:
+    """End to end through FastAPI (validation + JSON), on the indexed database."""
+    from fastapi.testclient import TestClient
+
+    from connect311_contracts.settings import SigningSettings
+    from connect311_map_api.app import create_app
+    from connect311_map_api.settings import MapApiSettings
+
+    app = create_app(MapApiSettings(database_url=url, consume=False), signing=SigningSettings())
+    rnd = random.Random(3)
+    with TestClient(app) as client:
+        for name, span, limit in (("street", 0.01, 500), ("city", None, 500), ("city", None, 5000)):
+            samples = []
+            for _ in range(20):
+                box = random_view(rnd, span) if span else CITY
+                params = {
+                    "bbox": f"{box.min_long},{box.min_lat},{box.max_long},{box.max_lat}",
+                    "limit": limit,
+                }
+                t = time.perf_counter()
+                response = client.get("/api/requests", params=params)
+                samples.append((time.perf_counter() - t) * 1000)
+                assert response.status_code == 200
+            p50, p95 = percentiles(samples)
+            print(
+                f"  HTTP GET /api/requests {name} bbox limit {limit:5d}:"
+                f" p50 {p50:7.1f} p95 {p95:7.1f} ms",
+                flush=True,
+            )
 
 
 def bench_consumer(url: str, n_requests: int) -> None:
