@@ -1,6 +1,6 @@
-"""Alert me, all the way: the browser signs up, the map API publishes through a real broker,
-the notifier (a real process) mails the confirmation to a real SMTP server, and the link in
-that email confirms the subscription in the browser."""
+"""The pages on the real broker: alert me all the way (the browser signs up, the map API
+publishes, the notifier process mails the confirmation to a real SMTP server, and the link in
+that email confirms in the browser), and request events reaching an open map live."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from functools import partial
 from pathlib import Path
@@ -22,12 +23,15 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from connect311_contracts.kafka import ensure_topics
+from connect311_contracts.events import RequestEvent, RequestOpened
+from connect311_contracts.kafka import encode, ensure_topics, producer
+from connect311_contracts.request import RequestStatus
 from connect311_contracts.settings import KafkaSettings
+from connect311_contracts.topics import REQUEST_EVENTS
 from connect311_local.broker import LocalBroker, free_port
 from tests.e2e.web.app_under_test import SECRET, build_kafka_app
 from tests.e2e.web.conftest import screenshot, uvicorn_thread
-from tests.e2e.web.seed import SEEDED
+from tests.e2e.web.seed import CENTER_LAT, CENTER_LONG, SEEDED, Seeded, snapshot
 from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.browser
@@ -127,10 +131,10 @@ def mail_to(sink: SmtpSink, address: str, timeout_s: float = 60.0) -> EmailMessa
 
 
 def test_alert_me_ends_with_a_confirmation_email_that_confirms(
-    page: Page,
     map_api_on_kafka: str,
     notifier: subprocess.Popen[bytes],
     smtp_sink: SmtpSink,
+    page: Page,
 ) -> None:
     address = f"resident-{uuid.uuid4().hex[:8]}@example.org"
     page.goto(map_api_on_kafka + "/")
@@ -154,3 +158,40 @@ def test_alert_me_ends_with_a_confirmation_email_that_confirms(
     assert urlsplit(page.url).path == "/subscriptions/confirmed"
     expect(page.get_by_role("heading", level=1)).to_have_text("Your alert is confirmed")
     screenshot(page, "web-alert-email-confirmed")
+
+
+def produce(kafka: KafkaSettings, events: list[RequestEvent]) -> None:
+    """Publish request events as the ingestor does (from a worker thread: see web_kafka)."""
+
+    async def send() -> None:
+        client = producer(kafka, "web-e2e-ingestor")
+        await client.start()
+        try:
+            for event in events:
+                key = event.request.service_request_id.encode()
+                await client.send_and_wait(REQUEST_EVENTS.name, encode(event), key=key)
+        finally:
+            await client.stop()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, send()).result(timeout=60)
+
+
+def test_a_request_event_on_the_broker_appears_on_the_open_map(
+    map_api_on_kafka: str, web_kafka: KafkaSettings, page: Page
+) -> None:
+    # (The page comes last so it closes its live stream before the server stops.)
+    page.goto(map_api_on_kafka + "/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    expect(page.locator("#map")).to_have_attribute("data-live", "connected")
+    name = f"Live {uuid.uuid4().hex[:6]}"
+    live = Seeded(
+        uuid.uuid4().hex[:12], "Transportation", "pothole", name, RequestStatus.OPEN, (), ""
+    )
+    now = datetime.now(UTC)
+    request = snapshot(live, 0, RequestStatus.OPEN, now, None, now)
+    # At the map centre, which no seeded request occupies.
+    request = request.model_copy(update={"lat": CENTER_LAT, "long": CENTER_LONG})
+    produce(web_kafka, [RequestOpened(request=request)])
+    expect(page.locator(f'{MARKERS}[title="{name} (Open)"]')).to_have_count(1, timeout=30_000)
+    screenshot(page, "web-map-live-from-broker")

@@ -122,7 +122,7 @@ def test_hostile_text_renders_as_text_and_runs_nothing(page: Page, problems: Pag
 
 
 def test_live_update_adds_and_recolours_markers_without_reload(
-    page: Page, own_web_server: WebServer, problems: PageProblems
+    own_web_server: WebServer, page: Page, problems: PageProblems
 ) -> None:
     page.goto(own_web_server.url + "/")
     expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
