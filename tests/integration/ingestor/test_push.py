@@ -105,6 +105,22 @@ async def test_push_answers_per_record_and_publishes_events_and_rejects(
     ]
 
 
+async def test_push_accepts_one_form_encoded_request_as_open311_clients_post_it(
+    client: httpx.AsyncClient, source_name: str
+) -> None:
+    form = {k: str(v) for k, v in open311("f1", status_notes="from a form").items()}
+    response = await client.post("/api/v1/requests", data=form, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        {
+            "index": 0,
+            "status": "accepted",
+            "service_request_id": f"{source_name}:f1",
+            "event_type": "request.opened",
+        }
+    ]
+
+
 async def test_push_requires_a_known_bearer_token(client: httpx.AsyncClient) -> None:
     missing = await client.post("/api/v1/requests", json=open311("x"))
     wrong = await client.post(

@@ -6,6 +6,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -64,6 +65,13 @@ def _items(payload: Any, source: str) -> list[ParseResult]:
     return results
 
 
+def _payload(body: bytes, content_type: str) -> Any:
+    """JSON (one request or a list), or one request form-encoded as Open311 POSTs are."""
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(body.decode("utf-8", errors="strict"), keep_blank_values=False))
+    return json.loads(body)
+
+
 def _answer(index: int, outcome: Outcome) -> dict[str, Any]:
     if outcome.reject is not None:
         return {
@@ -88,7 +96,7 @@ def create_app(ingestor: Ingestor, settings: IngestorSettings, health: HealthChe
 
     @app.post("/api/v1/requests")
     async def push(request: Request) -> Response:
-        """Accept one request or a list, in Open311 field names; answer per record."""
+        """Accept one request or a list in Open311 field names (JSON, or one form-encoded)."""
         if not tokens:
             return JSONResponse({"detail": PUSH_DISABLED}, status_code=503)
         if not authorized(request.headers.get("authorization"), tokens):
@@ -102,8 +110,9 @@ def create_app(ingestor: Ingestor, settings: IngestorSettings, health: HealthChe
         except BodyTooLarge:
             detail = f"body larger than {settings.push_max_bytes} bytes; send smaller batches"
             return JSONResponse({"detail": detail}, status_code=413)
+        content_type = request.headers.get("content-type", "")
         try:
-            payload = json.loads(body)
+            payload = _payload(body, content_type)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             reject = Rejected(
                 RejectReason.INVALID_JSON, str(exc), clip(body.decode(errors="replace")), "push"
