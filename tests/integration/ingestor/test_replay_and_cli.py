@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import ConsumerRecord
@@ -24,6 +26,7 @@ from connect311_ingestor.adapters.profiles import get_profile
 from connect311_ingestor.app import Runtime
 from connect311_ingestor.records import Accepted
 from connect311_ingestor.sources.files import parse_file, replay_file
+from connect311_ingestor.store import IngestorStore
 from connect311_local.broker import free_port
 
 Reader = Callable[[str, str], Awaitable[list[ConsumerRecord[bytes, bytes]]]]
@@ -193,6 +196,47 @@ def test_cli_serve_answers_health_and_stops_on_sigterm(
                 time.sleep(0.1)
         assert health is not None and health.status_code == 200
         assert health.json()["broker"] == "ok"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_cli_poll_reads_configured_feeds_then_stops_on_sigterm(
+    tmp_path: Path, kafka_settings: KafkaSettings, feed_server: Any, source_name: str
+) -> None:
+    now = datetime.now(UTC)
+    doc = [
+        {
+            "service_request_id": "cli-1",
+            "status": "open",
+            "requested_datetime": (now - timedelta(hours=1)).isoformat(),
+            "lat": 27.77,
+            "long": -82.64,
+        }
+    ]
+    feed_server.route("/v2/services.json", feed_server.reply(200, "[]"))
+    feed_server.route("/v2/requests.json", feed_server.reply(200, json.dumps(doc)))
+    feeds = [{"source": source_name, "base_url": f"{feed_server.base_url}/v2", "use_page": False}]
+    env = _env(kafka_settings, tmp_path, INGESTOR_OPEN311_FEEDS=json.dumps(feeds))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connect311_ingestor", "poll"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        store = IngestorStore.from_url(env["INGESTOR_DATABASE_URL"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (store.get_cursor(source_name) or {}).get(
+            "caught_up"
+        ):
+            time.sleep(0.1)
+        assert store.count_requests(source_name) == 1
+        store.close()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
