@@ -81,6 +81,8 @@ class Sender:
             log.warning("resending %d email(s) a crash left in the middle of SMTP", sending)
             self.metrics.resent_after_crash.inc(sending)
         while not stop.is_set():
+            # Cleared before looking, so a command recorded after this point always wakes us.
+            self.wake.clear()
             await asyncio.to_thread(self.ledger.flush_digests, time.time())
             self.metrics.digest_queue.set(await asyncio.to_thread(self.ledger.digest_queue_size))
             batch = await asyncio.to_thread(
@@ -101,7 +103,6 @@ class Sender:
         timeout = self.settings.digest_check_s
         if due is not None:
             timeout = max(0.0, min(timeout, due - time.time()))
-        self.wake.clear()
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
