@@ -81,6 +81,8 @@ def request_page(
 
 
 SMALL_BBOX_FRACTION = 0.1
+# Other filters make matches rarer, so a primary-key walk must read further per page.
+SMALL_BBOX_FRACTION_FILTERED = 0.5
 
 
 def _small_bbox(conn: Connection, f: RequestFilters) -> bool:
@@ -99,7 +101,9 @@ def _small_bbox(conn: Connection, f: RequestFilters) -> bool:
     if low is None or high <= low:
         return True
     span = min(f.bbox.max_lat, high) - max(f.bbox.min_lat, low)
-    return bool(span / (high - low) < SMALL_BBOX_FRACTION)
+    filtered = f.statuses or f.service_codes or f.agencies or f.datasets or f.q
+    limit = SMALL_BBOX_FRACTION_FILTERED if filtered else SMALL_BBOX_FRACTION
+    return bool(span / (high - low) < limit)
 
 
 def _cell(column: Any, origin: float, size: float, dialect: str) -> Any:
