@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 import uvicorn
+from sqlalchemy.exc import OperationalError
 
 from connect311_map_api.settings import MapApiSettings
 
@@ -37,7 +38,16 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except OperationalError as exc:
+        typer.echo(
+            f"cannot open the database {_safe(settings)}: {str(exc.orig).strip()}\n"
+            "Start PostgreSQL or fix MAP_API_DATABASE_URL (the default SQLite file needs no "
+            "server).",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
     typer.echo(f"map API on http://{settings.host}:{settings.port} (database {_safe(settings)})")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
 
