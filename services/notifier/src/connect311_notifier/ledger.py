@@ -7,8 +7,10 @@ redelivered or replayed command a no-op; one table of emails is the outbox the s
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +138,16 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer; its busy handler sleeps in coarse steps when two threads
+        # collide, so writers here queue on a lock instead (PostgreSQL locks rows itself).
+        self._write_lock = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     def create_schema(self) -> None:
         """Create the tables if they do not exist."""
@@ -143,7 +155,7 @@ class Ledger:
 
     def record(self, batch: list[Incoming], plan: Planner, now: float) -> list[Recorded]:
         """Record a batch of commands in one transaction; duplicates are no-ops."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             return [self._record_one(conn, item, plan, now) for item in batch]
 
     def _record_one(self, conn: Connection, item: Incoming, plan: Planner, now: float) -> Recorded:
@@ -226,7 +238,7 @@ class Ledger:
 
     def flush_digests(self, now: float) -> int:
         """Turn due digest items into one pending email per (subscription, period)."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             rows = conn.execute(
                 sa.select(
                     commands.c.id,
@@ -268,7 +280,7 @@ class Ledger:
         """
         orphaned = sa.or_(emails.c.claimed_by == instance, emails.c.claimed_at < now - lease_s)
         counts = []
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             for status in ("claimed", "sending"):
                 result = conn.execute(
                     emails.update()
@@ -280,7 +292,7 @@ class Ledger:
 
     def claim(self, instance: str, now: float, limit: int) -> list[ClaimedEmail]:
         """Take up to `limit` due emails for this instance ('claimed') and load them."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             ids = list(
                 conn.execute(
                     sa.select(emails.c.id)
@@ -325,7 +337,7 @@ class Ledger:
 
     def mark_sending(self, email_id: int, now: float) -> None:
         """Committed just before SMTP: from here until mark_sent is the crash window."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 emails.update()
                 .where(emails.c.id == email_id)
@@ -335,7 +347,7 @@ class Ledger:
     def release(self, ids: list[int]) -> None:
         """Give claimed-but-unsent emails back (graceful shutdown)."""
         if ids:
-            with self.engine.begin() as conn:
+            with self._transaction() as conn:
                 conn.execute(
                     emails.update()
                     .where(emails.c.id.in_(ids), emails.c.status == "claimed")
@@ -344,7 +356,7 @@ class Ledger:
 
     def mark_sent(self, email_id: int, now: float) -> None:
         """SMTP accepted it: never send it again."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 emails.update()
                 .where(emails.c.id == email_id)
@@ -353,7 +365,7 @@ class Ledger:
 
     def mark_retry(self, email_id: int, error: str, next_at: float) -> None:
         """A temporary failure: try again at `next_at`, others go on meanwhile."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 emails.update()
                 .where(emails.c.id == email_id)
@@ -379,7 +391,7 @@ class Ledger:
         self, email_id: int, error: str, subscription_id: str, bounce: bool, now: float
     ) -> None:
         """A permanent failure: never retried; a hard bounce is counted for the subscription."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 emails.update()
                 .where(emails.c.id == email_id)
