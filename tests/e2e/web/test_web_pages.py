@@ -219,6 +219,17 @@ def test_pages_work_at_a_phone_viewport(browser: Browser, base_url: str, name: s
             expect(page.locator(MARKERS).first).to_be_visible()
             map_box = page.locator("#map").bounding_box()
             assert map_box is not None and map_box["width"] >= PHONE["width"] - 2
+        if name == "map":
+            # Filters start folded on a phone; the header's "Get alerts" opens "Alert me".
+            expect(page.locator("details.filters-box")).not_to_have_attribute("open", "")
+            page.get_by_role("link", name="Get alerts").click()
+            expect(page.get_by_label("Your email")).to_be_visible()
+            expect(page.locator("#alert-form")).to_be_in_viewport()
+            # The map stays in sight (sticky) so a place can be tapped while filling the form.
+            expect(page.locator("#map")).to_be_in_viewport()
+            page.locator("#map").tap(position={"x": 30, "y": 200})
+            expect(page.locator("path.alert-circle")).to_have_count(1)
+            screenshot(page, "web-phone-alert-me", full_page=False)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} scrolls sideways by {overflow}px on a phone"
         screenshot(page, f"web-phone-{name}")

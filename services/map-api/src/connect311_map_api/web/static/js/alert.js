@@ -117,6 +117,7 @@
       form.hidden = !show;
       start.setAttribute("aria-expanded", show ? "true" : "false");
       map.getContainer().classList.toggle("picking", show);
+      map.invalidateSize(); // the map is shorter (and sticky) on phones while picking
       if (show) {
         var f = requestMap.getFilters();
         if (f.service_code) byId("alert-category").value = f.service_code;
@@ -201,7 +202,13 @@
         .then(function () { button.disabled = false; });
     });
 
-    if (window.location.hash === "#alert") open(true);
+    function openFromHash() {
+      if (window.location.hash !== "#alert") return;
+      if (!state.active) open(true);
+      document.getElementById("alert").scrollIntoView({ block: "start" });
+    }
+    window.addEventListener("hashchange", openFromHash);
+    openFromHash();
     return { place: place, isActive: function () { return state.active; } };
   }
 

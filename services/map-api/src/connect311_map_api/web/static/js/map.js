@@ -53,6 +53,9 @@
     window.history.replaceState(null, "", url);
   }
 
+  // On a phone the filters start folded so the map and "Alert me" are close together.
+  if (window.matchMedia("(max-width: 899px)").matches) form.parentNode.open = false;
+
   var initial = filtersFromUrl();
   writeForm(initial);
   var requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
