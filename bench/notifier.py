@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,22 +164,42 @@ async def smtp_only(sink: Sink, n: int, per_connection: int) -> float:
     return n / elapsed
 
 
-def ledger_rate(n: int) -> tuple[float, float]:
-    """Commands recorded per second in batches of 200 (SQLite), then replayed (all duplicates)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        ledger = Ledger(engine)
-        ledger.create_schema()
-        plan = make_planner(NotifierSettings(), lambda: datetime.now(UTC))
-        items = [Incoming(command(i, "ledger"), f"k{i}", time.time()) for i in range(n)]
-        rates = []
-        for _ in range(2):
-            start = time.perf_counter()
-            for b in range(0, n, 200):
-                ledger.record(items[b : b + 200], plan, time.time())
-            rates.append(n / (time.perf_counter() - start))
-        engine.dispose()
+def ledger_rate(url: str, n: int) -> tuple[float, float]:
+    """Commands recorded per second in batches of 200, then replayed (all duplicates)."""
+    engine = create_engine(url)
+    ledger = Ledger(engine)
+    ledger.create_schema()
+    plan = make_planner(NotifierSettings(), lambda: datetime.now(UTC))
+    items = [Incoming(command(i, "ledger"), f"k{i}", time.time()) for i in range(n)]
+    rates = []
+    for _ in range(2):
+        start = time.perf_counter()
+        for b in range(0, n, 200):
+            ledger.record(items[b : b + 200], plan, time.time())
+        rates.append(n / (time.perf_counter() - start))
+    engine.dispose()
     return rates[0], rates[1]
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """A scratch PostgreSQL database (TEST_POSTGRES_URL's server), or None if unreachable."""
+    import psycopg
+
+    url = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    admin_url = url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"c311_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError:
+        yield None
+        return
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def end_to_end(
@@ -253,10 +274,16 @@ async def run_all(sink: Sink, n: int) -> None:
     print(f"   new connection per message  : {fresh:8.0f} emails/s   (baseline)")
     print(f"   reuse speed-up              : {reused / fresh:8.1f} x")
 
-    first, replay = ledger_rate(max(n, 2000))
-    print("\n2. Ledger alone (SQLite, WAL, batches of 200)")
-    print(f"   commands recorded           : {first:8.0f} /s")
-    print(f"   replayed (all duplicates)   : {replay:8.0f} /s")
+    print("\n2. Ledger alone (batches of 200)     recorded/s   replayed (duplicates)/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        first, replay = ledger_rate(f"sqlite:///{Path(tmp) / 'bench.db'}", max(n, 2000))
+    print(f"   SQLite (WAL)                : {first:8.0f}      {replay:8.0f}")
+    with postgres_database() as url:
+        if url is None:
+            print("   PostgreSQL                  : unreachable (set TEST_POSTGRES_URL)")
+        else:
+            first, replay = ledger_rate(url, max(n, 2000))
+            print(f"   PostgreSQL                  : {first:8.0f}      {replay:8.0f}")
 
     print("\n3. End to end: published to Kafka -> notifier -> SMTP accepted")
     print(f"   {'run':46} {'emails/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
