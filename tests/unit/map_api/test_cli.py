@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from connect311_map_api.cli import cli
 from typer.testing import CliRunner
+
+from connect311_map_api.cli import cli
 
 
 def test_help_lists_run_options() -> None:
