@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
 from tests.e2e.web.app_under_test import SECRET
 from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
-from tests.e2e.web.seed import SEEDED, TIMELINE_ID, WATER, in_agency
+from tests.e2e.web.seed import CENTER_LAT, CENTER_LONG, SEEDED, TIMELINE_ID, WATER, in_agency
 
 pytestmark = pytest.mark.browser
 
@@ -193,6 +193,36 @@ def test_keyboard_opens_a_popup_and_focus_is_visible(page: Page) -> None:
     marker.focus()
     page.keyboard.press("Enter")
     expect(page.locator(".leaflet-popup .popup")).to_be_visible()
+
+
+def test_alert_me_works_with_the_keyboard_alone(
+    page: Page, web_server: WebServer, problems: PageProblems
+) -> None:
+    before = len(web_server.publisher.confirmations)
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    start = page.get_by_role("button", name="Alert me about a place")
+    start.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Around a point")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="use the centre of the map")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("path.alert-circle")).to_have_count(1)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Radius")).to_be_focused()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")
+    expect(page.locator("#alert-radius-out")).not_to_have_text("500 m")
+    page.get_by_label("Your email").focus()
+    page.keyboard.type("keys@example.org")
+    page.keyboard.press("Enter")
+    expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
+    sub = web_server.publisher.confirmations[before].subscription
+    assert sub.email == "keys@example.org"
+    assert sub.target.kind == "circle" and 50 <= sub.target.radius_m < 500
+    assert abs(sub.target.lat - CENTER_LAT) < 1e-4 and abs(sub.target.long - CENTER_LONG) < 1e-4
+    assert problems.errors == []
 
 
 PHONE = {"width": 390, "height": 844}
