@@ -11,7 +11,8 @@ import aiohttp
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from connect311_contracts.notifications import SubscriberMatched
+from connect311_contracts.kafka import encode
+from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_contracts.subscriptions import SubscriptionStatus
 from connect311_contracts.topics import (
     DEAD_LETTERS,
@@ -100,31 +101,37 @@ async def test_confirmation_and_alert_once_nothing_to_pending_replays_ignored(
     )
 
 
-async def test_undecodable_command_is_dead_lettered_not_fatal(
+async def test_unusable_commands_are_dead_lettered_and_the_partition_moves_on(
     kafka_settings, smtp_sink: SmtpSink, start_notifier: StartNotifier
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
     await start_notifier(smtp_sink.port)  # type: ignore[attr-defined]
-    poison_key = b"poison-" + free_port().to_bytes(4, "big").hex().encode()
+    after = subscription()
+    key = recipient_key(after.email)  # one key: poison, bad command and the next share a partition
+    bad_expiry = confirmation(subscription(status=SubscriptionStatus.PENDING, email=after.email))
+    bad_expiry = bad_expiry.model_copy(update={"expires_at": "tomorrow"})
     prod = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
     await prod.start()
     try:
-        await prod.send_and_wait(NOTIFICATIONS.name, b'{"event_type": "nonsense"}', key=poison_key)
+        await prod.send_and_wait(
+            NOTIFICATIONS.name, b'{"event_type": "nonsense"}', key=key.encode()
+        )
+        await prod.send_and_wait(NOTIFICATIONS.name, encode(bad_expiry), key=key.encode())
     finally:
         await prod.stop()
-    after = subscription()
-    await publish(kafka_settings, [matched(after)])  # the partition moves on past the poison
+    await publish(kafka_settings, [matched(after)])
     await eventually(lambda: len(addressed_to(smtp_sink, [after.email])) == 1, what="next email")
 
     letters = await read_topic(
-        kafka_settings,
-        DEAD_LETTERS.name,
-        lambda r: json.loads(r.value).get("key") == poison_key.decode(),
+        kafka_settings, DEAD_LETTERS.name, lambda r: json.loads(r.value).get("key") == key
     )
+    reasons = sorted(json.loads(r.value)["reason"] for r in letters)
+    assert len(reasons) == 2
+    assert reasons[0].startswith("expires_at is not an ISO-8601 time: 'tomorrow'")
+    assert "event_type" in reasons[1]
     letter = json.loads(letters[0].value)
     assert letter["service"] == "notifier" and letter["topic"] == NOTIFICATIONS.name
-    assert "event_type" in letter["reason"] and letter["raw"] == '{"event_type": "nonsense"}'
 
 
 async def test_550_is_dead_lettered_with_reason_and_bounce_disables(

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from connect311_contracts.kafka import UndecodableMessage, dead_letter, decode, publish_dead_letter
 from connect311_contracts.notifications import (
@@ -21,9 +21,16 @@ from connect311_contracts.notifications import (
     recipient_key,
 )
 from connect311_contracts.topics import DEAD_LETTERS
-from connect311_notifier.ledger import Incoming, Ledger, Planner
+from connect311_notifier.ledger import Incoming, Ledger, Planner, Recorded
 from connect311_notifier.metrics import Metrics
-from connect311_notifier.policy import Decision, Limits, RecipientState, Route, decide
+from connect311_notifier.policy import (
+    Decision,
+    Limits,
+    RecipientState,
+    Route,
+    decide,
+    parse_expiry,
+)
 from connect311_notifier.schedule import next_digest_at
 from connect311_notifier.settings import NotifierSettings
 
@@ -46,6 +53,13 @@ def make_planner(settings: NotifierSettings, clock: Callable[[], datetime]) -> P
         return decision, None
 
     return plan
+
+
+def _check_expiry(text: str) -> None:
+    try:
+        parse_expiry(text)
+    except ValueError as exc:
+        raise UndecodableMessage(f"expires_at is not an ISO-8601 time: {text[:100]!r}") from exc
 
 
 def command_kind(command: NotificationCommand) -> str:
@@ -87,10 +101,10 @@ class CommandConsumer:
             await asyncio.shield(self._handle(records))
 
     async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        incoming = [await self._decode(r) for r in records]
-        items = [i for i in incoming if i is not None]
-        if items:
-            await self._record(items)
+        decoded = [(r, await self._decode(r)) for r in records]
+        pairs = [(r, i) for r, i in decoded if i is not None]
+        if pairs:
+            await self._record(pairs)
             self.on_recorded()
         offsets: dict[TopicPartition, int] = {}
         for record in records:
@@ -107,41 +121,60 @@ class CommandConsumer:
         """A command, or None after its dead letter is on deadletters.v1."""
         try:
             command = decode(NOTIFICATION_ADAPTER, record.value)
+            if isinstance(command, ConfirmationRequested):
+                _check_expiry(command.expires_at)
         except UndecodableMessage as exc:
-            letter = dead_letter(
-                SERVICE,
-                record.topic,
-                record.partition,
-                record.offset,
-                record.key,
-                record.value,
-                str(exc),
-            )
-            await publish_dead_letter(self.producer, letter)
-            self.metrics.dead_letters.labels(DEAD_LETTERS.name, "undecodable").inc()
-            log.warning(
-                "undecodable command at %s/%d@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
-            )
+            await self._dead_letter(record, str(exc), "undecodable")
             return None
         # Derived here, not trusted from the Kafka key: the rate limit is per address.
         key = recipient_key(command.subscription.email)
         return Incoming(command, key, record.timestamp / 1000.0)
 
-    async def _record(self, items: list[Incoming]) -> None:
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, why: str
+    ) -> None:
+        letter = dead_letter(
+            SERVICE, record.topic, record.partition, record.offset, record.key, record.value, reason
+        )
+        await publish_dead_letter(self.producer, letter)
+        self.metrics.dead_letters.labels(DEAD_LETTERS.name, why).inc()
+        log.warning(
+            "dead-lettered command at %s/%d@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+
+    async def _record(self, pairs: list[tuple[ConsumerRecord[bytes, bytes], Incoming]]) -> None:
+        items = [item for _, item in pairs]
+        try:
+            results = await self._record_batch(items)
+        except SQLAlchemyError:
+            raise  # the database is down or broken: stop, restart, and read the batch again
+        except Exception:  # one command the policy cannot handle must not stall the partition
+            log.exception("a batch failed to record; recording its commands one by one")
+            for record, item in pairs:
+                try:
+                    self._count([item], await self._record_batch([item]))
+                except SQLAlchemyError:
+                    raise
+                except Exception as exc:
+                    await self._dead_letter(record, f"{type(exc).__name__}: {exc}", "unprocessable")
+            return
+        self._count(items, results)
+
+    async def _record_batch(self, items: list[Incoming]) -> list[Recorded]:
         for attempt in range(5):
             try:
-                results = await asyncio.to_thread(self.ledger.record, items, self.plan, time.time())
-                break
+                return await asyncio.to_thread(self.ledger.record, items, self.plan, time.time())
             except IntegrityError:
                 # Another instance recorded one of these concurrently (a rebalance replay):
                 # the retry sees it as a duplicate.
                 log.info("concurrent duplicate while recording; retrying (%d)", attempt + 1)
-        else:
-            raise RuntimeError("could not record a batch after 5 attempts; see the log")
+        raise RuntimeError("could not record a batch after 5 attempts; see the log")
+
+    def _count(self, items: list[Incoming], results: list[Recorded]) -> None:
         for item, result in zip(items, results, strict=True):
             kind = command_kind(item.command)
             if result.duplicate or result.decision is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from connect311_contracts.notifications import (
@@ -82,10 +82,15 @@ def decide(
 def _confirmation(command: ConfirmationRequested, now: datetime) -> Decision:
     if command.subscription.status is not SubscriptionStatus.PENDING:
         return Decision(Route.SKIP, f"subscription_{command.subscription.status}")
-    expires = datetime.fromisoformat(command.expires_at.replace("Z", "+00:00"))
-    if expires.tzinfo is not None and expires <= now:
+    if parse_expiry(command.expires_at) <= now:
         return Decision(Route.SKIP, "confirmation_expired")
     return Decision(Route.INSTANT, "confirmation", kind=EmailKind.CONFIRMATION)
+
+
+def parse_expiry(text: str) -> datetime:
+    """A confirmation's ISO-8601 expiry as an aware UTC time (naive means UTC, per contract)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _matched(command: SubscriberMatched, state: RecipientState, limits: Limits) -> Decision:

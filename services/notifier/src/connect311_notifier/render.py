@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
 from connect311_contracts.subscriptions import Subscription
 from connect311_notifier.links import LinkBuilder
+from connect311_notifier.policy import parse_expiry
 from connect311_notifier.settings import Branding, NotifierSettings
 from connect311_notifier.views import digest_view, format_time, item_view
 
@@ -63,11 +64,10 @@ class Renderer:
         self, command: ConfirmationRequested, message_id: str, now: datetime
     ) -> EmailMessage:
         """The double opt-in email with the map API's signed confirm link."""
-        expires = datetime.fromisoformat(command.expires_at.replace("Z", "+00:00"))
         context = {
             "subscription_name": subscription_name(command.subscription),
             "confirm_url": command.confirm_url,
-            "expires": format_time(expires, self.tz) if expires.tzinfo else command.expires_at,
+            "expires": format_time(parse_expiry(command.expires_at), self.tz),
         }
         return self._message(
             "confirmation",
