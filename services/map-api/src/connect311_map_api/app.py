@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_map_api.api import open311_routes, ops_routes, requests_routes, subscriptions_routes
+from connect311_map_api.cache import AggregateCache
 from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
 from connect311_map_api.context import AppContext
 from connect311_map_api.db import subscription_store
@@ -59,6 +60,7 @@ def create_app(
         broadcaster=Broadcaster(),
         metrics=metrics,
         broker_enabled=settings.consume or publisher is not None,
+        cache=AggregateCache(settings.aggregate_cache_s),
     )
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_map_api.cache import AggregateCache
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
 from connect311_map_api.publisher import Publisher
@@ -28,6 +29,7 @@ class AppContext:
     broadcaster: Broadcaster
     metrics: Metrics
     broker_enabled: bool
+    cache: AggregateCache
 
 
 def get_ctx(request: Request) -> AppContext:

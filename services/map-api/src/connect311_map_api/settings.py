@@ -39,4 +39,7 @@ class MapApiSettings(BaseSettings):
     consumer_group: str = "map-api-state"
     feedback_group: str = "map-api-feedback"
     republish_on_start: bool = True
+    aggregate_cache_s: float = Field(
+        default=10.0, ge=0, description="How long cluster and stats answers are reused (0: off)"
+    )
     sse_ping_s: float = Field(default=15.0, gt=0)

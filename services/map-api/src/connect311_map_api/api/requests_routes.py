@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -19,6 +20,7 @@ from connect311_map_api.api.models import (
 from connect311_map_api.api.params import request_filters, unprocessable
 from connect311_map_api.context import AppContext, get_ctx
 from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.geo import grid_range
 from connect311_map_api.core.state import feature, iso
 from connect311_map_api.core.stats import Interval
 from connect311_map_api.db import queries
@@ -28,6 +30,7 @@ router = APIRouter(prefix="/api", tags=["requests"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 Filters = Annotated[RequestFilters, Depends(request_filters)]
 CELLS_PER_TILE = 4  # four grid cells across a 256-pixel tile: ~64 px per cluster
+CACHED_MAX_ZOOM = 12  # up to here a whole-city aggregation has few enough cells to keep
 
 
 @router.get("/requests", response_model=RequestCollection, summary="Requests as GeoJSON")
@@ -66,8 +69,7 @@ def request_clusters(
 ) -> dict[str, Any]:
     """Counts by status per grid cell sized for the zoom level (for low zoom levels)."""
     cell = 360.0 / (2**zoom * CELLS_PER_TILE)
-    with ctx.engine.connect() as conn:
-        cells = queries.clusters(conn, filters, cell)
+    cells = _cells(ctx, filters, zoom, cell)
     return {
         "type": "FeatureCollection",
         "zoom": zoom,
@@ -86,6 +88,24 @@ def request_clusters(
             for c in cells
         ],
     }
+
+
+def _cells(ctx: AppContext, filters: RequestFilters, zoom: int, cell: float) -> list[Any]:
+    def compute(f: RequestFilters) -> list[dict[str, Any]]:
+        with ctx.engine.connect() as conn:
+            return queries.clusters(conn, f, cell)
+
+    if zoom > CACHED_MAX_ZOOM:
+        return compute(filters)
+    # Low zoom: one whole-city aggregation per filter set serves every viewport.
+    everywhere = replace(filters, bbox=None)
+    cells: list[dict[str, Any]] = ctx.cache.get(
+        ("clusters", zoom, everywhere), lambda: compute(everywhere)
+    )
+    if filters.bbox is None:
+        return cells
+    x0, y0, x1, y1 = grid_range(filters.bbox, cell)
+    return [c for c in cells if x0 <= c["cell"][0] <= x1 and y0 <= c["cell"][1] <= y1]
 
 
 @router.get(
@@ -128,8 +148,13 @@ def stats(
     interval: Annotated[Interval, Query(description="Period of the series")] = Interval.WEEK,
 ) -> dict[str, Any]:
     """Opened vs resolved per agency per period, open backlog and age, time to close."""
-    with ctx.engine.connect() as conn:
-        return queries.stats(conn, filters, interval)
+
+    def compute() -> dict[str, Any]:
+        with ctx.engine.connect() as conn:
+            return queries.stats(conn, filters, interval)
+
+    result: dict[str, Any] = ctx.cache.get(("stats", filters, interval), compute)
+    return result
 
 
 @router.get("/categories", response_model=list[Category], summary="Service types present")

@@ -144,3 +144,18 @@ def _corridor_matcher(target: CorridorTarget) -> Callable[[str, float, float], b
     ky = math.radians(1) * EARTH_RADIUS_M
     line = LineString([(long * kx, lat * ky) for long, lat in target.coordinates])
     return lambda _id, lat, long: bool(line.distance(Point(long * kx, lat * ky)) <= target.width_m)
+
+
+def grid_index(value: float, origin: float, size: float) -> int:
+    """The grid cell number of a coordinate (same formula as the SQL aggregation)."""
+    return math.floor((value - origin) / size)
+
+
+def grid_range(box: BBox, size: float) -> tuple[int, int, int, int]:
+    """Cell numbers (x0, y0, x1, y1) of the cells a box touches, inclusive."""
+    return (
+        grid_index(box.min_long, -180.0, size),
+        grid_index(box.min_lat, -90.0, size),
+        grid_index(box.max_long, -180.0, size),
+        grid_index(box.max_lat, -90.0, size),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
 
 from connect311_map_api.core import stats as core_stats
 from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.geo import BBox, grid_range
 from connect311_map_api.core.state import naive_utc
 from connect311_map_api.db.tables import history, requests
 
@@ -113,13 +115,29 @@ def _cell(column: Any, origin: float, size: float, dialect: str) -> Any:
 
 
 def clusters(conn: Connection, f: RequestFilters, cell_deg: float) -> list[dict[str, Any]]:
-    """Counts by status per grid cell of `cell_deg` degrees, with each cell's centroid."""
+    """Counts by status per grid cell of `cell_deg` degrees, with each cell's centroid.
+
+    With a bbox, every cell the box touches is counted whole (no cut-off cells at the edges),
+    so the answer equals the whole-city aggregation restricted to those cells.
+    """
     dialect = conn.dialect.name
     cx = _cell(r.long, -180.0, cell_deg, dialect).label("cx")
     cy = _cell(r.lat, -90.0, cell_deg, dialect).label("cy")
+    where = conditions(replace(f, bbox=None))
+    if f.bbox is not None:
+        x0, y0, x1, y1 = grid_range(f.bbox, cell_deg)
+        # Coordinate ranges let the lat/long index work; cell numbers make edges exact.
+        snapped = BBox(
+            -180.0 + x0 * cell_deg,
+            -90.0 + y0 * cell_deg,
+            -180.0 + (x1 + 1) * cell_deg,
+            -90.0 + (y1 + 1) * cell_deg,
+        )
+        where += conditions(RequestFilters(bbox=snapped))
+        where += [cx.between(x0, x1), cy.between(y0, y1)]
     query = (
         select(cx, cy, r.status, func.count(), func.avg(r.lat), func.avg(r.long))
-        .where(and_(True, *conditions(f)))
+        .where(and_(True, *where))
         .group_by(cx, cy, r.status)
     )
     cells: dict[tuple[int, int], dict[str, Any]] = {}
