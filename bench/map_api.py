@@ -239,6 +239,31 @@ def http_suite(url: str) -> None:
                 f" p50 {p50:7.1f} p95 {p95:7.1f} ms",
                 flush=True,
             )
+        for path, params in (
+            ("/api/requests/clusters", {"zoom": 12}),
+            ("/api/stats", {"interval": "week"}),
+        ):
+            t = time.perf_counter()
+            assert client.get(path, params=params).status_code == 200
+            cold = (time.perf_counter() - t) * 1000
+            warm = []
+            for _ in range(20):
+                box = random_view(rnd, 0.1)
+                view = {
+                    **params,
+                    "bbox": f"{box.min_long},{box.min_lat},{box.max_long},{box.max_lat}",
+                }
+                t = time.perf_counter()
+                assert (
+                    client.get(path, params=params if "stats" in path else view).status_code == 200
+                )
+                warm.append((time.perf_counter() - t) * 1000)
+            w50, w95 = percentiles(warm)
+            print(
+                f"  HTTP GET {path} {params}: first {cold:7.1f} ms; then from the cache"
+                f" p50 {w50:6.1f} p95 {w95:6.1f} ms",
+                flush=True,
+            )
 
 
 def bench_consumer(url: str, n_requests: int) -> None:
