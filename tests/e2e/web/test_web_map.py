@@ -33,20 +33,11 @@ def marker_titles(page: Page) -> list[str]:
 
 
 def open_popup(page: Page, service_request_id: str) -> None:
-    """Open the popup of one request by clicking its marker (found by its position)."""
-    index = next(i for i, s in enumerate(SEEDED) if s.service_request_id == service_request_id)
-    seed = SEEDED[index]
-    titles = marker_titles(page)
-    matching = [i for i, t in enumerate(titles) if t and t.startswith(seed.service_name)]
-    assert matching, f"no marker titled {seed.service_name!r} in {titles}"
-    for i in matching:
-        marker = page.locator(MARKERS).nth(i)
-        marker.click()
-        popup = page.locator(".leaflet-popup .popup")
-        expect(popup).to_be_visible()
-        if popup.get_attribute("data-request-id") == service_request_id:
-            return
-    raise AssertionError(f"no marker opened the popup of {service_request_id}")
+    """Open the popup of one request by clicking its marker."""
+    page.locator(f'{MARKERS}[data-request-id="{service_request_id}"]').click()
+    expect(page.locator(".leaflet-popup")).to_have_count(1)  # a previous one fades out first
+    popup = page.locator(".leaflet-popup .popup")
+    expect(popup).to_have_attribute("data-request-id", service_request_id)
 
 
 def test_map_shows_every_request_coloured_by_status(page: Page, problems: PageProblems) -> None:
@@ -128,8 +119,9 @@ def test_live_update_adds_and_recolours_markers_without_reload(
     expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
     expect(page.locator("#map")).to_have_attribute("data-live", "connected")
     page.evaluate("window.__sameDocument = true")
-    now = datetime.now(UTC)
     first = SEEDED[0]
+    open_popup(page, first.service_request_id)
+    now = datetime.now(UTC)
     assert first.final_status is RequestStatus.OPEN
     fixed = snapshot(first, 0, RequestStatus.CLOSED, now, "Fixed", now - timedelta(days=20))
     live = Seeded("live-1", "Transportation", "pothole", "Live pothole", RequestStatus.OPEN, (), "")
@@ -145,6 +137,12 @@ def test_live_update_adds_and_recolours_markers_without_reload(
     closed_before = sum(1 for s in SEEDED if s.final_status is RequestStatus.CLOSED)
     expect(page.locator(f"{MARKERS}.status-closed")).to_have_count(closed_before + 1)
     expect(page.locator("#map-status")).to_contain_text("2 live updates")
+    # The open popup followed its request: new status, and the change in its timeline.
+    expect(page.locator(".leaflet-popup")).to_have_count(1)  # the old one fades out
+    popup = page.locator(".leaflet-popup .popup")
+    expect(popup).to_have_attribute("data-request-id", first.service_request_id)
+    expect(popup.locator(".badge").first).to_have_text("Closed")
+    expect(popup.locator(".timeline")).to_contain_text("Fixed")
     assert page.evaluate("window.__sameDocument") is True
     screenshot(page, "web-map-live")
     assert problems.errors == []

@@ -108,6 +108,10 @@
       riseOnHover: true
     });
     marker.feature = feature;
+    marker.on("add", function () {
+      var icon = marker.getElement();
+      if (icon) icon.setAttribute("data-request-id", p.service_request_id || "");
+    });
     marker.bindPopup(function () { return popupContent(feature); }, { maxWidth: 320, minWidth: 220 });
     return marker;
   }
@@ -284,6 +288,7 @@
       liveCount += 1;
       if (mode === "grid") { refreshGridSoon(); return; }
       var old = markers[p.service_request_id];
+      var wasOpen = !!(old && old.isPopupOpen());
       if (old) { cluster.removeLayer(old); delete markers[p.service_request_id]; shown -= 1; }
       var coords = feature.geometry.coordinates;
       var inView = map.getBounds().contains(L.latLng(coords[1], coords[0]));
@@ -294,6 +299,8 @@
         shown += 1;
         var icon = marker.getElement && marker.getElement();
         if (icon) icon.classList.add("just-updated");
+        // A reader looking at this request keeps its popup, now with the new timeline.
+        if (wasOpen && icon) marker.openPopup();
       }
       report();
     }
