@@ -28,7 +28,7 @@ from connect311_matcher.geodesy import destination
 from connect311_matcher.http import bound_port, start_http
 from connect311_matcher.service import Matcher
 from connect311_matcher.settings import MatcherSettings
-from tests.unit.matcher.factories import circle, event, request
+from tests.unit.matcher.factories import circle, event, request, subscription
 
 # A spot in the Southern Ocean nothing else in the test session uses.
 SPOT = (-55.5, -120.25)
@@ -164,10 +164,14 @@ def by_request(notes: list[tuple[bytes, SubscriberMatched]]) -> dict[str, list[s
     return found
 
 
-async def test_subscriptions_added_changed_and_removed_while_events_flow(topics: Topics) -> None:
+@pytest.mark.parametrize("rebuild_min_delta", [1, 10_000], ids=["grid-rebuilt", "delta-index"])
+async def test_subscriptions_added_changed_and_removed_while_events_flow(
+    topics: Topics, rebuild_min_delta: int
+) -> None:
     home = circle(*SPOT, 500, label="Home", email="a@example.org")
     await topics.put_subscription(home)
-    matcher = Matcher(topics.settings(), kafka_fast(topics.kafka))
+    settings = topics.settings(rebuild_min_delta=rebuild_min_delta)
+    matcher = Matcher(settings, kafka_fast(topics.kafka))
     group = matcher.settings.group_id
     tag = uuid.uuid4().hex[:6]
 
@@ -200,6 +204,10 @@ async def test_subscriptions_added_changed_and_removed_while_events_flow(topics:
         fourth = await send_and_settle(4, *near)
         fifth = await send_and_settle(5, *SPOT)
 
+    rebuilds = matcher.metrics.registry.get_sample_value("matcher_grid_rebuilds_total")
+    assert (rebuilds or 0) >= (1 if rebuild_min_delta == 1 else 0)
+    if rebuild_min_delta > 1:
+        assert not rebuilds
     notes = await topics.notifications()
     got = by_request(notes)
     assert got[first] == [home.subscription_id]
@@ -329,3 +337,27 @@ async def _both_matched(*matchers: Matcher) -> bool:
 
 async def _all_arrived(topics: Topics, expected: int) -> bool:
     return len(await topics.notifications()) >= expected
+
+
+async def test_unusable_subscription_records_are_dead_lettered_and_the_rest_load(
+    topics: Topics,
+) -> None:
+    good = circle(*SPOT, 500, email="f@example.org")
+    await topics.producer.send_and_wait(topics.subs.name, b"{oops", key=b"broken", partition=0)
+    bad_area = subscription(
+        {"kind": "area", "geometry": {"type": "Polygon", "coordinates": []}},
+        subscription_id="empty-area",
+    )
+    value = encode(SubscriptionChanged(subscription=bad_area))
+    await topics.producer.send_and_wait(topics.subs.name, value, key=b"empty-area", partition=0)
+    await topics.put_subscription(good)
+    matcher = Matcher(topics.settings(), kafka_fast(topics.kafka))
+    async with running(matcher):
+        assert good.subscription_id in matcher.index
+        assert "empty-area" not in matcher.index
+    letters = [
+        v
+        for _, v in await read_all(topics.kafka, DEAD_LETTERS.name, 1)
+        if v.topic == topics.subs.name
+    ]
+    assert sorted(letter.key or "" for letter in letters) == ["broken", "empty-area"]

@@ -7,6 +7,7 @@ import logging
 import signal
 
 import typer
+from aiokafka.errors import KafkaError
 
 from connect311_contracts.settings import KafkaSettings
 from connect311_matcher.http import bound_port, start_http
@@ -36,7 +37,7 @@ def run(
         settings = settings.model_copy(update={"http_port": http_port})
     try:
         asyncio.run(_serve(settings, KafkaSettings()))
-    except OSError as exc:
+    except (OSError, KafkaError) as exc:
         typer.echo(
             f"matcher could not start: {exc}. Is Kafka reachable at KAFKA_BOOTSTRAP_SERVERS and "
             "is MATCHER_HTTP_PORT free?",

@@ -134,9 +134,9 @@ class CoverGrid:
         if cell is None:
             return np.empty(0, dtype=np.int32)
         b0, b1 = int(self._bd_off[cell]), int(self._bd_off[cell + 1])
-        rows = self._bd_rows[b0:b1]
-        hit = rows[:, 0] * p[0] + rows[:, 1] * p[1] + rows[:, 2] * p[2] >= rows[:, 3]
-        boundary = self._bd_slots[b0:b1][hit]
+        # One pass over the contiguous rows: x*px + y*py + z*pz - cos r >= 0.
+        hit = self._bd_rows[b0:b1] @ np.array((p[0], p[1], p[2], -1.0)) >= 0.0
+        boundary: SlotArray = self._bd_slots[b0:b1][hit]
         i0, i1 = int(self._in_off[cell]), int(self._in_off[cell + 1])
         if i0 == i1:
             return boundary

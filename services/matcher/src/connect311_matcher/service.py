@@ -197,6 +197,10 @@ class Matcher:
         except UnusableGeometry as exc:
             self.index.remove(sub.subscription_id)
             return str(exc)
+        except Exception as exc:  # a bug must not stop every other subscription from loading
+            log.exception("could not index subscription %s", sub.subscription_id)
+            self.index.remove(sub.subscription_id)
+            return f"matcher error: {exc!r}"
         return None
 
     def _publish_sizes(self) -> None:
@@ -263,18 +267,20 @@ class Matcher:
             await self._dead_letter(record, str(exc))
             return []
         started = time.perf_counter()
-        matches = find_matches(self.index, event)
+        try:
+            commands = [(m, notification(m, event)) for m in find_matches(self.index, event)]
+        except Exception as exc:  # one event must not halt its partition: keep it for an operator
+            log.exception("matching failed for %s", event.request.service_request_id)
+            self.metrics.events_in.labels("dead_lettered").inc()
+            await self._dead_letter(record, f"matcher error: {exc!r}")
+            return []
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.events_in.labels("backfill" if event.backfill else "matched").inc()
         futures = []
-        for match in matches:
-            command = notification(match, event)
+        topic = self.settings.notifications_topic
+        for match, command in commands:
             key = recipient_key(command.subscription.email).encode()
-            futures.append(
-                await self._producer.send(
-                    self.settings.notifications_topic, encode(command), key=key
-                )
-            )
+            futures.append(await self._producer.send(topic, encode(command), key=key))
             self.metrics.matches_out.labels(match.compiled.kind).inc()
         return futures
 

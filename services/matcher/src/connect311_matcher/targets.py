@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.errors import GEOSException
 from shapely.geometry import shape
 
 from connect311_contracts.subscriptions import (
@@ -105,12 +106,12 @@ def _circle(target: CircleTarget) -> dict[str, Any]:
 def _area(target: AreaTarget) -> dict[str, Any]:
     try:
         geom = shape(target.geometry)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        if not geom.is_empty and not geom.is_valid:
+            geom = shapely.make_valid(geom)  # self-intersections: keep the area the user drew
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, GEOSException) as exc:
         raise UnusableGeometry(f"area geometry cannot be read: {exc}") from exc
-    if geom.is_empty:
+    if geom.is_empty or geom.area == 0:
         raise UnusableGeometry("area geometry is empty")
-    if not geom.is_valid:
-        geom = shapely.make_valid(geom)  # self-intersections: keep the area the user drew
     shapely.prepare(geom)
     return {"bbox": tuple(float(v) for v in geom.bounds), "area": geom}
 
