@@ -62,7 +62,10 @@ def scenes(draw: st.DrawFn) -> tuple[list[Subscription], list[tuple[float, float
     for _ in range(draw(st.integers(0, 4))):
         n = draw(st.integers(2, 5))
         pts = [(clon + draw(offset), clat + draw(offset)) for _ in range(n)]
-        subs.append(corridor_sub(pts, draw(st.floats(5, 500))))
+        width = draw(st.floats(5, 500))
+        subs.append(corridor_sub(pts, width))
+        vlon, vlat = draw(st.sampled_from(pts))  # probes a hair either side of the width
+        edges.append((vlat, vlon, width))
     points = [(clat + draw(offset), clon + draw(offset)) for _ in range(draw(st.integers(1, 15)))]
     for _ in range(draw(st.integers(0, 10))):
         lat, lon, r = draw(st.sampled_from(edges))

@@ -92,30 +92,3 @@ def polyline_distance_m(point: FloatArray, vertices: FloatArray) -> float:
         across = np.abs(np.arcsin(np.clip(n[within] @ point, -1.0, 1.0))).min()
         return float(min(ends, across)) * EARTH_RADIUS_M
     return float(ends) * EARTH_RADIUS_M
-
-
-class Polyline:
-    """A polyline prepared for many distance queries: per-segment planes as matrices."""
-
-    def __init__(self, vertices: FloatArray) -> None:
-        self.vertices = vertices
-        a, b = vertices[:-1], vertices[1:]
-        normal = np.cross(a, b)
-        norm = np.linalg.norm(normal, axis=1)
-        usable = norm > 1e-15  # a zero-length segment is just its end point
-        n = normal[usable] / norm[usable, None]
-        self._normals = n
-        # (a x p) . n = p . (n x a) and (p x b) . n = p . (b x n): both planes precomputed.
-        self._start_planes = np.cross(n, a[usable])
-        self._end_planes = np.cross(b[usable], n)
-
-    def distance_m(self, point: FloatArray) -> float:
-        """Distance in metres from a unit vector to the polyline (as polyline_distance_m)."""
-        chord = np.sqrt(((self.vertices - point) ** 2).sum(axis=1).min())
-        best = 2.0 * math.asin(min(1.0, float(chord) / 2.0))
-        if len(self._normals):
-            within = (self._start_planes @ point >= 0.0) & (self._end_planes @ point >= 0.0)
-            if within.any():
-                sines = np.abs(self._normals[within] @ point)
-                best = min(best, math.asin(min(1.0, float(sines.min()))))
-        return best * EARTH_RADIUS_M

@@ -18,6 +18,7 @@ from rtree import index as rtree_index
 from connect311_contracts.subscriptions import Subscription, SubscriptionStatus
 from connect311_matcher.geodesy import EARTH_RADIUS_M, FloatArray, unit_vector
 from connect311_matcher.grid import CircleBatch, CoverGrid, GridShape, SlotArray, griddable
+from connect311_matcher.segments import SegmentIndex
 from connect311_matcher.targets import Compiled, compile_subscription, followed_request
 
 _EMPTY = np.empty(0, dtype=np.int32)
@@ -73,6 +74,7 @@ class SubscriptionIndex:
         self._delta_boxes: dict[int, tuple[float, float, float, float]] = {}
         self._ungridded: dict[int, Compiled] = {}
         self._shapes = rtree_index.Index()
+        self._segments = SegmentIndex()
         self._follows: dict[str, set[int]] = {}
         self._citywide: set[int] = set()
         self.bulk_loading = False
@@ -107,9 +109,11 @@ class SubscriptionIndex:
         kind = compiled.kind
         if kind == "circle":
             self._remove_circle(compiled)
-        elif kind in ("area", "corridor"):
+        elif kind == "area":
             assert compiled.bbox is not None
             self._shapes.delete(slot, compiled.bbox)
+        elif kind == "corridor":
+            self._segments.remove(slot)
         elif kind == "follow":
             followed = self._follows.get(followed_request(compiled.subscription) or "", set())
             followed.discard(slot)
@@ -129,9 +133,13 @@ class SubscriptionIndex:
         self.filtered_count += c.has_filters
         if c.kind == "circle":
             self._add_circle(c)
-        elif c.kind in ("area", "corridor"):
+        elif c.kind == "area":
             assert c.bbox is not None
             self._shapes.insert(slot, c.bbox)
+        elif c.kind == "corridor":
+            target = c.subscription.target
+            coords = np.asarray(target.coordinates, dtype=np.float64)  # type: ignore[union-attr]
+            self._segments.add(slot, coords, target.width_m)  # type: ignore[union-attr]
         elif c.kind == "follow":
             self._follows.setdefault(followed_request(c.subscription) or "", set()).add(slot)
         else:
@@ -235,19 +243,15 @@ class SubscriptionIndex:
     def shapes_at(self, lat: float, lon: float) -> list[tuple[Compiled, float | None]]:
         """Areas containing the point and corridors within their width, with distances."""
         found: list[tuple[Compiled, float | None]] = []
-        if not (self._counts["area"] or self._counts["corridor"]):
-            return found
-        p = np.asarray(unit_vector(lat, lon))
-        for slot in self._shapes.intersection((lon, lat, lon, lat)):
-            c = self._by_slot[slot]
-            if c.area is not None:
+        if self._counts["area"]:
+            for slot in self._shapes.intersection((lon, lat, lon, lat)):
+                c = self._by_slot[slot]
                 if shapely.intersects_xy(c.area, lon, lat):
                     found.append((c, None))
-                continue
-            assert c.line is not None
-            d = c.line.distance_m(p)
-            if d <= c.subscription.target.width_m:  # type: ignore[union-attr]
-                found.append((c, d))
+        if self._counts["corridor"]:
+            p = np.asarray(unit_vector(lat, lon))
+            for slot, d in self._segments.near(lat, lon, p).items():
+                found.append((self._by_slot[slot], d))
         return found
 
     def followers(self, service_request_id: str) -> list[Compiled]:
@@ -274,7 +278,8 @@ class SubscriptionIndex:
 
     def index_bytes(self) -> int:
         """Bytes of the index's arrays (grid and per-slot), not counting the held models."""
-        return self.slots.nbytes + (self._grid.nbytes if self._grid else 0)
+        grid = self._grid.nbytes if self._grid else 0
+        return self.slots.nbytes + grid + self._segments.nbytes
 
 
 def circle_distance_m(c: Compiled, lat: float, lon: float) -> float:

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import shapely
 from shapely.errors import GEOSException
 from shapely.geometry import shape
@@ -20,12 +19,9 @@ from connect311_contracts.subscriptions import (
 )
 from connect311_matcher.geodesy import (
     EARTH_RADIUS_M,
-    FloatArray,
-    Polyline,
     cos_threshold,
     lon_half_width_deg,
     unit_vector,
-    unit_vectors,
 )
 
 BBox = tuple[float, float, float, float]
@@ -48,7 +44,6 @@ class Compiled:
     cos_r: float = 2.0
     lon_half_deg: float = 0.0
     area: Any = None
-    line: Polyline | None = None
 
     @property
     def kind(self) -> str:
@@ -117,25 +112,7 @@ def _area(target: AreaTarget) -> dict[str, Any]:
 
 
 def _corridor(target: CorridorTarget) -> dict[str, Any]:
-    coords = np.asarray(target.coordinates, dtype=np.float64)
-    lons, lats = coords[:, 0], coords[:, 1]
-    dlat = math.degrees(target.width_m / EARTH_RADIUS_M) * 1.000001 + 1e-9
-    # Great-circle arcs bulge poleward of their ends: widen by a little more than the sagitta.
-    reach = max(abs(float(lats.min())), abs(float(lats.max()))) + dlat
-    bulge = _arc_bulge_deg(coords)
-    half = min(180.0, lon_half_width_deg(min(reach, 89.9), target.width_m) * 1.000001 + 1e-9)
-    box = (
-        float(lons.min()) - half,
-        max(-90.0, float(lats.min()) - dlat - bulge),
-        float(lons.max()) + half,
-        min(90.0, float(lats.max()) + dlat + bulge),
-    )
-    return {"bbox": box, "line": Polyline(unit_vectors(lats, lons))}
-
-
-def _arc_bulge_deg(coords: FloatArray) -> float:
-    """An upper bound on how far (degrees of latitude) any arc strays beyond its ends."""
-    dlon = np.radians(np.abs(np.diff(coords[:, 0])))
-    lat = np.radians(np.maximum(np.abs(coords[:-1, 1]), np.abs(coords[1:, 1])))
-    # For short arcs the bulge is about dlon^2 * sin(2 lat) / 16; doubled, plus a floor.
-    return float(np.degrees((dlon**2 * np.abs(np.sin(2 * lat)) / 8).max(initial=0.0))) + 1e-7
+    """Only a plain box: the segment index does the real work (see segments.py)."""
+    lons = [lon for lon, _ in target.coordinates]
+    lats = [lat for _, lat in target.coordinates]
+    return {"bbox": (min(lons), min(lats), max(lons), max(lats))}
