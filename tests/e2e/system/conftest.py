@@ -64,7 +64,7 @@ class Stack:
 
     def subscribe(self, body: dict[str, Any]) -> None:
         """Sign up through the public API and click the confirmation link that arrives."""
-        before = len(self.sink.messages)
+        before, active = len(self.sink.messages), self.matcher_active_subscriptions()
         response = httpx.post(f"{self.map_api}/api/subscriptions", json=body, timeout=10)
         assert response.status_code == 202, response.text
         message = self.wait_for_mail(lambda m: body["email"] in str(m["To"]), after=before)
@@ -73,6 +73,19 @@ class Stack:
         url = link.group(0).replace(f"http://localhost:{self.ports.map_api_port}", self.map_api)
         confirmed = httpx.get(url, timeout=10, follow_redirects=False)
         assert confirmed.status_code in (200, 303, 307), confirmed.text
+        deadline = time.monotonic() + 30
+        while self.matcher_active_subscriptions() <= active:
+            assert time.monotonic() < deadline, "the matcher never applied the confirmation"
+            time.sleep(0.1)
+
+    def matcher_active_subscriptions(self) -> float:
+        """Active subscriptions the (first) matcher holds, from its metrics."""
+        text = httpx.get(f"http://127.0.0.1:{self.ports.matcher_port}/metrics", timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("matcher_subscriptions{")
+        )
 
     def wait_for_mail(
         self, predicate: Callable[[EmailMessage], bool], after: int = 0, timeout_s: float = 30

@@ -31,7 +31,6 @@ def test_request_inside_the_radius_mails_once_and_outside_not_at_all(stack: Stac
             },
         }
     )
-    time.sleep(1.0)  # the matcher applies the confirmation from subscriptions.v1
     tag = uuid.uuid4().hex[:6]
     stack.push(
         request_record(f"far-{tag}", *OUTSIDE, description=f"far away {tag}"),
@@ -55,6 +54,7 @@ def test_a_resident_following_a_request_gets_each_status_change(stack: Stack) ->
     email, tag = _email(), uuid.uuid4().hex[:6]
     record = request_record(f"follow-{tag}", *OUTSIDE)
     stack.push(record)
+    stack.wait_for_request(f"push:follow-{tag}")
     stack.subscribe(
         {
             "email": email,
@@ -62,7 +62,6 @@ def test_a_resident_following_a_request_gets_each_status_change(stack: Stack) ->
             "target": {"kind": "follow", "service_request_id": f"push:follow-{tag}"},
         }
     )
-    time.sleep(1.0)
     for status, note in (("in_progress", "Crew assigned"), ("closed", "Pothole filled")):
         stack.push({**record, "status": status, "status_notes": note})
         stack.wait_for_mail(lambda m, n=note: email in str(m["To"]) and n in str(m))

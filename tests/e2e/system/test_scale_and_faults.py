@@ -24,7 +24,6 @@ def _subscribe_circle(stack: Stack) -> str:
             "target": {"kind": "circle", "lat": CENTRE[0], "long": CENTRE[1], "radius_m": 1000},
         }
     )
-    time.sleep(1.0)
     return email
 
 

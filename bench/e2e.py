@@ -1,0 +1,273 @@
+"""End-to-end benchmark: ingest -> SMTP accepted latency at fixed rates, and backfill wall time.
+
+Run: `uv run python bench/e2e.py [--rates 50,200,1000] [--duration 60] [--backfill-rows N]`.
+Starts its own broker, a recording SMTP server and the four services as real processes
+(SQLite databases in a temp folder), signs up one confirmed city-wide subscriber, then:
+
+  rate R     pushes R requests/s for `duration` seconds through the ingestor's push endpoint;
+             each request matches the subscriber once; latency = SMTP accepted - pushed.
+  backfill   imports N historic requests (a generated CSV, Open311 columns) with --backfill and
+             times ingest + match until the matcher has read every event (no email expected).
+
+Targets from the issue: p99 < 1 s at 200 events/s; backfill of 1M < 5 min.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+from rich.console import Console
+
+from connect311_local.broker import running_broker
+from connect311_local.stack import LocalPorts, service_specs
+from connect311_local.supervisor import Supervisor
+
+TOKEN = "bench-token"
+AGENCY = "Bench Works"
+CONFIRM = re.compile(r"https?://\S+/api/subscriptions/confirm\?token=[\w.\-]+")
+TAG = re.compile(r"benchreq-(\d+)")
+
+
+class Recorder:
+    """SMTP handler: when each message was accepted, by the request number it mentions."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[int, float] = {}
+        self.duplicates = 0
+        self.texts: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        now = time.time()
+        message = message_from_bytes(
+            envelope.original_content or envelope.content, policy=policy.default
+        )
+        body = message.get_body(preferencelist=("plain",))
+        text = str(body.get_content()) if body else ""  # type: ignore[attr-defined]
+        with self.lock:
+            self.texts.append(text)
+            for number in {int(n) for n in TAG.findall(text)}:
+                if number in self.arrived:
+                    self.duplicates += 1
+                else:
+                    self.arrived[number] = now
+        return "250 OK"
+
+
+def machine() -> str:
+    """CPU count, model and Python version."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}"
+
+
+def record(number: int, when: datetime) -> dict[str, Any]:
+    """One request in Open311 field names, near St. Petersburg's city hall."""
+    return {
+        "service_request_id": f"benchreq-{number}",
+        "status": "open",
+        "service_code": "POTHOLE",
+        "service_name": "Pothole",
+        "agency_responsible": AGENCY,
+        "description": f"benchreq-{number}",
+        "address": "175 5th St N",
+        "lat": 27.7731 + (number % 1000) * 1e-5,
+        "long": -82.64,
+        "requested_datetime": when.isoformat(),
+        "updated_datetime": when.isoformat(),
+    }
+
+
+def subscribe(map_api: str, recorder: Recorder) -> None:
+    """A confirmed city-wide subscriber for the bench agency."""
+    httpx.post(
+        f"{map_api}/api/subscriptions",
+        timeout=10,
+        json={
+            "email": "bench@example.org",
+            "delivery": "instant",
+            "target": {"kind": "citywide"},
+            "filters": {"agencies": [AGENCY]},
+        },
+    ).raise_for_status()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with recorder.lock:
+            links = [m.group(0) for t in recorder.texts if (m := CONFIRM.search(t))]
+        if links:
+            httpx.get(re.sub(r"https?://[^/]+", map_api, links[0]), timeout=10)
+            time.sleep(2)  # the matcher applies the confirmation
+            return
+        time.sleep(0.2)
+    raise SystemExit("no confirmation email arrived: is the notifier running?")
+
+
+def run_rate(
+    push_url: str, recorder: Recorder, rate: int, duration: float, first: int
+) -> dict[str, Any]:
+    """Push `rate` requests/s for `duration` s; latency per request to SMTP acceptance."""
+    sent: dict[int, float] = {}
+    tick = 0.1
+    per_tick = max(1, math.ceil(rate * tick))
+    number, start = first, time.monotonic()
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+        while time.monotonic() - start < duration:
+            batch = [record(n, datetime.now(UTC)) for n in range(number, number + per_tick)]
+            now = time.time()
+            client.post(push_url, json=batch).raise_for_status()
+            sent.update((n, now) for n in range(number, number + per_tick))
+            number += per_tick
+            sleep = start + (number - first) / rate - time.monotonic()
+            if sleep > 0:
+                time.sleep(sleep)
+    achieved = len(sent) / (time.monotonic() - start)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(n in recorder.arrived for n in sent):
+        time.sleep(0.2)
+    latencies = sorted(recorder.arrived[n] - t for n, t in sent.items() if n in recorder.arrived)
+    return {
+        "rate": rate,
+        "achieved": achieved,
+        "sent": len(sent),
+        "delivered": len(latencies),
+        "p50": statistics.median(latencies) if latencies else math.nan,
+        "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else math.nan,
+        "next": number,
+    }
+
+
+def backfill(ports: LocalPorts, state: Path, rows: int, env: dict[str, str]) -> dict[str, float]:
+    """Import `rows` historic requests with --backfill; time ingest, then ingest + match."""
+    path = state / "backfill.csv"
+    fields = list(record(0, datetime.now(UTC)))
+    then = datetime(2020, 1, 1, tzinfo=UTC)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for n in range(rows):
+            row = record(10_000_000 + n, then + timedelta(seconds=n))
+            row["service_request_id"] = f"hist-{n}"
+            writer.writerow(row)
+    matcher_metrics = f"http://127.0.0.1:{ports.matcher_port}/metrics"
+    before = _events_read(matcher_metrics)
+    start = time.monotonic()
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "connect311-ingestor"),
+            "import",
+            str(path),
+            "--profile",
+            "open311",
+            "--backfill",
+        ],
+        env={**os.environ, **env},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    ingested = time.monotonic() - start
+    while _events_read(matcher_metrics) - before < rows:
+        time.sleep(0.5)
+    return {"rows": rows, "ingest_s": ingested, "ingest_and_match_s": time.monotonic() - start}
+
+
+def _events_read(metrics_url: str) -> float:
+    text = httpx.get(metrics_url, timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("matcher_events_total{")
+    )
+
+
+def main() -> None:
+    """Parse arguments, run every stage, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", default="50,200,1000", help="events/s, comma separated")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per rate")
+    parser.add_argument("--backfill-rows", type=int, default=1_000_000, help="0 skips it")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    recorder, results = Recorder(), []
+    with tempfile.TemporaryDirectory() as tmp, running_broker() as broker:
+        state = Path(tmp)
+        ports = LocalPorts.free().model_copy(update={"broker_port": broker.port})
+        smtp = Controller(recorder, hostname="127.0.0.1", port=ports.smtp_port)
+        smtp.start()
+        extra = {
+            "INGESTOR_PUSH_TOKENS": TOKEN,
+            "NOTIFIER_INSTANT_PER_HOUR": "100000000",
+            "NOTIFIER_GLOBAL_RATE_PER_S": "100000",
+            "LOG_LEVEL": "WARNING",
+        }
+        supervisor = Supervisor(Console(file=io.StringIO()), state / "logs")
+        specs = service_specs(ports, state, extra)
+        try:
+            for spec in specs:
+                supervisor.wait_healthy(supervisor.start(spec))
+            subscribe(f"http://127.0.0.1:{ports.map_api_port}", recorder)
+            push = f"http://127.0.0.1:{ports.ingestor_port}/api/v1/requests"
+            number = 0
+            for rate in (int(r) for r in args.rates.split(",")):
+                print(f"running {rate} events/s for {args.duration:.0f} s ...", flush=True)
+                result = run_rate(push, recorder, rate, args.duration, number)
+                number = result["next"]
+                results.append(result)
+            if args.backfill_rows:
+                print(f"backfilling {args.backfill_rows:,} historic requests ...", flush=True)
+                ingest_env = {**next(s.env for s in specs if s.name == "ingestor")}
+                filled = backfill(ports, state, args.backfill_rows, ingest_env)
+        finally:
+            supervisor.stop_all()
+            smtp.stop()
+    print(
+        f"\n{'target/s':>9} {'achieved/s':>11} {'sent':>7} {'emailed':>8} {'p50 s':>7} {'p99 s':>7}"
+    )
+    for r in results:
+        print(
+            f"{r['rate']:>9} {r['achieved']:>11.0f} {r['sent']:>7} {r['delivered']:>8} "
+            f"{r['p50']:>7.3f} {r['p99']:>7.3f}"
+        )
+    sustained = [
+        r["rate"]
+        for r in results
+        if r["delivered"] == r["sent"] and r["p99"] < 1.0 and r["achieved"] >= 0.95 * r["rate"]
+    ]
+    print(
+        f"duplicates: {recorder.duplicates}; highest sustained rate with p99 < 1 s: "
+        f"{max(sustained) if sustained else 'none'} events/s"
+    )
+    if args.backfill_rows:
+        print(
+            f"backfill {filled['rows']:,} rows: ingest {filled['ingest_s']:.0f} s, "
+            f"ingest + match {filled['ingest_and_match_s']:.0f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
