@@ -126,6 +126,25 @@ def subscribe(map_api: str, recorder: Recorder) -> None:
     raise SystemExit("no confirmation email arrived: is the notifier running?")
 
 
+def stage_means(ports: LocalPorts) -> str:
+    """Mean time per stage, from the services' own histograms (cumulative over the run)."""
+    parts = []
+    for port, metric in (
+        (ports.matcher_port, "matcher_match_seconds"),
+        (ports.notifier_port, "notifier_command_to_smtp_seconds"),
+    ):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        values = {
+            line.split(" ")[0].split("{")[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(metric + "_")
+        }
+        count = values.get(f"{metric}_count", 0.0)
+        mean = values.get(f"{metric}_sum", 0.0) / count if count else math.nan
+        parts.append(f"{metric} mean {mean:.3f} s over {count:.0f}")
+    return "; ".join(parts)
+
+
 def run_rate(
     push_url: str, recorder: Recorder, rate: int, duration: float, first: int
 ) -> dict[str, Any]:
@@ -238,6 +257,7 @@ def main() -> None:
                 result = run_rate(push, recorder, rate, args.duration, number)
                 number = result["next"]
                 results.append(result)
+                print(f"  stages: {stage_means(ports)}", flush=True)
             if args.backfill_rows:
                 print(f"backfilling {args.backfill_rows:,} historic requests ...", flush=True)
                 ingest_env = {**next(s.env for s in specs if s.name == "ingestor")}
