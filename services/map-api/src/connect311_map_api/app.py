@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_map_api.api import open311_routes, ops_routes, requests_routes, subscriptions_routes
+from connect311_map_api.broker_watch import BrokerWatch
 from connect311_map_api.cache import AggregateCache
 from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
 from connect311_map_api.context import AppContext
@@ -132,9 +133,16 @@ async def _start(
     feedback = FeedbackConsumer(
         ctx.kafka, ctx.settings.feedback_group, service=ctx.service, **common
     )
+
+    async def restore() -> None:
+        ctx.metrics.broker_recoveries.inc()
+        await ctx.service.republish()
+
+    watch = BrokerWatch(ctx.kafka, restore, ctx.settings.broker_check_s)
     return [
         asyncio.create_task(supervise("state", state.run)),
         asyncio.create_task(supervise("feedback", feedback.run)),
+        asyncio.create_task(watch.run()),
     ]
 
 

@@ -63,6 +63,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.broker_recoveries = Counter(
+            "map_api_broker_recoveries",
+            "Times the broker lost its topics (or came back) and subscriptions were re-published",
+            registry=self.registry,
+        )
+
     def watch_subscriptions(self, counts: Callable[[], dict[str, int]]) -> None:
         """Report subscription counts from this callable at each scrape."""
         self.registry.register(_SubscriptionCounts(counts))
