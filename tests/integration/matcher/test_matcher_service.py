@@ -276,6 +276,8 @@ async def test_health_is_ready_only_after_catch_up_and_metrics_are_served(topics
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/healthz") as before:
                 assert before.status == 503
+            async with http.get(f"{url}/livez") as alive:
+                assert alive.status == 200
             async with running(matcher):
                 async with http.get(f"{url}/healthz") as after:
                     assert after.status == 200

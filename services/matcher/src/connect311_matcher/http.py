@@ -1,4 +1,4 @@
-"""The matcher's small HTTP server: /healthz (ready after catch-up) and /metrics."""
+"""The matcher's small HTTP server: /healthz (ready after catch-up), /livez and /metrics."""
 
 from __future__ import annotations
 
@@ -16,12 +16,17 @@ def make_app(matcher: Matcher) -> web.Application:
             return web.json_response({"status": "ready", "subscriptions": len(matcher.index)})
         return web.json_response({"status": "catching up on subscriptions"}, status=503)
 
+    async def livez(_: web.Request) -> web.Response:
+        # Alive while catching up too: a large catch-up must not look like a hung process.
+        return web.json_response({"status": "alive"})
+
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(matcher.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", metrics)
     return app
 
