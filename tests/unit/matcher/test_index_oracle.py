@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -175,3 +176,19 @@ def test_bbox_type_is_lon_lat_order() -> None:
     c = next(iter(index._by_id.values()))
     box: BBox | None = c.bbox
     assert box is not None and box[0] < -82.64 < box[2] and box[1] < 27.77 < box[3]
+
+
+@pytest.mark.parametrize("lat", [27.77, 60.0])
+@pytest.mark.parametrize("gridded", [True, False], ids=["grid", "delta"])
+def test_index_one_metre_inside_matches_one_metre_outside_does_not(
+    lat: float, gridded: bool
+) -> None:
+    subs = [circle_sub(lat, -82.64, r) for r in (50.0, 500.0, 4_999.0)]
+    index = build(subs, gridded)
+    for sub in subs:
+        r = sub.target.radius_m  # type: ignore[union-attr]
+        for bearing in range(0, 360, 15):
+            inside = destination(lat, -82.64, bearing, r - 1.0)
+            outside = destination(lat, -82.64, bearing, r + 1.0)
+            assert sub.subscription_id in indexed(index, *inside)
+            assert sub.subscription_id not in indexed(index, *outside)

@@ -93,12 +93,15 @@ class Matcher:
             tps = await self._assign_all(subs)
             await self._catch_up(subs, tps)
             follower = asyncio.create_task(self._follow_subscriptions(subs))
+            # Matching on stale subscriptions would be silent harm: if following them fails,
+            # stop (the batch in flight is finished and committed) and report it.
+            follower.add_done_callback(lambda _: self._stop.set())
             try:
                 await self._consume_events()
             finally:
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await follower
+                    await follower  # re-raises what stopped it, if anything did
         finally:
             if self._rebuild is not None:
                 self._rebuild.cancel()
