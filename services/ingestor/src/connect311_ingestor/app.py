@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import uvicorn
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 
 from connect311_contracts.kafka import ensure_topics, producer
 from connect311_contracts.settings import KafkaSettings
+from connect311_ingestor.broker_watch import BrokerWatch
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.publisher import Publisher
@@ -105,7 +107,8 @@ async def running(settings: IngestorSettings, kafka: KafkaSettings) -> AsyncIter
                 await kafka_producer.stop()
                 raise BrokerUnreachable(broker_hint(kafka)) from exc
         metrics = IngestMetrics()
-        ingestor = Ingestor(store, Publisher(kafka_producer), metrics)
+        keep = timedelta(seconds=settings.republish_window_s)
+        ingestor = Ingestor(store, Publisher(kafka_producer), metrics, keep_published=keep)
         try:
             yield Runtime(settings, kafka, store, kafka_producer, ingestor, metrics)
         finally:
@@ -140,13 +143,40 @@ def make_pollers(runtime: Runtime, client: httpx.AsyncClient) -> list[Poller]:
 
 
 async def run_pollers(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Run every configured poller until `stop` is set."""
-    async with http_client(runtime.settings) as client:
-        pollers = make_pollers(runtime, client)
-        if not pollers:
-            log.info("no feeds configured (INGESTOR_OPEN311_FEEDS / INGESTOR_SEECLICKFIX_FEEDS)")
-        interval = runtime.settings.poll_interval_s
-        await asyncio.gather(*(run_forever(p, interval, runtime.metrics, stop) for p in pollers))
+    """Run every configured poller, and the broker watch, until `stop` is set."""
+    watch = asyncio.create_task(watch_broker(runtime, stop))
+    try:
+        async with http_client(runtime.settings) as client:
+            pollers = make_pollers(runtime, client)
+            if not pollers:
+                log.info(
+                    "no feeds configured (INGESTOR_OPEN311_FEEDS / INGESTOR_SEECLICKFIX_FEEDS)"
+                )
+            interval = runtime.settings.poll_interval_s
+            await asyncio.gather(
+                *(run_forever(p, interval, runtime.metrics, stop) for p in pollers)
+            )
+            await stop.wait()  # without feeds the watch still guards pushed events
+    finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+
+
+async def watch_broker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Re-create topics and re-publish recent events whenever the broker lost them."""
+
+    async def restore() -> None:
+        runtime.metrics.broker_recoveries.inc()
+        count = await runtime.ingestor.republish_recent()
+        log.warning("re-published %d recent events after a broker loss", count)
+
+    watch = BrokerWatch(runtime.kafka, restore, runtime.settings.broker_check_s)
+    run = asyncio.create_task(watch.run())
+    try:
+        await stop.wait()
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
 
 
 async def serve(runtime: Runtime) -> None:

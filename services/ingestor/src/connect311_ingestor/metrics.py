@@ -46,6 +46,16 @@ class IngestMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.republished = Counter(
+            "ingestor_events_republished",
+            "Recent events published again after the broker lost its topics",
+            registry=self.registry,
+        )
+        self.broker_recoveries = Counter(
+            "ingestor_broker_recoveries",
+            "Times the broker lost its topics (or came back) and recent events were re-published",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""

@@ -12,10 +12,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connect311_contracts.envelope import utc_now
-from connect311_contracts.events import RequestEvent
+from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.rejects import RecordRejected, clip
 from connect311_ingestor.changes import StoredState, decide
 from connect311_ingestor.metrics import IngestMetrics
@@ -94,11 +94,13 @@ class Ingestor:
         publisher: Publisher,
         metrics: IngestMetrics,
         clock: Callable[[], datetime] = utc_now,
+        keep_published: timedelta = timedelta(hours=1),
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.metrics = metrics
         self.clock = clock
+        self.keep_published = keep_published
         # One batch at a time: two concurrent batches could both see the same old state.
         self._lock = asyncio.Lock()
 
@@ -142,13 +144,30 @@ class Ingestor:
             outcomes.append(Outcome(srid, decision.event.event_type))
         await self.publisher.publish_events(events)
         await self.publisher.publish_rejects(rejects)
-        await asyncio.to_thread(self._record, list(changed.values()), rejects)
+        await asyncio.to_thread(self._record, list(changed.values()), rejects, events)
         self._count(summary, events, rejects, source)
         return summary, outcomes
 
-    def _record(self, states: list[StoredState], rejects: list[RecordRejected]) -> None:
+    def _record(
+        self, states: list[StoredState], rejects: list[RecordRejected], events: list[RequestEvent]
+    ) -> None:
         self.store.save_states(states)
         self.store.add_reject_counts(Counter((r.source, r.reason.value) for r in rejects))
+        if self.keep_published > timedelta(0):
+            bodies = {e.event_id: e.model_dump_json() for e in events}
+            self.store.remember_events(bodies, self.keep_published)
+
+    async def republish_recent(self) -> int:
+        """Publish again every event of the last `keep_published` (after a broker lost them).
+
+        Event ids are unchanged, so consumers that already applied an event ignore the copy.
+        """
+        async with self._lock:
+            bodies = await asyncio.to_thread(self.store.recent_events, self.keep_published)
+            events = [REQUEST_EVENT_ADAPTER.validate_json(b) for b in bodies]
+            await self.publisher.publish_events(events)
+        self.metrics.republished.inc(len(events))
+        return len(events)
 
     def _count(
         self,

@@ -68,6 +68,14 @@ class IngestorSettings(BaseSettings):
     http_timeout_s: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=5, ge=0)
     batch_size: int = Field(default=500, ge=1)
+    broker_check_s: float = Field(
+        default=5.0, gt=0, description="How often serve/poll check whether the broker lost topics"
+    )
+    republish_window_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Published events are kept this long and re-published after a broker loss",
+    )
     broker_connect_attempts: int = Field(default=5, ge=1, description="Tries at start-up")
     kafka_compression: Literal["gzip"] | None = Field(
         default="gzip", description="Producer compression: rejects carry whole raw rows"

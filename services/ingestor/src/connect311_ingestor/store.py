@@ -1,4 +1,5 @@
-"""Durable ingestor state (SQLAlchemy Core): fingerprints, cursors, reject counts.
+"""Durable ingestor state (SQLAlchemy Core): fingerprints, cursors, reject counts, and the
+recently published events (kept for a while to re-publish after a broker lost them).
 
 SQLite file by default, PostgreSQL by URL. Calls are synchronous and short; async callers
 run them in a worker thread.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,15 @@ reject_count = Table(
     Column("source", String(100), primary_key=True),
     Column("reason", String(60), primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+recent_event = Table(
+    "ingestor_recent_event",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("published_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("body", Text, nullable=False),
 )
 
 _CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
@@ -157,6 +167,30 @@ class IngestorStore:
         ]
         with self.engine.begin() as conn:
             _upsert(conn, request_state, rows, ["service_request_id"])
+
+    def remember_events(self, bodies: Mapping[str, str], keep: timedelta) -> None:
+        """Keep published events (id -> JSON) for `keep`, dropping older ones."""
+        now = datetime.now(UTC)
+        rows = [{"event_id": k, "published_at": now, "body": v} for k, v in bodies.items()]
+        with self.engine.begin() as conn:
+            conn.execute(recent_event.delete().where(recent_event.c.published_at < now - keep))
+            if rows:
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                insert = dialect.insert(recent_event).on_conflict_do_nothing(
+                    index_elements=["event_id"]
+                )
+                conn.execute(insert, rows)
+
+    def recent_events(self, keep: timedelta) -> list[str]:
+        """The events published within `keep`, oldest first (as JSON)."""
+        since = datetime.now(UTC) - keep
+        query = (
+            select(recent_event.c.body)
+            .where(recent_event.c.published_at >= since)
+            .order_by(recent_event.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def count_requests(self, source: str | None = None) -> int:
         """How many requests are remembered (for one source, or all)."""
