@@ -166,3 +166,15 @@ def test_notification_is_a_valid_contract_message_with_a_stable_id() -> None:
     assert parsed.trace_id == "trace-1" and parsed.distance_m == pytest.approx(0, abs=1e-6)
     assert EventKind(parsed.request_event.kind) is EventKind.OPENED
     assert parsed.request_event.request.requested_datetime == LATER
+
+
+def test_unfollowing_stops_the_alerts_and_refollowing_restarts_them() -> None:
+    follow = subscription({"kind": "follow", "service_request_id": "test:90"})
+    index = index_of(follow)
+    ev = event(request(*HOME, source_id="90"), "updated")
+    assert matched_ids(index, ev) == [follow.subscription_id]
+    index.remove(follow.subscription_id)
+    assert matched_ids(index, ev) == []
+    assert index.followers("test:90") == []
+    index.upsert(follow)
+    assert matched_ids(index, ev) == [follow.subscription_id]

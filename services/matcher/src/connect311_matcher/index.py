@@ -115,8 +115,11 @@ class SubscriptionIndex:
         elif kind == "corridor":
             self._segments.remove(slot)
         elif kind == "follow":
-            followed = self._follows.get(followed_request(compiled.subscription) or "", set())
+            request_id = followed_request(compiled.subscription) or ""
+            followed = self._follows.get(request_id, set())
             followed.discard(slot)
+            if not followed:
+                self._follows.pop(request_id, None)
         else:
             self._citywide.discard(slot)
         return True
