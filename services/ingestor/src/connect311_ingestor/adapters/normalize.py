@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import ftfy
 from pydantic import ValidationError
 
-from connect311_contracts.rejects import RejectReason, clip
+from connect311_contracts.rejects import MAX_RAW, RejectReason, clip
 from connect311_contracts.request import (
     MAX_TEXT,
     ClosedReason,
@@ -496,16 +496,57 @@ def closed_reason_for(mapping: StatusMapping, *texts: str | None) -> ClosedReaso
     return None
 
 
+PERSONAL_FIELDS = frozenset(
+    {
+        "email",
+        "e_mail",
+        "first_name",
+        "last_name",
+        "firstname",
+        "lastname",
+        "phone",
+        "phone_number",
+        "device_id",
+        "account_id",
+        "reporter",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+    }
+)
+"""Reporter fields (Open311 POST and common exports) that never leave the adapter."""
+
+MAX_RAW_INPUT = MAX_RAW + 200
+"""Text looked at for a reject (a little over what is kept, so the cut is still marked)."""
+_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+
+
+def without_personal_data(record: Any) -> Any:
+    """A copy of a JSON-like record without reporter fields (at any depth)."""
+    if isinstance(record, Mapping):
+        return {
+            k: without_personal_data(v)
+            for k, v in record.items()
+            if str(k).strip().lower().replace("-", "_") not in PERSONAL_FIELDS
+        }
+    if isinstance(record, list):
+        return [without_personal_data(v) for v in record]
+    return record
+
+
 def raw_text(record: Any) -> str:
-    """A record as bounded text for the rejects topic."""
+    """A record as bounded text for the rejects topic, without reporter personal data."""
     if isinstance(record, (bytes, bytearray)):
-        return clip(bytes(record).decode("utf-8", errors="replace"))
-    if isinstance(record, str):
-        return clip(record)
-    try:
-        return clip(json.dumps(record, ensure_ascii=False, default=str))
-    except (TypeError, ValueError):
-        return clip(repr(record))
+        text = bytes(record[:MAX_RAW_INPUT]).decode("utf-8", errors="replace")
+    elif isinstance(record, str):
+        text = record[:MAX_RAW_INPUT]
+    else:
+        try:
+            text = json.dumps(without_personal_data(record), ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = repr(record)
+    # Addresses can hide anywhere (free text, XML, CSV): none reaches the rejects topic.
+    return clip(_EMAIL.sub("[email removed]", text[:MAX_RAW_INPUT]))
 
 
 def rejected(error: RecordError, raw: Any, location: str | None) -> Rejected:
