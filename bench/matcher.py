@@ -519,7 +519,7 @@ def main() -> None:
         per_model = model_bytes(subs)
         print(
             f"  built {len(subs):,} Subscription models in {time.perf_counter() - t:.1f} s"
-            f" ({per_model:,.0f} B each, held besides the index's own memory below)",
+            f" ({per_model:,.0f} B each; the index keeps their JSON instead)",
             flush=True,
         )
         truth_row, truth = run_numpy(n, w, sample)

@@ -25,7 +25,7 @@ def index_of(*subs: object) -> SubscriptionIndex:
 
 
 def matched_ids(index: SubscriptionIndex, ev: object) -> list[str]:
-    return sorted(m.compiled.subscription.subscription_id for m in find_matches(index, ev))  # type: ignore[arg-type]
+    return sorted(m.subscription.subscription_id for m in find_matches(index, ev))  # type: ignore[arg-type]
 
 
 def test_circle_match_names_the_place_and_distance() -> None:
@@ -74,7 +74,7 @@ def test_a_followed_request_alerts_even_if_opened_before_confirmation() -> None:
     index = index_of(follow, near)
     old = request(*HOME, source_id="77", requested_datetime=datetime(2023, 5, 1, tzinfo=UTC))
     [match] = find_matches(index, event(old, "closed"))
-    assert match.compiled.subscription == follow
+    assert match.subscription == follow == match.compiled.subscription
     assert match.rule == "you follow request test:77"
     assert match.distance_m is None
     assert (

@@ -19,7 +19,7 @@ from connect311_contracts.subscriptions import Subscription, SubscriptionStatus
 from connect311_matcher.geodesy import EARTH_RADIUS_M, FloatArray, unit_vector
 from connect311_matcher.grid import CircleBatch, CoverGrid, GridShape, SlotArray, griddable
 from connect311_matcher.segments import SegmentIndex
-from connect311_matcher.targets import Compiled, compile_subscription, followed_request
+from connect311_matcher.targets import Compiled, compile_subscription
 
 _EMPTY = np.empty(0, dtype=np.int32)
 
@@ -93,7 +93,7 @@ class SubscriptionIndex:
             return None
         compiled = compile_subscription(self._next_slot, sub)
         self._next_slot += 1
-        self._add(compiled)
+        self._add(compiled, sub)
         return compiled
 
     def remove(self, subscription_id: str) -> bool:
@@ -115,7 +115,7 @@ class SubscriptionIndex:
         elif kind == "corridor":
             self._segments.remove(slot)
         elif kind == "follow":
-            request_id = followed_request(compiled.subscription) or ""
+            request_id = compiled.follows or ""
             followed = self._follows.get(request_id, set())
             followed.discard(slot)
             if not followed:
@@ -124,9 +124,9 @@ class SubscriptionIndex:
             self._citywide.discard(slot)
         return True
 
-    def _add(self, c: Compiled) -> None:
+    def _add(self, c: Compiled, sub: Subscription) -> None:
         slot = c.slot
-        self._by_id[c.subscription.subscription_id] = c
+        self._by_id[c.subscription_id] = c
         self._by_slot[slot] = c
         self._counts[c.kind] += 1
         s = self.slots
@@ -135,21 +135,21 @@ class SubscriptionIndex:
         self.latest_confirmed = max(self.latest_confirmed, c.confirmed_ts)
         self.filtered_count += c.has_filters
         if c.kind == "circle":
-            self._add_circle(c)
+            self._add_circle(c, sub)
         elif c.kind == "area":
             assert c.bbox is not None
             self._shapes.insert(slot, c.bbox)
         elif c.kind == "corridor":
-            target = c.subscription.target
+            target = sub.target
             coords = np.asarray(target.coordinates, dtype=np.float64)  # type: ignore[union-attr]
             self._segments.add(slot, coords, target.width_m)  # type: ignore[union-attr]
         elif c.kind == "follow":
-            self._follows.setdefault(followed_request(c.subscription) or "", set()).add(slot)
+            self._follows.setdefault(c.follows or "", set()).add(slot)
         else:
             self._citywide.add(slot)
 
-    def _add_circle(self, c: Compiled) -> None:
-        target = c.subscription.target
+    def _add_circle(self, c: Compiled, sub: Subscription) -> None:
+        target = sub.target
         lat, lon, radius = target.lat, target.long, target.radius_m  # type: ignore[union-attr]
         s, slot = self.slots, c.slot
         s.lat[slot], s.lon[slot], s.radius_m[slot], s.lon_half[slot] = (

@@ -10,7 +10,7 @@ import numpy as np
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.notifications import SubscriberMatched
 from connect311_contracts.request import ServiceRequest
-from connect311_contracts.subscriptions import SubscriptionFilters
+from connect311_contracts.subscriptions import Subscription, SubscriptionFilters
 from connect311_matcher.grid import SlotArray
 from connect311_matcher.index import SubscriptionIndex, circle_distance_m
 from connect311_matcher.targets import Compiled
@@ -23,12 +23,15 @@ class Match:
     """One subscription an event concerns, how far away, and why (for the email)."""
 
     compiled: Compiled
+    subscription: Subscription
     distance_m: float | None
     rule: str
 
 
-def passes_filters(filters: SubscriptionFilters, event: RequestEvent) -> bool:
-    """True when the event's request passes every non-empty filter."""
+def passes_filters(filters: SubscriptionFilters | None, event: RequestEvent) -> bool:
+    """True when the event's request passes every non-empty filter (None: no filters)."""
+    if filters is None:
+        return True
     r = event.request
     return (
         (not filters.service_codes or r.service_code in filters.service_codes)
@@ -54,10 +57,7 @@ def eligible_slots(index: SubscriptionIndex, slots: SlotArray, event: RequestEve
     if not narrowed.any():
         return kept
     ok = np.array(
-        [
-            passes_filters(index.get(int(slot)).subscription.filters, event)
-            for slot in kept[narrowed]
-        ],
+        [passes_filters(index.get(int(slot)).filters, event) for slot in kept[narrowed]],
         dtype=np.bool_,
     )
     keep = ~narrowed
@@ -71,28 +71,24 @@ def find_matches(index: SubscriptionIndex, event: RequestEvent) -> list[Match]:
     if event.backfill:  # history imports never alert
         return []
     r = event.request
-    circles = eligible_slots(index, index.circles_at(r.lat, r.long), event)
     matches = []
-    for slot in circles:
+    for slot in eligible_slots(index, index.circles_at(r.lat, r.long), event):
         c = index.get(int(slot))
-        away = circle_distance_m(c, r.lat, r.long)
-        matches.append(Match(c, away, circle_rule(c, away)))
-    matches += [
-        Match(c, d, shape_rule(c, d))
-        for c, d in index.shapes_at(r.lat, r.long)
-        if _recent_enough(c, r) and passes_filters(c.subscription.filters, event)
-    ]
-    matches += [
-        Match(c, None, citywide_rule(c, r))
-        for c in index.citywide()
-        if _recent_enough(c, r) and passes_filters(c.subscription.filters, event)
-    ]
+        sub, away = c.subscription, circle_distance_m(c, r.lat, r.long)
+        matches.append(Match(c, sub, away, circle_rule(sub, away)))
+    for c, d in index.shapes_at(r.lat, r.long):
+        if _recent_enough(c, r) and passes_filters(c.filters, event):
+            sub = c.subscription
+            matches.append(Match(c, sub, d, shape_rule(sub, d)))
+    for c in index.citywide():
+        if _recent_enough(c, r) and passes_filters(c.filters, event):
+            sub = c.subscription
+            matches.append(Match(c, sub, None, citywide_rule(sub, r)))
     # Following a request is the one case where an older request still alerts.
-    matches += [
-        Match(c, None, f"you follow request {r.service_request_id}")
-        for c in index.followers(r.service_request_id)
-        if passes_filters(c.subscription.filters, event)
-    ]
+    for c in index.followers(r.service_request_id):
+        if passes_filters(c.filters, event):
+            rule = f"you follow request {r.service_request_id}"
+            matches.append(Match(c, c.subscription, None, rule))
     return matches
 
 
@@ -100,29 +96,25 @@ def _recent_enough(c: Compiled, r: ServiceRequest) -> bool:
     return c.confirmed_ts <= r.requested_datetime.timestamp()
 
 
-def _label(c: Compiled, default: str) -> str:
-    return c.subscription.label or default
-
-
-def circle_rule(c: Compiled, away: float) -> str:
+def circle_rule(sub: Subscription, away: float) -> str:
     """e.g. 'within 500 m of Home (312 m away)'."""
-    radius = c.subscription.target.radius_m  # type: ignore[union-attr]
-    return f"within {radius:g} m of {_label(c, 'your place')} ({away:.0f} m away)"
+    radius = sub.target.radius_m  # type: ignore[union-attr]
+    return f"within {radius:g} m of {sub.label or 'your place'} ({away:.0f} m away)"
 
 
-def shape_rule(c: Compiled, distance_m: float | None) -> str:
+def shape_rule(sub: Subscription, distance_m: float | None) -> str:
     """e.g. "inside your area 'School zone'" or 'within 100 m of your route (12 m away)'."""
-    label = c.subscription.label
-    if c.kind == "area":
+    label = sub.label
+    if sub.target.kind == "area":
         return f"inside your area '{label}'" if label else "inside your area"
-    width = c.subscription.target.width_m  # type: ignore[union-attr]
+    width = sub.target.width_m  # type: ignore[union-attr]
     route = f"your route '{label}'" if label else "your route"
     return f"within {width:g} m of {route} ({distance_m or 0:.0f} m away)"
 
 
-def citywide_rule(c: Compiled, r: ServiceRequest) -> str:
+def citywide_rule(sub: Subscription, r: ServiceRequest) -> str:
     """e.g. 'all Water Resources requests', naming the filter that let this request through."""
-    f = c.subscription.filters
+    f = sub.filters
     if f.agencies:
         what = r.agency_responsible
     elif f.service_codes:
@@ -134,7 +126,7 @@ def citywide_rule(c: Compiled, r: ServiceRequest) -> str:
 
 def notification(match: Match, event: RequestEvent) -> SubscriberMatched:
     """The notification command for one match; its id is stable so redelivery can be deduped."""
-    sub = match.compiled.subscription
+    sub = match.subscription
     event_id = uuid.uuid5(_NOTIFICATION_NS, f"{event.event_id}/{sub.subscription_id}")
     return SubscriberMatched(
         event_id=str(event_id),

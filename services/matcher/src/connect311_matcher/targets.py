@@ -16,6 +16,7 @@ from connect311_contracts.subscriptions import (
     CorridorTarget,
     FollowTarget,
     Subscription,
+    SubscriptionFilters,
 )
 from connect311_matcher.geodesy import (
     EARTH_RADIUS_M,
@@ -34,11 +35,19 @@ class UnusableGeometry(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """One active subscription, ready for fast checks; `slot` is its index position."""
+    """One active subscription, ready for fast checks; `slot` is its index position.
+
+    The full subscription is kept as its JSON (about a sixth of a model's memory) and parsed
+    only when a match needs it; what the checks need is held unpacked.
+    """
 
     slot: int
-    subscription: Subscription
+    subscription_id: str
+    kind: str
+    raw: bytes
     confirmed_ts: float
+    filters: SubscriptionFilters | None = None
+    follows: str | None = None
     bbox: BBox | None = None
     unit: tuple[float, float, float] | None = None
     cos_r: float = 2.0
@@ -46,24 +55,29 @@ class Compiled:
     area: Any = None
 
     @property
-    def kind(self) -> str:
-        """The target kind: circle, area, corridor, follow or citywide."""
-        return self.subscription.target.kind
+    def subscription(self) -> Subscription:
+        """The full subscription (parsed from its JSON on each call)."""
+        return Subscription.model_validate_json(self.raw)
 
     @property
     def has_filters(self) -> bool:
         """True when any filter narrows this subscription."""
-        f = self.subscription.filters
-        return bool(f.service_codes or f.agencies or f.datasets or f.event_kinds)
+        return self.filters is not None
 
 
 def compile_subscription(slot: int, sub: Subscription) -> Compiled:
     """Precompute everything the index and the exact checks need for one subscription."""
     confirmed = sub.confirmed_at or sub.created_at
+    f = sub.filters
+    narrowed = bool(f.service_codes or f.agencies or f.datasets or f.event_kinds)
     base: dict[str, Any] = {
         "slot": slot,
-        "subscription": sub,
+        "subscription_id": sub.subscription_id,
+        "kind": sub.target.kind,
+        "raw": sub.model_dump_json().encode(),
         "confirmed_ts": confirmed.timestamp(),
+        "filters": f if narrowed else None,
+        "follows": followed_request(sub),
     }
     target = sub.target
     if isinstance(target, CircleTarget):
