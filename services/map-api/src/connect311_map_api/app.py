@@ -26,7 +26,7 @@ from connect311_map_api.db import subscription_store
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
-from connect311_map_api.middleware import BodySizeLimit, LatencyMetrics
+from connect311_map_api.middleware import BodySizeLimit, LatencyMetrics, PublicReadCors
 from connect311_map_api.publisher import KafkaPublisher, NoPublisher, Publisher, PublishUnavailable
 from connect311_map_api.settings import MapApiSettings
 from connect311_map_api.signup import SubscriptionService
@@ -95,6 +95,7 @@ def create_app(
     _error_handlers(app)
     app.add_middleware(LatencyMetrics, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PublicReadCors)
     _mount_web(app, settings)
     return app
 

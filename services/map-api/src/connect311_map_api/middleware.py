@@ -1,4 +1,4 @@
-"""ASGI middleware: request body size limit and API latency metrics."""
+"""ASGI middleware: request body size limit, API latency metrics, CORS for public reads."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connect311_map_api.metrics import Metrics
@@ -92,3 +93,35 @@ class LatencyMetrics:
             self.metrics.latency.labels(scope["method"], template, str(status[0])).observe(
                 time.perf_counter() - start
             )
+
+
+PUBLIC_READ_PREFIXES = (
+    "/api/requests",
+    "/api/stats",
+    "/api/categories",
+    "/api/agencies",
+    "/api/datasets",
+    "/open311/v2/",
+)
+"""Read-only open data any site may fetch from a browser; nothing else gets CORS headers."""
+
+
+class PublicReadCors:
+    """CORS (any origin, GET/HEAD, no credentials) on public read endpoints only.
+
+    Sign-up, manage, admin and the live stream carry no CORS headers, so another site's
+    page cannot drive them from its visitors' browsers (their JSON POSTs fail preflight).
+    """
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = PUBLIC_READ_PREFIXES) -> None:
+        self.app = app
+        self.prefixes = prefixes
+        self.cors = CORSMiddleware(
+            app, allow_origins=["*"], allow_methods=["GET", "HEAD"], max_age=86_400
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope["path"]).startswith(self.prefixes):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
