@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -202,6 +203,71 @@ def postgres_database() -> Iterator[str | None]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def faust_table_rate(n: int) -> float | None:
+    """Updates/s of a faust-streaming Table (the alternative digest buffer) on its own broker.
+
+    Runs a faust worker in a subprocess (faust owns its event loop); producer_max_batch_size=1
+    as the local broker needs for table recovery (../shared/BROKER.md).
+    """
+    with running_broker() as broker:
+        done = subprocess.run(
+            [sys.executable, __file__, "--faust-table", str(n), broker.bootstrap_servers],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    # faust sends stdout through its logger, so the figure may come out on either stream.
+    found = re.search(r"faust-table-rate ([0-9.]+)", done.stdout + done.stderr)
+    return float(found.group(1)) if found else None
+
+
+def serve_faust_table(n: int, bootstrap: str) -> None:
+    """The faust worker process: n commands through an agent into a Table, then exit."""
+    import faust
+
+    app = faust.App(
+        f"bench-faust-{uuid.uuid4().hex[:6]}",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        producer_max_batch_size=1,
+        web_enabled=False,
+        topic_partitions=4,  # what this broker gives auto-created topics
+        broker_session_timeout=2.0,
+        broker_heartbeat_interval=0.5,
+    )
+    topic = app.topic(
+        "bench-faust-commands",
+        key_type=bytes,
+        value_type=bytes,
+        value_serializer="raw",
+        partitions=4,
+    )
+    digest_counts = app.Table("digest-buffer", default=int, partitions=4)
+    state = {"done": 0, "start": 0.0}
+    payload = encode(command(0, "faust"))
+
+    @app.agent(topic)
+    async def buffer(stream):  # type: ignore[no-untyped-def]
+        async for key, _value in stream.items():
+            digest_counts[key.decode()] += 1  # one changelog write per update
+            state["done"] += 1
+            if state["done"] == n:
+                rate = n / (time.perf_counter() - state["start"])
+                print(f"faust-table-rate {rate:.1f}", flush=True)
+                os._exit(0)
+
+    @app.task
+    async def feed() -> None:
+        await asyncio.sleep(3)  # let the worker join and assign partitions
+        state["start"] = time.perf_counter()
+        for i in range(n):
+            await topic.send(key=f"sub-{i % 50}".encode(), value=payload)
+
+    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "error"]
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
 async def end_to_end(
     sink: Sink, n: int, per_connection: int, trickle_per_s: float | None
 ) -> dict[str, float]:
@@ -255,18 +321,18 @@ async def end_to_end(
     }
 
 
-async def main(n: int) -> None:
+async def main(n: int, with_faust: bool) -> None:
     load = os.getloadavg()[0]
     print(f"notifier benchmark: {os.cpu_count()} CPU(s), load average {load:.1f}, {n} emails/run")
     with tempfile.TemporaryDirectory() as tmp:
         sink = Sink(Path(tmp))
         try:
-            await run_all(sink, n)
+            await run_all(sink, n, with_faust)
         finally:
             sink.stop()
 
 
-async def run_all(sink: Sink, n: int) -> None:
+async def run_all(sink: Sink, n: int, with_faust: bool) -> None:
     reused = await smtp_only(sink, n, per_connection=0)
     fresh = await smtp_only(sink, n, per_connection=1)
     print("\n1. SMTP only (the notifier's Mailer, pre-rendered alert emails)")
@@ -284,6 +350,10 @@ async def run_all(sink: Sink, n: int) -> None:
         else:
             first, replay = ledger_rate(url, max(n, 2000))
             print(f"   PostgreSQL                  : {first:8.0f}      {replay:8.0f}")
+    if with_faust:
+        rate = faust_table_rate(2000)
+        shown = f"{rate:8.0f}" if rate else "  failed"
+        print(f"   faust Table (alternative)   : {shown}      (updates/s, changelog batch 1)")
 
     print("\n3. End to end: published to Kafka -> notifier -> SMTP accepted")
     print(f"   {'run':46} {'emails/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
@@ -301,10 +371,18 @@ async def run_all(sink: Sink, n: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=1000, help="emails per run (default 1000)")
+    parser.add_argument(
+        "--with-faust", action="store_true", help="also time a faust Table as the digest buffer"
+    )
     parser.add_argument("--serve-sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--faust-table", nargs=2, metavar=("N", "BOOTSTRAP"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve_sink:
         serve_sink(int(args.serve_sink[0]), Path(args.serve_sink[1]))
+    elif args.faust_table:
+        serve_faust_table(int(args.faust_table[0]), args.faust_table[1])
     else:
         logging.basicConfig(level=logging.WARNING)
-        asyncio.run(main(args.emails))
+        asyncio.run(main(args.emails, args.with_faust))
