@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -94,7 +96,8 @@ class Fetcher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(self, url: str, params: Mapping[str, str] | None) -> bytes:
-        async with self.client.stream("GET", url, params=params) as response:
+        headers = {"Accept-Encoding": ACCEPT_ENCODING}
+        async with self.client.stream("GET", url, params=params, headers=headers) as response:
             status = response.status_code
             if status == 429 or status >= 500:
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
@@ -105,9 +108,37 @@ class Fetcher:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > self.max_bytes:
                 raise TooLarge(f"{url}: {declared} bytes declared, limit {self.max_bytes}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
+            return await self._bounded_body(response, url)
+
+    async def _bounded_body(self, response: httpx.Response, url: str) -> bytes:
+        """The decoded body, never holding more than the limit (a gzip bomb stops there too)."""
+        decoder = _decoder(url, response.headers.get("Content-Encoding", ""))
+        body = bytearray()
+        try:
+            async for raw in response.aiter_raw():
+                # Decompress at most one byte past the limit: enough to know it is too large.
+                room = self.max_bytes + 1 - len(body)
+                body += decoder.decompress(raw, room) if decoder is not None else raw
                 if len(body) > self.max_bytes:
                     raise TooLarge(f"{url}: more than {self.max_bytes} bytes, refused")
-            return bytes(body)
+            if decoder is not None:
+                body += decoder.flush()
+        except zlib.error as exc:
+            raise FetchError(f"{url}: corrupt compressed body ({exc})") from exc
+        if len(body) > self.max_bytes:
+            raise TooLarge(f"{url}: more than {self.max_bytes} bytes, refused")
+        return bytes(body)
+
+
+ACCEPT_ENCODING = "gzip, deflate"
+"""The encodings the fetcher decodes itself (bounded); asked for on every request."""
+
+
+def _decoder(url: str, content_encoding: str) -> Any:
+    """A zlib decoder for the response's Content-Encoding (None for identity)."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+    raise FetchError(f"{url}: unsupported Content-Encoding {content_encoding!r}")
