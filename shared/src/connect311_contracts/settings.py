@@ -24,6 +24,9 @@ class KafkaSettings(BaseSettings):
     )
     session_timeout_ms: int = Field(default=2000, ge=1000)
     heartbeat_interval_ms: int = Field(default=500, ge=100)
+    fetch_max_wait_ms: int = Field(
+        default=50, ge=1, description="Longest a fetch waits for data: bounds end-to-end latency"
+    )
     replication_factor: int = Field(default=1, ge=1)
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
