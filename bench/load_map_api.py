@@ -1,0 +1,184 @@
+"""Loopback load test of the map API's map query, over real HTTP against real uvicorn.
+
+    uv run python bench/load_map_api.py                       # 100k requests, 1/4/16/64 clients
+    uv run python bench/load_map_api.py --clients 1,8 --seconds 5 --seeded 20000
+
+Seeds a fresh SQLite database, starts `uvicorn --factory connect311_map_api.app:create_app`
+in its own process (no Kafka), then runs N concurrent keep-alive clients (httpx, asyncio),
+each asking for a random street-scale viewport (`/api/requests?bbox=...`, what the web map
+asks above the cluster zoom), for a fixed time. Prints requests/s, p50/p95/p99 latency and
+errors per client count; one client is the baseline. The figure to read: the highest
+requests/s whose p99 stays under 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from map_api import CITY, seed  # the other map API bench: the same synthetic city
+
+from connect311_local.broker import free_port
+from connect311_map_api.db.engine import create_schema, make_engine
+
+P99_TARGET_MS = 200.0
+
+
+def machine() -> str:
+    """CPU model, cores and Python version."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def viewport(rnd: random.Random, span: float) -> str:
+    """A random bbox parameter of `span` degrees inside the city."""
+    lon = rnd.uniform(CITY.min_long, CITY.max_long - span)
+    lat = rnd.uniform(CITY.min_lat, CITY.max_lat - span)
+    return f"{lon:.5f},{lat:.5f},{lon + span:.5f},{lat + span:.5f}"
+
+
+async def client_loop(
+    http: httpx.AsyncClient, stop_at: float, span: float, limit: int, seed_: int
+) -> tuple[list[float], int]:
+    """One client asking back to back until `stop_at`: latencies (ms) and error count."""
+    rnd = random.Random(seed_)
+    latencies: list[float] = []
+    errors = 0
+    while time.perf_counter() < stop_at:
+        params = {"bbox": viewport(rnd, span), "limit": str(limit)}
+        started = time.perf_counter()
+        try:
+            response = await http.get("/api/requests", params=params)
+            if response.status_code != 200:
+                errors += 1
+        except httpx.HTTPError:
+            errors += 1
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies, errors
+
+
+async def level(base: str, clients: int, seconds: float, span: float, limit: int) -> dict:
+    """Run `clients` concurrent clients for `seconds`; the figures of that run."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+        started = time.perf_counter()
+        stop_at = started + seconds
+        runs = await asyncio.gather(
+            *(client_loop(http, stop_at, span, limit, i) for i in range(clients))
+        )
+        elapsed = time.perf_counter() - started
+    samples = sorted(x for lat, _ in runs for x in lat)
+    errors = sum(e for _, e in runs)
+
+    def pct(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))]
+
+    return {
+        "clients": clients,
+        "requests": len(samples),
+        "rps": len(samples) / elapsed,
+        "p50": pct(0.50),
+        "p95": pct(0.95),
+        "p99": pct(0.99),
+        "errors": errors,
+    }
+
+
+def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """uvicorn with the map API (no consumers) in its own process."""
+    env = {**os.environ, "MAP_API_DATABASE_URL": db_url, "MAP_API_CONSUME": "false"}
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        "--workers", str(workers),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.terminate()
+    raise SystemExit("the map API did not start; run it by hand to see why")
+
+
+def main() -> None:
+    """Seed, serve, load at each client count, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeded", type=int, default=100_000, help="requests in the database")
+    parser.add_argument("--clients", default="1,4,16,64", help="client counts, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration per client count")
+    parser.add_argument("--span", type=float, default=0.02, help="viewport size in degrees")
+    parser.add_argument(
+        "--limit", type=int, default=1000, help="page size asked for (the web map asks 1000)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.clients.split(",")]
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{Path(tmp) / 'load.db'}"
+        engine = make_engine(db_url, 5000)
+        create_schema(engine)
+        print(f"seeding {args.seeded:,} requests ...", flush=True)
+        seed(engine, args.seeded)
+        engine.dispose()
+        port = free_port()
+        server = start_server(db_url, port, args.workers)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(level(base, 1, 1.0, args.span, args.limit))  # warm-up
+            print(
+                f"GET /api/requests?bbox=<{args.span} deg>&limit={args.limit}, "
+                f"{args.seconds:.0f} s per row, {args.workers} uvicorn worker(s); "
+                f"baseline = 1 client; load average before: {os.getloadavg()[0]:.1f}"
+            )
+            print(f"{'clients':>7} {'requests':>9} {'req/s':>8} {'p50 ms':>7} "
+                  f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")  # fmt: skip
+            rows = []
+            for clients in counts:
+                row = asyncio.run(level(base, clients, args.seconds, args.span, args.limit))
+                rows.append(row)
+                print(
+                    f"{row['clients']:>7} {row['requests']:>9,} {row['rps']:>8.0f} "
+                    f"{row['p50']:>7.1f} {row['p95']:>7.1f} {row['p99']:>7.1f} {row['errors']:>6}",
+                    flush=True,
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    within = [r for r in rows if r["p99"] < P99_TARGET_MS]
+    baseline = rows[0]["rps"]
+    if within:
+        best = max(within, key=lambda r: r["rps"])
+        print(
+            f"best with p99 < {P99_TARGET_MS:.0f} ms: {best['rps']:.0f} req/s at "
+            f"{best['clients']} clients ({best['rps'] / baseline:.1f}x the 1-client baseline); "
+            f"errors in all runs: {sum(r['errors'] for r in rows)}"
+        )
+    else:
+        print(f"no client count kept p99 under {P99_TARGET_MS:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
