@@ -46,7 +46,11 @@ def serve(db: Path, kafka: KafkaSettings) -> Iterator[str]:
     """The real app with consumers under uvicorn in a thread; yields its base URL."""
     port = free_port()
     settings = MapApiSettings(
-        database_url=f"sqlite:///{db}", port=port, consume=True, broker_check_s=0.3
+        database_url=f"sqlite:///{db}",
+        port=port,
+        consume=True,
+        broker_check_s=0.3,
+        publish_timeout_s=1.0,
     )
     signing = SigningSettings(secret_key="restart", public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, kafka=kafka, signing=signing)
@@ -144,6 +148,13 @@ async def test_map_api_recovers_from_a_broker_restart_without_a_restart_by_hand(
                 )
 
                 first.stop()
+                # While the broker is away a sign-up is refused soon, with a reason.
+                away = await http.post(
+                    "/api/subscriptions",
+                    json={"email": f"away-{tag}@example.com", "target": TARGET},
+                )
+                assert away.status_code == 503 and "try again" in away.json()["detail"]
+                assert away.elapsed.total_seconds() < 15  # not the client's 40 s request timeout
                 with own_broker(port, tmp_path / "b2.log"):
                     # The forgotten subscription comes back on the new broker by itself.
                     await _wait_for_topic(kafka, SUBSCRIPTIONS.name)

@@ -47,7 +47,11 @@ def create_app(
     signing = signing or SigningSettings()
     engine = make_engine(settings.database_url, settings.sqlite_busy_timeout_ms)
     create_schema(engine)
-    kafka_publisher = KafkaPublisher(kafka) if settings.consume and publisher is None else None
+    kafka_publisher = (
+        KafkaPublisher(kafka, settings.publish_timeout_s)
+        if settings.consume and publisher is None
+        else None
+    )
     chosen: Publisher = publisher or kafka_publisher or NoPublisher()
     metrics = Metrics()
     metrics.watch_subscriptions(lambda: _counts(engine))

@@ -39,10 +39,11 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    """Publisher on aiokafka; each send waits for the broker's acknowledgement."""
+    """Publisher on aiokafka; each send waits for the broker's acknowledgement (bounded)."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self, settings: KafkaSettings, timeout_s: float = 10.0) -> None:
         self._settings = settings
+        self._timeout_s = timeout_s
         self._client: AIOKafkaProducer | None = None
 
     @property
@@ -62,27 +63,33 @@ class KafkaPublisher:
             await self._client.stop()
             self._client = None
 
+    async def _send(self, topic: str, value: bytes | None, key: bytes) -> None:
+        # Bounded: while the broker is away a sign-up answers 503 soon instead of hanging
+        # for the client's request timeout (a late delivery is harmless: consumers dedupe).
+        try:
+            await asyncio.wait_for(
+                self._producer.send_and_wait(topic, value, key=key), self._timeout_s
+            )
+        except TimeoutError as exc:
+            raise PublishUnavailable(f"no broker acknowledgement in {self._timeout_s} s") from exc
+
     async def subscription_changed(self, sub: Subscription) -> None:
         """Publish the full new state of a subscription (compacted topic)."""
         message = SubscriptionChanged(subscription=sub)
-        await self._producer.send_and_wait(
-            SUBSCRIPTIONS.name, encode(message), key=sub.subscription_id.encode()
-        )
+        await self._send(SUBSCRIPTIONS.name, encode(message), sub.subscription_id.encode())
 
     async def subscription_deleted(self, subscription_id: str) -> None:
         """Publish a tombstone for a deleted subscription."""
-        await self._producer.send_and_wait(SUBSCRIPTIONS.name, None, key=subscription_id.encode())
+        await self._send(SUBSCRIPTIONS.name, None, subscription_id.encode())
 
     async def confirmation_requested(self, command: ConfirmationRequested) -> None:
         """Ask the notifier to send a confirmation email (keyed by hashed recipient)."""
         key = recipient_key(command.subscription.email).encode()
-        await self._producer.send_and_wait(NOTIFICATIONS.name, encode(command), key=key)
+        await self._send(NOTIFICATIONS.name, encode(command), key)
 
     async def dead_letter(self, letter: MessageDeadLettered) -> None:
         """Keep a message this service could not process."""
-        await self._producer.send_and_wait(
-            DEAD_LETTERS.name, encode(letter), key=letter.service.encode()
-        )
+        await self._send(DEAD_LETTERS.name, encode(letter), letter.service.encode())
 
     async def healthy(self) -> bool:
         """True when the broker answers a metadata request."""

@@ -39,6 +39,9 @@ class MapApiSettings(BaseSettings):
     consumer_group: str = "map-api-state"
     feedback_group: str = "map-api-feedback"
     republish_on_start: bool = True
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for the broker to acknowledge a publish"
+    )
     broker_check_s: float = Field(
         default=5.0, gt=0, description="How often to check whether the broker lost its topics"
     )
