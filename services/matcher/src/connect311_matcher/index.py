@@ -80,6 +80,7 @@ class SubscriptionIndex:
         self.bulk_loading = False
         self.latest_confirmed = float("-inf")  # an upper bound: never lowered on removal
         self.filtered_count = 0
+        self._raw_bytes = 0
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -106,6 +107,7 @@ class SubscriptionIndex:
         self._counts[compiled.kind] -= 1
         self.slots.alive[slot] = False
         self.filtered_count -= compiled.has_filters
+        self._raw_bytes -= len(compiled.raw)
         kind = compiled.kind
         if kind == "circle":
             self._remove_circle(compiled)
@@ -134,6 +136,7 @@ class SubscriptionIndex:
         s.alive[slot], s.confirmed_ts[slot], s.filtered[slot] = True, c.confirmed_ts, c.has_filters
         self.latest_confirmed = max(self.latest_confirmed, c.confirmed_ts)
         self.filtered_count += c.has_filters
+        self._raw_bytes += len(c.raw)
         if c.kind == "circle":
             self._add_circle(c, sub)
         elif c.kind == "area":
@@ -280,9 +283,9 @@ class SubscriptionIndex:
         return dict(self._counts)
 
     def index_bytes(self) -> int:
-        """Bytes of the index's arrays (grid and per-slot), not counting the held models."""
+        """Bytes of the index's arrays (grid, segments, per-slot) and the subscriptions' JSON."""
         grid = self._grid.nbytes if self._grid else 0
-        return self.slots.nbytes + grid + self._segments.nbytes
+        return self.slots.nbytes + grid + self._segments.nbytes + self._raw_bytes
 
 
 def circle_distance_m(c: Compiled, lat: float, lon: float) -> float:

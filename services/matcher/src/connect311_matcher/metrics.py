@@ -37,7 +37,7 @@ class MatcherMetrics:
         )
         self.bytes_per_subscription = Gauge(
             "matcher_index_bytes_per_subscription",
-            "Index arrays (grid and per-slot) divided by subscriptions held",
+            "Index arrays and held subscription JSON per subscription (Python objects excluded)",
             registry=r,
         )
         self.grid_rebuilds = Counter(
