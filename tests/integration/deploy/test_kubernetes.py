@@ -42,7 +42,8 @@ def test_every_service_has_probes_resources_and_its_config() -> None:
     for deployment in deployments:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
-        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        liveness = "/livez" if deployment["metadata"]["name"] == "matcher" else "/healthz"
+        assert container["livenessProbe"]["httpGet"]["path"] == liveness
         assert container["resources"]["requests"] and container["resources"]["limits"]
         sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
         assert sources == {"connect311-config", "connect311-secrets"}
