@@ -28,7 +28,7 @@ from connect311_contracts.kafka import encode, ensure_topics, producer
 from connect311_contracts.request import RequestStatus
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS
-from connect311_local.broker import LocalBroker, free_port
+from connect311_local.broker import free_port, running_broker
 from tests.e2e.web.app_under_test import SECRET, build_kafka_app
 from tests.e2e.web.conftest import screenshot, uvicorn_thread
 from tests.e2e.web.seed import CENTER_LAT, CENTER_LONG, SEEDED, Seeded, snapshot
@@ -39,17 +39,20 @@ pytestmark = pytest.mark.browser
 MARKERS = ".leaflet-marker-icon.req-marker"
 
 
-@pytest.fixture(scope="session")
-def web_kafka(broker: LocalBroker) -> KafkaSettings:
-    """Kafka settings for the session broker with every topic created.
+@pytest.fixture(scope="module")
+def web_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaSettings]:
+    """A broker of this module's own, with every topic created.
 
+    Not the session broker: a map API in a new consumer group reads requests.events.v1 from
+    the beginning, and events other tests published there would crowd the map under test.
     Topics are created from a worker thread: Playwright's sync API already runs an event
-    loop in this one, so the shared `kafka_settings` fixture's asyncio.run cannot be used.
+    loop in this one.
     """
-    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, ensure_topics(settings)).result(timeout=60)
-    return settings
+    with running_broker(log_path=tmp_path_factory.mktemp("web-broker") / "tansu.log") as broker:
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, ensure_topics(settings)).result(timeout=60)
+        yield settings
 
 
 @pytest.fixture
