@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlparse
 
@@ -15,7 +15,7 @@ from connect311_contracts.request import RequestStatus
 from connect311_contracts.subscriptions import SubscriptionStatus
 from connect311_contracts.tokens import InvalidToken, TokenPurpose, read_subscription_token
 from connect311_notifier.links import LinkBuilder
-from connect311_notifier.render import Renderer
+from connect311_notifier.render import Renderer, clean_header
 from connect311_notifier.settings import Branding, NotifierSettings
 from tests.unit.notifier.factories import confirmation, event, matched, request, subscription
 
@@ -34,7 +34,7 @@ def renderer() -> Renderer:
     return Renderer.create(settings, LinkBuilder(BASE, SECRET))
 
 
-def reparse(message: EmailMessage) -> EmailMessage:
+def reparse(message: Message) -> EmailMessage:
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
@@ -133,3 +133,31 @@ def test_header_injection_in_untrusted_fields_is_flattened(renderer: Renderer) -
     msg = reparse(renderer.alert(matched(ev=event(req)), False, "<m5@example.city>", NOW))
     assert msg["Bcc"] is None
     assert "\n" not in msg["Subject"] and "Bcc: victim" in msg["Subject"]
+
+
+def test_non_ascii_subject_and_sender_name_round_trip(renderer: Renderer) -> None:
+    title = "Grüße ☃ " + "x" * 90  # long enough for several RFC 2047 words
+    settings = NotifierSettings(
+        from_name="Ciudad de São Petersburgo", from_address="a@example.city"
+    )
+    renderer = Renderer.create(settings, LinkBuilder(BASE, SECRET))
+    req = request(address=title)
+    message = renderer.alert(matched(ev=event(req)), False, "<m6@example.city>", NOW)
+    raw = message.as_bytes()
+    assert raw.isascii()  # headers encoded, bodies base64
+    assert max(len(line) for line in raw.splitlines()) <= 998
+    msg = reparse(message)
+    assert msg["Subject"] == clean_header(f"New request: Pothole at {title}")
+    assert msg["From"].addresses[0].display_name == "Ciudad de São Petersburgo"
+    text, html = parts(msg)
+    assert "Grüße ☃" in text and "Grüße ☃" in html
+
+
+def test_internationalized_address_keeps_its_utf8_form(renderer: Renderer) -> None:
+    command = matched(subscription(email="jürgen@exämple.org"))
+    message = renderer.alert(command, False, "<m7@example.city>", NOW)
+    assert isinstance(message, EmailMessage)  # SMTPUTF8 needs the modern policy
+    reparsed = message_from_bytes(message.as_bytes(policy=policy.SMTPUTF8), policy=policy.default)
+    assert reparsed["To"] == "jürgen@exämple.org"
+    text, _ = parts(reparsed)  # type: ignore[arg-type]
+    assert "100 Central Ave" in text

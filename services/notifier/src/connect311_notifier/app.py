@@ -47,7 +47,7 @@ async def run(
                 loop.add_signal_handler(sig, stop.set)
     _prepare_sqlite_dir(settings.database_url)
     engine = create_engine(settings.database_url)
-    ledger = Ledger(engine)
+    ledger = Ledger(engine, instant_cap=settings.instant_per_hour)
     await asyncio.to_thread(ledger.create_schema)
     await ensure_topics(kafka)
     metrics = Metrics()

@@ -77,6 +77,26 @@ bounces = sa.Table(
 
 INSTANT_KINDS = (EmailKind.ALERT.value, EmailKind.FOLLOW.value)
 
+# Hot statements built once: SQLAlchemy then reuses their cache keys and compiled forms.
+_SEEN = sa.select(commands.c.id).where(
+    commands.c.subscription_id == sa.bindparam("b_sub"),
+    commands.c.service_request_id == sa.bindparam("b_request"),
+    commands.c.event_id == sa.bindparam("b_event"),
+)
+_HARD_BOUNCES = sa.select(bounces.c.hard_count).where(
+    bounces.c.subscription_id == sa.bindparam("b_sub")
+)
+_MARK_SENDING = (
+    emails.update()
+    .where(emails.c.id == sa.bindparam("b_id"))
+    .values(status="sending", claimed_at=sa.bindparam("b_at"))
+)
+_MARK_SENT = (
+    emails.update()
+    .where(emails.c.id == sa.bindparam("b_id"))
+    .values(status="sent", sent_at=sa.bindparam("b_at"), attempts=emails.c.attempts + 1)
+)
+
 
 @dataclass(frozen=True)
 class Incoming:
@@ -136,8 +156,11 @@ def create_engine(url: str) -> Engine:
 class Ledger:
     """All durable state of the notifier, behind short transactional methods."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, instant_cap: int | None = None) -> None:
         self.engine = engine
+        # The policy only asks "at least instant_per_hour?", so counting stops there: a
+        # recipient with thousands of emails this hour costs no more than one with a few.
+        self.instant_cap = instant_cap
         # SQLite has one writer; its busy handler sleeps in coarse steps when two threads
         # collide, so writers here queue on a lock instead (PostgreSQL locks rows itself).
         self._write_lock = (
@@ -155,26 +178,34 @@ class Ledger:
 
     def record(self, batch: list[Incoming], plan: Planner, now: float) -> list[Recorded]:
         """Record a batch of commands in one transaction; duplicates are no-ops."""
+        # Instant emails per recipient in the last hour, counted once per batch and then
+        # kept up to date here (the batch's transaction is the only writer meanwhile).
+        instant: dict[str, int] = {}
         with self._transaction() as conn:
-            return [self._record_one(conn, item, plan, now) for item in batch]
+            return [self._record_one(conn, item, plan, now, instant) for item in batch]
 
-    def _record_one(self, conn: Connection, item: Incoming, plan: Planner, now: float) -> Recorded:
+    def _record_one(
+        self, conn: Connection, item: Incoming, plan: Planner, now: float, instant: dict[str, int]
+    ) -> Recorded:
         sub_id, request_id, event_id = dedup_key(item.command)
         seen = conn.execute(
-            sa.select(commands.c.id).where(
-                commands.c.subscription_id == sub_id,
-                commands.c.service_request_id == request_id,
-                commands.c.event_id == event_id,
-            )
+            _SEEN, {"b_sub": sub_id, "b_request": request_id, "b_event": event_id}
         ).first()
         if seen is not None:
             return Recorded(duplicate=True, decision=None)
-        decision, due_at = plan(item.command, self._state(conn, item.recipient_key, sub_id, now))
+        key = item.recipient_key
+        if key not in instant:
+            instant[key] = self._instant_last_hour(conn, key, now)
+        hard = conn.execute(_HARD_BOUNCES, {"b_sub": sub_id}).scalar()
+        state = RecipientState(instant_last_hour=instant[key], hard_bounces=int(hard or 0))
+        decision, due_at = plan(item.command, state)
         email_id = None
         if decision.route is Route.INSTANT and decision.kind is not None:
             email_id = self._new_email(
                 conn, decision.kind, item, item.command.subscription.email, None, now
             )
+            if decision.kind.value in INSTANT_KINDS:
+                instant[key] += 1
         conn.execute(
             commands.insert().values(
                 subscription_id=sub_id,
@@ -193,20 +224,16 @@ class Ledger:
         )
         return Recorded(duplicate=False, decision=decision)
 
-    def _state(
-        self, conn: Connection, recipient_key: str, sub_id: str, now: float
-    ) -> RecipientState:
-        instant = conn.execute(
-            sa.select(sa.func.count()).where(
-                emails.c.recipient_key == recipient_key,
-                emails.c.kind.in_(INSTANT_KINDS),
-                emails.c.created_at > now - 3600,
-            )
-        ).scalar_one()
-        hard = conn.execute(
-            sa.select(bounces.c.hard_count).where(bounces.c.subscription_id == sub_id)
-        ).scalar()
-        return RecipientState(instant_last_hour=int(instant), hard_bounces=int(hard or 0))
+    def _instant_last_hour(self, conn: Connection, recipient_key: str, now: float) -> int:
+        recent = sa.select(emails.c.id).where(
+            emails.c.recipient_key == recipient_key,
+            emails.c.kind.in_(INSTANT_KINDS),
+            emails.c.created_at > now - 3600,
+        )
+        if self.instant_cap is not None:
+            recent = recent.limit(self.instant_cap)
+        count = conn.execute(sa.select(sa.func.count()).select_from(recent.subquery()))
+        return int(count.scalar_one())
 
     def _new_email(
         self,
@@ -338,30 +365,33 @@ class Ledger:
     def mark_sending(self, email_id: int, now: float) -> None:
         """Committed just before SMTP: from here until mark_sent is the crash window."""
         with self._transaction() as conn:
-            conn.execute(
-                emails.update()
-                .where(emails.c.id == email_id)
-                .values(status="sending", claimed_at=now)
-            )
+            conn.execute(_MARK_SENDING, {"b_id": email_id, "b_at": now})
 
     def release(self, ids: list[int]) -> None:
-        """Give claimed-but-unsent emails back (graceful shutdown)."""
+        """Give back emails that never reached SMTP (graceful shutdown).
+
+        The caller knows: 'claimed' ones, and the one already marked 'sending' in the commit
+        that recorded its predecessor as sent.
+        """
         if ids:
             with self._transaction() as conn:
                 conn.execute(
                     emails.update()
-                    .where(emails.c.id.in_(ids), emails.c.status == "claimed")
+                    .where(emails.c.id.in_(ids), emails.c.status.in_(("claimed", "sending")))
                     .values(status="pending", claimed_by=None, claimed_at=None)
                 )
 
-    def mark_sent(self, email_id: int, now: float) -> None:
-        """SMTP accepted it: never send it again."""
+    def mark_sent(self, email_id: int, now: float, then_sending: int | None = None) -> None:
+        """SMTP accepted it: never send it again; in the same commit, `then_sending` is next.
+
+        One commit per email instead of two: the next email becomes 'sending' together with
+        this one becoming 'sent', so the crash window (accepted, not yet recorded) is the
+        same single commit as before.
+        """
         with self._transaction() as conn:
-            conn.execute(
-                emails.update()
-                .where(emails.c.id == email_id)
-                .values(status="sent", sent_at=now, attempts=emails.c.attempts + 1)
-            )
+            conn.execute(_MARK_SENT, {"b_id": email_id, "b_at": now})
+            if then_sending is not None:
+                conn.execute(_MARK_SENDING, {"b_id": then_sending, "b_at": now})
 
     def mark_retry(self, email_id: int, error: str, next_at: float) -> None:
         """A temporary failure: try again at `next_at`, others go on meanwhile."""

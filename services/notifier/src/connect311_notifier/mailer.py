@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.utils import getaddresses
 from enum import StrEnum
 
 import aiosmtplib
@@ -91,11 +92,11 @@ class Mailer:
         self._smtp = smtp
         return smtp
 
-    async def send(self, message: EmailMessage) -> SendResult:
+    async def send(self, message: Message) -> SendResult:
         """One delivery attempt; never raises for SMTP or network failures."""
         try:
             smtp = await self._connection()
-            await smtp.send_message(message, timeout=self.settings.smtp_timeout_s)
+            await self._transmit(smtp, message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             result = classify(exc)
             if result.code is None:
@@ -107,6 +108,17 @@ class Mailer:
         if limit and self._sent_on_connection >= limit:
             await self.close()  # some relays cap messages per connection
         return SendResult(Outcome.SENT)
+
+    async def _transmit(self, smtp: aiosmtplib.SMTP, message: Message) -> None:
+        timeout = self.settings.smtp_timeout_s
+        if isinstance(message, EmailMessage):  # SMTPUTF8 and 8BITMIME handled by aiosmtplib
+            await smtp.send_message(message, timeout=timeout)
+            return
+        # A compat32 message (ASCII addresses, base64 bodies) goes as it serializes itself,
+        # with its own line-length policy; aiosmtplib would re-fold headers at 78 columns.
+        sender = getaddresses([str(message["From"])])[0][1]
+        recipients = [addr for _, addr in getaddresses([str(message["To"])]) if addr]
+        await smtp.sendmail(sender, recipients, message.as_bytes(), timeout=timeout)
 
     async def close(self) -> None:
         """Say QUIT when possible; drop the connection either way."""

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 
 from aiokafka import AIOKafkaProducer
 
@@ -91,12 +91,14 @@ class Sender:
             if not batch:
                 await self._idle(stop)
                 continue
+            marked = False  # whether batch[index] is already 'sending' (see mark_sent)
             for index, email in enumerate(batch):
                 if stop.is_set():
                     await asyncio.to_thread(self.ledger.release, [e.id for e in batch[index:]])
                     break
                 await self.pacer.wait()
-                await self.deliver(email)
+                following = batch[index + 1] if index + 1 < len(batch) else None
+                marked = await self.deliver(email, marked, following)
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await asyncio.to_thread(self.ledger.next_due)
@@ -110,7 +112,7 @@ class Sender:
             for waiter in waiters:
                 waiter.cancel()
 
-    def render(self, email: ClaimedEmail) -> EmailMessage:
+    def render(self, email: ClaimedEmail) -> Message:
         """The message for a claimed email, with its stored Message-ID and the current Date."""
         message_id = f"<{email.message_id}@{self.settings.message_id_domain}>"
         now = datetime.now(UTC)
@@ -122,23 +124,31 @@ class Sender:
             return self.renderer.digest(matched, email.period or "hourly", message_id, now)
         return self.renderer.alert(matched[0], email.kind is EmailKind.FOLLOW, message_id, now)
 
-    async def deliver(self, email: ClaimedEmail) -> None:
-        """One attempt for one email, its outcome recorded before the next."""
+    async def deliver(
+        self, email: ClaimedEmail, marked: bool = False, following: ClaimedEmail | None = None
+    ) -> bool:
+        """One attempt for one email, its outcome recorded before the next.
+
+        `marked`: the email is already 'sending'. `following`: the next email, marked
+        'sending' in the same commit that records this one as sent; returns whether it was.
+        """
         kind = email.kind.value
         try:
             message = self.render(email)
         except Exception as exc:  # a bug or impossible data: keep it visible, move on
             log.exception("could not render email %d", email.id)
             await self._dead(email, SendResult(Outcome.PERMANENT, None, f"render failed: {exc}"))
-            return
-        await asyncio.to_thread(self.ledger.mark_sending, email.id, time.time())
+            return False
+        if not marked:
+            await asyncio.to_thread(self.ledger.mark_sending, email.id, time.time())
         result = await self.mailer.send(message)
         now = time.time()
         if result.outcome is Outcome.SENT:
-            await asyncio.to_thread(self.ledger.mark_sent, email.id, now)
+            then = following.id if following else None
+            await asyncio.to_thread(self.ledger.mark_sent, email.id, now, then)
             self.metrics.sent.labels(kind).inc()
             self.metrics.latency.labels(kind).observe(max(0.0, now - email.source_ts))
-            return
+            return following is not None
         self.metrics.failed.labels(kind, result.outcome.value).inc()
         # A relay that is down or unreachable (no SMTP code) is retried for as long as it
         # takes; only a recipient's repeated 4xx gives up after max_attempts.
@@ -153,7 +163,7 @@ class Sender:
             log.info("email %d: %s; retry in %.1f s", email.id, result.reason, delay)
             await asyncio.to_thread(self.ledger.mark_retry, email.id, result.reason, now + delay)
             self.metrics.retries.labels(kind).inc()
-            return
+            return False
         if result.outcome is Outcome.TEMPORARY:
             result = SendResult(
                 Outcome.PERMANENT,
@@ -161,6 +171,7 @@ class Sender:
                 f"gave up after {email.attempts + 1} attempts: {result.reason}",
             )
         await self._dead(email, result)
+        return False
 
     async def _dead(self, email: ClaimedEmail, result: SendResult) -> None:
         """Publish the dead letter (and bounce) first, then record: a crash between repeats it."""
