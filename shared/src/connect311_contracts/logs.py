@@ -1,0 +1,164 @@
+"""One logging setup for every service: JSON lines or text, carrying event and trace ids.
+
+`LOG_FORMAT=json` (containers, log shippers) or `text` (the default: local consoles).
+Fields set with `log_context(...)` (event_id, trace_id, topic, partition, offset) ride on
+every line logged inside it, in the same task. Anything that looks like an email address is
+redacted from every line, tracebacks included: subscriber addresses must never reach a log,
+whatever a caller formats into a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
+
+ContextValue = str | int
+CONTEXT_FIELDS = ("event_id", "trace_id", "topic", "partition", "offset")
+TRACE_HEADER = "trace_id"  # same as connect311_contracts.kafka.TRACE_HEADER (no aiokafka import)
+REDACTED = "<email redacted>"
+
+# An unquoted RFC 5322 local part (without "/", so a URL path before it survives), "@" or its
+# URL encoding, a dotted domain. Over-redacting a query string is the price of never leaking.
+_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+=?^_`{|}~.-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_EMPTY: Mapping[str, ContextValue] = MappingProxyType({})
+_context: ContextVar[Mapping[str, ContextValue]] = ContextVar("connect311_log", default=_EMPTY)
+
+
+def redact(text: str) -> str:
+    """The text with anything that looks like an email address replaced."""
+    if "@" not in text and "%40" not in text:
+        return text  # the common case, without running the pattern
+    return _EMAIL.sub(REDACTED, text)
+
+
+@contextmanager
+def log_context(**fields: ContextValue | None) -> Iterator[None]:
+    """Add fields (None ones skipped) to every log line inside the block."""
+    merged = {**_context.get(), **{k: v for k, v in fields.items() if v is not None}}
+    token = _context.set(MappingProxyType(merged))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current_context() -> Mapping[str, ContextValue]:
+    """The fields `log_context` has set here."""
+    return _context.get()
+
+
+class KafkaRecord(Protocol):
+    """What `kafka_context` needs of a consumed record (aiokafka's ConsumerRecord has it)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+def header_trace_id(headers: Sequence[tuple[str, bytes]] | None) -> str | None:
+    """The trace id a Kafka record carries in its `trace_id` header, if any."""
+    for name, value in headers or ():
+        if name == TRACE_HEADER and value:
+            return value.decode(errors="replace")
+    return None
+
+
+def kafka_context(record: KafkaRecord) -> dict[str, ContextValue]:
+    """Log fields for one consumed record: where it sits, and its trace id header."""
+    fields: dict[str, ContextValue] = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+    }
+    trace_id = header_trace_id(record.headers)
+    if trace_id:
+        fields["trace_id"] = trace_id
+    return fields
+
+
+class JsonFormatter(_LibraryJsonFormatter):
+    """One JSON object a line: timestamp, level, service, logger, message, context, extras."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
+            static_fields={"service": service},
+            timestamp=True,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """The library's fields, then the context's (explicit `extra=` values win)."""
+        super().add_fields(log_data, record, message_dict)
+        for key, value in _context.get().items():
+            log_data.setdefault(key, value)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Timestamp first, so lines read and sort well."""
+        return {"timestamp": log_data.pop("timestamp", None), **log_data}
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The JSON line, addresses redacted."""
+        return redact(super().format(record))
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger message [key=value ...]`, addresses redacted."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"%(asctime)s %(levelname)s {service} %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line with the context appended."""
+        line = super().format(record)
+        context = _context.get()
+        if context:
+            line += " [" + " ".join(f"{k}={v}" for k, v in context.items()) + "]"
+        return redact(line)
+
+
+def log_format(environ: Mapping[str, str] = os.environ) -> str:
+    """`json` or `text`, from LOG_FORMAT (any case; unset means text)."""
+    value = environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+    if value not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT must be json or text, not {value!r}")
+    return value
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str | None = None) -> None:
+    """Send every logger's records to stderr as JSON lines or text (LOG_FORMAT when fmt=None).
+
+    Replaces handlers set before; libraries' loggers (uvicorn with log_config=None, aiokafka)
+    propagate to this one handler, so they are formatted and redacted alike.
+    """
+    problem = None
+    try:
+        chosen = fmt or log_format()
+    except ValueError as exc:  # logging must never be the reason a service does not start
+        chosen, problem = "text", str(exc)
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = JsonFormatter(service) if chosen == "json" else TextFormatter(service)
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    if problem:
+        logging.getLogger(__name__).warning("%s; logging as text", problem)
