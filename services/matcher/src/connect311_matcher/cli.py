@@ -9,6 +9,7 @@ import signal
 import typer
 from aiokafka.errors import KafkaError
 
+from connect311_contracts.logs import configure_logging
 from connect311_contracts.settings import KafkaSettings
 from connect311_matcher.http import bound_port, start_http
 from connect311_matcher.service import Matcher
@@ -29,9 +30,7 @@ def run(
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR"),
 ) -> None:
     """Run until SIGTERM/SIGINT. Settings: MATCHER_* and KAFKA_* environment variables."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging("matcher", log_level)  # LOG_FORMAT=json|text
     settings = MatcherSettings()
     if http_port is not None:
         settings = settings.model_copy(update={"http_port": http_port})

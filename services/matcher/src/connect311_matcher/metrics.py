@@ -44,3 +44,9 @@ class MatcherMetrics:
             "matcher_grid_rebuilds_total", "Cover-grid rebuilds installed", registry=r
         )
         self.ready = Gauge("matcher_ready", "1 once subscriptions are caught up", registry=r)
+        self.consumer_lag = Gauge(
+            "matcher_consumer_lag",
+            "Messages behind the high-water mark on assigned partitions, by topic",
+            ["topic"],
+            registry=r,
+        )

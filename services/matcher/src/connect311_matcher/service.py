@@ -16,7 +16,8 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from prometheus_client import Gauge
 
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.kafka import (
@@ -28,7 +29,9 @@ from connect311_contracts.kafka import (
     ensure_topics,
     producer,
     publish_dead_letter,
+    trace_headers,
 )
+from connect311_contracts.logs import header_trace_id, kafka_context, log_context
 from connect311_contracts.notifications import recipient_key
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SUBSCRIPTION_CHANGED_ADAPTER
@@ -54,6 +57,24 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         log.info("request-event partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+
+async def report_lag(kafka_consumer: AIOKafkaConsumer, topic: str, gauge: Gauge) -> None:
+    """Set the gauge to the messages between the consumer's positions and the high-water marks.
+
+    The fetch high-water mark, not end_offsets() (which lies on the local broker); partitions
+    not fetched yet are left out, since their position may still be unknown.
+    """
+    lag = 0
+    for tp in kafka_consumer.assignment():
+        high = kafka_consumer.highwater(tp)
+        if high is None:
+            continue
+        try:
+            lag += max(0, high - await kafka_consumer.position(tp))
+        except IllegalStateError:  # revoked by a rebalance since assignment() was read
+            continue
+    gauge.labels(topic).set(lag)
 
 
 class Matcher:
@@ -130,6 +151,7 @@ class Matcher:
             batch = await subs.getmany(timeout_ms=200, max_records=10_000)
             for records in batch.values():
                 await self._apply_subscriptions(records)
+            await report_lag(subs, self.settings.subscriptions_topic, self.metrics.consumer_lag)
             # end_offsets() lies on the local broker; the fetch high-water mark does not.
             if await self._caught_up(subs, tps):
                 break
@@ -161,6 +183,7 @@ class Matcher:
                 await self._apply_subscriptions(records)
             if batch:
                 self._publish_sizes()
+            await report_lag(subs, self.settings.subscriptions_topic, self.metrics.consumer_lag)
             if self.index.rebuild_due() and self._rebuild is None:
                 self._rebuild = asyncio.create_task(self._rebuild_grid())
 
@@ -235,6 +258,7 @@ class Matcher:
                 if batch:
                     async with self._batch_lock:
                         await self._process(events, batch)
+                await report_lag(events, self.settings.events_topic, self.metrics.consumer_lag)
         finally:
             stop.cancel()
             await events.stop()  # leaves the group so the others take over at once
@@ -262,6 +286,12 @@ class Matcher:
     async def _match_record(
         self, record: ConsumerRecord[bytes, bytes]
     ) -> list[asyncio.Future[object]]:
+        with log_context(**kafka_context(record)):
+            return await self._match_in_context(record)
+
+    async def _match_in_context(
+        self, record: ConsumerRecord[bytes, bytes]
+    ) -> list[asyncio.Future[object]]:
         assert self._producer is not None
         try:
             event: RequestEvent = decode(REQUEST_EVENT_ADAPTER, record.value)
@@ -269,6 +299,15 @@ class Matcher:
             self.metrics.events_in.labels("dead_lettered").inc()
             await self._dead_letter(record, str(exc))
             return []
+        # The header is the carrier; an event from an older producer may only have the field.
+        trace_id = event.trace_id or header_trace_id(record.headers)
+        with log_context(event_id=event.event_id, trace_id=trace_id):
+            return await self._send_matches(record, event, trace_id)
+
+    async def _send_matches(
+        self, record: ConsumerRecord[bytes, bytes], event: RequestEvent, trace_id: str | None
+    ) -> list[asyncio.Future[object]]:
+        assert self._producer is not None
         started = time.perf_counter()
         try:
             commands = [(m, notification(m, event)) for m in find_matches(self.index, event)]
@@ -279,11 +318,22 @@ class Matcher:
             return []
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.events_in.labels("backfill" if event.backfill else "matched").inc()
+        # Only events that reach someone at INFO: most events match no one.
+        log.log(
+            logging.INFO if commands else logging.DEBUG,
+            "%s for request %s matched %d subscription(s)",
+            event.event_type,
+            event.request.service_request_id,
+            len(commands),
+        )
         futures = []
         topic = self.settings.notifications_topic
         for match, command in commands:
             key = recipient_key(command.subscription.email).encode()
-            futures.append(await self._producer.send(topic, encode(command), key=key))
+            headers = trace_headers(command.trace_id or trace_id)
+            futures.append(
+                await self._producer.send(topic, encode(command), key=key, headers=headers)
+            )
             self.metrics.matches_out.labels(match.compiled.kind).inc()
         return futures
 
