@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
 from connect311_contracts.kafka import decode, ensure_topics
 from connect311_contracts.settings import KafkaSettings
@@ -107,5 +109,42 @@ async def test_poller_recovers_from_a_broker_restart_and_republishes_its_window(
             finally:
                 stop.set()
                 await asyncio.wait_for(pollers, 20)
+    finally:
+        first.stop()
+
+
+async def test_push_while_the_broker_is_away_is_refused_then_accepted_when_back(
+    tmp_path: Path, source_name: str
+) -> None:
+    port = free_port()
+    kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}")
+    settings = IngestorSettings(
+        database_url=f"sqlite:///{tmp_path}/push.db",
+        push_tokens="tok",  # type: ignore[arg-type]
+        push_source=source_name,
+        publish_timeout_s=1.0,
+    )
+    record = georeport("P")
+    auth = {"Authorization": "Bearer tok"}
+    first = start_broker(port, tmp_path / "p1.log")
+    try:
+        await ensure_topics(kafka)
+        async with running(settings, kafka) as runtime:
+            transport = httpx.ASGITransport(app=runtime.http_app())
+            async with httpx.AsyncClient(transport=transport, base_url="http://i") as http:
+                first.stop()
+                away = await http.post("/api/v1/requests", json=record, headers=auth)
+                assert away.status_code == 503 and away.headers["Retry-After"]
+                assert "nothing was stored" in away.json()["detail"]
+                assert runtime.store.count_requests(source_name) == 0
+                second = start_broker(port, tmp_path / "p2.log")
+                try:
+                    await ensure_topics(kafka)
+                    back = await http.post("/api/v1/requests", json=record, headers=auth)
+                    assert back.status_code == 200
+                    assert back.json()["results"][0]["event_type"] == "request.opened"
+                    await events_until(kafka, f"{source_name}:", {("P", "request.opened")})
+                finally:
+                    second.stop()
     finally:
         first.stop()

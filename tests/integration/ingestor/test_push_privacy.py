@@ -66,13 +66,17 @@ async def test_reporter_fields_are_dropped_from_events_rejects_state_and_logs(
         reported("p2", lat=None),  # rejected: the raw record goes to the rejects topic
         reported("p3", long=500, description="call annabel.reporter@example.org back"),
     ]
+    body.append("call annabel.reporter@example.org")  # not an object: rejected as it is
     response = await client.post("/api/v1/requests", json=body, headers=AUTH)
     assert response.status_code == 200
-    assert (response.json()["accepted"], response.json()["rejected"]) == (1, 2)
+    assert (response.json()["accepted"], response.json()["rejected"]) == (1, 3)
+    broken = b'{"email": "annabel.reporter@example.org", "first_name": "Annabel", '
+    invalid = await client.post("/api/v1/requests", content=broken, headers=AUTH)
+    assert invalid.status_code == 400
 
     events = await topic_reader(REQUEST_EVENTS.name, f"{source_name}:")
     rejects = await topic_reader(REQUEST_REJECTS.name, source_name)
-    assert len(events) == 1 and len(rejects) == 2
+    assert len(events) == 1 and len(rejects) == 4
     with runtime.store.engine.connect() as conn:
         stored = [row.snapshot for row in conn.execute(select(request_state.c.snapshot))]
     assert len(stored) == 1

@@ -108,7 +108,12 @@ async def running(settings: IngestorSettings, kafka: KafkaSettings) -> AsyncIter
                 raise BrokerUnreachable(broker_hint(kafka)) from exc
         metrics = IngestMetrics()
         keep = timedelta(seconds=settings.republish_window_s)
-        ingestor = Ingestor(store, Publisher(kafka_producer), metrics, keep_published=keep)
+        ingestor = Ingestor(
+            store,
+            Publisher(kafka_producer, settings.publish_timeout_s),
+            metrics,
+            keep_published=keep,
+        )
         try:
             yield Runtime(settings, kafka, store, kafka_producer, ingestor, metrics)
         finally:

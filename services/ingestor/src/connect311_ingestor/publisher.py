@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.kafka import encode, trace_headers
@@ -13,14 +14,22 @@ from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
 
 
+class BrokerUnavailable(KafkaError):  # type: ignore[misc]  # aiokafka is untyped here
+    """The broker did not acknowledge a batch in time; nothing of it was recorded as done."""
+
+
 class Publisher:
     """Sends a batch at once and returns only when the broker acknowledged all of it."""
 
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, timeout_s: float = 30.0) -> None:
         self.producer = producer
+        self.timeout_s = timeout_s
 
     async def publish_events(self, events: Sequence[RequestEvent]) -> None:
         """Request events keyed by service_request_id, so one request's events stay ordered."""
+        await self._bounded(self._send_events(events))
+
+    async def _send_events(self, events: Sequence[RequestEvent]) -> None:
         pending = [
             await self.producer.send(
                 REQUEST_EVENTS.name,
@@ -34,6 +43,9 @@ class Publisher:
 
     async def publish_rejects(self, rejects: Sequence[RecordRejected]) -> None:
         """Rejected records keyed by source, for operators to inspect."""
+        await self._bounded(self._send_rejects(rejects))
+
+    async def _send_rejects(self, rejects: Sequence[RecordRejected]) -> None:
         pending = [
             await self.producer.send(
                 REQUEST_REJECTS.name,
@@ -44,3 +56,11 @@ class Publisher:
             for r in rejects
         ]
         await asyncio.gather(*pending)
+
+    async def _bounded(self, sending: Awaitable[None]) -> None:
+        # While the broker is away a push answers 503 soon rather than after the client's
+        # own timeout; nothing is stored as done, so the same batch can simply be sent again.
+        try:
+            await asyncio.wait_for(sending, self.timeout_s)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"no acknowledgement within {self.timeout_s} s") from exc

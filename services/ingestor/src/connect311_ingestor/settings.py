@@ -68,6 +68,9 @@ class IngestorSettings(BaseSettings):
     http_timeout_s: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=5, ge=0)
     batch_size: int = Field(default=500, ge=1)
+    publish_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest wait for the broker to acknowledge a batch"
+    )
     broker_check_s: float = Field(
         default=5.0, gt=0, description="How often serve/poll check whether the broker lost topics"
     )

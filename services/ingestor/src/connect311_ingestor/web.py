@@ -8,11 +8,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from connect311_contracts.rejects import RejectReason, clip
+from connect311_contracts.rejects import RejectReason
+from connect311_ingestor.adapters.normalize import raw_text
 from connect311_ingestor.adapters.open311 import parse_record
 from connect311_ingestor.pipeline import Ingestor, Outcome
 from connect311_ingestor.records import ParseResult, Rejected
@@ -60,7 +62,7 @@ def _items(payload: Any, source: str) -> list[ParseResult]:
             results.append(parse_record(record, source=source, location=where))
         else:
             detail = f"expected an object in Open311 field names, got {type(record).__name__}"
-            raw = clip(json.dumps(record, default=str))
+            raw = raw_text(record)
             results.append(Rejected(RejectReason.UNEXPECTED_SHAPE, detail, raw, where))
     return results
 
@@ -88,9 +90,22 @@ def _answer(index: int, outcome: Outcome) -> dict[str, Any]:
     }
 
 
+async def _broker_down(_request: Request, exc: Exception) -> Response:
+    """503 while the broker is away: nothing of the batch was recorded, so it can be resent."""
+    return JSONResponse(
+        {
+            "detail": f"the event broker is unavailable ({type(exc).__name__}: {exc}); nothing "
+            "was stored, send the same batch again later"
+        },
+        status_code=503,
+        headers={"Retry-After": "30"},
+    )
+
+
 def create_app(ingestor: Ingestor, settings: IngestorSettings, health: HealthCheck) -> FastAPI:
     """The ingestor's HTTP app over an already-running ingestor."""
     app = FastAPI(title="Connect311 ingestor", version="1")
+    app.add_exception_handler(KafkaError, _broker_down)
     tokens = settings.tokens()
     source = settings.push_source
 
@@ -114,9 +129,7 @@ def create_app(ingestor: Ingestor, settings: IngestorSettings, health: HealthChe
         try:
             payload = _payload(body, content_type)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            reject = Rejected(
-                RejectReason.INVALID_JSON, str(exc), clip(body.decode(errors="replace")), "push"
-            )
+            reject = Rejected(RejectReason.INVALID_JSON, str(exc), raw_text(body), "push")
             await ingestor.ingest([reject], source=source)
             return JSONResponse(
                 {"detail": f"body is not valid JSON: {exc}", "reason": "invalid_json"},

@@ -518,7 +518,25 @@ PERSONAL_FIELDS = frozenset(
 
 MAX_RAW_INPUT = MAX_RAW + 200
 """Text looked at for a reject (a little over what is kept, so the cut is still marked)."""
-_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z][\w-]+")
+
+
+_KEYS = "|".join(sorted(PERSONAL_FIELDS))
+_PERSONAL_IN_TEXT = (
+    # JSON "key": "value" (also in broken documents that could not be parsed)
+    (re.compile(rf'"({_KEYS})"\s*:\s*"(?:[^"\\]|\\.)*"?', re.I), r'"\1": "[removed]"'),
+    # XML <key>value</key>
+    (re.compile(rf"<({_KEYS})>[^<]*(?:</\1>)?", re.I), r"<\1>[removed]</\1>"),
+    # form-encoded key=value
+    (re.compile(rf"(^|[&?])({_KEYS})=[^&]*", re.I), r"\1\2=[removed]"),
+)
+
+
+def redact_text(text: str) -> str:
+    """Untrusted text with reporter fields and email addresses blanked out."""
+    for pattern, replacement in _PERSONAL_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return _EMAIL.sub("[email removed]", text)
 
 
 def without_personal_data(record: Any) -> Any:
@@ -546,7 +564,7 @@ def raw_text(record: Any) -> str:
         except (TypeError, ValueError):
             text = repr(record)
     # Addresses can hide anywhere (free text, XML, CSV): none reaches the rejects topic.
-    return clip(_EMAIL.sub("[email removed]", text[:MAX_RAW_INPUT]))
+    return clip(redact_text(text[:MAX_RAW_INPUT]))
 
 
 def rejected(error: RecordError, raw: Any, location: str | None) -> Rejected:
