@@ -61,6 +61,11 @@ def _settings() -> tuple[IngestorSettings, KafkaSettings]:
         raise _fail(f"invalid INGESTOR_/KAFKA_ settings:\n{exc}") from exc
 
 
+def _one_shot(settings: IngestorSettings) -> IngestorSettings:
+    """Settings for import/replay: no re-publish window (a rerun publishes what is missing)."""
+    return settings.model_copy(update={"republish_window_s": 0.0})
+
+
 def _profile(name: str) -> ColumnProfile:
     from connect311_ingestor.adapters.profiles import get_profile
 
@@ -153,6 +158,7 @@ def import_command(
     from connect311_ingestor.sources.files import estimate_rows, import_file
 
     settings, kafka = _settings()
+    settings = _one_shot(settings)
     column_profile = _profile(profile)
 
     async def work() -> IngestSummary:
@@ -196,6 +202,7 @@ def replay(
     from connect311_ingestor.sources.files import replay_file
 
     settings, kafka = _settings()
+    settings = _one_shot(settings)
     column_profile = _profile(profile)
 
     async def work() -> IngestSummary:
