@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError, TopicAlreadyExistsError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from connect311_contracts.rejects import MessageDeadLettered, clip
@@ -47,6 +47,24 @@ def decode(adapter: TypeAdapter[T], value: bytes | None) -> T:
 def trace_headers(trace_id: str | None) -> list[tuple[str, bytes]]:
     """Kafka headers carrying the trace id from ingest to email."""
     return [(TRACE_HEADER, trace_id.encode())] if trace_id else []
+
+
+async def consumer_lag(kafka_consumer: AIOKafkaConsumer) -> int:
+    """Messages between the consumer's positions and the high-water marks of its partitions.
+
+    Uses the fetch high-water mark, not end_offsets() (which lies on the local broker);
+    partitions not fetched yet are left out, since their position may still be unknown.
+    """
+    lag = 0
+    for tp in kafka_consumer.assignment():
+        high = kafka_consumer.highwater(tp)
+        if high is None:
+            continue
+        try:
+            lag += max(0, high - await kafka_consumer.position(tp))
+        except IllegalStateError:  # revoked by a rebalance since assignment() was read
+            continue
+    return lag
 
 
 def producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> AIOKafkaProducer:

@@ -16,13 +16,14 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Gauge
 
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.kafka import (
     UndecodableMessage,
     consumer,
+    consumer_lag,
     dead_letter,
     decode,
     encode,
@@ -60,21 +61,8 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 async def report_lag(kafka_consumer: AIOKafkaConsumer, topic: str, gauge: Gauge) -> None:
-    """Set the gauge to the messages between the consumer's positions and the high-water marks.
-
-    The fetch high-water mark, not end_offsets() (which lies on the local broker); partitions
-    not fetched yet are left out, since their position may still be unknown.
-    """
-    lag = 0
-    for tp in kafka_consumer.assignment():
-        high = kafka_consumer.highwater(tp)
-        if high is None:
-            continue
-        try:
-            lag += max(0, high - await kafka_consumer.position(tp))
-        except IllegalStateError:  # revoked by a rebalance since assignment() was read
-            continue
-    gauge.labels(topic).set(lag)
+    """Set the topic's lag gauge from the consumer's positions and high-water marks."""
+    gauge.labels(topic).set(await consumer_lag(kafka_consumer))
 
 
 class Matcher:
