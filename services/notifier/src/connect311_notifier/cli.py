@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.exc import SQLAlchemyError
 
+from connect311_contracts.logs import configure_logging
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_notifier.ledger import Ledger, create_engine
 from connect311_notifier.settings import NotifierSettings
@@ -31,9 +31,7 @@ def run(
     """
     from connect311_notifier.app import run as run_notifier
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging("notifier", log_level)  # LOG_FORMAT=json|text
     settings = NotifierSettings()
     try:
         asyncio.run(run_notifier(settings, KafkaSettings(), SigningSettings(), handle_signals=True))

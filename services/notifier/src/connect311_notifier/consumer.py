@@ -13,14 +13,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from connect311_contracts.kafka import UndecodableMessage, dead_letter, decode, publish_dead_letter
+from connect311_contracts.kafka import (
+    UndecodableMessage,
+    consumer_lag,
+    dead_letter,
+    decode,
+    publish_dead_letter,
+)
+from connect311_contracts.logs import kafka_context, log_context
 from connect311_contracts.notifications import (
     NOTIFICATION_ADAPTER,
     ConfirmationRequested,
     NotificationCommand,
     recipient_key,
 )
-from connect311_contracts.topics import DEAD_LETTERS
+from connect311_contracts.topics import DEAD_LETTERS, NOTIFICATIONS
 from connect311_notifier.ledger import Incoming, Ledger, Planner, Recorded
 from connect311_notifier.metrics import Metrics
 from connect311_notifier.policy import (
@@ -96,9 +103,10 @@ class CommandConsumer:
                 timeout_ms=300, max_records=self.settings.batch_size
             )
             records = [r for part in batches.values() for r in part]
-            if not records:
-                continue
-            await asyncio.shield(self._handle(records))
+            if records:
+                await asyncio.shield(self._handle(records))
+            lag = await consumer_lag(self.consumer)
+            self.metrics.consumer_lag.labels(NOTIFICATIONS.name).set(lag)
 
     async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         decoded = [(r, await self._decode(r)) for r in records]
@@ -119,6 +127,10 @@ class CommandConsumer:
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Incoming | None:
         """A command, or None after its dead letter is on deadletters.v1."""
+        with log_context(**kafka_context(record)):
+            return await self._decode_in_context(record)
+
+    async def _decode_in_context(self, record: ConsumerRecord[bytes, bytes]) -> Incoming | None:
         try:
             command = decode(NOTIFICATION_ADAPTER, record.value)
             if isinstance(command, ConfirmationRequested):
@@ -182,9 +194,10 @@ class CommandConsumer:
                 continue
             self.metrics.commands.labels(result.decision.route.value, result.decision.reason).inc()
             if result.decision.route is Route.SKIP:
-                log.info(
-                    "not sending %s for subscription %s: %s",
-                    kind,
-                    item.command.subscription.subscription_id,
-                    result.decision.reason,
-                )
+                with log_context(event_id=item.command.event_id, trace_id=item.command.trace_id):
+                    log.info(
+                        "not sending %s for subscription %s: %s",
+                        kind,
+                        item.command.subscription.subscription_id,
+                        result.decision.reason,
+                    )

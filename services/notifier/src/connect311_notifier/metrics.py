@@ -44,6 +44,12 @@ class Metrics:
             "Emails found 'sending' at start-up and sent again (same Message-ID)",
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "notifier_consumer_lag",
+            "Commands behind the high-water mark on assigned partitions, by topic",
+            ["topic"],
+            registry=r,
+        )
         self.digest_queue = Gauge(
             "notifier_digest_queue_size", "Digest items waiting for their digest", registry=r
         )

@@ -6,13 +6,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import Message
 
 from aiokafka import AIOKafkaProducer
 
 from connect311_contracts.kafka import encode
+from connect311_contracts.logs import log_context
 from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
 from connect311_contracts.subscriptions import SubscriptionBounced
 from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
@@ -26,6 +28,12 @@ from connect311_notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 50
+TRACE_HEADER = "X-Connect311-Trace"
+
+
+def trace_ids(email: ClaimedEmail) -> list[str]:
+    """The distinct trace ids of an email's commands, in order (a digest carries several)."""
+    return list(dict.fromkeys(c.trace_id for c in email.commands if c.trace_id))
 
 
 class Pacer:
@@ -44,6 +52,20 @@ class Pacer:
         self.next_slot = max(now, self.next_slot) + self.interval
 
 
+def lane(email: ClaimedEmail, lanes: int) -> int:
+    """Which connection carries this email: the same for every email about one request.
+
+    A follow's updates (and a subscription's confirmation and digests) never overtake each
+    other; alerts about different requests may leave side by side, as they may arrive in
+    any order through relays anyway.
+    """
+    first = email.commands[0] if email.commands else None
+    topic = email.subscription_id
+    if isinstance(first, SubscriberMatched) and email.kind is not EmailKind.DIGEST:
+        topic = first.request_event.request.service_request_id
+    return zlib.crc32(f"{email.recipient_key}|{topic}".encode()) % lanes
+
+
 class Sender:
     """Claims due emails, sends them, records the outcome; permanent failures dead-lettered."""
 
@@ -51,14 +73,15 @@ class Sender:
         self,
         settings: NotifierSettings,
         ledger: Ledger,
-        mailer: Mailer,
+        mailer: Mailer | Sequence[Mailer],
         renderer: Renderer,
         producer: AIOKafkaProducer,
         metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
-        self.mailer = mailer
+        # One SMTP connection each; emails about one request always share one (see lane).
+        self.mailers = [mailer] if isinstance(mailer, Mailer) else list(mailer)
         self.renderer = renderer
         self.producer = producer
         self.metrics = metrics
@@ -91,14 +114,24 @@ class Sender:
             if not batch:
                 await self._idle(stop)
                 continue
-            marked = False  # whether batch[index] is already 'sending' (see mark_sent)
-            for index, email in enumerate(batch):
-                if stop.is_set():
-                    await asyncio.to_thread(self.ledger.release, [e.id for e in batch[index:]])
-                    break
-                await self.pacer.wait()
-                following = batch[index + 1] if index + 1 < len(batch) else None
-                marked = await self.deliver(email, marked, following)
+            lanes: list[list[ClaimedEmail]] = [[] for _ in self.mailers]
+            for email in batch:
+                lanes[lane(email, len(lanes))].append(email)
+            async with asyncio.TaskGroup() as group:
+                for emails, mailer in zip(lanes, self.mailers, strict=True):
+                    if emails:
+                        group.create_task(self._drain(emails, mailer, stop))
+
+    async def _drain(self, emails: list[ClaimedEmail], mailer: Mailer, stop: asyncio.Event) -> None:
+        """Send one lane's emails in order over its connection; give the rest back on stop."""
+        marked = False  # whether emails[index] is already 'sending' (see Ledger.mark_sent)
+        for index, email in enumerate(emails):
+            if stop.is_set():
+                await asyncio.to_thread(self.ledger.release, [e.id for e in emails[index:]])
+                return
+            await self.pacer.wait()
+            following = emails[index + 1] if index + 1 < len(emails) else None
+            marked = await self.deliver(email, marked, following, mailer)
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await asyncio.to_thread(self.ledger.next_due)
@@ -125,13 +158,30 @@ class Sender:
         return self.renderer.alert(matched[0], email.kind is EmailKind.FOLLOW, message_id, now)
 
     async def deliver(
-        self, email: ClaimedEmail, marked: bool = False, following: ClaimedEmail | None = None
+        self,
+        email: ClaimedEmail,
+        marked: bool = False,
+        following: ClaimedEmail | None = None,
+        mailer: Mailer | None = None,
     ) -> bool:
         """One attempt for one email, its outcome recorded before the next.
 
         `marked`: the email is already 'sending'. `following`: the next email, marked
         'sending' in the same commit that records this one as sent; returns whether it was.
         """
+        traces = trace_ids(email)
+        # The first command names the email in logs; never the address (redacted anyway).
+        with log_context(event_id=email.commands[0].event_id, trace_id=next(iter(traces), None)):
+            return await self._deliver(email, marked, following, traces, mailer)
+
+    async def _deliver(
+        self,
+        email: ClaimedEmail,
+        marked: bool,
+        following: ClaimedEmail | None,
+        traces: list[str],
+        mailer: Mailer | None,
+    ) -> bool:
         kind = email.kind.value
         try:
             message = self.render(email)
@@ -139,15 +189,25 @@ class Sender:
             log.exception("could not render email %d", email.id)
             await self._dead(email, SendResult(Outcome.PERMANENT, None, f"render failed: {exc}"))
             return False
+        if traces:
+            message[TRACE_HEADER] = " ".join(traces[:20])
         if not marked:
             await asyncio.to_thread(self.ledger.mark_sending, email.id, time.time())
-        result = await self.mailer.send(message)
+        result = await (mailer or self.mailers[0]).send(message)
         now = time.time()
         if result.outcome is Outcome.SENT:
             then = following.id if following else None
             await asyncio.to_thread(self.ledger.mark_sent, email.id, now, then)
             self.metrics.sent.labels(kind).inc()
             self.metrics.latency.labels(kind).observe(max(0.0, now - email.source_ts))
+            log.info(
+                "sent %s email %d for subscription %s (%d command(s), %.3f s after the command)",
+                kind,
+                email.id,
+                email.subscription_id,
+                len(email.commands),
+                now - email.source_ts,
+            )
             return following is not None
         self.metrics.failed.labels(kind, result.outcome.value).inc()
         # A relay that is down or unreachable (no SMTP code) is retried for as long as it
