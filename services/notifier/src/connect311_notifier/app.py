@@ -52,7 +52,7 @@ async def run(
     await ensure_topics(kafka)
     metrics = Metrics()
     links = LinkBuilder(signing.public_base_url, signing.secret_key.get_secret_value())
-    mailer = Mailer(settings)
+    mailers = [Mailer(settings) for _ in range(settings.smtp_connections)]
     kafka_producer = producer(kafka, "notifier")
     kafka_consumer = consumer(
         kafka,
@@ -64,7 +64,7 @@ async def run(
     await kafka_producer.start()
     await kafka_consumer.start()
     sender = Sender(
-        settings, ledger, mailer, Renderer.create(settings, links), kafka_producer, metrics
+        settings, ledger, mailers, Renderer.create(settings, links), kafka_producer, metrics
     )
     commands = CommandConsumer(
         settings, kafka_consumer, kafka_producer, ledger, metrics, on_recorded=sender.wake.set
@@ -94,7 +94,8 @@ async def run(
         await asyncio.gather(*tasks, return_exceptions=True)
         await kafka_consumer.stop()
         await kafka_producer.stop()
-        await mailer.close()
+        for mailer in mailers:
+            await mailer.close()
         await runner.cleanup()
         engine.dispose()
         log.info("notifier stopped")

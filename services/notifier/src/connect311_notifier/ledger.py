@@ -86,6 +86,8 @@ _SEEN = sa.select(commands.c.id).where(
 _HARD_BOUNCES = sa.select(bounces.c.hard_count).where(
     bounces.c.subscription_id == sa.bindparam("b_sub")
 )
+_INSERT_EMAIL = emails.insert()
+_INSERT_COMMAND = commands.insert()
 _MARK_SENDING = (
     emails.update()
     .where(emails.c.id == sa.bindparam("b_id"))
@@ -207,20 +209,21 @@ class Ledger:
             if decision.kind.value in INSTANT_KINDS:
                 instant[key] += 1
         conn.execute(
-            commands.insert().values(
-                subscription_id=sub_id,
-                service_request_id=request_id,
-                event_id=event_id,
-                recipient_key=item.recipient_key,
-                route=decision.route.value,
-                reason=decision.reason[:100],
-                period=decision.period.value if decision.period else None,
-                due_at=due_at,
-                email_id=email_id,
-                payload=item.command.model_dump_json(),
-                received_at=now,
-                source_ts=item.source_ts,
-            )
+            _INSERT_COMMAND,
+            {
+                "subscription_id": sub_id,
+                "service_request_id": request_id,
+                "event_id": event_id,
+                "recipient_key": item.recipient_key,
+                "route": decision.route.value,
+                "reason": decision.reason[:100],
+                "period": decision.period.value if decision.period else None,
+                "due_at": due_at,
+                "email_id": email_id,
+                "payload": item.command.model_dump_json(),
+                "received_at": now,
+                "source_ts": item.source_ts,
+            },
         )
         return Recorded(duplicate=False, decision=decision)
 
@@ -245,19 +248,20 @@ class Ledger:
         now: float,
     ) -> int:
         result = conn.execute(
-            emails.insert().values(
-                kind=kind.value,
-                subscription_id=item.command.subscription.subscription_id,
-                recipient_key=item.recipient_key,
-                to_addr=to_addr,
-                period=period,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                message_id=uuid.uuid4().hex,
-                created_at=now,
-                source_ts=item.source_ts,
-            )
+            _INSERT_EMAIL,
+            {
+                "kind": kind.value,
+                "subscription_id": item.command.subscription.subscription_id,
+                "recipient_key": item.recipient_key,
+                "to_addr": to_addr,
+                "period": period,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "message_id": uuid.uuid4().hex,
+                "created_at": now,
+                "source_ts": item.source_ts,
+            },
         )
         key = result.inserted_primary_key
         assert key is not None

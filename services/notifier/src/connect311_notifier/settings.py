@@ -32,6 +32,12 @@ class NotifierSettings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     smtp_connect_timeout_s: float = Field(default=10.0, gt=0)
+    smtp_connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Parallel SMTP connections; emails about one request share one, in order",
+    )
     smtp_messages_per_connection: int = Field(
         default=0, ge=0, description="Reconnect after this many messages (0: no limit)"
     )
