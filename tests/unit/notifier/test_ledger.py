@@ -116,3 +116,26 @@ def test_hard_bounces_are_counted_and_stop_further_mail(ledger: Ledger) -> None:
     (result,) = ledger.record([incoming(matched(sub))], plan, NOW)
     assert result.decision is not None and result.decision.route is Route.SKIP
     assert ledger.status_counts() == {"dead": 2}
+
+
+def test_sent_and_the_next_sending_in_one_commit_and_release(ledger: Ledger) -> None:
+    ledger.record([incoming(matched()) for _ in range(3)], PLAN, NOW)
+    first, second, third = ledger.claim("node-1", NOW, 10)
+    ledger.mark_sending(first.id, NOW)
+    ledger.mark_sent(first.id, NOW, then_sending=second.id)
+    assert ledger.status_counts() == {"sent": 1, "sending": 1, "claimed": 1}
+    # A graceful stop gives back what never reached SMTP, the pre-marked one included.
+    ledger.release([second.id, third.id])
+    assert ledger.status_counts() == {"sent": 1, "pending": 2}
+
+
+@pytest.mark.parametrize("cap", [None, 2, 3])
+def test_capped_instant_count_decides_the_same(ledger: Ledger, cap: int | None) -> None:
+    capped = Ledger(ledger.engine, instant_cap=cap)
+    sub = subscription()
+    routes: list[Route] = []
+    for batch in (4, 1, 2):
+        results = capped.record([incoming(matched(sub)) for _ in range(batch)], PLAN, NOW)
+        routes += [r.decision.route for r in results if r.decision]
+    # instant_per_hour=2 in PLAN: two instant emails this hour, everything after folds.
+    assert routes == [Route.INSTANT] * 2 + [Route.DIGEST] * 5
