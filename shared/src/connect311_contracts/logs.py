@@ -137,6 +137,23 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged.
+
+    A rich progress display swaps sys.stderr for a proxy that prints lines above the bar;
+    a handler holding the original stream would scribble over the bar instead.
+    """
+
+    @property
+    def stream(self) -> Any:
+        """The current sys.stderr."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass  # StreamHandler.__init__ sets it; there is nothing to keep
+
+
 def log_format(environ: Mapping[str, str] = os.environ) -> str:
     """`json` or `text`, from LOG_FORMAT (any case; unset means text)."""
     value = environ.get("LOG_FORMAT", "text").strip().lower() or "text"
@@ -156,7 +173,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str | None = None)
         chosen = fmt or log_format()
     except ValueError as exc:  # logging must never be the reason a service does not start
         chosen, problem = "text", str(exc)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     formatter = JsonFormatter(service) if chosen == "json" else TextFormatter(service)
     handler.setFormatter(formatter)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -192,6 +192,7 @@ async def serve(runtime: Runtime) -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_level="info",
+        log_config=None,  # uvicorn's lines go through configure_logging's handler
         lifespan="off",
     )
     server = uvicorn.Server(config)

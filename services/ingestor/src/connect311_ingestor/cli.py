@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -302,5 +301,7 @@ def status() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from connect311_contracts.logs import configure_logging
+
+    configure_logging("ingestor", "INFO")  # LOG_FORMAT=json|text
     app()

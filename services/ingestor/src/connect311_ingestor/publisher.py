@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -10,8 +11,11 @@ from aiokafka.errors import KafkaError
 
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.kafka import encode, trace_headers
+from connect311_contracts.logs import log_context
 from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
+
+log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(KafkaError):  # type: ignore[misc]  # aiokafka is untyped here
@@ -28,6 +32,12 @@ class Publisher:
     async def publish_events(self, events: Sequence[RequestEvent]) -> None:
         """Request events keyed by service_request_id, so one request's events stay ordered."""
         await self._bounded(self._send_events(events))
+        for e in events:
+            if not e.backfill:  # live events, one line each; history would flood the log
+                with log_context(event_id=e.event_id, trace_id=e.trace_id):
+                    log.info(
+                        "published %s for request %s", e.event_type, e.request.service_request_id
+                    )
 
     async def _send_events(self, events: Sequence[RequestEvent]) -> None:
         pending = [
