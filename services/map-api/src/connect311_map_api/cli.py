@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import typer
 import uvicorn
 from sqlalchemy.exc import OperationalError
 
+from connect311_contracts.logs import configure_logging
 from connect311_map_api.settings import MapApiSettings
 
 cli = typer.Typer(help="Connect311 map API: live request map, stats, sign-up, Open311 output.")
@@ -35,9 +35,7 @@ def run(
         k: v for k, v in {"host": host, "port": port, "consume": consume}.items() if v is not None
     }
     settings = MapApiSettings(**overrides)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging("map-api", log_level)  # LOG_FORMAT=json|text
     try:
         app = create_app(settings)
     except OperationalError as exc:
@@ -49,7 +47,8 @@ def run(
         )
         raise typer.Exit(1) from exc
     typer.echo(f"map API on http://{settings.host}:{settings.port} (database {_safe(settings)})")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+    # log_config=None: uvicorn's lines (access log too) go through the one redacting handler.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None)
 
 
 def _safe(settings: MapApiSettings) -> str:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.kafka import UndecodableMessage, consumer, dead_letter, decode
+from connect311_contracts.logs import kafka_context, log_context
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SubscriptionBounced
 from connect311_contracts.topics import REQUEST_EVENTS, SUBSCRIPTION_FEEDBACK
@@ -99,9 +100,14 @@ class _Loop:
         self._metrics.consumer_lag.labels(self.topic).set(lag)
 
     async def _poison(self, record: Any, reason: str) -> None:
-        log.warning(
-            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
-        )
+        with log_context(**kafka_context(record)):
+            log.warning(
+                "dead-lettering %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                reason,
+            )
         letter = dead_letter(
             SERVICE,
             record.topic,
