@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
 ContextValue = str | int
@@ -103,6 +104,8 @@ class JsonFormatter(_LibraryJsonFormatter):
             rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
             static_fields={"service": service},
             timestamp=True,
+            # uvicorn adds a copy of each message with terminal colour codes: noise in JSON.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
 
     def add_fields(

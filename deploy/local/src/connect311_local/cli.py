@@ -14,6 +14,7 @@ import httpx
 import typer
 import uvicorn
 from aiosmtpd.controller import Controller
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
@@ -121,26 +122,55 @@ def mailcatcher(
 
 @app.command()
 def status() -> None:
-    """Show each local service's health and consumer lag."""
+    """Show each local service's health and consumer lag (from its /healthz and /metrics)."""
     ports = LocalPorts()
-    table = Table("service", "address", "health", "detail")
+    table = Table("service", "address", "health", "consumer lag", "detail")
     for name, port in ports.http_services().items():
-        url = f"http://127.0.0.1:{port}/healthz"
-        try:
-            response = httpx.get(url, timeout=2)
-            state = "[green]up[/]" if response.status_code == 200 else "[yellow]unhealthy[/]"
-            detail = response.text[:120]
-        except httpx.HTTPError:
-            state, detail = "[red]down[/]", "not answering"
-        table.add_row(name, f"127.0.0.1:{port}", state, detail)
+        state, lag, detail = _service_status(f"http://127.0.0.1:{port}")
+        table.add_row(name, f"127.0.0.1:{port}", state, lag, detail)
     broker_up = port_answers(ports.broker_port)
     table.add_row(
         "broker",
         f"127.0.0.1:{ports.broker_port}",
         "[green]up[/]" if broker_up else "[red]down[/]",
         "",
+        "" if broker_up else "start everything with `uv run connect311 up`",
     )
     console.print(table)
+
+
+def consumer_lag(metrics_text: str) -> dict[str, float]:
+    """Messages behind per topic, summed over every `*_consumer_lag` gauge in a /metrics page."""
+    lag: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if not family.name.endswith("_consumer_lag"):
+            continue
+        for sample in family.samples:
+            topic = sample.labels.get("topic", "")
+            lag[topic] = lag.get(topic, 0.0) + sample.value
+    return lag
+
+
+def format_lag(lag: dict[str, float]) -> str:
+    """e.g. 'requests.events.v1 0, subscriptions.v1 12'; '-' for a service that consumes nothing."""
+    if not lag:
+        return "-"
+    return ", ".join(f"{topic or '?'} {value:g}" for topic, value in sorted(lag.items()))
+
+
+def _service_status(base: str) -> tuple[str, str, str]:
+    """Health (coloured), consumer lag and a short detail for one service."""
+    try:
+        health = httpx.get(f"{base}/healthz", timeout=2)
+    except httpx.HTTPError:
+        return "[red]down[/]", "", "not answering; is `uv run connect311 up` running?"
+    state = "[green]up[/]" if health.status_code == 200 else "[yellow]unhealthy[/]"
+    try:
+        metrics = httpx.get(f"{base}/metrics", timeout=2)
+        lag = format_lag(consumer_lag(metrics.text)) if metrics.status_code == 200 else "?"
+    except (httpx.HTTPError, ValueError):  # ValueError: not the Prometheus text format
+        lag = "?"
+    return state, lag, health.text[:120]
 
 
 def _refuse_busy_ports(ports: LocalPorts) -> None:
