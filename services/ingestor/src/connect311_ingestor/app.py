@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI
 
+from connect311_contracts.broker_watch import BrokerWatch
 from connect311_contracts.kafka import ensure_topics, producer
 from connect311_contracts.settings import KafkaSettings
-from connect311_ingestor.broker_watch import BrokerWatch
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.publisher import Publisher
@@ -175,7 +175,12 @@ async def watch_broker(runtime: Runtime, stop: asyncio.Event) -> None:
         count = await runtime.ingestor.republish_recent()
         log.warning("re-published %d recent events after a broker loss", count)
 
-    watch = BrokerWatch(runtime.kafka, restore, runtime.settings.broker_check_s)
+    watch = BrokerWatch(
+        runtime.kafka,
+        restore,
+        runtime.settings.broker_check_s,
+        client_id="connect311-ingestor-watch",
+    )
     run = asyncio.create_task(watch.run())
     try:
         await stop.wait()

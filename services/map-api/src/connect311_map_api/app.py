@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from connect311_contracts.broker_watch import BrokerWatch
 from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_map_api.api import open311_routes, ops_routes, requests_routes, subscriptions_routes
-from connect311_map_api.broker_watch import BrokerWatch
 from connect311_map_api.cache import AggregateCache
 from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
 from connect311_map_api.context import AppContext
@@ -143,7 +143,9 @@ async def _start(
         ctx.metrics.broker_recoveries.inc()
         await ctx.service.republish()
 
-    watch = BrokerWatch(ctx.kafka, restore, ctx.settings.broker_check_s)
+    watch = BrokerWatch(
+        ctx.kafka, restore, ctx.settings.broker_check_s, client_id="connect311-map-api-watch"
+    )
     return [
         asyncio.create_task(supervise("state", state.run)),
         asyncio.create_task(supervise("feedback", feedback.run)),

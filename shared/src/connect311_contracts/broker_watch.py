@@ -2,9 +2,10 @@
 
 The local broker keeps everything in memory, so a restart forgets every topic and message.
 Signs of that: a contract topic is missing, or the broker was unreachable and answers again.
-On either, topics are re-created with their partitions and `on_recovered` runs (the ingestor
-re-publishes the events of its recent window). Re-publishing keeps event ids, so a false alarm
-(a network blip on real Kafka) costs one extra copy of each recent event, which consumers drop.
+On either, topics are re-created with their partitions and `on_recovered` runs: the owner puts
+back what it owns (the ingestor re-publishes its recent events, the map API every subscription).
+Both re-publish idempotently (same event ids, same keys), so a false alarm (a network blip on
+real Kafka) costs one extra copy of each message, which consumers drop.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ class BrokerState(StrEnum):
     RECOVERED = "recovered"
 
 
-async def list_topics(kafka: KafkaSettings, timeout_s: float) -> set[str]:
+async def list_topics(kafka: KafkaSettings, timeout_s: float, client_id: str) -> set[str]:
     """The broker's topic names (a metadata request that creates nothing)."""
-    admin = AIOKafkaAdminClient(**kafka.connection_kwargs(), client_id="connect311-ingestor-watch")
+    admin = AIOKafkaAdminClient(**kafka.connection_kwargs(), client_id=client_id)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         return set(await asyncio.wait_for(admin.list_topics(), timeout_s))
@@ -50,8 +51,10 @@ class BrokerWatch:
         on_recovered: Callable[[], Awaitable[object]],
         interval_s: float,
         timeout_s: float = 5.0,
+        client_id: str = "connect311-watch",
     ) -> None:
         self._kafka = kafka
+        self._client_id = client_id
         self._on_recovered = on_recovered
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -61,7 +64,7 @@ class BrokerWatch:
     async def check(self) -> BrokerState:
         """One check; restores topics and state when the broker lost them."""
         try:
-            topics = await list_topics(self._kafka, self._timeout_s)
+            topics = await list_topics(self._kafka, self._timeout_s, self._client_id)
         except Exception as exc:  # any client error means unreachable; the reason goes to the log
             if not self._down:
                 log.warning("broker unreachable (%s); will restore state when it is back", exc)
