@@ -268,8 +268,15 @@ def serve_faust_table(n: int, bootstrap: str) -> None:
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
+def with_connections(settings: NotifierSettings, connections: int) -> NotifierSettings:
+    """NOTIFIER_SMTP_CONNECTIONS, on notifier versions that have it (to compare with older)."""
+    if "smtp_connections" not in NotifierSettings.model_fields:
+        return settings
+    return settings.model_copy(update={"smtp_connections": connections})
+
+
 async def end_to_end(
-    sink: Sink, n: int, per_connection: int, trickle_per_s: float | None
+    sink: Sink, n: int, per_connection: int, trickle_per_s: float | None, connections: int = 1
 ) -> dict[str, float]:
     """Publish n commands, run the notifier, time each one from publish to SMTP accepted."""
     with running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
@@ -283,6 +290,7 @@ async def end_to_end(
             global_rate_per_s=1e6,
             group_id=f"bench-{uuid.uuid4().hex[:6]}",
         )
+        settings = with_connections(settings, connections)
         stop = asyncio.Event()
         signing = SigningSettings(public_base_url="http://localhost:8000")
         task = asyncio.create_task(run_notifier(settings, kafka, signing, stop))
@@ -357,14 +365,15 @@ async def run_all(sink: Sink, n: int, with_faust: bool) -> None:
 
     print("\n3. End to end: published to Kafka -> notifier -> SMTP accepted")
     print(f"   {'run':46} {'emails/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for label, per_conn, trickle in (
-        ("burst, one reused connection", 0, None),
-        ("burst, new connection per message (baseline)", 1, None),
-        ("trickle 50/s, one reused connection", 0, 50.0),
-        ("trickle 50/s, new connection per message", 1, 50.0),
+    for label, per_conn, trickle, connections in (
+        ("burst, one reused connection", 0, None, 1),
+        ("burst, 4 reused connections", 0, None, 4),
+        ("burst, new connection per message (baseline)", 1, None, 1),
+        ("trickle 50/s, one reused connection", 0, 50.0, 1),
+        ("trickle 50/s, new connection per message", 1, 50.0, 1),
     ):
         count = n if trickle is None else min(n, 500)
-        r = await end_to_end(sink, count, per_conn, trickle)
+        r = await end_to_end(sink, count, per_conn, trickle, connections)
         print(f"   {label:46} {r['rate']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f}")
 
 

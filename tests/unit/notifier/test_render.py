@@ -144,7 +144,7 @@ def test_non_ascii_subject_and_sender_name_round_trip(renderer: Renderer) -> Non
     req = request(address=title)
     message = renderer.alert(matched(ev=event(req)), False, "<m6@example.city>", NOW)
     raw = message.as_bytes()
-    assert raw.isascii()  # headers encoded, bodies base64
+    assert raw.isascii()  # headers RFC 2047, non-ASCII bodies quoted-printable
     assert max(len(line) for line in raw.splitlines()) <= 998
     msg = reparse(message)
     assert msg["Subject"] == clean_header(f"New request: Pothole at {title}")
@@ -161,3 +161,9 @@ def test_internationalized_address_keeps_its_utf8_form(renderer: Renderer) -> No
     assert reparsed["To"] == "jürgen@exämple.org"
     text, _ = parts(reparsed)  # type: ignore[arg-type]
     assert "100 Central Ave" in text
+
+
+def test_ascii_bodies_are_readable_in_the_raw_message(renderer: Renderer) -> None:
+    raw = renderer.alert(matched(), False, "<m8@example.city>", NOW).as_bytes()
+    assert raw.count(b"Content-Transfer-Encoding: 7bit") == 2
+    assert b"Pothole in the right lane" in raw and b"within 500 m of Home" in raw
