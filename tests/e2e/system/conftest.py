@@ -128,6 +128,11 @@ def _text(message: EmailMessage) -> str:
     return str(body.get_content()) if body else ""  # type: ignore[attr-defined]
 
 
+def readable(message: EmailMessage) -> str:
+    """Subject and decoded plain-text body: what a reader sees, whatever the transfer encoding."""
+    return f"{message['Subject']}\n{_text(message)}"
+
+
 def request_record(request_id: str, lat: float, long: float, **fields: Any) -> dict[str, Any]:
     """One request in Open311 field names, reported now."""
     now = datetime.now(UTC).isoformat()

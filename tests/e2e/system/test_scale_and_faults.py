@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import replace
 
 from connect311_local.broker import free_port
-from tests.e2e.system.conftest import Stack, request_record
+from tests.e2e.system.conftest import Stack, readable, request_record
 
 CENTRE = (27.7731, -82.6400)
 
@@ -49,13 +49,14 @@ def _alert_counts(
     counts: Counter[str] = Counter()
     while time.monotonic() < deadline:
         counts = Counter(
-            found for m in stack.mail_to(email) for found in set(pattern.findall(str(m)))
+            found for m in stack.mail_to(email) for found in set(pattern.findall(readable(m)))
         )
         if len(counts) >= expected:
             break
         time.sleep(0.2)
     time.sleep(3.0)  # late duplicates would land now
-    return Counter(found for m in stack.mail_to(email) for found in set(pattern.findall(str(m))))
+    mentions = (set(pattern.findall(readable(m))) for m in stack.mail_to(email))
+    return Counter(found for found_in_one in mentions for found in found_in_one)
 
 
 def test_two_matchers_in_one_group_match_every_event_exactly_once(stack: Stack) -> None:
