@@ -43,6 +43,11 @@ class MatcherMetrics:
         self.grid_rebuilds = Counter(
             "matcher_grid_rebuilds_total", "Cover-grid rebuilds installed", registry=r
         )
+        self.broker_recoveries = Counter(
+            "matcher_broker_recoveries_total",
+            "Times the broker had lost its topics and subscriptions were read again",
+            registry=r,
+        )
         self.ready = Gauge("matcher_ready", "1 once subscriptions are caught up", registry=r)
         self.consumer_lag = Gauge(
             "matcher_consumer_lag",

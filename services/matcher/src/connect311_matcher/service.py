@@ -4,6 +4,10 @@ Composition root. Every instance reads all of the compacted subscriptions topic 
 beginning (no group), knows it has caught up from the fetch high-water mark, builds its cover
 grid, and only then joins the request-events consumer group. Offsets of request events are
 committed only after the broker has acknowledged every notification for them.
+
+A broker watch notices when the broker lost what it held (a memory-only local broker that
+restarted): the matcher then drops every subscription it held and reads the topic again from
+the beginning, where the map API re-publishes the subscriptions that still exist.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Gauge
 
+from connect311_contracts.broker_watch import BrokerState, BrokerWatch
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.kafka import (
     UndecodableMessage,
@@ -85,6 +90,8 @@ class Matcher:
         self._batch_lock = asyncio.Lock()
         self._rebuild: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._reread = asyncio.Event()
+        self.broker_state = BrokerState.OK
 
     def stop(self) -> None:
         """Ask the instance to finish its batch, commit, leave the group and return."""
@@ -101,6 +108,7 @@ class Matcher:
         try:
             tps = await self._assign_all(subs)
             await self._catch_up(subs, tps)
+            watch = asyncio.create_task(self._watch_broker())
             follower = asyncio.create_task(self._follow_subscriptions(subs))
             # Matching on stale subscriptions would be silent harm: if following them fails,
             # stop (the batch in flight is finished and committed) and report it.
@@ -108,6 +116,7 @@ class Matcher:
             try:
                 await self._consume_events()
             finally:
+                watch.cancel()
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower  # re-raises what stopped it, if anything did
@@ -163,9 +172,46 @@ class Matcher:
                 return False
         return True
 
+    async def _watch_broker(self) -> None:
+        """Check the broker; after it lost its topics, have the subscriptions read again."""
+        watch = BrokerWatch(
+            self.kafka,
+            self._reread_subscriptions,
+            self.settings.broker_check_s,
+            client_id=f"{self.kafka.client_id_prefix}-{SERVICE}-watch",
+        )
+        while True:
+            await asyncio.sleep(self.settings.broker_check_s)
+            try:
+                self.broker_state = await watch.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. topics not re-created yet: the next check tries again
+                log.exception("checking the broker failed; retrying")
+
+    async def _reread_subscriptions(self) -> None:
+        self.metrics.broker_recoveries.inc()
+        self._reread.set()
+
+    async def _start_over(self, subs: AIOKafkaConsumer) -> None:
+        """Forget every subscription held and read the (re-published) topic from the start."""
+        log.warning("the broker lost the subscriptions; reading them again from the start")
+        async with self._batch_lock:  # no event is matched against a half-cleared index
+            if self._rebuild is not None:
+                self._rebuild.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._rebuild
+            self.index = SubscriptionIndex(
+                cell_m=self.settings.cell_m, min_delta=self.settings.rebuild_min_delta
+            )
+            self._reread.clear()
+            await self._catch_up(subs, await self._assign_all(subs))
+
     async def _follow_subscriptions(self, subs: AIOKafkaConsumer) -> None:
         """Apply later subscription changes live; rebuild the grid off the matching path."""
         while True:
+            if self._reread.is_set():
+                await self._start_over(subs)
             batch = await subs.getmany(timeout_ms=500, max_records=5_000)
             for records in batch.values():
                 await self._apply_subscriptions(records)

@@ -21,6 +21,9 @@ class MatcherSettings(BaseSettings):
         default=2_000, ge=1, description="Live circle changes before the grid is rebuilt"
     )
     max_batch: int = Field(default=500, ge=1, description="Request events matched per commit")
+    broker_check_s: float = Field(
+        default=5.0, gt=0, description="How often to check the broker still holds the topics"
+    )
     create_topics: bool = Field(default=True, description="Create missing topics at start-up")
     events_topic: str = Field(default=REQUEST_EVENTS.name, description="Tests use their own")
     subscriptions_topic: str = SUBSCRIPTIONS.name
