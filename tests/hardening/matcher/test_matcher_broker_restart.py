@@ -107,7 +107,7 @@ async def test_matcher_recovers_from_a_broker_restart_without_a_restart_by_hand(
             )
             after = await put_event_once(kafka, f"b{tag}")
             assert await matched(kafka, after, 1) == [home.subscription_id]
-            assert not task.done()
+            assert not task.done() and matcher.ready.is_set()
         # Stopped gracefully: every notification of the new broker is on it, none twice.
         notes = await read_all(kafka, NOTIFICATIONS.name, NOTIFICATIONS.partitions)
         assert [(k, n.subscription.subscription_id) for k, n in notes] == [

@@ -205,6 +205,8 @@ class Matcher:
                 cell_m=self.settings.cell_m, min_delta=self.settings.rebuild_min_delta
             )
             self._reread.clear()
+            self.ready.clear()  # /healthz says 503 until the subscriptions are caught up again
+            self.metrics.ready.set(0)
             await self._catch_up(subs, await self._assign_all(subs))
 
     async def _follow_subscriptions(self, subs: AIOKafkaConsumer) -> None:
