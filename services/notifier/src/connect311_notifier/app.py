@@ -6,10 +6,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer
 
+from connect311_contracts.broker_watch import BrokerWatch
 from connect311_contracts.kafka import consumer, ensure_topics, producer
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.topics import NOTIFICATIONS
@@ -29,6 +33,27 @@ log = logging.getLogger(__name__)
 def _prepare_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _broker_watch(
+    kafka: KafkaSettings, kafka_consumer: AIOKafkaConsumer, settings: NotifierSettings
+) -> Coroutine[Any, Any, None]:
+    """Re-read notifications from the start after the broker lost them (memory-only broker).
+
+    Positions from before the loss may point into the new log and skip records there; the
+    ledger drops every command that was already handled, so re-reading loses and doubles
+    nothing.
+    """
+
+    async def rewind() -> None:
+        if kafka_consumer.assignment():
+            await kafka_consumer.seek_to_beginning()
+        log.warning("broker lost its log: re-reading notifications from the beginning")
+
+    watch = BrokerWatch(
+        kafka, rewind, settings.broker_check_s, client_id="connect311-notifier-watch"
+    )
+    return watch.run()
 
 
 async def run(
@@ -85,13 +110,15 @@ async def run(
         asyncio.create_task(commands.run(stop), name="consumer"),
         asyncio.create_task(sender.run(stop), name="sender"),
     ]
+    watch = asyncio.create_task(_broker_watch(kafka, kafka_consumer, settings), name="watch")
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:
             task.result()  # surface a crash of either loop
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        watch.cancel()
+        await asyncio.gather(*tasks, watch, return_exceptions=True)
         await kafka_consumer.stop()
         await kafka_producer.stop()
         for mailer in mailers:

@@ -74,6 +74,9 @@ class NotifierSettings(BaseSettings):
     digest_hour: int = Field(default=7, ge=0, le=23, description="Local hour daily/weekly go out")
     digest_check_s: float = Field(default=30.0, gt=0)
     max_digest_items: int = Field(default=500, ge=10)
+    broker_check_s: float = Field(
+        default=5.0, gt=0, description="How often to check the broker still holds the topics"
+    )
 
     # HTTP
     http_host: str = "127.0.0.1"
