@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import time
@@ -152,27 +153,16 @@ def request_record(request_id: str, lat: float, long: float, **fields: Any) -> d
     }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A fresh broker, SMTP server and the four services, for one test module."""
-    state: Path = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def running_stack(state: Path, extra_env: dict[str, str]) -> Iterator[Stack]:
+    """A fresh broker, SMTP server and the four services (with `extra_env`), stopped after."""
     ports = LocalPorts.free()
     with running_broker(log_path=state / "broker.log") as broker:
         ports = ports.model_copy(update={"broker_port": broker.port})
         smtp, sink = start_smtp_sink(ports.smtp_port)
         supervisor = Supervisor(Console(file=io.StringIO()), state / "logs")
-        specs = {
-            s.name: s
-            for s in service_specs(
-                ports,
-                state,
-                {
-                    "INGESTOR_PUSH_TOKENS": PUSH_TOKEN,
-                    "NOTIFIER_DIGEST_CHECK_S": "1",
-                    "NOTIFIER_INSTANT_PER_HOUR": "1000",
-                },
-            )
-        }
+        env = {"INGESTOR_PUSH_TOKENS": PUSH_TOKEN, **extra_env}
+        specs = {s.name: s for s in service_specs(ports, state, env)}
         stack = Stack(ports, broker, sink, supervisor, specs)
         try:
             for spec in specs.values():
@@ -182,6 +172,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             supervisor.stop_all()
             smtp.stop()
             _print_logs_on_failure(state / "logs")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole system for one test module."""
+    extra = {"NOTIFIER_DIGEST_CHECK_S": "1", "NOTIFIER_INSTANT_PER_HOUR": "1000"}
+    with running_stack(tmp_path_factory.mktemp("stack"), extra) as running:
+        yield running
 
 
 def _print_logs_on_failure(log_dir: Path) -> None:

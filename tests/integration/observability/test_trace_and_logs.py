@@ -6,29 +6,22 @@ LOG_FORMAT=json, as in containers; `connect311 status` is read against the same 
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
-from rich.console import Console
 from typer.testing import CliRunner
 
 from connect311_contracts.kafka import consumer
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import NOTIFICATIONS, REQUEST_EVENTS, SUBSCRIPTIONS
 from connect311_local import cli as local_cli
-from connect311_local.broker import running_broker
-from connect311_local.stack import LocalPorts, service_specs
-from connect311_local.supervisor import Supervisor
-from tests.e2e.system.conftest import PUSH_TOKEN, Stack, _print_logs_on_failure, request_record
-from tests.support.smtp import start_smtp_sink
+from tests.e2e.system.conftest import Stack, request_record, running_stack
 
 CITY_HALL = (27.7731, -82.6400)  # St. Petersburg, FL
 INSIDE = (27.7749, -82.6400)  # ~200 m north
@@ -37,28 +30,10 @@ SERVICES = ("ingestor", "matcher", "notifier", "map-api")
 
 @pytest.fixture(scope="module")
 def json_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A fresh broker, SMTP server and the four services logging JSON lines."""
-    state: Path = tmp_path_factory.mktemp("observability")
-    ports = LocalPorts.free()
-    with running_broker(log_path=state / "broker.log") as broker:
-        ports = ports.model_copy(update={"broker_port": broker.port})
-        smtp, sink = start_smtp_sink(ports.smtp_port)
-        supervisor = Supervisor(Console(file=io.StringIO()), state / "logs")
-        extra = {
-            "INGESTOR_PUSH_TOKENS": PUSH_TOKEN,
-            "NOTIFIER_INSTANT_PER_HOUR": "1000",
-            "LOG_FORMAT": "json",
-        }
-        specs = {s.name: s for s in service_specs(ports, state, extra)}
-        stack = Stack(ports, broker, sink, supervisor, specs)
-        try:
-            for spec in specs.values():
-                stack.start(spec)
-            yield stack
-        finally:
-            supervisor.stop_all()
-            smtp.stop()
-            _print_logs_on_failure(state / "logs")
+    """The whole system with every service logging JSON lines."""
+    extra = {"NOTIFIER_INSTANT_PER_HOUR": "1000", "LOG_FORMAT": "json"}
+    with running_stack(tmp_path_factory.mktemp("observability"), extra) as running:
+        yield running
 
 
 def _log_lines(stack: Stack, service: str) -> list[str]:
