@@ -19,7 +19,6 @@ import csv
 import io
 import math
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
+from machine_info import machine
 from rich.console import Console
 
 from connect311_local.broker import running_broker
@@ -82,19 +82,6 @@ def plain_text(raw: bytes) -> str:
             if isinstance(payload, bytes):
                 return payload.decode(part.get_content_charset() or "utf-8", "replace")
     return ""
-
-
-def machine() -> str:
-    """CPU count, model and Python version."""
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}"
 
 
 def record(number: int, when: datetime) -> dict[str, Any]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,26 +22,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from machine_info import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = (
     (ROOT.parent / "shared/data/city311/chicago/chicago311_2021-01-01_5000rows.csv", "chicago"),
     (ROOT.parent / "shared/data/city311/nyc/nyc311_2023-02-28_sample4999.csv", "nyc"),
 )
-
-
-def machine() -> str:
-    """CPU count, CPU model and Python version."""
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()} "
-        f"on {platform.system()} {platform.release()}"
-    )
 
 
 async def in_batches(

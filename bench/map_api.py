@@ -10,11 +10,10 @@ Each query figure is compared in the same run against a baseline without the lat
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from machine_info import machine
 from sqlalchemy import Engine, text
 
 from connect311_contracts.request import RequestStatus
@@ -33,6 +33,10 @@ from connect311_map_api.db import queries
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.state_store import apply_events
 from connect311_map_api.db.tables import metadata, requests
+
+# The event factories live with the tests; the project root makes them importable when this
+# runs as `uv run python bench/map_api.py` (sys.path[0] is bench/ then).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.unit.map_api.factories import event, snapshot
 
 CITY = BBox(-82.80, 27.60, -82.55, 27.90)  # St. Petersburg, FL, roughly
@@ -305,10 +309,7 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also run at 1M stored requests")
     parser.add_argument("--sizes", default="100000", help="comma-separated row counts")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}"
-    )
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.million else [])

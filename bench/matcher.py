@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import gc
 import os
-import platform
 import time
 import tracemalloc
 import uuid
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from machine_info import machine
 from rtree import index as rtree_index
 
 from connect311_contracts.events import RequestOpened
@@ -440,21 +440,6 @@ def _committed_reader(kafka: Any, group: str) -> Any:
 # ---- main -------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = os.getloadavg()[0]
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, load {load:.1f}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}"
-    )
-
-
 def _num(value: float) -> str:
     return "-" if value != value else f"{value:,.0f}"  # NaN: not measured
 
@@ -504,7 +489,7 @@ def main() -> None:
     parser.add_argument("--process-events", type=int, default=30_000)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(f'numpy {np.__version__}')}")
     bandwidth = memory_bandwidth()
     print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s (numpy sum over 400 MB)")
     rows: list[Row] = []

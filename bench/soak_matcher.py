@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import signal
 import statistics
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 from aiokafka import AIOKafkaProducer
+from machine_info import machine
 from prometheus_client.parser import text_string_to_metric_families
 
 from connect311_contracts.events import RequestOpened
@@ -298,21 +298,6 @@ def row(s: Sample, prev: Sample | None) -> str:
 # ---- the run ----------------------------------------------------------------------------
 
 
-def machine() -> str:
-    """CPU, cores, RAM, load and versions, for the record."""
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, load {os.getloadavg()[0]:.1f}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}"
-    )
-
-
 def matcher_env(kafka: KafkaSettings, port: int) -> dict[str, str]:
     """Environment for `connect311-matcher run` against the private broker."""
     return {
@@ -325,7 +310,7 @@ def matcher_env(kafka: KafkaSettings, port: int) -> dict[str, str]:
 
 async def soak(args: argparse.Namespace) -> list[Sample]:
     """Everything: broker, subscriptions, matcher, load, samples; returns the samples."""
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine(f'numpy {np.__version__}')}", flush=True)
     work = Workload(args.cities)
     log = Path(args.log or tempfile.mkstemp(prefix="soak-matcher-", suffix=".log")[1])
     with running_broker() as broker:
@@ -467,7 +452,7 @@ def summary(samples: list[Sample]) -> None:
         f"final lag: events {last.events_lag:,.0f}, subscriptions {last.subs_lag:,.0f}; "
         f"holding {last.held:,.0f} subscriptions"
     )
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(f'numpy {np.__version__}')}")
 
 
 def main() -> None:
