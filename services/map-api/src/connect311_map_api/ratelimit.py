@@ -1,34 +1,95 @@
-"""Sign-up rate limits per client IP and per address (moving windows, in memory)."""
+"""Sign-up rate limits per client IP and per address, shared through the database.
+
+The counts live in the map API's own database (`signup_limits`), so every replica and
+worker shares them and a restart keeps them. Keys are HMACs with the signing secret: the
+table reveals neither an IP nor an address, and cannot be reversed by hashing guesses
+without the secret. The same sliding-window counters kept per process in memory stay in
+front as a cheap gate: they count only attempts the database accepted (a subset of the
+shared count, in the same epoch-aligned windows), so they refuse a flooding client before
+any database work and never refuse what the shared count would allow.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import time
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
+from sqlalchemy import Connection
+
+from connect311_map_api.core.ratewindow import Limit, allowed, wait_s, window_start
+from connect311_map_api.db import signup_limits as store
+
+PRUNE_EVERY_S = 60.0
+
+
+def parse_limits(spec: str) -> list[Limit]:
+    """`10/minute;50/hour` as limits."""
+    return [Limit(item.amount, item.get_expiry()) for item in parse_many(spec)]
 
 
 class SignupLimiter:
     """Answers 'may this IP / this address sign up now?' and how long to wait if not."""
 
-    def __init__(self, per_ip: str, per_address: str) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._per_ip = parse_many(per_ip)
-        self._per_address = parse_many(per_address)
+    def __init__(self, per_ip: str, per_address: str, secret: str) -> None:
+        self._secret = secret.encode()
+        self._limits = {"ip": parse_limits(per_ip), "addr": parse_limits(per_address)}
+        self._items = {"ip": parse_many(per_ip), "addr": parse_many(per_address)}
+        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._next_prune = 0.0
 
-    def retry_after(self, ip: str, address_key: str) -> int | None:
-        """Seconds to wait when a limit is hit (None: allowed, and the attempt is counted)."""
-        checks = [(item, "ip", ip) for item in self._per_ip]
-        checks += [(item, "addr", address_key) for item in self._per_address]
-        for item, *keys in checks:
-            if not self._limiter.test(item, *keys):
-                return self._wait(item, keys)
-        for item, *keys in checks:
-            self._limiter.hit(item, *keys)
+    def key(self, kind: str, value: str) -> str:
+        """The stored key for an IP or a normalised address: a keyed hash of it."""
+        message = f"signup-limit\0{kind}\0{value}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def gate(self, ip: str, address: str) -> int | None:
+        """In-memory check (no database): seconds to wait, or None to go on."""
+        for kind, value in (("ip", ip), ("addr", address)):
+            for item in self._items[kind]:
+                if not self._memory.test(item, kind, value):
+                    return self._memory_wait(item, kind, value)
         return None
 
-    def _wait(self, item: RateLimitItem, keys: list[str]) -> int:
-        reset = self._limiter.get_window_stats(item, *keys).reset_time
+    def count(self, conn: Connection, ip: str, address: str, now: float) -> int | None:
+        """Count the attempt in the shared windows; seconds to wait if over a limit.
+
+        When a wait is returned the caller must roll back, so refused attempts are not
+        counted (as with the in-memory strategy before).
+        """
+        self._maybe_prune(conn, now)
+        for kind, value in (("ip", ip), ("addr", address)):
+            key = self.key(kind, value)
+            for limit in self._limits[kind]:
+                wait = self._count_one(conn, key, limit, now)
+                if wait is not None:
+                    return wait
+        return None
+
+    def accepted(self, ip: str, address: str) -> None:
+        """Record an accepted attempt in the in-memory gate."""
+        for kind, value in (("ip", ip), ("addr", address)):
+            for item in self._items[kind]:
+                self._memory.hit(item, kind, value)
+
+    def _count_one(self, conn: Connection, key: str, limit: Limit, now: float) -> int | None:
+        start = window_start(now, limit.window_s)
+        current = store.hit(conn, key, limit.window_s, start)
+        previous = store.count(conn, key, limit.window_s, start - limit.window_s)
+        elapsed = now - start
+        if allowed(limit, previous, current, elapsed):
+            return None
+        return wait_s(limit, previous, current - 1, elapsed)
+
+    def _maybe_prune(self, conn: Connection, now: float) -> None:
+        if now >= self._next_prune:
+            store.prune(conn, int(now))
+            self._next_prune = now + PRUNE_EVERY_S
+
+    def _memory_wait(self, item: RateLimitItem, kind: str, value: str) -> int:
+        reset = self._memory.get_window_stats(item, kind, value).reset_time
         return max(1, math.ceil(reset - time.time()))

@@ -1,4 +1,4 @@
-"""Tables (SQLAlchemy Core) for request state, history, subscriptions and dead letters."""
+"""Tables (SQLAlchemy Core): request state, history, subscriptions, sign-up limits, dead letters."""
 
 from __future__ import annotations
 
@@ -108,6 +108,19 @@ subscriptions = Table(
 )
 Index("ix_subscriptions_email_key", subscriptions.c.email_key)
 Index("ix_subscriptions_status", subscriptions.c.status)
+
+# Sign-up rate-limit counts, shared by every instance on this database. `key` is a keyed
+# hash (HMAC with the signing secret) of the client IP or the address: never either one.
+signup_limits = Table(
+    "signup_limits",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("window_s", Integer, primary_key=True, autoincrement=False),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("hits", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+Index("ix_signup_limits_expires", signup_limits.c.expires_at)
 
 dead_letters = Table(
     "dead_letters",
