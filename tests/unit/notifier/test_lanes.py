@@ -1,4 +1,4 @@
-"""Which SMTP connection carries an email: one request's emails always share one."""
+"""Which SMTP connection carries an email: every email to one recipient shares one."""
 
 from __future__ import annotations
 
@@ -28,28 +28,24 @@ def claimed(kind: EmailKind, *commands: NotificationCommand) -> ClaimedEmail:
     )
 
 
-def test_updates_about_one_request_share_a_lane() -> None:
-    sub = subscription(follow="stpete:r1")
-    req = request("r1")
-    updates = [
-        matched(sub, event(req)),
-        matched(sub, event(request("r1", status=RequestStatus.IN_PROGRESS), "updated")),
-        matched(sub, event(request("r1", status=RequestStatus.CLOSED), "closed")),
+def test_every_email_to_one_recipient_shares_a_lane() -> None:
+    address = "Resident@Example.org"
+    circle = subscription(email=address)
+    follow = subscription(follow="stpete:r1", email=" resident@example.org ")  # same person
+    emails = [
+        claimed(EmailKind.CONFIRMATION, confirmation(circle)),
+        *(claimed(EmailKind.ALERT, matched(circle)) for _ in range(50)),  # different requests
+        claimed(EmailKind.FOLLOW, matched(follow, event(request("r1")))),
+        claimed(
+            EmailKind.FOLLOW,
+            matched(follow, event(request("r1", status=RequestStatus.CLOSED), "closed")),
+        ),
+        claimed(EmailKind.DIGEST, matched(circle), matched(circle)),
     ]
-    lanes = {lane(claimed(EmailKind.FOLLOW, c), LANES) for c in updates}
-    assert len(lanes) == 1
+    assert len({lane(e, LANES) for e in emails}) == 1
 
 
-def test_a_subscriptions_confirmation_and_digests_share_a_lane() -> None:
-    sub = subscription()
-    first = lane(claimed(EmailKind.CONFIRMATION, confirmation(sub)), LANES)
-    for _ in range(20):
-        items = [matched(sub), matched(sub)]
-        assert lane(claimed(EmailKind.DIGEST, *items), LANES) == first
-
-
-def test_alerts_about_different_requests_spread_over_the_lanes() -> None:
-    sub = subscription()
-    used = {lane(claimed(EmailKind.ALERT, matched(sub)), LANES) for _ in range(200)}
-    assert used == set(range(LANES))
-    assert {lane(claimed(EmailKind.ALERT, matched(sub)), 1) for _ in range(20)} == {0}
+def test_different_recipients_spread_over_the_lanes() -> None:
+    emails = [claimed(EmailKind.ALERT, matched()) for _ in range(200)]
+    assert {lane(e, LANES) for e in emails} == set(range(LANES))
+    assert {lane(e, 1) for e in emails[:20]} == {0}

@@ -139,3 +139,43 @@ def test_capped_instant_count_decides_the_same(ledger: Ledger, cap: int | None) 
         routes += [r.decision.route for r in results if r.decision]
     # instant_per_hour=2 in PLAN: two instant emails this hour, everything after folds.
     assert routes == [Route.INSTANT] * 2 + [Route.DIGEST] * 5
+
+
+UNLIMITED = make_planner(NotifierSettings(), lambda: datetime.now(UTC))
+
+
+def for_recipient(key: str, command: NotificationCommand) -> Incoming:
+    return Incoming(command, key, NOW - 1)
+
+
+def test_a_retry_holds_back_its_recipients_later_emails_only(ledger: Ledger) -> None:
+    a, b = subscription(), subscription()
+    queued = [for_recipient(key, matched(sub)) for key, sub in (("a", a), ("a", a), ("b", b))]
+    ledger.record([*queued, for_recipient("a", matched(a))], UNLIMITED, NOW)
+    first, second, b_first, third = ledger.claim("me", NOW, 10)
+    assert [e.recipient_key for e in (first, second, b_first, third)] == ["a", "a", "b", "a"]
+    ledger.mark_retry(first.id, "451 try later", NOW + 30)
+    ledger.release([second.id, third.id])  # the sender gives back what queued behind it
+    ledger.mark_sent(b_first.id, NOW)
+    ledger.record([for_recipient("b", matched(b))], UNLIMITED, NOW)
+    # b goes on; a's later emails wait for its retry, even though they are due.
+    assert [e.recipient_key for e in ledger.claim("me", NOW + 1, 10)] == ["b"]
+    assert ledger.next_due() == NOW + 30  # not the held-back ones: no busy loop
+    assert ledger.claim("me", NOW + 29, 10) == []
+    again = ledger.claim("me", NOW + 30, 10)
+    assert [e.id for e in again] == [first.id, second.id, third.id]
+
+
+def test_a_recipient_in_flight_elsewhere_is_not_claimed_past(ledger: Ledger) -> None:
+    sub = subscription()
+    ledger.record([for_recipient("a", matched(sub)) for _ in range(3)], UNLIMITED, NOW)
+    first, second = ledger.claim("node-1", NOW, 2)
+    ledger.record([for_recipient("z", matched())], UNLIMITED, NOW)
+    # node-2 sees a's third email due, but node-1 still holds the two before it.
+    assert [e.recipient_key for e in ledger.claim("node-2", NOW, 10)] == ["z"]
+    ledger.mark_sending(first.id, NOW)
+    ledger.mark_sent(first.id, NOW, then_sending=second.id)
+    assert ledger.claim("node-2", NOW, 10) == []
+    ledger.mark_sent(second.id, NOW)
+    (third,) = ledger.claim("node-2", NOW, 10)
+    assert third.id > second.id and third.recipient_key == "a"

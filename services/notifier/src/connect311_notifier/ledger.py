@@ -43,6 +43,9 @@ emails = sa.Table(
     sa.Column("claimed_at", sa.Double),
     sa.Index("ix_notifier_emails_due", "status", "next_attempt_at"),
     sa.Index("ix_notifier_emails_recipient", "recipient_key", "created_at"),
+    # The queue in order, and each recipient's unfinished emails (see _claimable).
+    sa.Index("ix_notifier_emails_queue", "status", "id"),
+    sa.Index("ix_notifier_emails_recipient_queue", "recipient_key", "status", "id"),
 )
 
 commands = sa.Table(
@@ -76,6 +79,9 @@ bounces = sa.Table(
 )
 
 INSTANT_KINDS = (EmailKind.ALERT.value, EmailKind.FOLLOW.value)
+UNFINISHED = ("pending", "claimed", "sending")
+CLAIM_LOCK = 0x0C311E
+"""PostgreSQL advisory lock key: one claim at a time across instances (see Ledger.claim)."""
 
 # Hot statements built once: SQLAlchemy then reuses their cache keys and compiled forms.
 _SEEN = sa.select(commands.c.id).where(
@@ -137,6 +143,40 @@ Planner = Callable[[NotificationCommand, RecipientState], tuple[Decision, float 
 """Decides a command's route (and a digest item's due time) from the recipient's state."""
 
 
+_EARLIER = emails.alias("earlier")
+
+
+def _earlier_email(*conditions: sa.ColumnElement[bool]) -> sa.Exists:
+    """Whether an earlier email of the same recipient meets the conditions."""
+    return sa.exists().where(
+        _EARLIER.c.recipient_key == emails.c.recipient_key,
+        _EARLIER.c.id < emails.c.id,
+        *conditions,
+    )
+
+
+def _claimable(now: float, limit: int) -> sa.Select[int]:
+    """Due emails whose recipient has nothing earlier in flight or waiting for a retry.
+
+    In id order, so when one of a recipient's emails is taken, all its earlier due ones are
+    too: a recipient's emails leave in the order the ledger queued them, and a retry holds
+    back everything queued after it for that recipient (and nobody else).
+    """
+    held_back = _earlier_email(
+        sa.or_(
+            _EARLIER.c.status.in_(("claimed", "sending")),
+            sa.and_(_EARLIER.c.status == "pending", _EARLIER.c.next_attempt_at > now),
+        )
+    )
+    return (
+        sa.select(emails.c.id)
+        .where(emails.c.status == "pending", emails.c.next_attempt_at <= now, ~held_back)
+        .order_by(emails.c.id)
+        .limit(limit)
+        .with_for_update(of=emails, skip_locked=True)
+    )
+
+
 def create_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, busy timeout) or PostgreSQL, from a SQLAlchemy URL."""
     if url.startswith("sqlite"):
@@ -175,8 +215,11 @@ class Ledger:
             yield conn
 
     def create_schema(self) -> None:
-        """Create the tables if they do not exist."""
+        """Create the tables if they do not exist, and indexes added since they were made."""
         metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            for index in emails.indexes:
+                index.create(conn, checkfirst=True)
 
     def record(self, batch: list[Incoming], plan: Planner, now: float) -> list[Recorded]:
         """Record a batch of commands in one transaction; duplicates are no-ops."""
@@ -322,17 +365,17 @@ class Ledger:
         return counts[0], counts[1]
 
     def claim(self, instance: str, now: float, limit: int) -> list[ClaimedEmail]:
-        """Take up to `limit` due emails for this instance ('claimed') and load them."""
+        """Take up to `limit` due emails for this instance ('claimed') and load them.
+
+        Per recipient in queue order, never past an earlier email in flight or waiting for
+        a retry (see _claimable). Instances sharing a PostgreSQL ledger claim one at a time:
+        two concurrent claims could each see the other's rows still 'pending' and take a
+        recipient's earlier and later emails apart.
+        """
         with self._transaction() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(emails.c.id)
-                    .where(emails.c.status == "pending", emails.c.next_attempt_at <= now)
-                    .order_by(emails.c.next_attempt_at, emails.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
+            ids = list(conn.execute(_claimable(now, limit)).scalars())
             if not ids:
                 return []
             conn.execute(
@@ -463,9 +506,14 @@ class Ledger:
 
     def next_due(self) -> float | None:
         """When the earliest pending email or digest is due (to sleep until then)."""
+        # Only each recipient's first unfinished email counts: those queued behind it are
+        # due already but wait for it (and would otherwise make the sender spin).
+        first = ~_earlier_email(_EARLIER.c.status.in_(UNFINISHED))
         with self.engine.connect() as conn:
             email_due = conn.execute(
-                sa.select(sa.func.min(emails.c.next_attempt_at)).where(emails.c.status == "pending")
+                sa.select(sa.func.min(emails.c.next_attempt_at)).where(
+                    emails.c.status == "pending", first
+                )
             ).scalar()
             digest_due = conn.execute(
                 sa.select(sa.func.min(commands.c.due_at)).where(

@@ -8,6 +8,7 @@ import random
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 
@@ -28,6 +29,7 @@ from connect311_notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 50
+IDLE_FLOOR_S = 0.05
 TRACE_HEADER = "X-Connect311-Trace"
 
 
@@ -53,17 +55,22 @@ class Pacer:
 
 
 def lane(email: ClaimedEmail, lanes: int) -> int:
-    """Which connection carries this email: the same for every email about one request.
+    """Which connection carries this email: the same for every email to one recipient.
 
-    A follow's updates (and a subscription's confirmation and digests) never overtake each
-    other; alerts about different requests may leave side by side, as they may arrive in
-    any order through relays anyway.
+    One connection per recipient keeps a recipient's emails (confirmation, alerts, follow
+    updates, digests) in the order the ledger queued them; different recipients go out in
+    parallel. The key is the normalized address's hash, never the address itself.
     """
-    first = email.commands[0] if email.commands else None
-    topic = email.subscription_id
-    if isinstance(first, SubscriberMatched) and email.kind is not EmailKind.DIGEST:
-        topic = first.request_event.request.service_request_id
-    return zlib.crc32(f"{email.recipient_key}|{topic}".encode()) % lanes
+    return zlib.crc32(email.recipient_key.encode()) % lanes
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one delivery attempt ended for the lane: finished (sent or dead-lettered) or
+    waiting for a retry, and whether the next email was marked 'sending' with it."""
+
+    finished: bool
+    next_marked: bool = False
 
 
 class Sender:
@@ -80,7 +87,7 @@ class Sender:
     ) -> None:
         self.settings = settings
         self.ledger = ledger
-        # One SMTP connection each; emails about one request always share one (see lane).
+        # One SMTP connection each; a recipient's emails always share one (see lane).
         self.mailers = [mailer] if isinstance(mailer, Mailer) else list(mailer)
         self.renderer = renderer
         self.producer = producer
@@ -123,21 +130,42 @@ class Sender:
                         group.create_task(self._drain(emails, mailer, stop))
 
     async def _drain(self, emails: list[ClaimedEmail], mailer: Mailer, stop: asyncio.Event) -> None:
-        """Send one lane's emails in order over its connection; give the rest back on stop."""
-        marked = False  # whether emails[index] is already 'sending' (see Ledger.mark_sent)
-        for index, email in enumerate(emails):
-            if stop.is_set():
-                await asyncio.to_thread(self.ledger.release, [e.id for e in emails[index:]])
-                return
-            await self.pacer.wait()
-            following = emails[index + 1] if index + 1 < len(emails) else None
-            marked = await self.deliver(email, marked, following, mailer)
+        """Send one lane's emails in order over its connection; give the rest back on stop.
+
+        After a temporary failure, the rest of that recipient's emails are given back
+        unsent: they wait behind the retry (the ledger holds them back) instead of
+        overtaking it. Other recipients in the lane carry on.
+        """
+        waiting: set[str] = set()  # recipients whose earlier email waits for a retry
+        held: list[int] = []
+        marked = False  # whether the next email to send is already 'sending' (mark_sent)
+        try:
+            for index, email in enumerate(emails):
+                if email.recipient_key in waiting:
+                    held.append(email.id)
+                    continue
+                if stop.is_set():
+                    held += [e.id for e in emails[index:]]
+                    return
+                await self.pacer.wait()
+                following = next(
+                    (e for e in emails[index + 1 :] if e.recipient_key not in waiting), None
+                )
+                attempt = await self.deliver(email, marked, following, mailer)
+                marked = attempt.next_marked
+                if not attempt.finished:
+                    waiting.add(email.recipient_key)
+        finally:
+            if held:
+                await asyncio.shield(asyncio.to_thread(self.ledger.release, held))
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await asyncio.to_thread(self.ledger.next_due)
         timeout = self.settings.digest_check_s
         if due is not None:
-            timeout = max(0.0, min(timeout, due - time.time()))
+            # Never a busy loop: something due may belong to a recipient whose earlier email
+            # another instance is sending right now.
+            timeout = max(IDLE_FLOOR_S, min(timeout, due - time.time()))
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -163,11 +191,11 @@ class Sender:
         marked: bool = False,
         following: ClaimedEmail | None = None,
         mailer: Mailer | None = None,
-    ) -> bool:
+    ) -> Attempt:
         """One attempt for one email, its outcome recorded before the next.
 
         `marked`: the email is already 'sending'. `following`: the next email, marked
-        'sending' in the same commit that records this one as sent; returns whether it was.
+        'sending' in the same commit that records this one as sent (see Attempt).
         """
         traces = trace_ids(email)
         # The first command names the email in logs; never the address (redacted anyway).
@@ -181,14 +209,14 @@ class Sender:
         following: ClaimedEmail | None,
         traces: list[str],
         mailer: Mailer | None,
-    ) -> bool:
+    ) -> Attempt:
         kind = email.kind.value
         try:
             message = self.render(email)
         except Exception as exc:  # a bug or impossible data: keep it visible, move on
             log.exception("could not render email %d", email.id)
-            await self._dead(email, SendResult(Outcome.PERMANENT, None, f"render failed: {exc}"))
-            return False
+            failed = SendResult(Outcome.PERMANENT, None, f"render failed: {exc}")
+            return Attempt(finished=await self._dead(email, failed))
         if traces:
             message[TRACE_HEADER] = " ".join(traces[:20])
         if not marked:
@@ -208,7 +236,7 @@ class Sender:
                 len(email.commands),
                 now - email.source_ts,
             )
-            return following is not None
+            return Attempt(finished=True, next_marked=following is not None)
         self.metrics.failed.labels(kind, result.outcome.value).inc()
         # A relay that is down or unreachable (no SMTP code) is retried for as long as it
         # takes; only a recipient's repeated 4xx gives up after max_attempts.
@@ -223,18 +251,20 @@ class Sender:
             log.info("email %d: %s; retry in %.1f s", email.id, result.reason, delay)
             await asyncio.to_thread(self.ledger.mark_retry, email.id, result.reason, now + delay)
             self.metrics.retries.labels(kind).inc()
-            return False
+            return Attempt(finished=False)
         if result.outcome is Outcome.TEMPORARY:
             result = SendResult(
                 Outcome.PERMANENT,
                 result.code,
                 f"gave up after {email.attempts + 1} attempts: {result.reason}",
             )
-        await self._dead(email, result)
-        return False
+        return Attempt(finished=await self._dead(email, result))
 
-    async def _dead(self, email: ClaimedEmail, result: SendResult) -> None:
-        """Publish the dead letter (and bounce) first, then record: a crash between repeats it."""
+    async def _dead(self, email: ClaimedEmail, result: SendResult) -> bool:
+        """Publish the dead letter (and bounce) first, then record: a crash between repeats it.
+
+        False when Kafka did not take the dead letter: the email waits for another try.
+        """
         now = time.time()
         letter = NotificationDeadLettered(
             email_kind=email.kind.value,
@@ -255,7 +285,7 @@ class Sender:
             await asyncio.to_thread(
                 self.ledger.mark_retry, email.id, f"dead letter not published: {exc}", now + 5
             )
-            return
+            return False
         await asyncio.to_thread(
             self.ledger.mark_dead,
             email.id,
@@ -266,6 +296,7 @@ class Sender:
         )
         why = "bounce" if result.bounce else "gave_up"
         self.metrics.dead_letters.labels(NOTIFICATIONS_DEAD.name, why).inc()
+        return True
 
     async def _bounce(self, email: ClaimedEmail, result: SendResult) -> None:
         count = await asyncio.to_thread(self.ledger.hard_bounces, email.subscription_id) + 1

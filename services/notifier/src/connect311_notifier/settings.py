@@ -36,7 +36,7 @@ class NotifierSettings(BaseSettings):
         default=4,
         ge=1,
         le=64,
-        description="Parallel SMTP connections; emails about one request share one, in order",
+        description="Parallel SMTP connections; each recipient's emails share one, in queue order",
     )
     smtp_messages_per_connection: int = Field(
         default=0, ge=0, description="Reconnect after this many messages (0: no limit)"
