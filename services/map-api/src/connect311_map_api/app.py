@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from connect311_contracts.broker_watch import BrokerWatch
 from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_map_api import tokenlog
 from connect311_map_api.api import open311_routes, ops_routes, requests_routes, subscriptions_routes
 from connect311_map_api.cache import AggregateCache
 from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
@@ -43,6 +44,7 @@ def create_app(
 ) -> FastAPI:
     """The map API application; consumers run in its lifespan when `settings.consume`."""
     settings = settings or MapApiSettings()
+    tokenlog.install()
     kafka = kafka or KafkaSettings()
     signing = signing or SigningSettings()
     engine = make_engine(settings.database_url, settings.sqlite_busy_timeout_ms)
