@@ -137,12 +137,17 @@ def notifier_settings(tmp_path: Path, smtp_port: int, **overrides: Any) -> Notif
 async def start_notifier(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> AsyncIterator[StartNotifier]:
-    """Start notifiers on demand; all are stopped gracefully at the end of the test."""
+    """Start notifiers on demand; all are stopped gracefully at the end of the test.
+
+    `join=True` starts another member of a group already running (whose offsets must not be
+    moved to the end under it).
+    """
     running: list[Notifier] = []
 
-    async def start(smtp_port: int, **overrides: Any) -> Notifier:
+    async def start(smtp_port: int, join: bool = False, **overrides: Any) -> Notifier:
         settings = notifier_settings(tmp_path, smtp_port, **overrides)
-        await skip_to_end(kafka_settings, settings.group_id)
+        if not join:
+            await skip_to_end(kafka_settings, settings.group_id)
         stop = asyncio.Event()
         signing = SigningSettings(secret_key=SECRET, public_base_url=BASE_URL)  # type: ignore[arg-type]
         task = asyncio.create_task(run(settings, kafka_settings, signing, stop))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from connect311_contracts.notifications import NotificationCommand
 from connect311_contracts.subscriptions import Delivery
@@ -179,3 +183,27 @@ def test_a_recipient_in_flight_elsewhere_is_not_claimed_past(ledger: Ledger) -> 
     ledger.mark_sent(second.id, NOW)
     (third,) = ledger.claim("node-2", NOW, 10)
     assert third.id > second.id and third.recipient_key == "a"
+
+
+def test_concurrent_claims_never_split_a_recipients_queue(postgres_database: str) -> None:
+    ledger = Ledger(create_engine(postgres_database))
+    ledger.create_schema()
+    ledger.record([for_recipient("a", matched()) for _ in range(3)], UNLIMITED, NOW)
+
+    def linger(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # node-1 holds its claim open a while after choosing rows, as a busy host might.
+        if "FOR UPDATE" in statement and threading.current_thread().name.startswith("node-1"):
+            time.sleep(0.5)
+
+    sa.event.listen(ledger.engine, "after_cursor_execute", linger)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="node-1") as pool:
+            first = pool.submit(lambda: ledger.claim("node-1", NOW, 2))
+            time.sleep(0.2)  # node-2 claims while node-1's claim is still open
+            second = ledger.claim("node-2", NOW, 10)
+            taken = first.result()
+    finally:
+        sa.event.remove(ledger.engine, "after_cursor_execute", linger)
+        ledger.engine.dispose()
+    # node-1 took a's first two; a's third waits for them instead of going out beside them.
+    assert [e.recipient_key for e in taken] == ["a", "a"] and second == []

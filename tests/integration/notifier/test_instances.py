@@ -1,0 +1,99 @@
+"""Two notifier instances, one consumer group, one PostgreSQL ledger, through a rebalance.
+
+Commands keep arriving while a second instance joins (partitions move to it) and the first
+stops (they all move back); every email must arrive exactly once, and each recipient's in
+the order queued, whichever instance sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import sqlalchemy as sa
+
+from connect311_contracts.notifications import SubscriberMatched, recipient_key
+from connect311_contracts.settings import KafkaSettings
+from connect311_notifier.ledger import Ledger, emails
+from connect311_notifier.sender import TRACE_HEADER
+from tests.integration.notifier.conftest import StartNotifier, addressed_to, eventually, publish
+from tests.support.smtp import SmtpSink
+from tests.unit.notifier.factories import matched, subscription
+
+RECIPIENTS = 60
+PER_RECIPIENT = 4
+N = RECIPIENTS * PER_RECIPIENT
+RATE_PER_S = 60.0  # per instance: slow enough that both are still at work at each step
+
+
+def commands(run: str) -> list[SubscriberMatched]:
+    """Everyone's first alert, then everyone's second, ...; trace ids name each one's place."""
+    subs = [subscription(email=f"multi-{run}-{r}@example.org") for r in range(RECIPIENTS)]
+    return [
+        matched(sub).model_copy(update={"trace_id": f"{run}-{r:02d}-{i}"})
+        for i in range(PER_RECIPIENT)
+        for r, sub in enumerate(subs)
+    ]
+
+
+async def publish_slowly(kafka: KafkaSettings, queue: list[SubscriberMatched]) -> None:
+    """In small groups over a few seconds, so commands arrive during both rebalances."""
+    for start in range(0, len(queue), 20):
+        await publish(kafka, queue[start : start + 20])
+        await asyncio.sleep(0.3)
+
+
+def by_status_and_sender(ledger: Ledger, keys: list[str]) -> Counter[tuple[str, str | None]]:
+    """How many of these recipients' emails are in which state, and which instance had them."""
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(emails.c.status, emails.c.claimed_by).where(emails.c.recipient_key.in_(keys))
+        )
+        return Counter((r.status, r.claimed_by) for r in rows)
+
+
+async def test_two_instances_rebalancing_send_each_email_once_and_in_order(
+    postgres_database: str,
+    kafka_settings: KafkaSettings,
+    smtp_sink: SmtpSink,
+    start_notifier: StartNotifier,
+) -> None:
+    # postgres_database comes first so it is dropped after the notifiers have stopped.
+    run = uuid.uuid4().hex[:6]
+    queue = commands(run)
+    addresses = sorted({c.subscription.email for c in queue})
+    keys = [recipient_key(a) for a in addresses]
+    shared = {
+        "database_url": postgres_database,
+        "group_id": f"test-notifier-multi-{run}",
+        "global_rate_per_s": RATE_PER_S,
+    }
+    port = smtp_sink.port  # type: ignore[attr-defined]
+    first = await start_notifier(port, **shared)
+    feeding = asyncio.create_task(publish_slowly(kafka_settings, queue))
+
+    def sent() -> int:
+        return len(addressed_to(smtp_sink, addresses))
+
+    await eventually(lambda: sent() >= 20, what="the first instance at work")
+    second = await start_notifier(port, join=True, **shared)
+    await eventually(lambda: sent() >= N // 2, timeout_s=60, what="half the emails")
+    first.stop.set()
+    await asyncio.wait_for(first.task, timeout=30)
+    await feeding
+
+    def all_sent() -> bool:
+        counts = by_status_and_sender(second.ledger, keys)
+        return sum(n for (status, _), n in counts.items() if status == "sent") == N
+
+    await eventually(all_sent, timeout_s=120, what="every email recorded as sent")
+    # Once all are 'sent' nothing is left to send: the sink holds everything it will get.
+    got = addressed_to(smtp_sink, addresses)
+    counts = Counter(str(m[TRACE_HEADER]) for m in got)
+    assert len(got) == N and sorted(counts) == sorted(c.trace_id or "" for c in queue)
+    for address in addresses:
+        arrived = [str(m[TRACE_HEADER]) for m in got if m["To"] == address]
+        assert arrived == sorted(arrived), address  # trace ids end in the queue position
+    senders = {who for (_, who) in by_status_and_sender(second.ledger, keys)}
+    assert senders == {first.settings.instance_id, second.settings.instance_id}
