@@ -5,9 +5,11 @@ Starts its own Kafka-protocol broker and an aiosmtpd sink on loopback, then meas
      versus a new connection per message (the baseline);
   2. the ledger alone: commands recorded per second (SQLite), first time and replayed;
   3. end to end: commands published to Kafka -> notifier (consumer, ledger, sender) -> SMTP
-     accepted, as a burst and as a steady trickle, reused connection versus one per message.
+     accepted, as a burst and as a steady trickle, reused connection versus one per message;
+  4. several instances: the same burst through 1 and then 2 notifier processes (one consumer
+     group, one PostgreSQL ledger), the single process being the baseline.
 
-Run: uv run python bench/notifier.py [--emails 1000]
+Run: uv run python bench/notifier.py [--emails 1000] [--only-instances]
 """
 
 from __future__ import annotations
@@ -329,13 +331,124 @@ async def end_to_end(
     }
 
 
-async def main(n: int, with_faust: bool) -> None:
+def spawn_notifier(
+    kafka: KafkaSettings, sink: Sink, url: str, group: str, instance: str, log: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """One notifier process (the real CLI) and its HTTP port."""
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "NOTIFIER_SMTP_PORT": str(sink.port),
+        "NOTIFIER_DATABASE_URL": url,
+        "NOTIFIER_GROUP_ID": group,
+        "NOTIFIER_INSTANCE_ID": instance,
+        "NOTIFIER_HTTP_PORT": str(http_port),
+        "NOTIFIER_GLOBAL_RATE_PER_S": "1000000",
+        "CONNECT311_PUBLIC_BASE_URL": "http://localhost:8000",
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connect311_notifier", "run", "--log-level", "WARNING"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return process, http_port
+
+
+def print_logs(folder: Path) -> None:
+    """The end of each notifier process's log, on stderr."""
+    for log in sorted(folder.glob("n*.log")):
+        print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
+
+
+def sent_by_instance(url: str) -> dict[str, int]:
+    """Emails each instance sent, from the shared ledger."""
+    import sqlalchemy as sa
+
+    from connect311_notifier.ledger import emails
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(emails.c.claimed_by, sa.func.count())
+            .where(emails.c.status == "sent")
+            .group_by(emails.c.claimed_by)
+        ).all()
+    engine.dispose()
+    return {str(who): int(count) for who, count in rows}
+
+
+async def instances_burst(sink: Sink, n: int, url: str, count: int) -> tuple[float, list[int]]:
+    """Emails/s for a burst of n through `count` notifier processes on one ledger."""
+    with running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        await ensure_topics(kafka)
+        group = f"bench-multi-{uuid.uuid4().hex[:6]}"
+        spawned = [
+            spawn_notifier(kafka, sink, url, group, f"bench-{i}", Path(tmp) / f"n{i}.log")
+            for i in range(count)
+        ]
+        prod = producer(kafka, "bench")
+        await prod.start()
+        try:
+            await until(lambda: all(port_answers(port) for _, port in spawned), 60)
+            await asyncio.sleep(4)  # let the group settle (joins wait half a session timeout)
+            warm = [command(i, f"warm-{uuid.uuid4().hex[:6]}") for i in range(24)]
+            for c in warm:  # 24 recipients: every partition, so every member has fetched
+                key = recipient_key(c.subscription.email).encode()
+                await prod.send_and_wait("notifications.v1", encode(c), key=key)
+            await until(lambda: sink.count({c.subscription.email for c in warm}) == 24, 60)
+            run = uuid.uuid4().hex[:6]
+            commands = [command(i, run) for i in range(n)]
+            start = time.time()
+            pending = []
+            for c in commands:
+                key = recipient_key(c.subscription.email).encode()
+                pending.append(await prod.send("notifications.v1", encode(c), key=key))
+            await asyncio.gather(*pending)
+            wanted = {c.subscription.email for c in commands}
+            await until(lambda: sink.count(wanted) == n, 300)
+            arrivals = sink.arrivals()
+            last = max(arrivals[to] for to in wanted)
+        except TimeoutError:
+            print_logs(Path(tmp))  # why a process did not come up or keep up
+            raise
+        finally:
+            await prod.stop()
+            for process, _ in spawned:
+                process.terminate()
+            for process, _ in spawned:
+                process.wait(timeout=30)
+        shares = sent_by_instance(url)
+    return n / (last - start), [shares.get(f"bench-{i}", 0) for i in range(count)]
+
+
+async def several_instances(sink: Sink, n: int) -> None:
+    """Section 4: 1 vs 2 notifier processes on one PostgreSQL ledger, same burst."""
+    print("\n4. Several instances: burst published to Kafka -> notifier processes -> SMTP")
+    print("   (one consumer group, one PostgreSQL ledger; each process sends over 4 connections)")
+    for count in (1, 2, 1, 2):
+        with postgres_database() as url:
+            if url is None:
+                print("   PostgreSQL unreachable (set TEST_POSTGRES_URL)")
+                return
+            rate, shares = await instances_burst(sink, n, url, count)
+        label = "1 instance (baseline)" if count == 1 else f"{count} instances"
+        split = " + ".join(str(s) for s in shares)
+        print(f"   {label:24} {rate:8.0f} emails/s   (sent, incl. warm-up: {split})")
+
+
+async def main(n: int, with_faust: bool, only_instances: bool) -> None:
     load = os.getloadavg()[0]
     print(f"notifier benchmark: {os.cpu_count()} CPU(s), load average {load:.1f}, {n} emails/run")
     with tempfile.TemporaryDirectory() as tmp:
         sink = Sink(Path(tmp))
         try:
-            await run_all(sink, n, with_faust)
+            if not only_instances:
+                await run_all(sink, n, with_faust)
+            await several_instances(sink, n)
         finally:
             sink.stop()
 
@@ -383,6 +496,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--with-faust", action="store_true", help="also time a faust Table as the digest buffer"
     )
+    parser.add_argument(
+        "--only-instances", action="store_true", help="only section 4 (1 vs 2 instances)"
+    )
     parser.add_argument("--serve-sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--faust-table", nargs=2, metavar=("N", "BOOTSTRAP"), help=argparse.SUPPRESS
@@ -394,4 +510,4 @@ if __name__ == "__main__":
         serve_faust_table(int(args.faust_table[0]), args.faust_table[1])
     else:
         logging.basicConfig(level=logging.WARNING)
-        asyncio.run(main(args.emails, args.with_faust))
+        asyncio.run(main(args.emails, args.with_faust, args.only_instances))

@@ -207,3 +207,14 @@ def test_concurrent_claims_never_split_a_recipients_queue(postgres_database: str
         ledger.engine.dispose()
     # node-1 took a's first two; a's third waits for them instead of going out beside them.
     assert [e.recipient_key for e in taken] == ["a", "a"] and second == []
+
+
+def test_instances_starting_together_create_the_schema_once(postgres_database: str) -> None:
+    engines = [create_engine(postgres_database) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:  # would race to CREATE TABLE without the lock
+            list(pool.map(lambda engine: Ledger(engine).create_schema(), engines))
+        assert Ledger(engines[0]).status_counts() == {}
+    finally:
+        for engine in engines:
+            engine.dispose()

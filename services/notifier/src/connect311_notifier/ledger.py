@@ -82,6 +82,7 @@ INSTANT_KINDS = (EmailKind.ALERT.value, EmailKind.FOLLOW.value)
 UNFINISHED = ("pending", "claimed", "sending")
 CLAIM_LOCK = 0x0C311E
 """PostgreSQL advisory lock key: one claim at a time across instances (see Ledger.claim)."""
+SCHEMA_LOCK = 0x0C311D
 
 # Hot statements built once: SQLAlchemy then reuses their cache keys and compiled forms.
 _SEEN = sa.select(commands.c.id).where(
@@ -216,8 +217,11 @@ class Ledger:
 
     def create_schema(self) -> None:
         """Create the tables if they do not exist, and indexes added since they were made."""
-        metadata.create_all(self.engine)
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Instances starting together would otherwise race to create the same tables.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            metadata.create_all(conn)
             for index in emails.indexes:
                 index.create(conn, checkfirst=True)
 
