@@ -376,17 +376,25 @@ class Ledger:
         two concurrent claims could each see the other's rows still 'pending' and take a
         recipient's earlier and later emails apart.
         """
+        ids = self._take(instance, now, limit)
+        return self._load(ids) if ids else []
+
+    def _take(self, instance: str, now: float, limit: int) -> list[int]:
+        # Short on purpose: other instances wait for this lock (loading happens after).
         with self._transaction() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
             ids = list(conn.execute(_claimable(now, limit)).scalars())
-            if not ids:
-                return []
-            conn.execute(
-                emails.update()
-                .where(emails.c.id.in_(ids))
-                .values(status="claimed", claimed_by=instance, claimed_at=now)
-            )
+            if ids:
+                conn.execute(
+                    emails.update()
+                    .where(emails.c.id.in_(ids))
+                    .values(status="claimed", claimed_by=instance, claimed_at=now)
+                )
+        return ids
+
+    def _load(self, ids: list[int]) -> list[ClaimedEmail]:
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(emails).where(emails.c.id.in_(ids)).order_by(emails.c.id)
             ).all()
@@ -419,7 +427,7 @@ class Ledger:
             conn.execute(_MARK_SENDING, {"b_id": email_id, "b_at": now})
 
     def release(self, ids: list[int]) -> None:
-        """Give back emails that never reached SMTP (graceful shutdown).
+        """Give back emails that never reached SMTP (graceful shutdown, or queued behind a retry).
 
         The caller knows: 'claimed' ones, and the one already marked 'sending' in the commit
         that recorded its predecessor as sent.
