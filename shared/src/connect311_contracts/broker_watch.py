@@ -1,11 +1,14 @@
 """Notice when the broker lost what it held, and put back what this service owns.
 
 The local broker keeps everything in memory, so a restart forgets every topic and message.
-Signs of that: a contract topic is missing, or the broker was unreachable and answers again.
+Signs of that: the broker answers with another cluster id (the local launcher gives each
+start a fresh one; a re-formatted Kafka cluster gets one too), or a contract topic is missing.
 On either, topics are re-created with their partitions and `on_recovered` runs: the owner puts
-back what it owns (the ingestor re-publishes its recent events, the map API every subscription).
-Both re-publish idempotently (same event ids, same keys), so a false alarm (a network blip on
-real Kafka) costs one extra copy of each message, which consumers drop.
+back what it owns (the ingestor re-publishes its recent events, the map API every subscription)
+and consumers re-read from the start of the new log. The cluster id catches a restart however
+short it was, even when another service re-created the topics first. An outage of a broker
+that kept its log (a network blip, a rolling restart of real Kafka) is not a loss: clients
+reconnect and resume from their committed offsets, and nothing is re-published.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -32,12 +36,22 @@ class BrokerState(StrEnum):
     RECOVERED = "recovered"
 
 
-async def list_topics(kafka: KafkaSettings, timeout_s: float, client_id: str) -> set[str]:
-    """The broker's topic names (a metadata request that creates nothing)."""
+@dataclass(frozen=True)
+class BrokerView:
+    """What one metadata request told about the cluster."""
+
+    cluster_id: str | None
+    topics: frozenset[str]
+
+
+async def view_broker(kafka: KafkaSettings, timeout_s: float, client_id: str) -> BrokerView:
+    """The cluster id and topic names (metadata requests that create nothing)."""
     admin = AIOKafkaAdminClient(**kafka.connection_kwargs(), client_id=client_id)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
-        return set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        topics = await asyncio.wait_for(admin.list_topics(), timeout_s)
+        return BrokerView(cluster.get("cluster_id"), frozenset(topics))
     finally:
         await admin.close()
 
@@ -59,38 +73,45 @@ class BrokerWatch:
         self._interval_s = interval_s
         self._timeout_s = timeout_s
         self._down = False
+        self._cluster_id: str | None = None  # the cluster this service's state lives on
+        self._lost: str | None = None  # why state must be restored; kept until it was
         self.recoveries = 0
 
     async def check(self) -> BrokerState:
         """One check; restores topics and state when the broker lost them."""
         try:
-            topics = await list_topics(self._kafka, self._timeout_s, self._client_id)
+            view = await view_broker(self._kafka, self._timeout_s, self._client_id)
         except Exception as exc:  # any client error means unreachable; the reason goes to the log
             if not self._down:
-                log.warning("broker unreachable (%s); will restore state when it is back", exc)
+                log.warning("broker unreachable (%s); will check what it kept when it is back", exc)
             self._down = True
             return BrokerState.DOWN
-        missing = sorted(spec.name for spec in ALL_TOPICS if spec.name not in topics)
-        if not missing and not self._down:
+        self._down = False
+        self._lost = self._lost or self._loss(view)
+        if self._lost is None:
+            self._cluster_id = view.cluster_id
             return BrokerState.OK
-        log.warning(
-            "broker %s; re-creating topics and re-publishing owned state",
-            f"lost topics {missing}" if missing else "is reachable again",
-        )
+        log.warning("broker %s; re-creating topics and restoring owned state", self._lost)
         await ensure_topics(self._kafka, attempts=1)
         await self._on_recovered()
-        self._down = False
+        self._cluster_id, self._lost = view.cluster_id, None
         self.recoveries += 1
         return BrokerState.RECOVERED
 
+    def _loss(self, view: BrokerView) -> str | None:
+        """Why the broker no longer holds this service's state, or None if it does."""
+        if self._cluster_id is not None and view.cluster_id != self._cluster_id:
+            return f"is a new cluster ({self._cluster_id!r} before, {view.cluster_id!r} now)"
+        missing = sorted(spec.name for spec in ALL_TOPICS if spec.name not in view.topics)
+        return f"lost topics {missing}" if missing else None
+
     async def run(self) -> None:
-        """Check forever; a failed recovery is retried at the next check."""
+        """Check now, then every `interval_s`; a failed recovery is retried at the next check."""
         while True:
-            await asyncio.sleep(self._interval_s)
             try:
                 await self.check()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self._down = True  # try the whole recovery again next time
                 log.exception("restoring state after a broker loss failed; retrying")
+            await asyncio.sleep(self._interval_s)

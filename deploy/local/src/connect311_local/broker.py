@@ -10,6 +10,7 @@ import contextlib
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +71,16 @@ class LocalBroker:
 
 
 def start_broker(
-    port: int | None = None, log_path: Path | None = None, ready_timeout_s: float = 15.0
+    port: int | None = None,
+    log_path: Path | None = None,
+    ready_timeout_s: float = 15.0,
+    cluster_id: str | None = None,
 ) -> LocalBroker:
-    """Launch a broker on 127.0.0.1 and wait until it accepts connections."""
+    """Launch a broker on 127.0.0.1 and wait until it accepts connections.
+
+    Each start is a new, empty cluster with a fresh id unless `cluster_id` is given: the id
+    lets each service's broker watch tell a restart (state lost) from a blip.
+    """
     port = port or free_port()
     if port_answers(port):
         raise BrokerStartError(f"port {port} is already in use; stop what holds it or pick another")
@@ -86,6 +94,8 @@ def start_broker(
         url,
         "--storage-engine",
         "memory://tansu/",
+        "--cluster-id",
+        cluster_id or f"connect311-local-{uuid.uuid4().hex[:12]}",
     ]
     out = log_path.open("ab") if log_path else subprocess.DEVNULL
     # Own session: a Ctrl-C in the terminal must not kill the broker before the services that

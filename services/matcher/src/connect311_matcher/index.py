@@ -198,15 +198,17 @@ class SubscriptionIndex:
         return batch, s.lon_half[slots], upto
 
     def build_grid(self, batch: CircleBatch, lon_half: FloatArray) -> CoverGrid:
-        """Build a cover grid (pure; safe to run in a worker thread)."""
+        """Build a cover grid (pure; safe to run in a worker thread or process)."""
         return CoverGrid(self.shape, batch, lon_half)
 
     def install_grid(self, grid: CoverGrid, batch: CircleBatch, upto: int) -> None:
         """Swap in a grid built from `grid_input()`; circles added since stay in the delta."""
         self._grid, self._grid_upto, self._grid_circles = grid, upto, len(batch.slots)
         self._grid_dead = int((~self.slots.alive[batch.slots]).sum())
-        for slot in [slot for slot in self._delta_boxes if slot < upto]:
-            self._delta.delete(slot, self._delta_boxes.pop(slot))
+        # The few circles added during the build stay in a fresh delta; deleting the many
+        # that moved into the grid one by one would hold the GIL for about a second at 1M.
+        kept = {slot: box for slot, box in self._delta_boxes.items() if slot >= upto}
+        self._delta, self._delta_boxes = _rtree_of(kept), kept
         self.bulk_loading = False
 
     def rebuild_now(self) -> None:
@@ -286,6 +288,13 @@ class SubscriptionIndex:
         """Bytes of the index's arrays (grid, segments, per-slot) and the subscriptions' JSON."""
         grid = self._grid.nbytes if self._grid else 0
         return self.slots.nbytes + grid + self._segments.nbytes + self._raw_bytes
+
+
+def _rtree_of(boxes: dict[int, tuple[float, float, float, float]]) -> rtree_index.Index:
+    """An R-tree holding these boxes (bulk-loaded)."""
+    if not boxes:
+        return rtree_index.Index()
+    return rtree_index.Index((slot, box, None) for slot, box in boxes.items())
 
 
 def circle_distance_m(c: Compiled, lat: float, lon: float) -> float:

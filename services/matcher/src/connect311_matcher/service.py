@@ -39,8 +39,10 @@ from connect311_contracts.kafka import (
 )
 from connect311_contracts.logs import header_trace_id, kafka_context, log_context
 from connect311_contracts.notifications import recipient_key
+from connect311_contracts.rewind import Rewind
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SUBSCRIPTION_CHANGED_ADAPTER
+from connect311_matcher.builder import GridBuilder
 from connect311_matcher.index import SubscriptionIndex
 from connect311_matcher.metrics import MatcherMetrics
 from connect311_matcher.rules import find_matches, notification
@@ -89,8 +91,10 @@ class Matcher:
         self._stop = asyncio.Event()
         self._batch_lock = asyncio.Lock()
         self._rebuild: asyncio.Task[None] | None = None
+        self._builder = GridBuilder(self.settings.grid_process_min)
         self._producer: AIOKafkaProducer | None = None
         self._reread = asyncio.Event()
+        self._rewind = Rewind(self.settings.events_topic)
         self.broker_state = BrokerState.OK
 
     def stop(self) -> None:
@@ -152,9 +156,7 @@ class Matcher:
             # end_offsets() lies on the local broker; the fetch high-water mark does not.
             if await self._caught_up(subs, tps):
                 break
-        batch_in, half, upto = self.index.grid_input()
-        grid = await asyncio.to_thread(self.index.build_grid, batch_in, half)
-        self.index.install_grid(grid, batch_in, upto)
+        await self._build_and_install()
         self._publish_sizes()
         self.ready.set()
         self.metrics.ready.set(1)
@@ -180,18 +182,19 @@ class Matcher:
             self.settings.broker_check_s,
             client_id=f"{self.kafka.client_id_prefix}-{SERVICE}-watch",
         )
-        while True:
-            await asyncio.sleep(self.settings.broker_check_s)
+        while True:  # the first check, right after catch-up, learns which cluster this is
             try:
                 self.broker_state = await watch.check()
             except asyncio.CancelledError:
                 raise
             except Exception:  # e.g. topics not re-created yet: the next check tries again
                 log.exception("checking the broker failed; retrying")
+            await asyncio.sleep(self.settings.broker_check_s)
 
     async def _reread_subscriptions(self) -> None:
         self.metrics.broker_recoveries.inc()
         self._reread.set()
+        self._rewind.request()
 
     async def _start_over(self, subs: AIOKafkaConsumer) -> None:
         """Forget every subscription held and read the (re-published) topic from the start."""
@@ -225,13 +228,21 @@ class Matcher:
 
     async def _rebuild_grid(self) -> None:
         try:
-            batch, half, upto = self.index.grid_input()
-            grid = await asyncio.to_thread(self.index.build_grid, batch, half)
-            self.index.install_grid(grid, batch, upto)
+            await self._build_and_install()
             self.metrics.grid_rebuilds.inc()
             self._publish_sizes()
         finally:
             self._rebuild = None
+
+    async def _build_and_install(self) -> None:
+        index = self.index
+        batch, half, upto = index.grid_input()
+        started = time.monotonic()
+        grid = await self._builder.build(index.shape, batch, half)
+        index.install_grid(grid, batch, upto)
+        log.info(
+            "cover grid of %d circles built in %.1f s", len(batch.slots), time.monotonic() - started
+        )
 
     async def _apply_subscriptions(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         for record in records:
@@ -281,6 +292,8 @@ class Matcher:
         stop = asyncio.create_task(self._stop.wait())
         try:
             while not self._stop.is_set():
+                if self._rewind.pending:  # re-match what the broker's new log holds
+                    await self._rewind.apply(events)
                 fetch = asyncio.create_task(
                     events.getmany(timeout_ms=500, max_records=self.settings.max_batch)
                 )

@@ -1,0 +1,61 @@
+"""Read a group's partitions again from the start after the broker lost its log.
+
+Seeking the current assignment is not enough. Until the loss is noticed, a consumer may
+fetch from the new log at its old positions and commit them there; a partition that moves to
+another member (or back) after a rebalance would then resume from such a commit and skip the
+start of the new log. So each partition is both sought to its beginning and committed there,
+and it stays due until that commit succeeded by whichever member holds it. Consumers of these
+topics drop repeats (stable event and notification ids), so reading again loses nothing and
+doubles nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
+
+log = logging.getLogger(__name__)
+
+
+class Rewind:
+    """The partitions of one topic still to be read from the start; apply between batches."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._requested = False
+        self._due: set[TopicPartition] = set()
+
+    def request(self) -> None:
+        """The broker lost its log: every partition of the topic is due again."""
+        self._requested = True
+
+    @property
+    def pending(self) -> bool:
+        """True while some partition is still due (or a request is not yet taken up)."""
+        return self._requested or bool(self._due)
+
+    async def apply(self, consumer: AIOKafkaConsumer) -> set[TopicPartition]:
+        """Seek and commit every due partition this consumer holds; the ones it rewound."""
+        if self._requested:
+            partitions = consumer.partitions_for_topic(self.topic) or set()
+            self._due = {TopicPartition(self.topic, p) for p in partitions}
+            self._requested = not partitions  # metadata not known yet: take it up next time
+        held: set[TopicPartition] = self._due & set(consumer.assignment())
+        if not held:
+            return set()
+        try:
+            await consumer.seek_to_beginning(*held)
+            starts = {tp: await consumer.position(tp) for tp in held}
+            await consumer.commit(starts)
+        except (IllegalStateError, KafkaError) as exc:  # mid-rebalance: due until next time
+            log.info("rewinding %s waits for the rebalance to settle (%s)", self.topic, exc)
+            return set()
+        self._due -= held
+        log.warning(
+            "broker lost its log: reading %s partitions %s again from the start",
+            self.topic,
+            sorted(tp.partition for tp in held),
+        )
+        return held
