@@ -3,8 +3,11 @@
     uv run python bench/map_api.py                 # 100k stored requests (SQLite)
     uv run python bench/map_api.py --million       # also 1M (slower to seed)
     uv run python bench/map_api.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+    uv run python bench/map_api.py --sizes 1000000 --aggregates-only   # ~2 min
 
-Each query figure is compared in the same run against a baseline without the lat/long index.
+Each query figure is compared in the same run against a baseline without the lat/long index;
+stats and low-zoom clusters also against themselves answered from the aggregate tables, and
+the state consumer with and without keeping those tables.
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from machine_info import machine
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from connect311_contracts.request import RequestStatus
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import BBox
 from connect311_map_api.core.state import feature, request_row
 from connect311_map_api.core.stats import Interval
-from connect311_map_api.db import queries
+from connect311_map_api.db import aggregates, queries, state_store
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.state_store import apply_events
 from connect311_map_api.db.tables import metadata, requests
@@ -120,11 +123,13 @@ def cases() -> dict[str, tuple[int, Callable[[Engine, random.Random], Any]]]:
 
     def clusters(engine: Engine, _rnd: random.Random) -> None:
         with engine.connect() as conn:
-            queries.clusters(conn, RequestFilters(bbox=CITY), 360 / (2**12 * 4))
+            queries.clusters(
+                conn, RequestFilters(bbox=CITY), 360 / (2**12 * 4), use_aggregates=False
+            )
 
     def stats(engine: Engine, **kw: Any) -> None:
         with engine.connect() as conn:
-            queries.stats(conn, RequestFilters(**kw), Interval.WEEK)
+            queries.stats(conn, RequestFilters(**kw), Interval.WEEK, use_aggregates=False)
 
     return {
         "bbox street 0.01deg": (QUERIES, lambda e, rnd: page(e, random_view(rnd, 0.01))),
@@ -140,6 +145,58 @@ def cases() -> dict[str, tuple[int, Callable[[Engine, random.Random], Any]]]:
         "stats all, weekly": (3, lambda e, rnd: stats(e)),
         "stats one agency": (3, lambda e, rnd: stats(e, agencies=(AGENCIES[1],))),
     }
+
+
+def aggregate_cases() -> dict[str, Callable[[Connection, bool], Any]]:
+    """Stats and clusters, each run(conn, use_aggregates)."""
+    city12 = 360 / (2**12 * 4)
+    return {
+        "clusters city zoom 12": lambda c, agg: queries.clusters(
+            c, RequestFilters(bbox=CITY), city12, use_aggregates=agg
+        ),
+        "clusters world zoom 8": lambda c, agg: queries.clusters(
+            c, RequestFilters(), 360 / (2**8 * 4), use_aggregates=agg
+        ),
+        "stats all, weekly": lambda c, agg: queries.stats(
+            c, RequestFilters(), Interval.WEEK, use_aggregates=agg
+        ),
+        "stats all, monthly": lambda c, agg: queries.stats(
+            c, RequestFilters(), Interval.MONTH, use_aggregates=agg
+        ),
+        "stats one agency": lambda c, agg: queries.stats(
+            c, RequestFilters(agencies=(AGENCIES[1],)), Interval.WEEK, use_aggregates=agg
+        ),
+    }
+
+
+def compare_aggregates(engine: Engine, repeat: int = 3) -> None:
+    """Scan vs aggregate tables, alternating on one database (same answers, asserted)."""
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        aggregates.rebuild(conn)
+    print(f"  aggregates rebuilt from requests in {time.perf_counter() - started:.1f} s")
+    print(f"  {'case (no HTTP cache)':32s} {'scan requests':>24s} {'aggregate tables':>24s}")
+    for name, run in aggregate_cases().items():
+        samples: dict[bool, list[float]] = {False: [], True: []}
+        answers: dict[bool, Any] = {}
+        for _ in range(repeat):
+            for agg in (False, True):
+                with engine.connect() as conn:
+                    t = time.perf_counter()
+                    answers[agg] = run(conn, agg)
+                    samples[agg].append((time.perf_counter() - t) * 1000)
+        if "stats" in name:
+            assert answers[False] == answers[True], name
+        else:
+            strip = [[(c["cell"], c["count"], c["by_status"]) for c in answers[a]] for a in (0, 1)]
+            assert strip[0] == strip[1], name
+        s50, s95 = percentiles(samples[False])
+        a50, a95 = percentiles(samples[True])
+        print(
+            f"  {name:32s} p50 {s50:7.1f} p95 {s95:7.1f} ms  p50 {a50:7.1f} p95 {a95:7.1f} ms"
+            f"  x{s50 / max(a50, 1e-6):.0f}",
+            flush=True,
+        )
 
 
 def compare(baseline: Engine, indexed: Engine) -> None:
@@ -190,14 +247,17 @@ def sequential(engine: Engine) -> None:
         )
 
 
-def bench_queries(url: str, n: int, tmp: Path) -> None:
+def bench_queries(url: str, n: int, tmp: Path, aggregates_only: bool = False) -> None:
     """Seed n rows, copy the database without the lat/long index, compare both."""
     engine = make_engine(url)
     metadata.drop_all(engine)
     create_schema(engine)
     print(f"\n== {n:,} stored requests ({engine.dialect.name}) ==")
     print(f"  seed time {seed(engine, n):.1f} s")
+    compare_aggregates(engine)
     engine.dispose()
+    if aggregates_only:
+        return
     if not url.startswith("sqlite:///"):
         sequential(make_engine(url))
         http_suite(url)
@@ -281,7 +341,10 @@ def bench_consumer(url: str, n_requests: int) -> None:
         )
         events.append(event("closed", done))
     print(f"\n== state consumer: {len(events):,} events (opened + closed) ==")
-    for batch in (1, 500):
+    upkeep = state_store.aggregates.apply
+    for batch, keep in ((1, True), (500, False), (500, True)):
+        # Baseline in the same run: the same writer with the aggregate upkeep switched off.
+        state_store.aggregates.apply = upkeep if keep else (lambda _conn, _deltas: None)  # type: ignore[assignment]
         engine = make_engine(url)
         metadata.drop_all(engine)
         create_schema(engine)
@@ -296,11 +359,13 @@ def bench_consumer(url: str, n_requests: int) -> None:
             for i in range(0, len(subset), 500):
                 apply_events(conn, subset[i : i + 500])
         replay = len(subset) / (time.perf_counter() - started)
+        label = "with aggregates" if keep else "no aggregates (baseline)"
         print(
-            f"  batch {batch:4d}: {rate:9,.0f} events/s applied; replay (all duplicates) "
-            f"{replay:9,.0f} events/s"
+            f"  batch {batch:4d}, {label:24s}: {rate:9,.0f} events/s applied; replay "
+            f"(all duplicates) {replay:9,.0f} events/s"
         )
         engine.dispose()
+    state_store.aggregates.apply = upkeep
 
 
 def main() -> None:
@@ -308,14 +373,18 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--million", action="store_true", help="also run at 1M stored requests")
     parser.add_argument("--sizes", default="100000", help="comma-separated row counts")
+    parser.add_argument(
+        "--aggregates-only", action="store_true", help="only scan vs aggregate tables"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.million else [])
         for n in sizes:
-            bench_queries(url, n, Path(tmp))
-        bench_consumer(url, 10_000)
+            bench_queries(url, n, Path(tmp), args.aggregates_only)
+        if not args.aggregates_only:
+            bench_consumer(url, 10_000)
 
 
 if __name__ == "__main__":

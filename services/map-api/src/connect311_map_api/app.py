@@ -23,7 +23,7 @@ from connect311_map_api.api import open311_routes, ops_routes, requests_routes, 
 from connect311_map_api.cache import AggregateCache
 from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
 from connect311_map_api.context import AppContext
-from connect311_map_api.db import subscription_store
+from connect311_map_api.db import aggregates, subscription_store
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
@@ -49,6 +49,7 @@ def create_app(
     signing = signing or SigningSettings()
     engine = make_engine(settings.database_url, settings.sqlite_busy_timeout_ms)
     create_schema(engine)
+    aggregates.ensure_built(engine)
     kafka_publisher = (
         KafkaPublisher(kafka, settings.publish_timeout_s)
         if settings.consume and publisher is None

@@ -35,10 +35,13 @@ def opened_resolved(
 ) -> list[dict[str, object]]:
     """Roll (agency, ISO day, count) rows up to per-agency periods, sorted by period."""
     acc: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+    starts: dict[str, date] = {}  # thousands of rows share a few hundred days
     for index, rows in enumerate((opened, resolved)):
         for agency, day, count in rows:
-            key = (agency or UNKNOWN_AGENCY, period_start(date.fromisoformat(day), interval))
-            acc[key][index] += count
+            start = starts.get(day)
+            if start is None:
+                start = starts[day] = period_start(date.fromisoformat(day), interval)
+            acc[agency or UNKNOWN_AGENCY, start][index] += count
     return [
         {"period": start.isoformat(), "agency": agency, "opened": o, "resolved": r}
         for (agency, start), (o, r) in sorted(acc.items(), key=lambda kv: (kv[0][1], kv[0][0]))
@@ -85,9 +88,9 @@ def time_to_close(rows: Iterable[tuple[str | None, int, int]]) -> list[dict[str,
 
 def backlog(rows: Iterable[tuple[str | None, str, int]], today: date) -> list[dict[str, object]]:
     """Open count and age (days) per agency from (agency, ISO day opened, count) rows."""
-    ages = group_histograms(
-        (agency, (today - date.fromisoformat(day)).days, count) for agency, day, count in rows
-    )
+    rows = list(rows)
+    days = {day: (today - date.fromisoformat(day)).days for day in {day for _, day, _ in rows}}
+    ages = group_histograms((agency, days[day], count) for agency, day, count in rows)
     return [
         {
             "agency": agency,

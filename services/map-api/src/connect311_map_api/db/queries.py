@@ -21,9 +21,11 @@ from sqlalchemy import (
 )
 
 from connect311_map_api.core import stats as core_stats
+from connect311_map_api.core.aggregates import coarsening
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import BBox, grid_range
 from connect311_map_api.core.state import naive_utc
+from connect311_map_api.db import aggregates
 from connect311_map_api.db.tables import history, requests
 
 r = requests.c
@@ -114,12 +116,24 @@ def _cell(column: Any, origin: float, size: float, dialect: str) -> Any:
     return func.floor(shifted) if dialect == "postgresql" else cast(shifted, Integer)
 
 
-def clusters(conn: Connection, f: RequestFilters, cell_deg: float) -> list[dict[str, Any]]:
+def clusters(
+    conn: Connection, f: RequestFilters, cell_deg: float, *, use_aggregates: bool = True
+) -> list[dict[str, Any]]:
     """Counts by status per grid cell of `cell_deg` degrees, with each cell's centroid.
 
     With a bbox, every cell the box touches is counted whole (no cut-off cells at the edges),
-    so the answer equals the whole-city aggregation restricted to those cells.
+    so the answer equals the whole-city aggregation restricted to those cells. Cells made of
+    whole base cells, filtered by status at most, come from the aggregate table.
     """
+    factor = coarsening(cell_deg)
+    if use_aggregates and factor is not None and aggregates.serves(f):
+        rows: Sequence[Any] = aggregates.cell_rows(conn, f, factor, cell_deg)
+    else:
+        rows = _cluster_rows(conn, f, cell_deg)
+    return _cells(rows, cell_deg)
+
+
+def _cluster_rows(conn: Connection, f: RequestFilters, cell_deg: float) -> Sequence[Any]:
     dialect = conn.dialect.name
     cx = _cell(r.long, -180.0, cell_deg, dialect).label("cx")
     cy = _cell(r.lat, -90.0, cell_deg, dialect).label("cy")
@@ -140,8 +154,12 @@ def clusters(conn: Connection, f: RequestFilters, cell_deg: float) -> list[dict[
         .where(and_(True, *where))
         .group_by(cx, cy, r.status)
     )
+    return conn.execute(query).all()
+
+
+def _cells(rows: Sequence[Any], cell_deg: float) -> list[dict[str, Any]]:
     cells: dict[tuple[int, int], dict[str, Any]] = {}
-    for x, y, status, count, lat, long in conn.execute(query):
+    for x, y, status, count, lat, long in rows:
         cell = cells.setdefault(
             (int(x), int(y)), {"count": 0, "by_status": {}, "lat_sum": 0.0, "long_sum": 0.0}
         )
@@ -188,9 +206,31 @@ def timeline(conn: Connection, service_request_id: str) -> Sequence[Any]:
 
 
 def stats(
-    conn: Connection, f: RequestFilters, interval: core_stats.Interval, today: date | None = None
+    conn: Connection,
+    f: RequestFilters,
+    interval: core_stats.Interval,
+    today: date | None = None,
+    *,
+    use_aggregates: bool = True,
 ) -> dict[str, Any]:
-    """Opened vs resolved per agency per period, backlog and time to close (SQL does counting)."""
+    """Opened vs resolved per agency per period, backlog and time to close (SQL does counting).
+
+    Filters on agency and status only are answered from the aggregate tables.
+    """
+    if use_aggregates and aggregates.serves(f) and f.bbox is None:
+        opened, open_rows, resolved, hours = aggregates.stats_rows(conn, f)
+    else:
+        opened, open_rows, resolved, hours = _stats_rows(conn, f)
+    today = today or datetime.now(UTC).date()
+    return {
+        "interval": interval.value,
+        "series": core_stats.opened_resolved(opened, resolved, interval),
+        "backlog": core_stats.backlog(open_rows, today),
+        "time_to_close": core_stats.time_to_close(hours),
+    }
+
+
+def _stats_rows(conn: Connection, f: RequestFilters) -> aggregates.StatsRows:
     where = conditions(f)
     agency = r.agency_responsible
     closed = r.status == "closed"
@@ -213,13 +253,7 @@ def stats(
         .where(closed, r.hours_to_close.is_not(None), *where)
         .group_by(agency, r.hours_to_close)
     ).all()
-    today = today or datetime.now(UTC).date()
-    return {
-        "interval": interval.value,
-        "series": core_stats.opened_resolved(opened, [tuple(x) for x in resolved], interval),
-        "backlog": core_stats.backlog(open_rows, today),
-        "time_to_close": core_stats.time_to_close([tuple(x) for x in hours]),
-    }
+    return opened, open_rows, [tuple(x) for x in resolved], [tuple(x) for x in hours]
 
 
 def counted(conn: Connection, *columns: Any) -> Sequence[Any]:

@@ -10,7 +10,9 @@ from sqlalchemy import Connection, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connect311_contracts.events import RequestEvent
-from connect311_map_api.core.state import event_rank, history_row, is_newer, request_row
+from connect311_map_api.core.aggregates import Facts, Key, change, facts, merge
+from connect311_map_api.core.state import Rank, event_rank, history_row, is_newer, request_row
+from connect311_map_api.db import aggregates
 from connect311_map_api.db.tables import history, requests
 
 
@@ -63,41 +65,50 @@ def apply_events(conn: Connection, events: Sequence[RequestEvent]) -> ApplyResul
         if rid not in best or event_rank(ev) > event_rank(best[rid]):
             best[rid] = ev
     result.stale += len(fresh) - len(best)
-    stored = _stored_ranks(conn, list(best))
+    stored = _stored(conn, sorted(best))
     inserts: list[dict[str, Any]] = []
+    deltas: dict[Key, tuple[int, ...]] = {}
     for rid, ev in best.items():
+        row = request_row(ev)
         if rid not in stored:
-            inserts.append(request_row(ev))
-        elif is_newer(event_rank(ev), stored[rid]):
-            _update(conn, ev)
+            inserts.append(row)
+            merge(deltas, change(None, facts(row)))
+        elif is_newer(event_rank(ev), stored[rid][0]):
+            if _update(conn, ev, row):
+                merge(deltas, change(stored[rid][1], facts(row)))
         else:
             result.stale += 1
             continue
         result.changed_ids.append(rid)
     if inserts:
         conn.execute(requests.insert(), inserts)
+    # Same transaction as the rows: the aggregates can never disagree with `requests`.
+    aggregates.apply(conn, deltas)
     result.applied = len(fresh)
     return result
 
 
-def _stored_ranks(conn: Connection, ids: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _stored(conn: Connection, ids: list[str]) -> dict[str, tuple[Rank, Facts]]:
+    """Rank and counted facts of the stored rows (locked on PostgreSQL until commit)."""
+    out: dict[str, tuple[Rank, Facts]] = {}
     cols = (requests.c.rank_source_at, requests.c.rank_occurred_at, requests.c.rank_event_id)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        query = select(requests.c.service_request_id, *cols).where(
+        query = select(requests.c.service_request_id, *cols, *aggregates.FACT_COLUMNS).where(
             requests.c.service_request_id.in_(chunk)
         )
+        if conn.dialect.name == "postgresql":
+            # The facts subtracted from the aggregates must be the ones this update replaces.
+            query = query.with_for_update()
         for row in conn.execute(query):
-            out[row[0]] = (row[1], row[2], row[3])
+            out[row[0]] = ((row[1], row[2], row[3]), facts(row._mapping))
     return out
 
 
-def _update(conn: Connection, ev: RequestEvent) -> None:
-    row = request_row(ev)
+def _update(conn: Connection, ev: RequestEvent, row: dict[str, Any]) -> bool:
     rank = event_rank(ev)
     # Compare-and-set: a concurrent writer with a newer snapshot is never overwritten.
-    conn.execute(
+    done = conn.execute(
         update(requests)
         .where(requests.c.service_request_id == row["service_request_id"])
         .where(
@@ -106,3 +117,4 @@ def _update(conn: Connection, ev: RequestEvent) -> None:
         )
         .values(row)
     )
+    return bool(done.rowcount)

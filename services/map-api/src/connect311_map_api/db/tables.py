@@ -109,6 +109,49 @@ subscriptions = Table(
 Index("ix_subscriptions_email_key", subscriptions.c.email_key)
 Index("ix_subscriptions_status", subscriptions.c.status)
 
+# Aggregates the state writer keeps in step with `requests` (core/aggregates.py), so stats
+# and low-zoom clusters read hundreds of rows instead of every request. `n` can reach 0
+# (a snapshot moved elsewhere); readers skip those rows.
+agg_opened = Table(
+    "agg_opened",
+    metadata,
+    Column("agency", String(300), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+agg_resolved = Table(
+    "agg_resolved",
+    metadata,
+    Column("agency", String(300), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+agg_hours = Table(
+    "agg_hours",
+    metadata,
+    Column("agency", String(300), primary_key=True),
+    Column("hours", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+)
+agg_cells = Table(
+    "agg_cells",
+    metadata,
+    Column("cx", Integer, primary_key=True, autoincrement=False),
+    Column("cy", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(20), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("lat_micro", BigInteger, nullable=False),  # sums of coordinates x 1e6
+    Column("long_micro", BigInteger, nullable=False),
+)
+# Which aggregate layout was last built from `requests` (rebuilt at start when it differs).
+agg_meta = Table(
+    "agg_meta",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 # Sign-up rate-limit counts, shared by every instance on this database. `key` is a keyed
 # hash (HMAC with the signing secret) of the client IP or the address: never either one.
 signup_limits = Table(

@@ -1,0 +1,110 @@
+"""What each stored request adds to the aggregate tables (pure: the store applies it).
+
+Stats and low-zoom clusters read small pre-counted tables instead of scanning every request.
+A request contributes one count to each of: opened per (agency, day, status), resolved per
+(agency, closed day), hours to close per (agency, hours), and per (base grid cell, status)
+with its coordinates summed in integer micro-degrees (exact under + and -, so replacing a
+snapshot never leaves rounding residue). When a snapshot replaces another, the change is
+"new contributions minus old ones".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connect311_map_api.core.geo import grid_index
+
+CLOSED = "closed"
+NO_AGENCY = ""  # primary-key stand-in for a missing agency (stats show it as "(unknown)")
+CELLS_PER_TILE = 4  # grid cells across a 256-pixel map tile
+BASE_ZOOM = 12  # the finest zoom the cell table serves; coarser cells are unions of these
+MICRO = 1_000_000
+
+Key = tuple[str, tuple[Any, ...]]  # (table name, key columns)
+
+
+def cell_degrees(zoom: int) -> float:
+    """Grid cell size (degrees) for a web-map zoom level."""
+    return 360.0 / ((1 << zoom) * CELLS_PER_TILE)
+
+
+BASE_CELL = cell_degrees(BASE_ZOOM)
+
+
+def coarsening(cell_deg: float) -> int | None:
+    """How many base cells make one cell of this size across (None: not a union of them)."""
+    ratio = cell_deg / BASE_CELL
+    factor = round(ratio)
+    if factor < 1 or ratio != factor or factor & (factor - 1):
+        return None
+    return factor
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The columns of a stored request the aggregates count."""
+
+    agency: str
+    opened_day: str
+    status: str
+    closed_day: str | None
+    hours_to_close: int | None
+    lat: float
+    long: float
+
+
+def facts(row: Mapping[Any, Any]) -> Facts:
+    """The facts of a `requests` row (a dict or a row mapping)."""
+    return Facts(
+        agency=row["agency_responsible"] or NO_AGENCY,
+        opened_day=row["opened_day"],
+        status=row["status"],
+        closed_day=row["closed_day"],
+        hours_to_close=row["hours_to_close"],
+        lat=float(row["lat"]),
+        long=float(row["long"]),
+    )
+
+
+def contributions(f: Facts) -> dict[Key, tuple[int, ...]]:
+    """Each aggregate row this request adds to, with what it adds."""
+    out: dict[Key, tuple[int, ...]] = {("opened", (f.agency, f.opened_day, f.status)): (1,)}
+    if f.status == CLOSED and f.closed_day is not None:
+        out["resolved", (f.agency, f.closed_day)] = (1,)
+    if f.status == CLOSED and f.hours_to_close is not None:
+        out["hours", (f.agency, f.hours_to_close)] = (1,)
+    cx = grid_index(f.long, -180.0, BASE_CELL)
+    cy = grid_index(f.lat, -90.0, BASE_CELL)
+    out["cells", (cx, cy, f.status)] = (1, round(f.lat * MICRO), round(f.long * MICRO))
+    return out
+
+
+def change(old: Facts | None, new: Facts | None) -> dict[Key, tuple[int, ...]]:
+    """Deltas that turn the aggregates of `old` into those of `new` (zero deltas dropped)."""
+    acc: dict[Key, list[int]] = defaultdict(list)
+    for sign, side in ((-1, old), (1, new)):
+        if side is None:
+            continue
+        for key, values in contributions(side).items():
+            current = acc[key] or [0] * len(values)
+            acc[key] = [a + sign * v for a, v in zip(current, values, strict=True)]
+    return {key: tuple(v) for key, v in acc.items() if any(v)}
+
+
+def merge(
+    into: dict[Key, tuple[int, ...]], more: Mapping[Key, tuple[int, ...]]
+) -> dict[Key, tuple[int, ...]]:
+    """Sum two sets of deltas (keys with all-zero sums dropped)."""
+    for key, values in more.items():
+        if key in into:
+            summed = tuple(a + b for a, b in zip(into[key], values, strict=True))
+            if any(summed):
+                into[key] = summed
+            else:
+                del into[key]
+        else:
+            into[key] = values
+    return into

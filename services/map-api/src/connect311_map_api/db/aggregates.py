@@ -1,0 +1,157 @@
+"""Aggregate tables: apply deltas in the writer's transaction, rebuild from `requests`."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, case, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connect311_map_api.core.aggregates import CLOSED, MICRO, Key, contributions, facts, merge
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.geo import grid_range
+from connect311_map_api.db.tables import (
+    agg_cells,
+    agg_hours,
+    agg_meta,
+    agg_opened,
+    agg_resolved,
+    requests,
+)
+
+log = logging.getLogger(__name__)
+VERSION = 1  # bump when the layout or the counting rules change: the next start rebuilds
+TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
+    "opened": (agg_opened, ("agency", "day", "status"), ("n",)),
+    "resolved": (agg_resolved, ("agency", "day"), ("n",)),
+    "hours": (agg_hours, ("agency", "hours"), ("n",)),
+    "cells": (agg_cells, ("cx", "cy", "status"), ("n", "lat_micro", "long_micro")),
+}
+FACT_COLUMNS = (
+    requests.c.agency_responsible,
+    requests.c.opened_day,
+    requests.c.status,
+    requests.c.closed_day,
+    requests.c.hours_to_close,
+    requests.c.lat,
+    requests.c.long,
+)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def apply(conn: Connection, deltas: Mapping[Key, tuple[int, ...]]) -> None:
+    """Add the deltas to their aggregate rows (created at first use), in the caller's txn."""
+    by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (name, key), values in deltas.items():
+        _, key_cols, value_cols = TABLES[name]
+        by_table[name].append(dict(zip((*key_cols, *value_cols), (*key, *values), strict=True)))
+    for name in sorted(by_table):  # a fixed order: concurrent writers lock tables alike
+        table, key_cols, value_cols = TABLES[name]
+        rows = sorted(by_table[name], key=lambda row: tuple(row[c] for c in key_cols))
+        statement = _insert(conn, table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c[c] for c in key_cols],
+            set_={c: table.c[c] + statement.excluded[c] for c in value_cols},
+        )
+        conn.execute(statement, rows)
+
+
+def rebuild(conn: Connection) -> int:
+    """Recount every aggregate from `requests` (in the caller's transaction); rows read."""
+    if conn.dialect.name == "postgresql":
+        # Writers of `requests` wait until the recount commits, so none slips in between.
+        conn.execute(text("LOCK TABLE requests IN SHARE MODE"))
+    for table, _, _ in TABLES.values():
+        conn.execute(delete(table))  # on SQLite this takes the write lock first
+    totals: dict[Key, tuple[int, ...]] = {}
+    seen = 0
+    for row in conn.execute(select(*FACT_COLUMNS)).mappings():
+        merge(totals, contributions(facts(row)))
+        seen += 1
+    apply(conn, totals)
+    _mark(conn)
+    return seen
+
+
+def _mark(conn: Connection) -> None:
+    statement = _insert(conn, agg_meta).values(name="aggregates", version=VERSION)
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=[agg_meta.c.name], set_={"version": VERSION})
+    )
+
+
+def ensure_built(engine: Engine) -> None:
+    """Rebuild the aggregates when they were never built, or built by another layout."""
+    with engine.connect() as conn:
+        built = conn.execute(
+            select(agg_meta.c.version).where(agg_meta.c.name == "aggregates")
+        ).scalar()
+    if built == VERSION:
+        return
+    with engine.begin() as conn:  # a fresh transaction that writes first (SQLite: no upgrade)
+        seen = rebuild(conn)
+    log.info("aggregates rebuilt from %d stored requests", seen)
+
+
+def serves(f: RequestFilters) -> bool:
+    """True when the aggregates can answer for these filters (agency and status only)."""
+    return not (f.service_codes or f.datasets or f.q or f.since or f.until)
+
+
+StatsRows = tuple[list[Any], list[Any], list[Any], list[Any]]
+
+
+def stats_rows(conn: Connection, f: RequestFilters) -> StatsRows:
+    """(agency, day, n) opened and still open, resolved per day, and (agency, hours, n)."""
+    o = agg_opened.c
+    where = [o.n > 0, *_in(o.agency, f.agencies), *_in(o.status, f.statuses)]
+    open_n = func.sum(case((o.status != CLOSED, o.n), else_=0))
+    by_day = conn.execute(
+        select(o.agency, o.day, func.sum(o.n), open_n).where(*where).group_by(o.agency, o.day)
+    ).all()
+    opened = [(a, day, int(n)) for a, day, n, _ in by_day]
+    still_open = [(a, day, int(n)) for a, day, _, n in by_day if n]
+    if f.statuses and CLOSED not in f.statuses:
+        return opened, still_open, [], []
+    rs, hs = agg_resolved.c, agg_hours.c
+    resolved = conn.execute(
+        select(rs.agency, rs.day, rs.n).where(rs.n > 0, *_in(rs.agency, f.agencies))
+    ).all()
+    hours = conn.execute(
+        select(hs.agency, hs.hours, hs.n).where(hs.n > 0, *_in(hs.agency, f.agencies))
+    ).all()
+    return opened, still_open, [tuple(x) for x in resolved], [tuple(x) for x in hours]
+
+
+def cell_rows(conn: Connection, f: RequestFilters, factor: int, cell_deg: float) -> list[Any]:
+    """(x, y, status, count, mean lat, mean long) per cell of `factor` x `factor` base cells."""
+    c = agg_cells.c
+    where = [c.n > 0, *_in(c.status, f.statuses)]
+    if f.bbox is not None:
+        x0, y0, x1, y1 = grid_range(f.bbox, cell_deg)
+        where += [
+            c.cx.between(x0 * factor, (x1 + 1) * factor - 1),
+            c.cy.between(y0 * factor, (y1 + 1) * factor - 1),
+        ]
+    sums: dict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    query = select(c.cx, c.cy, c.status, c.n, c.lat_micro, c.long_micro).where(*where)
+    for cx, cy, status, n, lat, long in conn.execute(query):
+        acc = sums[cx // factor, cy // factor, status]
+        acc[0] += n
+        acc[1] += lat
+        acc[2] += long
+    return [
+        (x, y, status, n, lat / MICRO / n, long / MICRO / n)
+        for (x, y, status), (n, lat, long) in sums.items()
+    ]
+
+
+def _in(column: Any, values: tuple[str, ...]) -> list[Any]:
+    return [column.in_(values)] if values else []
