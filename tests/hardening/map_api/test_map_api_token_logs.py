@@ -169,3 +169,24 @@ def test_redaction_keeps_other_query_values() -> None:
     assert redact_tokens(line) == line
     assert redact_tokens("/x?a=1&token=abc&b=2") == "/x?a=1&token=<redacted>&b=2"
     assert redact_tokens("/x?manage_token=abc") == "/x?manage_token=<redacted>"
+
+
+def test_the_service_loggers_redact_tokens_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_app(
+        MapApiSettings(database_url=f"sqlite:///{tmp_path / 's.db'}", consume=False),
+        signing=SigningSettings(secret_key=SECRET),
+        publisher=RecordingPublisher(),
+    )
+    token = sign_subscription_token(SECRET, TokenPurpose.MANAGE, "some-subscription")
+    caplog.set_level(logging.INFO)
+    for name in ("connect311_map_api.signup", "connect311_map_api.consumers"):
+        logging.getLogger(name).warning("asked for %s and /confirm?token=%s", token, token)
+    logging.getLogger("connect311_map_api.signup").info("/confirm?token=%s", "plain-secret")
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "asked for <redacted> and /confirm?token=<redacted>",
+        "asked for <redacted> and /confirm?token=<redacted>",
+        "/confirm?token=<redacted>",
+    ]

@@ -44,7 +44,6 @@ def create_app(
 ) -> FastAPI:
     """The map API application; consumers run in its lifespan when `settings.consume`."""
     settings = settings or MapApiSettings()
-    tokenlog.install()
     kafka = kafka or KafkaSettings()
     signing = signing or SigningSettings()
     engine = make_engine(settings.database_url, settings.sqlite_busy_timeout_ms)
@@ -104,6 +103,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(PublicReadCors)
     _mount_web(app, settings)
+    tokenlog.install()  # last: every module of the package (and so its logger) is loaded
     return app
 
 

@@ -38,12 +38,21 @@ class TokenRedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact in place; never drops a record."""
-        if isinstance(record.msg, str):
-            record.msg = redact_tokens(record.msg)
+        if not record.args:
+            record.msg = _clean(record.msg)
+            return True
+        # Arguments first, keeping them: uvicorn's access formatter reads them one by one.
         if isinstance(record.args, tuple):
             record.args = tuple(_clean(arg) for arg in record.args)
         elif isinstance(record.args, dict):
             record.args = {key: _clean(value) for key, value in record.args.items()}
+        try:
+            rendered = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # logging reports the bad format itself
+        clean = redact_tokens(rendered)
+        if clean != rendered:  # e.g. "?token=%s" with an argument no pattern knew alone
+            record.msg, record.args = clean, ()
         return True
 
 
