@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -97,6 +99,18 @@ async def skip_to_end(settings: KafkaSettings, group_id: str) -> None:
         await cons.commit({tp: await cons.position(tp) for tp in tps})
     finally:
         await cons.stop()
+
+
+def spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The real CLI in its own process (to kill -9), logging to `log`."""
+    env = {**env, "NOTIFIER_HTTP_PORT": str(free_port())}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "connect311_notifier", "run", "--log-level", "INFO"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @dataclass

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -16,7 +14,6 @@ import aiohttp
 import sqlalchemy as sa
 
 from connect311_contracts.settings import KafkaSettings
-from connect311_local.broker import free_port
 from connect311_notifier.consumer import make_planner
 from connect311_notifier.ledger import Incoming, Ledger, create_engine, emails
 from connect311_notifier.settings import NotifierSettings
@@ -26,24 +23,13 @@ from tests.integration.notifier.conftest import (
     eventually,
     publish,
     skip_to_end,
+    spawn,
 )
 from tests.support.smtp import SmtpSink
 from tests.unit.notifier.factories import matched, subscription
 
 N = 30
 RATE_PER_S = 10.0  # slow enough to kill it between two sends
-
-
-def spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """The real CLI in its own process."""
-    env = {**env, "NOTIFIER_HTTP_PORT": str(free_port())}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "connect311_notifier", "run", "--log-level", "INFO"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 async def test_killed_mid_batch_and_restarted_sends_each_email_exactly_once(

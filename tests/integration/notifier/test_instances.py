@@ -8,16 +8,27 @@ the order queued, whichever instance sent it.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_contracts.settings import KafkaSettings
+from connect311_local.broker import port_answers
 from connect311_notifier.ledger import Ledger, emails
 from connect311_notifier.sender import TRACE_HEADER
-from tests.integration.notifier.conftest import StartNotifier, addressed_to, eventually, publish
+from tests.integration.notifier.conftest import (
+    StartNotifier,
+    addressed_to,
+    eventually,
+    publish,
+    skip_to_end,
+    spawn,
+)
 from tests.support.smtp import SmtpSink
 from tests.unit.notifier.factories import matched, subscription
 
@@ -27,9 +38,9 @@ N = RECIPIENTS * PER_RECIPIENT
 RATE_PER_S = 60.0  # per instance: slow enough that both are still at work at each step
 
 
-def commands(run: str) -> list[SubscriberMatched]:
+def commands(run: str, recipients: int = RECIPIENTS) -> list[SubscriberMatched]:
     """Everyone's first alert, then everyone's second, ...; trace ids name each one's place."""
-    subs = [subscription(email=f"multi-{run}-{r}@example.org") for r in range(RECIPIENTS)]
+    subs = [subscription(email=f"multi-{run}-{r}@example.org") for r in range(recipients)]
     return [
         matched(sub).model_copy(update={"trace_id": f"{run}-{r:02d}-{i}"})
         for i in range(PER_RECIPIENT)
@@ -89,11 +100,83 @@ async def test_two_instances_rebalancing_send_each_email_once_and_in_order(
 
     await eventually(all_sent, timeout_s=120, what="every email recorded as sent")
     # Once all are 'sent' nothing is left to send: the sink holds everything it will get.
-    got = addressed_to(smtp_sink, addresses)
+    assert_each_once_in_queue_order(smtp_sink, queue, addresses)
+    senders = {who for (_, who) in by_status_and_sender(second.ledger, keys)}
+    assert senders == {first.settings.instance_id, second.settings.instance_id}
+
+
+def assert_each_once_in_queue_order(
+    sink: SmtpSink, queue: list[SubscriberMatched], addresses: list[str]
+) -> None:
+    got = addressed_to(sink, addresses)
     counts = Counter(str(m[TRACE_HEADER]) for m in got)
-    assert len(got) == N and sorted(counts) == sorted(c.trace_id or "" for c in queue)
+    assert len(got) == len(queue) and sorted(counts) == sorted(c.trace_id or "" for c in queue)
     for address in addresses:
         arrived = [str(m[TRACE_HEADER]) for m in got if m["To"] == address]
         assert arrived == sorted(arrived), address  # trace ids end in the queue position
-    senders = {who for (_, who) in by_status_and_sender(second.ledger, keys)}
-    assert senders == {first.settings.instance_id, second.settings.instance_id}
+
+
+async def test_an_instance_killed_for_good_has_its_rows_taken_over_once(
+    postgres_database: str,
+    kafka_settings: KafkaSettings,
+    smtp_sink: SmtpSink,
+    start_notifier: StartNotifier,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of one instance that never comes back: the other takes over its claimed rows
+    (and the recipients queued behind them) once the lease runs out, sending each once."""
+    run = uuid.uuid4().hex[:6]
+    queue = commands(run, recipients=10)  # 40 emails, 4 per recipient
+    addresses = sorted({c.subscription.email for c in queue})
+    keys = [recipient_key(a) for a in addresses]
+    group = f"test-notifier-killed-{run}"
+    lease_s = 3.0
+    await skip_to_end(kafka_settings, group)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "NOTIFIER_SMTP_PORT": str(smtp_sink.port),  # type: ignore[attr-defined]
+        "NOTIFIER_DATABASE_URL": postgres_database,
+        "NOTIFIER_GROUP_ID": group,
+        "NOTIFIER_INSTANCE_ID": f"doomed-{run}",
+        "NOTIFIER_GLOBAL_RATE_PER_S": "10",  # slow: the kill lands between two sends
+        "NOTIFIER_SENDING_LEASE_S": str(lease_s),
+    }
+    await publish(kafka_settings, queue)
+    doomed = spawn(env, tmp_path / "doomed.log")
+
+    def sent() -> int:
+        return len(addressed_to(smtp_sink, addresses))
+
+    try:
+        await eventually(lambda: sent() >= 5, timeout_s=60, what="the doomed instance at work")
+        # The survivor runs beside it: the doomed one's rows are live (renewed), not taken.
+        survivor = await start_notifier(
+            smtp_sink.port,  # type: ignore[attr-defined]
+            join=True,
+            database_url=postgres_database,
+            group_id=group,
+            sending_lease_s=lease_s,
+        )
+        await eventually(
+            lambda: port_answers(survivor.settings.http_port), what="the survivor running"
+        )
+        before = sent()
+        await eventually(lambda: sent() >= before + 5, timeout_s=60, what="5 more emails")
+        await asyncio.sleep(0.04)  # between two sends, not in the ~1 ms after SMTP's 250
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+    held = by_status_and_sender(survivor.ledger, keys)
+    assert sum(n for (status, _), n in held.items() if status in ("claimed", "sending")) > 0
+
+    def all_sent() -> bool:
+        counts = by_status_and_sender(survivor.ledger, keys)
+        return sum(n for (status, _), n in counts.items() if status == "sent") == len(queue)
+
+    await eventually(all_sent, timeout_s=60, what="every email sent, the survivor's share too")
+    assert_each_once_in_queue_order(smtp_sink, queue, addresses)
+    senders = {who for (_, who) in by_status_and_sender(survivor.ledger, keys)}
+    assert senders == {env["NOTIFIER_INSTANCE_ID"], survivor.settings.instance_id}

@@ -218,3 +218,16 @@ def test_instances_starting_together_create_the_schema_once(postgres_database: s
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_renewed_rows_are_kept_and_abandoned_ones_taken_over(ledger: Ledger) -> None:
+    ledger.record([for_recipient("a", matched()), for_recipient("b", matched())], UNLIMITED, NOW)
+    live, dead = ledger.claim("live", NOW, 1), ledger.claim("dead", NOW, 1)
+    ledger.mark_sending(dead[0].id, NOW)
+    assert ledger.renew("live", NOW + 50) == 1  # "dead" renews nothing any more
+    # Anyone's check, not a restart: only rows past the lease go back (no instance named).
+    assert ledger.recover(None, lease_s=60, now=NOW + 59) == (0, 0)
+    assert ledger.recover(None, lease_s=60, now=NOW + 61) == (0, 1)
+    assert ledger.status_counts() == {"claimed": 1, "pending": 1}
+    (taken,) = ledger.claim("live", NOW + 61, 10)
+    assert taken.id == dead[0].id and live[0].id != taken.id

@@ -350,13 +350,16 @@ class Ledger:
                 )
             return len(groups)
 
-    def recover(self, instance: str, lease_s: float, now: float) -> tuple[int, int]:
+    def recover(self, instance: str | None, lease_s: float, now: float) -> tuple[int, int]:
         """Put back rows a crash left (ours, or anyone's past the lease): (claimed, sending).
 
         'claimed' rows never reached SMTP; 'sending' rows may have been accepted just before
         the crash (the remaining window): both are sent again, with their stored Message-ID.
+        With no instance, only rows whose lease ran out (their instance stopped renewing).
         """
-        orphaned = sa.or_(emails.c.claimed_by == instance, emails.c.claimed_at < now - lease_s)
+        orphaned = emails.c.claimed_at < now - lease_s
+        if instance is not None:
+            orphaned = sa.or_(emails.c.claimed_by == instance, orphaned)
         counts = []
         with self._transaction() as conn:
             for status in ("claimed", "sending"):
@@ -367,6 +370,16 @@ class Ledger:
                 )
                 counts.append(int(result.rowcount))
         return counts[0], counts[1]
+
+    def renew(self, instance: str, now: float) -> int:
+        """Renew this instance's lease on the rows it holds, so no other takes them over."""
+        with self._transaction() as conn:
+            result = conn.execute(
+                emails.update()
+                .where(emails.c.claimed_by == instance, emails.c.status.in_(("claimed", "sending")))
+                .values(claimed_at=now)
+            )
+        return int(result.rowcount)
 
     def claim(self, instance: str, now: float, limit: int) -> list[ClaimedEmail]:
         """Take up to `limit` due emails for this instance ('claimed') and load them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from email.message import Message
 
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.exc import SQLAlchemyError
 
 from connect311_contracts.kafka import encode
 from connect311_contracts.logs import log_context
@@ -97,11 +99,17 @@ class Sender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; the in-flight email is always finished and recorded."""
+        await self._recover(self.settings.instance_id)  # ours at once, others' past the lease
+        leases = asyncio.create_task(self._keep_leases(stop), name="leases")
+        try:
+            await self._send_until(stop)
+        finally:
+            leases.cancel()
+            await asyncio.gather(leases, return_exceptions=True)
+
+    async def _recover(self, instance: str | None) -> None:
         claimed, sending = await asyncio.to_thread(
-            self.ledger.recover,
-            self.settings.instance_id,
-            self.settings.sending_lease_s,
-            time.time(),
+            self.ledger.recover, instance, self.settings.sending_lease_s, time.time()
         )
         if claimed:
             log.info("%d email(s) claimed before a crash go back in the queue", claimed)
@@ -110,6 +118,28 @@ class Sender:
             # again with the same Message-ID, so receiving systems can drop the copy.
             log.warning("resending %d email(s) a crash left in the middle of SMTP", sending)
             self.metrics.resent_after_crash.inc(sending)
+        if claimed or sending:
+            self.wake.set()
+
+    async def _keep_leases(self, stop: asyncio.Event) -> None:
+        """Renew the lease on our rows; take over rows whose instance stopped renewing.
+
+        Without this, rows of an instance that died and never came back (and with them its
+        recipients' later emails, which wait behind them) would wait for some restart.
+        """
+        interval = self.settings.sending_lease_s / 4
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set():
+                return
+            try:
+                await asyncio.to_thread(self.ledger.renew, self.settings.instance_id, time.time())
+                await self._recover(None)
+            except SQLAlchemyError as exc:  # the send loop reports a database that stays down
+                log.warning("could not renew or check leases: %s", exc)
+
+    async def _send_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             # Cleared before looking, so a command recorded after this point always wakes us.
             self.wake.clear()

@@ -69,7 +69,9 @@ class NotifierSettings(BaseSettings):
     retry_max_s: float = Field(default=900.0, gt=0)
     max_attempts: int = Field(default=12, ge=1)
     sending_lease_s: float = Field(
-        default=300.0, gt=0, description="A claimed/sending row older than this is another's crash"
+        default=60.0,
+        gt=0,
+        description="Rows held by an instance that stopped renewing this long ago are taken over",
     )
     digest_hour: int = Field(default=7, ge=0, le=23, description="Local hour daily/weekly go out")
     digest_check_s: float = Field(default=30.0, gt=0)
