@@ -181,6 +181,7 @@ def test_the_service_loggers_redact_tokens_too(
     )
     token = sign_subscription_token(SECRET, TokenPurpose.MANAGE, "some-subscription")
     caplog.set_level(logging.INFO)
+    caplog.clear()  # only the lines below
     for name in ("connect311_map_api.signup", "connect311_map_api.consumers"):
         logging.getLogger(name).warning("asked for %s and /confirm?token=%s", token, token)
     logging.getLogger("connect311_map_api.signup").info("/confirm?token=%s", "plain-secret")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from fractions import Fraction
 
 from fastapi.testclient import TestClient
 from hypothesis import given
@@ -163,8 +164,8 @@ def test_wait_is_the_first_whole_second_the_next_attempt_fits(
     if allowed(limit, previous, before + 1, elapsed):
         return
 
-    def fits_after(seconds: float) -> bool:
-        t = elapsed + seconds  # no other attempt meanwhile
+    def fits_after(seconds: int) -> bool:
+        t = Fraction(elapsed) + seconds  # exact; no other attempt meanwhile
         if t < window_s:
             return allowed(limit, previous, before + 1, t)
         if t < 2 * window_s:

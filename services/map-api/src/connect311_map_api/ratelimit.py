@@ -6,7 +6,8 @@ table reveals neither an IP nor an address, and cannot be reversed by hashing gu
 without the secret. The same sliding-window counters kept per process in memory stay in
 front as a cheap gate: they count only attempts the database accepted (a subset of the
 shared count, in the same epoch-aligned windows), so they refuse a flooding client before
-any database work and never refuse what the shared count would allow.
+any database work and refuse only what the shared count would refuse too (up to float
+rounding at a window's boundary instant: `limits` computes in floats).
 """
 
 from __future__ import annotations

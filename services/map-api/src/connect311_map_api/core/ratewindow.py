@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,12 @@ def window_start(now: float, window_s: int) -> int:
     return int(now // window_s) * window_s
 
 
-def estimate(previous: int, current: int, elapsed: float, window_s: int) -> float:
-    """Attempts in the sliding window ending `elapsed` seconds into the current window."""
-    return previous * (1 - elapsed / window_s) + current
+def estimate(previous: int, current: int, elapsed: float, window_s: int) -> Fraction:
+    """Attempts in the sliding window ending `elapsed` seconds into the current window.
+
+    Exact (rational) arithmetic, so `allowed` and `wait_s` agree on the boundary second.
+    """
+    return previous * (1 - Fraction(elapsed) / window_s) + current
 
 
 def allowed(limit: Limit, previous: int, current: int, elapsed: float) -> bool:
@@ -37,14 +41,14 @@ def allowed(limit: Limit, previous: int, current: int, elapsed: float) -> bool:
 
 def wait_s(limit: Limit, previous: int, before: int, elapsed: float) -> int:
     """Whole seconds until one more attempt fits, given `before` accepted in this window."""
-    w = limit.window_s
+    w, e = limit.window_s, Fraction(elapsed)
     room = limit.amount - 1 - before  # what the previous window's share must shrink to
     if room >= 0:
         if previous <= room:
             return 1
-        seconds = w * (1 - room / previous) - elapsed
+        seconds = w * (1 - Fraction(room, previous)) - e
     else:
         # This window alone is full: wait for it to become the previous one, then for its
         # weight to fade enough.
-        seconds = (w - elapsed) + w * (1 - (limit.amount - 1) / before)
+        seconds = (w - e) + w * (1 - Fraction(limit.amount - 1, before))
     return max(1, math.ceil(seconds))
