@@ -145,6 +145,8 @@ async def _start(
     async def restore() -> None:
         ctx.metrics.broker_recoveries.inc()
         await ctx.service.republish()
+        state.rewind.request()  # applying events and bounces again is idempotent
+        feedback.rewind.request()
 
     watch = BrokerWatch(
         ctx.kafka, restore, ctx.settings.broker_check_s, client_id="connect311-map-api-watch"

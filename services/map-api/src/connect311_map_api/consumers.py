@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.kafka import UndecodableMessage, consumer, dead_letter, decode
 from connect311_contracts.logs import kafka_context, log_context
+from connect311_contracts.rewind import Rewind
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SubscriptionBounced
 from connect311_contracts.topics import REQUEST_EVENTS, SUBSCRIPTION_FEEDBACK
@@ -74,6 +75,7 @@ class _Loop:
         self._metrics = metrics
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[TopicPartition, int] = {}
+        self.rewind = Rewind(self.topic)
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -81,6 +83,8 @@ class _Loop:
         await self._consumer.start()
         try:
             while True:
+                if self.rewind.pending:  # the broker lost its log: read the new one from its start
+                    await self.rewind.apply(self._consumer)
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=BATCH)
                 for tp, records in batches.items():
                     await self._handle(records)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
 
 from connect311_contracts.broker_watch import BrokerWatch
 from connect311_contracts.kafka import consumer, ensure_topics, producer
@@ -36,7 +35,7 @@ def _prepare_sqlite_dir(url: str) -> None:
 
 
 def _broker_watch(
-    kafka: KafkaSettings, kafka_consumer: AIOKafkaConsumer, settings: NotifierSettings
+    kafka: KafkaSettings, commands: CommandConsumer, settings: NotifierSettings
 ) -> Coroutine[Any, Any, None]:
     """Re-read notifications from the start after the broker lost them (memory-only broker).
 
@@ -46,9 +45,7 @@ def _broker_watch(
     """
 
     async def rewind() -> None:
-        if kafka_consumer.assignment():
-            await kafka_consumer.seek_to_beginning()
-        log.warning("broker lost its log: re-reading notifications from the beginning")
+        commands.rewind.request()
 
     watch = BrokerWatch(
         kafka, rewind, settings.broker_check_s, client_id="connect311-notifier-watch"
@@ -110,7 +107,7 @@ async def run(
         asyncio.create_task(commands.run(stop), name="consumer"),
         asyncio.create_task(sender.run(stop), name="sender"),
     ]
-    watch = asyncio.create_task(_broker_watch(kafka, kafka_consumer, settings), name="watch")
+    watch = asyncio.create_task(_broker_watch(kafka, commands, settings), name="watch")
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:

@@ -27,6 +27,7 @@ from connect311_contracts.notifications import (
     NotificationCommand,
     recipient_key,
 )
+from connect311_contracts.rewind import Rewind
 from connect311_contracts.topics import DEAD_LETTERS, NOTIFICATIONS
 from connect311_notifier.ledger import Incoming, Ledger, Planner, Recorded
 from connect311_notifier.metrics import Metrics
@@ -95,10 +96,13 @@ class CommandConsumer:
         self.metrics = metrics
         self.on_recorded = on_recorded
         self.plan = make_planner(settings, lambda: datetime.now(UTC))
+        self.rewind = Rewind(NOTIFICATIONS.name)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop`; a batch in hand is always recorded and committed first."""
         while not stop.is_set():
+            if self.rewind.pending:  # the broker lost its log: read the new one from its start
+                await self.rewind.apply(self.consumer)
             batches = await self.consumer.getmany(
                 timeout_ms=300, max_records=self.settings.batch_size
             )
