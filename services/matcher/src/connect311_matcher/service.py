@@ -42,7 +42,6 @@ from connect311_contracts.notifications import recipient_key
 from connect311_contracts.rewind import Rewind
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SUBSCRIPTION_CHANGED_ADAPTER
-from connect311_matcher.builder import GridBuilder
 from connect311_matcher.index import SubscriptionIndex
 from connect311_matcher.metrics import MatcherMetrics
 from connect311_matcher.rules import find_matches, notification
@@ -91,7 +90,6 @@ class Matcher:
         self._stop = asyncio.Event()
         self._batch_lock = asyncio.Lock()
         self._rebuild: asyncio.Task[None] | None = None
-        self._builder = GridBuilder(self.settings.grid_process_min)
         self._producer: AIOKafkaProducer | None = None
         self._reread = asyncio.Event()
         self._rewind = Rewind(self.settings.events_topic)
@@ -238,7 +236,7 @@ class Matcher:
         index = self.index
         batch, half, upto = index.grid_input()
         started = time.monotonic()
-        grid = await self._builder.build(index.shape, batch, half)
+        grid = await asyncio.to_thread(index.build_grid, batch, half)
         index.install_grid(grid, batch, upto)
         log.info(
             "cover grid of %d circles built in %.1f s", len(batch.slots), time.monotonic() - started

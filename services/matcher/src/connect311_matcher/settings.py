@@ -20,11 +20,6 @@ class MatcherSettings(BaseSettings):
     rebuild_min_delta: int = Field(
         default=2_000, ge=1, description="Live circle changes before the grid is rebuilt"
     )
-    grid_process_min: int = Field(
-        default=50_000,
-        ge=0,
-        description="Grids of this many circles or more are built in a worker process",
-    )
     max_batch: int = Field(default=500, ge=1, description="Request events matched per commit")
     broker_check_s: float = Field(
         default=5.0, gt=0, description="How often to check the broker still holds the topics"
