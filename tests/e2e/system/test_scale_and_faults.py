@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import replace
+
+import httpx
 
 from connect311_local.broker import free_port
 from tests.e2e.system.conftest import Stack, readable, request_record
@@ -90,3 +93,51 @@ def test_services_killed_mid_stream_lose_and_duplicate_nothing(stack: Stack) -> 
     lost = {f"{tag}-{i}" for i in range(80)} - set(counts)
     assert not lost, f"lost: {sorted(lost)}"
     assert set(counts.values()) == {1}, f"duplicated: {[k for k, v in counts.items() if v > 1]}"
+
+
+class _RetryingFeed(threading.Thread):
+    """A city system pushing one request at a time, re-sending any push left unanswered."""
+
+    def __init__(self, stack: Stack, tag: str, numbers: range) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.tag, self.numbers = stack, tag, numbers
+        self.sent = 0
+        self.retries = 0
+
+    def run(self) -> None:
+        for i in self.numbers:
+            record = request_record(
+                f"{self.tag}-{i}",
+                CENTRE[0] + 0.0001 * (i % 50),
+                CENTRE[1],
+                description=f"report {self.tag}-{i}.",
+            )
+            while True:
+                try:
+                    self.stack.push(record)
+                    break
+                except (httpx.HTTPError, AssertionError):  # killed or restarting: send again
+                    self.retries += 1
+                    time.sleep(0.2)
+            self.sent += 1
+            time.sleep(0.02)
+
+
+def test_an_ingestor_killed_while_requests_flow_loses_and_duplicates_nothing(
+    stack: Stack,
+) -> None:
+    email, tag = _subscribe_circle(stack), uuid.uuid4().hex[:6]
+    feed = _RetryingFeed(stack, tag, range(40))
+    feed.start()
+    deadline = time.monotonic() + 30
+    while feed.sent < 10:
+        assert time.monotonic() < deadline, "the feed never got going"
+        time.sleep(0.01)
+    stack.restart("ingestor", kill=True)  # mid-stream: a push may be cut off half-way
+    feed.join(timeout=120)
+    assert not feed.is_alive() and feed.sent == 40
+    counts = _alert_counts(stack, email, tag, 40)
+    lost = {f"{tag}-{i}" for i in range(40)} - set(counts)
+    assert not lost, f"lost: {sorted(lost)}"
+    assert set(counts.values()) == {1}, f"duplicated: {[k for k, v in counts.items() if v > 1]}"
+    assert feed.retries > 0, "the ingestor was never seen down: the kill did not interrupt"
