@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiokafka import TopicPartition
@@ -128,6 +129,32 @@ class Notifier:
 
 
 StartNotifier = Callable[..., Awaitable[Notifier]]
+
+
+async def metric(notifier: Notifier, name: str, labels: str = "") -> float:
+    """One sample from the notifier's /metrics (summed over label sets unless `labels`)."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{notifier.http}/metrics") as response,
+    ):
+        text = await response.text()
+    prefix = f"{name}{{{labels}}}" if labels else name
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(prefix) and (labels or line[len(name)] in " {")
+    )
+
+
+async def metric_reaches(
+    notifier: Notifier, name: str, labels: str, at_least: float, timeout_s: float = 30.0
+) -> None:
+    """Poll /metrics until the sample reaches `at_least`; fail clearly otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while await metric(notifier, name, labels) < at_least:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}{{{labels}}} stayed below {at_least} for {timeout_s} s")
+        await asyncio.sleep(0.05)
 
 
 def notifier_settings(tmp_path: Path, smtp_port: int, **overrides: Any) -> NotifierSettings:

@@ -24,7 +24,14 @@ from connect311_contracts.subscriptions import SubscriptionStatus
 from connect311_local.broker import free_port
 from connect311_notifier.ledger import Ledger, emails
 from connect311_notifier.sender import TRACE_HEADER
-from tests.integration.notifier.conftest import StartNotifier, addressed_to, eventually, publish
+from tests.integration.notifier.conftest import (
+    StartNotifier,
+    addressed_to,
+    eventually,
+    metric,
+    metric_reaches,
+    publish,
+)
 from tests.support.smtp import SmtpSink, start_smtp_sink
 from tests.unit.notifier.factories import confirmation, event, matched, request, subscription
 
@@ -162,18 +169,14 @@ async def test_smtp_down_then_up_each_once_in_order_per_recipient(
     )
     await publish(kafka_settings, interleaved(list(queues.values())))
 
-    def heads_retried() -> bool:
-        rows = attempted(notifier.ledger, keys)
-        firsts = {key: attempts for key, _, attempts in reversed(rows)}
-        return len(rows) == expected and min(firsts.values()) >= 2
-
-    await eventually(heads_retried, what="each recipient's first email tried twice")
-    # Only each recipient's first email was tried: the rest wait behind it, untouched.
-    rows = attempted(notifier.ledger, keys)
-    seen: set[str] = set()
-    for key, _, attempts in rows:
-        assert (attempts > 0) == (key not in seen)
-        seen.add(key)
+    await eventually(
+        lambda: len(attempted(notifier.ledger, keys)) == expected, what="every email queued"
+    )
+    await metric_reaches(notifier, "notifier_smtp_probes_total", 'result="unreachable"', 2)
+    # The server is down, not the emails: none was charged an attempt (max_attempts=1 would
+    # have dead-lettered it), and probes, not emails, find out when it is back.
+    assert [attempts for _, _, attempts in attempted(notifier.ledger, keys)] == [0] * expected
+    assert await metric(notifier, "notifier_smtp_reachable") == 0
 
     controller, sink = start_smtp_sink(port)
     try:
@@ -181,3 +184,9 @@ async def test_smtp_down_then_up_each_once_in_order_per_recipient(
         assert_once_and_in_order(sink, queues)
     finally:
         controller.stop()
+    # Each sent on its first counted attempt; one outage however many emails were waiting.
+    await eventually(
+        lambda: [a for _, _, a in attempted(notifier.ledger, keys)] == [1] * expected,
+        what="every email recorded as sent on its first attempt",
+    )
+    assert await metric(notifier, "notifier_smtp_outages_total") == 1

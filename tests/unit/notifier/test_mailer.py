@@ -6,6 +6,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
+from aiosmtpd.controller import Controller
 
 from connect311_local.broker import free_port
 from connect311_notifier.mailer import Mailer, Outcome, classify
@@ -42,7 +43,8 @@ async def test_server_restart_is_a_temporary_failure_then_reconnects() -> None:
     port = free_port()
     mailer = Mailer(NotifierSettings(smtp_port=port, smtp_connect_timeout_s=2))
     refused = await mailer.send(message(0))
-    assert refused.outcome is Outcome.TEMPORARY and not refused.bounce
+    assert refused.outcome is Outcome.UNREACHABLE and not refused.bounce
+    assert await mailer.probe() is not None
     controller, sink = start_smtp_sink(port)
     try:
         assert (await mailer.send(message(1))).outcome is Outcome.SENT
@@ -84,3 +86,50 @@ def test_our_own_configuration_errors_never_bounce_the_recipient() -> None:
     sender = classify(aiosmtplib.SMTPSenderRefused(550, "sender rejected", "a@example.org"))
     assert auth.outcome is sender.outcome is Outcome.TEMPORARY
     assert not auth.bounce and not sender.bounce
+
+
+def greeting_server(port: int, greeting: str) -> Controller:
+    from aiosmtpd.smtp import SMTP
+
+    class Refusing(SMTP):
+        async def push(self, status: str) -> None:
+            # The first thing a server says is its greeting: replace it with the refusal.
+            if status.startswith("220 ") and not getattr(self, "_greeted", False):
+                self._greeted = True
+                status = greeting
+            await super().push(status)
+
+    controller = Controller(SmtpSink(), hostname="127.0.0.1", port=port)
+    controller.factory = lambda: Refusing(controller.handler, hostname="127.0.0.1")  # type: ignore[method-assign]
+    controller.start()
+    return controller
+
+
+@pytest.mark.parametrize("greeting", ["421 4.3.2 Service shutting down", "554 No SMTP service"])
+async def test_a_refused_greeting_is_the_server_unreachable_not_a_bounce(greeting: str) -> None:
+    port = free_port()
+    controller = greeting_server(port, greeting)
+    try:
+        mailer = Mailer(NotifierSettings(smtp_port=port, smtp_connect_timeout_s=5))
+        result = await mailer.send(message(0))
+        probed = await mailer.probe()
+        await mailer.close()
+    finally:
+        controller.stop()
+    # Nothing about the message was refused: no bounce, and the sender will not charge it.
+    assert (result.outcome, result.code, result.bounce) == (
+        Outcome.UNREACHABLE,
+        int(greeting[:3]),
+        False,
+    )
+    assert greeting[4:] in result.reason
+    assert probed is not None and probed.outcome is Outcome.UNREACHABLE
+    assert mailer.connections_opened == 0
+
+
+async def test_probe_opens_the_session_the_next_send_reuses(smtp_sink: SmtpSink) -> None:
+    mailer = Mailer(NotifierSettings(smtp_port=smtp_sink.port))  # type: ignore[attr-defined]
+    assert await mailer.probe() is None
+    assert (await mailer.send(message(0))).outcome is Outcome.SENT
+    await mailer.close()
+    assert mailer.connections_opened == 1 and len(smtp_sink.messages) == 1

@@ -25,6 +25,7 @@ class Outcome(StrEnum):
     SENT = "sent"
     TEMPORARY = "temporary"
     PERMANENT = "permanent"
+    UNREACHABLE = "unreachable"  # no session with the server: about the server, not the email
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ def classify(exc: Exception) -> SendResult:
             return SendResult(Outcome.PERMANENT, exc.code, reason, bounce=True)
         return SendResult(Outcome.TEMPORARY, exc.code, reason)
     return SendResult(Outcome.TEMPORARY, None, f"{type(exc).__name__}: {exc}")
+
+
+def unreachable(exc: Exception) -> SendResult:
+    """A session could not be opened (refused, timed out, 421 greeting, EHLO/TLS/AUTH refused)."""
+    code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
+    detail = f"{code} {exc.message}" if isinstance(exc, aiosmtplib.SMTPResponseException) else exc
+    return SendResult(Outcome.UNREACHABLE, code, f"{type(exc).__name__}: {detail}")
 
 
 class Mailer:
@@ -89,14 +97,33 @@ class Mailer:
         await smtp.connect()
         self.connections_opened += 1
         self._sent_on_connection = 0
+        self._last_used = time.monotonic()  # just greeted: no NOOP needed before the first send
         self._smtp = smtp
         return smtp
 
-    async def send(self, message: Message) -> SendResult:
-        """One delivery attempt; never raises for SMTP or network failures."""
+    async def _session(self) -> aiosmtplib.SMTP | SendResult:
         try:
-            smtp = await self._connection()
-            await self._transmit(smtp, message)
+            return await self._connection()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self.close()
+            return unreachable(exc)
+
+    async def probe(self) -> SendResult | None:
+        """Open (or check) the session, sending nothing: None when the server answers."""
+        session = await self._session()
+        return session if isinstance(session, SendResult) else None
+
+    async def send(self, message: Message) -> SendResult:
+        """One delivery attempt; never raises for SMTP or network failures.
+
+        Failing to open a session is UNREACHABLE (nothing about this message was refused);
+        a failure once the session is open is about the message and sorted by `classify`.
+        """
+        session = await self._session()
+        if isinstance(session, SendResult):
+            return session
+        try:
+            await self._transmit(session, message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             result = classify(exc)
             if result.code is None:

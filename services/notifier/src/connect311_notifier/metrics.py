@@ -44,6 +44,26 @@ class Metrics:
             "Emails found 'sending' at start-up and sent again (same Message-ID)",
             registry=r,
         )
+        self.smtp_reachable = Gauge(
+            "notifier_smtp_reachable",
+            "1 while the SMTP server opens sessions, 0 during an outage (delivery paused)",
+            registry=r,
+        )
+        self.smtp_reachable.set(1)
+        self.smtp_outages = Counter(
+            "notifier_smtp_outages", "Times the SMTP server became unreachable", registry=r
+        )
+        self.smtp_probes = Counter(
+            "notifier_smtp_probes",
+            "Probes of an unreachable SMTP server, by result (answered or unreachable)",
+            ["result"],
+            registry=r,
+        )
+        self.smtp_backlog_drain = Gauge(
+            "notifier_smtp_backlog_drain_seconds",
+            "After the last SMTP outage: from the server answering again to nothing left due",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "notifier_consumer_lag",
             "Commands behind the high-water mark on assigned partitions, by topic",

@@ -26,6 +26,7 @@ from connect311_notifier.mailer import Mailer, Outcome, SendResult
 from connect311_notifier.metrics import Metrics
 from connect311_notifier.model import NotificationDeadLettered
 from connect311_notifier.policy import EmailKind, backoff_s
+from connect311_notifier.relay_watch import RelayWatch
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
 
@@ -96,6 +97,7 @@ class Sender:
         self.metrics = metrics
         self.pacer = Pacer(settings.global_rate_per_s)
         self.wake = asyncio.Event()
+        self.relay = RelayWatch(settings, metrics)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; the in-flight email is always finished and recorded."""
@@ -141,6 +143,11 @@ class Sender:
 
     async def _send_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if not self.relay.reachable:
+                # The emails wait untouched (no attempt, no back-off) while one probe at a
+                # time finds out when the server answers again.
+                await self.relay.until_reachable(self.mailers[0], stop)
+                continue
             # Cleared before looking, so a command recorded after this point always wakes us.
             self.wake.clear()
             await asyncio.to_thread(self.ledger.flush_digests, time.time())
@@ -149,6 +156,7 @@ class Sender:
                 self.ledger.claim, self.settings.instance_id, time.time(), CLAIM_BATCH
             )
             if not batch:
+                self.relay.idle()
                 await self._idle(stop)
                 continue
             lanes: list[list[ClaimedEmail]] = [[] for _ in self.mailers]
@@ -164,7 +172,8 @@ class Sender:
 
         After a temporary failure, the rest of that recipient's emails are given back
         unsent: they wait behind the retry (the ledger holds them back) instead of
-        overtaking it. Other recipients in the lane carry on.
+        overtaking it. Other recipients in the lane carry on. Once the server is found
+        unreachable (by any lane), every lane gives the rest back.
         """
         waiting: set[str] = set()  # recipients whose earlier email waits for a retry
         held: list[int] = []
@@ -174,7 +183,7 @@ class Sender:
                 if email.recipient_key in waiting:
                     held.append(email.id)
                     continue
-                if stop.is_set():
+                if stop.is_set() or not self.relay.reachable:
                     held += [e.id for e in emails[index:]]
                     return
                 await self.pacer.wait()
@@ -253,7 +262,15 @@ class Sender:
             await asyncio.to_thread(self.ledger.mark_sending, email.id, time.time())
         result = await (mailer or self.mailers[0]).send(message)
         now = time.time()
+        if result.outcome is Outcome.UNREACHABLE:
+            # Not this email's failure: it goes back as it was (it never reached SMTP), and
+            # every lane stops handing emails to a server that cannot take them.
+            self.relay.lost(result)
+            self.metrics.failed.labels(kind, result.outcome.value).inc()
+            await asyncio.to_thread(self.ledger.release, [email.id])
+            return Attempt(finished=False)
         if result.outcome is Outcome.SENT:
+            self.relay.sent()
             then = following.id if following else None
             await asyncio.to_thread(self.ledger.mark_sent, email.id, now, then)
             self.metrics.sent.labels(kind).inc()
@@ -268,8 +285,8 @@ class Sender:
             )
             return Attempt(finished=True, next_marked=following is not None)
         self.metrics.failed.labels(kind, result.outcome.value).inc()
-        # A relay that is down or unreachable (no SMTP code) is retried for as long as it
-        # takes; only a recipient's repeated 4xx gives up after max_attempts.
+        # A session lost mid-message (no SMTP code) is retried for as long as it takes;
+        # only a recipient's repeated 4xx gives up after max_attempts.
         retry = result.code is None or email.attempts + 1 < self.settings.max_attempts
         if result.outcome is Outcome.TEMPORARY and retry:
             delay = backoff_s(

@@ -41,6 +41,12 @@ class NotifierSettings(BaseSettings):
     smtp_messages_per_connection: int = Field(
         default=0, ge=0, description="Reconnect after this many messages (0: no limit)"
     )
+    smtp_probe_base_s: float = Field(
+        default=0.5, gt=0, description="First probe of an unreachable SMTP server, then doubling"
+    )
+    smtp_probe_max_s: float = Field(
+        default=10.0, gt=0, description="Longest wait between probes of an unreachable server"
+    )
 
     # Mail identity
     from_address: str = "alerts@connect311.localhost"
