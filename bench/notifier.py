@@ -7,9 +7,15 @@ Starts its own Kafka-protocol broker and an aiosmtpd sink on loopback, then meas
   3. end to end: commands published to Kafka -> notifier (consumer, ledger, sender) -> SMTP
      accepted, as a burst and as a steady trickle, reused connection versus one per message;
   4. several instances: the same burst through 1 and then 2 notifier processes (one consumer
-     group, one PostgreSQL ledger), the single process being the baseline.
+     group, one PostgreSQL ledger), the single process being the baseline;
+  5. --smtp-outage: a notifier process with production back-off; a burst with the SMTP
+     server up (the baseline), then the server stopped for --outage-s while commands keep
+     arriving for new recipients, then started again: how long until everything queued is
+     delivered. To compare with an older notifier, put its src first on PYTHONPATH (the
+     notifier process inherits it).
 
 Run: uv run python bench/notifier.py [--emails 1000] [--only-instances]
+     uv run python bench/notifier.py --smtp-outage [--outage-s 60] [--emails 200]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
 from connect311_contracts.events import RequestOpened
@@ -56,8 +63,8 @@ class Sink:
     It appends "<recipient> <accepted at>" lines to a file; the bench reads them back.
     """
 
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
+    def __init__(self, tmp: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.path = tmp / f"sink-{self.port}.log"
         self.path.touch()
         self.process = subprocess.Popen(
@@ -440,6 +447,69 @@ async def several_instances(sink: Sink, n: int) -> None:
         print(f"   {label:24} {rate:8.0f} emails/s   (sent, incl. warm-up: {split})")
 
 
+async def publish_all(prod: AIOKafkaProducer, commands: list[SubscriberMatched]) -> None:
+    """Publish keyed by recipient, as the matcher does, and wait for the broker's acks."""
+    pending = []
+    for c in commands:
+        key = recipient_key(c.subscription.email).encode()
+        pending.append(await prod.send("notifications.v1", encode(c), key=key))
+    await asyncio.gather(*pending)
+
+
+async def smtp_outage(n: int, outage_s: float) -> None:
+    """Section 5: time to drain a burst with SMTP up vs. the backlog of an outage."""
+    print(f"\n5. SMTP outage: {n} emails with the server up, then {n} while it is down")
+    print(f"   for {outage_s:.0f} s (one notifier process, 4 connections, retry base 2 s)")
+    with running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        await ensure_topics(kafka)
+        sink = Sink(Path(tmp))
+        url = f"sqlite:///{Path(tmp) / 'notifier.db'}"
+        group = f"bench-outage-{uuid.uuid4().hex[:6]}"
+        process, _ = spawn_notifier(kafka, sink, url, group, "bench-0", Path(tmp) / "n0.log")
+        prod = producer(kafka, "bench")
+        await prod.start()
+        try:
+            warm = command(0, f"warm-{uuid.uuid4().hex[:6]}")
+            await publish_all(prod, [warm])
+            await until(lambda: sink.count({warm.subscription.email}) == 1, 60)
+
+            base = [command(i, uuid.uuid4().hex[:6]) for i in range(n)]
+            start = time.time()
+            await publish_all(prod, base)
+            await until(lambda: sink.count({c.subscription.email for c in base}) == n, 300)
+            baseline = max(sink.arrivals()[c.subscription.email] for c in base) - start
+
+            sink.stop()
+            run = uuid.uuid4().hex[:6]
+            queued = [command(i, run) for i in range(n)]
+            down_at, rounds = time.time(), 10
+            for r in range(rounds):  # commands keep arriving through the outage
+                await publish_all(prod, queued[r::rounds])
+                await asyncio.sleep(max(0.0, down_at + (r + 1) * outage_s / rounds - time.time()))
+            sink = Sink(Path(tmp), sink.port)
+            back_at = time.time()
+            wanted = {c.subscription.email for c in queued}
+            await until(lambda: sink.count(wanted) == n, 900)
+            arrivals = [sink.arrivals()[to] for to in wanted]
+        except TimeoutError:
+            print_logs(Path(tmp))
+            raise
+        finally:
+            await prod.stop()
+            process.terminate()
+            process.wait(timeout=30)
+            sink.stop()
+    print(
+        f"   no outage (baseline)       : {n} emails delivered {baseline:6.2f} s after publishing"
+    )
+    print(
+        f"   after {back_at - down_at:3.0f} s down            : {n} queued emails delivered "
+        f"{max(arrivals) - back_at:6.2f} s after the server came back "
+        f"(first after {min(arrivals) - back_at:.2f} s)"
+    )
+
+
 async def main(n: int, with_faust: bool, only_instances: bool) -> None:
     load = os.getloadavg()[0]
     print(f"notifier benchmark: {os.cpu_count()} CPU(s), load average {load:.1f}, {n} emails/run")
@@ -499,6 +569,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--only-instances", action="store_true", help="only section 4 (1 vs 2 instances)"
     )
+    parser.add_argument(
+        "--smtp-outage", action="store_true", help="only section 5 (drain after an outage)"
+    )
+    parser.add_argument("--outage-s", type=float, default=60.0, help="outage length (default 60)")
     parser.add_argument("--serve-sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--faust-table", nargs=2, metavar=("N", "BOOTSTRAP"), help=argparse.SUPPRESS
@@ -508,6 +582,9 @@ if __name__ == "__main__":
         serve_sink(int(args.serve_sink[0]), Path(args.serve_sink[1]))
     elif args.faust_table:
         serve_faust_table(int(args.faust_table[0]), args.faust_table[1])
+    elif args.smtp_outage:
+        logging.basicConfig(level=logging.WARNING)
+        asyncio.run(smtp_outage(args.emails, args.outage_s))
     else:
         logging.basicConfig(level=logging.WARNING)
         asyncio.run(main(args.emails, args.with_faust, args.only_instances))
