@@ -504,7 +504,7 @@ async def smtp_outage(n: int, outage_s: float) -> None:
         f"   no outage (baseline)       : {n} emails delivered {baseline:6.2f} s after publishing"
     )
     print(
-        f"   after {back_at - down_at:3.0f} s down            : {n} queued emails delivered "
+        f"   after {back_at - down_at:3.0f} s down          : {n} queued emails delivered "
         f"{max(arrivals) - back_at:6.2f} s after the server came back "
         f"(first after {min(arrivals) - back_at:.2f} s)"
     )
