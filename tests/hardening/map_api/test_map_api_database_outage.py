@@ -6,8 +6,6 @@ consumer loses nothing, and both recover by themselves once the lock is gone.
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ from connect311_local.broker import free_port
 from connect311_map_api.app import create_app
 from connect311_map_api.settings import MapApiSettings
 from tests.integration.map_api.test_map_api_kafka import DEADLINE_S, poll
+from tests.support.uvicorn_thread import serving
 from tests.unit.map_api.factories import lifecycle
 
 AREA = {"kind": "circle", "lat": 27.77, "long": -82.64, "radius_m": 300}
@@ -41,24 +40,9 @@ def serve(db: Path, kafka: KafkaSettings, tag: str) -> Iterator[str]:
     )
     signing = SigningSettings(secret_key="outage", public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, kafka=kafka, signing=signing)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "map API did not start"
-        time.sleep(0.1)
-    try:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    with serving(config, timeout_s=DEADLINE_S) as base:
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 async def test_locked_database_gives_503_then_everything_recovers(

@@ -6,8 +6,6 @@ The app runs under real uvicorn with its access log on, logging as the CLI confi
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +19,7 @@ from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
 from connect311_local.broker import free_port
 from connect311_map_api.app import create_app
 from connect311_map_api.settings import MapApiSettings
+from tests.support.uvicorn_thread import serving
 from tests.unit.map_api.factories import RecordingPublisher
 
 SECRET = "privacy-secret"
@@ -46,24 +45,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, RecordingPublisher]]:
         publisher=publisher,
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=True)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "map API did not start"
-        time.sleep(0.05)
-    try:
+    with serving(config) as base:
         yield base, publisher
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _path(url: str) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from connect311_local.broker import free_port
 from connect311_map_api.app import create_app
 from connect311_map_api.settings import MapApiSettings
 from connect311_map_api.tokenlog import redact_tokens
+from tests.support.uvicorn_thread import serving
 from tests.unit.map_api.factories import RecordingPublisher
 
 SECRET = "token-log-secret"
@@ -88,24 +87,10 @@ def served(
     for logger in targets:
         logger.addHandler(collector)
     logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "map API did not start"
-            time.sleep(0.05)
-        yield base, publisher, collector
+        with serving(config) as base:
+            yield base, publisher, collector
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         for logger in targets:
             logger.removeHandler(collector)
         root.setLevel(old_level)
