@@ -285,10 +285,12 @@ def http_suite(url: str) -> None:
     from connect311_map_api.app import create_app
     from connect311_map_api.settings import MapApiSettings
 
-    app = create_app(MapApiSettings(database_url=url, consume=False), signing=SigningSettings())
+    # No per-client read limit: this measures the routes, from one client, as fast as it can.
+    settings = MapApiSettings(database_url=url, consume=False, read_limit="")
+    app = create_app(settings, signing=SigningSettings())
     rnd = random.Random(3)
     with TestClient(app) as client:
-        for name, span, limit in (("street", 0.01, 500), ("city", None, 500), ("city", None, 5000)):
+        for name, span, limit in (("street", 0.01, 500), ("city", None, 500), ("city", None, 1000)):
             samples = []
             for _ in range(20):
                 box = random_view(rnd, span) if span else CITY

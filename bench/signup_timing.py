@@ -74,6 +74,8 @@ def start_server(db_url: str, bootstrap: str, port: int) -> subprocess.Popen[byt
         "MAP_API_CONSUME": "true",
         "MAP_API_RATE_LIMIT_IP": "1000000/minute",
         "MAP_API_RATE_LIMIT_EMAIL": "1000000/minute",
+        "MAP_API_RATE_LIMIT_DOMAIN": "1000000/minute",
+        "MAP_API_RATE_LIMIT_CONFIRMATIONS": "1000000/minute",
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "CONNECT311_SECRET_KEY": "signup-timing-bench",
         "CONNECT311_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",

@@ -50,6 +50,12 @@ Longitude = Annotated[float, AfterValidator(_finite), Field(ge=-180.0, le=180.0)
 MAX_TEXT = 10_000
 """Longest free text kept from a feed; longer text is cut (feeds are untrusted)."""
 
+MAX_ANOMALIES = 20
+"""Most data-quality notes one snapshot carries (one per field and kind is plenty)."""
+
+Anomaly = Annotated[str, Field(min_length=1, max_length=80)]
+"""A data-quality note, '<field>:<kind>' (e.g. 'closed_datetime:before_requested')."""
+
 
 class ServiceRequest(BaseModel):
     """A snapshot of one service request, as the city last described it.
@@ -81,6 +87,14 @@ class ServiceRequest(BaseModel):
     closed_datetime: UtcDatetime | None = None
     expected_datetime: UtcDatetime | None = None
     media_url: str | None = Field(default=None, max_length=2000)
+    # Optional with a default: events written before it existed still read, and a clean
+    # record carries (). The ingestor's docs/feeds.md lists the kinds.
+    anomalies: tuple[Anomaly, ...] = Field(
+        default=(),
+        max_length=MAX_ANOMALIES,
+        description="Data-quality problems the source had that the ingestor corrected or "
+        "dropped instead of rejecting the request",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceRequest:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEVELOPMENT_SECRET",
+    "DevelopmentSecretRefused",
+    "KafkaSettings",
+    "SigningSettings",
+    "is_local_url",
+]
+
+DEVELOPMENT_SECRET = "local-development-only-not-secret"  # noqa: S105 (public by design)
+"""Public (it is in the source): anyone can forge links signed with it."""
 
 
 class KafkaSettings(BaseSettings):
@@ -56,5 +69,40 @@ class SigningSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONNECT311_", extra="ignore")
 
-    secret_key: SecretStr = SecretStr("local-development-only-not-secret")
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     public_base_url: str = "http://localhost:8000"
+
+    def refuse_development_secret(self) -> None:
+        """Raise DevelopmentSecretRefused if the public secret would sign real links.
+
+        The built-in secret is in the source code, so tokens forged with it would be accepted;
+        it is allowed only while the public base URL is this machine (localhost, 127.x, ::1).
+        """
+        if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET and not is_local_url(
+            self.public_base_url
+        ):
+            raise DevelopmentSecretRefused(
+                f"refusing to start: CONNECT311_SECRET_KEY is the public development secret but "
+                f"CONNECT311_PUBLIC_BASE_URL is {self.public_base_url!r}; set "
+                "CONNECT311_SECRET_KEY to a long random string (the same in every service)"
+            )
+
+
+class DevelopmentSecretRefused(RuntimeError):
+    """A service was about to sign public links with the built-in development secret."""
+
+
+def is_local_url(url: str) -> bool:
+    """True when the URL's host is this machine: localhost, 127.0.0.0/8 or ::1."""
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -147,6 +147,10 @@ def test_alert_me_ends_with_a_confirmation_email_that_confirms(
     expect(page.locator("path.alert-circle")).to_have_count(1)
     expect(page.locator("#alert-preview")).to_contain_text("per week")
     page.get_by_label("Your email").fill(address)
+    # Attacker-chosen text must not reach the stranger's inbox (issue 12): only system facts.
+    page.get_by_label("Name this alert (optional)").fill(
+        "Refund due: log in at https://evil.example"
+    )
     page.get_by_role("button", name="Send me a confirmation email").click()
     expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
 
@@ -157,6 +161,8 @@ def test_alert_me_ends_with_a_confirmation_email_that_confirms(
     links = re.findall(r"https?://[^\s\"'<>]+/api/subscriptions/confirm\?token=[\w.\-]+", text)
     assert links, f"no confirmation link in the email:\n{text}"
     assert links[0].startswith(map_api_on_kafka)
+    assert "evil.example" not in message.as_string() and "Refund" not in text
+    assert "of a point on the map" in text
     page.goto(links[0])
     assert urlsplit(page.url).path == "/subscriptions/confirmed"
     expect(page.get_by_role("heading", level=1)).to_have_text("Your alert is confirmed")

@@ -67,7 +67,9 @@ async def test_import_publishes_contract_events_keyed_by_request_and_rejects_by_
     assert summary.records == 60
     assert summary.accepted + sum(summary.rejects.values()) == 60
     assert summary.events == Counter({"request.opened": summary.accepted})
-    assert summary.rejects["closed_before_opened"] == 1  # the export's first row
+    assert summary.rejects == {"missing_coordinates": 1}  # row 54
+    # The export's first row was closed before it was opened: kept, with the anomaly noted.
+    assert summary.anomalies == {"closed_datetime:before_requested": 1}
 
     records = await topic_reader(REQUEST_EVENTS.name, f"{profile.source}:")
     events = events_of(records)
@@ -90,8 +92,13 @@ async def test_import_publishes_contract_events_keyed_by_request_and_rejects_by_
     assert Counter(r.reason.value for r in rejects) == summary.rejects
     assert all(r.raw and r.location and r.location.startswith("export.csv") for r in rejects)
     assert counts == {(profile.source, k): v for k, v in summary.rejects.items()}
-    line = f'reason="closed_before_opened",source="{profile.source}"}} 1.0'
+    line = f'reason="missing_coordinates",source="{profile.source}"}} 1.0'
     assert "ingestor_records_rejected_total{" + line in metrics
+    kind = f'kind="closed_datetime:before_requested",source="{profile.source}"}} 1.0'
+    assert "ingestor_data_anomalies_total{" + kind in metrics
+    flagged = [e.request for e in events if e.request.anomalies]
+    assert [r.anomalies for r in flagged] == [("closed_datetime:before_requested",)]
+    assert flagged[0].closed_datetime == flagged[0].requested_datetime
 
 
 async def test_reimport_is_silent_and_one_changed_row_gives_exactly_one_event_after_restart(

@@ -146,14 +146,15 @@ def test_cli_help_lists_the_commands(tmp_path: Path, kafka_settings: KafkaSettin
 def test_cli_import_prints_a_summary_and_explains_errors(
     tmp_path: Path, kafka_settings: KafkaSettings
 ) -> None:
-    export = small_export(tmp_path / "cli.csv", 25)
+    export = small_export(tmp_path / "cli.csv", 60)
     env = _env(kafka_settings, tmp_path)
-    done = _cli("import", str(export), "--profile", "nyc", "--limit", "20", env=env)
+    # The first 55 rows hold one without coordinates (row 54): a reject to report.
+    done = _cli("import", str(export), "--profile", "nyc", "--limit", "55", env=env)
     assert done.returncode == 0, done.stderr
     assert "records read" in done.stdout and "request.opened" in done.stdout
     status = _cli("status", env=env)
     assert status.returncode == 0, status.stderr
-    assert "nyc311" in status.stdout and "closed_before_opened" in status.stdout
+    assert "nyc311" in status.stdout and "missing_coordinates" in status.stdout
     bad_profile = _cli("import", str(export), "--profile", "atlantis", env=env)
     assert bad_profile.returncode == 2 and "unknown profile" in bad_profile.stderr
     no_broker = _cli(

@@ -34,6 +34,7 @@ from connect311_map_api.settings import MapApiSettings
 from tests.unit.map_api.factories import lifecycle
 
 DEADLINE_S = 40
+ADMIN = {"Authorization": "Bearer adm"}  # also reads /metrics
 
 
 @contextmanager
@@ -145,7 +146,10 @@ async def test_events_state_stream_deadletters_signup_bounce_republish(
         streamed: list[dict[str, Any]] = []
         stream_task = asyncio.create_task(sse_events(base, streamed))
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            await poll(lambda: http.get("/metrics"), lambda r: "map_api_sse_clients 1.0" in r.text)
+            await poll(
+                lambda: http.get("/metrics", headers=ADMIN),
+                lambda r: "map_api_sse_clients 1.0" in r.text,
+            )
             events = lifecycle(rid_source)
             poison_key = f"poison-{tag}".encode()
             # At-least-once delivery: every event arrives twice, around a poison message.
@@ -163,7 +167,10 @@ async def test_events_state_stream_deadletters_signup_bounce_republish(
                 return streamed
 
             await poll(seen, lambda s: any(f["id"] == f"test:{rid_source}" for f in s))
-            await poll(lambda: http.get("/metrics"), lambda r: _metric(r.text, "duplicate") >= 3)
+            await poll(
+                lambda: http.get("/metrics", headers=ADMIN),
+                lambda r: _metric(r.text, "duplicate") >= 3,
+            )
             again = await http.get(f"/api/requests/test:{rid_source}")
             assert len(again.json()["timeline"]) == 3
             letters = await find(

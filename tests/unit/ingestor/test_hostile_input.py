@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -115,9 +116,6 @@ def test_bad_coordinates(lat: object, long: object, reason: str) -> None:
         ("requested_datetime", "1900-01-01T00:00:00Z", "invalid_date"),
         ("requested_datetime", "yesterday", "invalid_date"),
         ("requested_datetime", "", "missing_field"),
-        ("updated_datetime", "9999-12-31T00:00:00Z", "invalid_date"),
-        ("expected_datetime", "31/12/2024 10:00", "invalid_date"),
-        ("closed_datetime", "2024-04-01T00:00:00Z", "closed_before_opened"),
         ("service_request_id", "", "missing_field"),
         ("service_request_id", "x" * 201, "invalid_field"),
         ("status", None, "missing_field"),
@@ -128,6 +126,29 @@ def test_bad_fields(field: str, value: object, reason: str) -> None:
     assert isinstance(result, Rejected), result
     assert result.reason.value == reason
     assert field.split("_")[0] in result.detail or "id" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "anomaly"),
+    [
+        ("updated_datetime", "9999-12-31T00:00:00Z", "updated_datetime:placeholder"),
+        ("expected_datetime", "31/12/2024 10:00", "expected_datetime:unparseable"),
+        ("closed_datetime", "1900-01-01T00:00:00Z", "closed_datetime:placeholder"),
+        ("closed_datetime", "2024-04-01T00:00:00Z", "closed_datetime:before_requested"),
+    ],
+)
+def test_bad_optional_dates_keep_the_request_with_an_anomaly(
+    field: str, value: object, anomaly: str
+) -> None:
+    result = parse_record({**GOOD, "status": "closed", field: value}, source="t")
+    assert isinstance(result, Accepted), result
+    request = result.request
+    assert request.anomalies == (anomaly,)
+    assert request.requested_datetime == datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
+    if anomaly.endswith("before_requested"):
+        assert request.closed_datetime == request.requested_datetime, "closed when opened"
+    else:
+        assert getattr(request, field) is None, "the unusable date is dropped"
 
 
 def test_huge_text_is_cut_and_huge_raw_is_bounded() -> None:
@@ -238,16 +259,16 @@ def test_profile_row_problems() -> None:
         "invalid_coordinates": {**base, "latitude": "420"},
         "invalid_date": {**base, "open_dt": "9999-12-31 00:00:00"},
         "missing_field": {**base, "open_dt": ""},
-        "closed_before_opened": {
-            **base,
-            "closed_dt": "2021-12-31 10:00:00",
-            "case_status": "Closed",
-        },
     }
     for reason, row in cases.items():
         result = parse_row(row, boston, "x.csv:row 3")
         assert isinstance(result, Rejected) and result.reason.value == reason
         assert result.location == "x.csv:row 3"
+    closed_early = parse_row(
+        {**base, "closed_dt": "2021-12-31 10:00:00", "case_status": "Closed"}, boston
+    )
+    assert isinstance(closed_early, Accepted), "a closure before the opening keeps the request"
+    assert closed_early.request.anomalies == ("closed_datetime:before_requested",)
     unknown_id = parse_row({**base, "case_enquiry_id": None}, boston)
     assert isinstance(unknown_id, Rejected) and "case_enquiry_id" in unknown_id.detail
 

@@ -3,7 +3,8 @@
 Expected counts were worked out with a plain csv/json script over the files (rows with an
 empty Latitude/Longitude, rows at a placeholder point, closed date before created date),
 and agree with the notes in SOURCES.md (NYC: 87 rows without coordinates, 2 closed before
-created). The tests below also recompute some of them with a tiny oracle from the raw file.
+created: kept, with the anomaly noted). The tests below also recompute some of them with a
+tiny oracle from the raw file.
 """
 
 from __future__ import annotations
@@ -38,11 +39,9 @@ def tally(results: tuple[ParseResult, ...]) -> dict[str, int]:
 EXPORTS = {
     # NYC: 11 rows with empty Latitude/Longitude
     "nyc/nyc311_2022-05-01_924rows.csv": ("nyc", {"ok": 913, "missing_coordinates": 11}),
-    # NYC: 87 rows without coordinates, 2 closed (Jan/Feb 2023) before created (28 Feb 2023)
-    "nyc/nyc311_2023-02-28_sample4999.csv": (
-        "nyc",
-        {"ok": 4910, "missing_coordinates": 87, "closed_before_opened": 2},
-    ),
+    # NYC: 87 rows without coordinates; 2 closed (Jan/Feb 2023) before created (28 Feb 2023)
+    # are real requests, kept with an anomaly (see test_nyc_closed_before_created_is_kept)
+    "nyc/nyc311_2023-02-28_sample4999.csv": ("nyc", {"ok": 4912, "missing_coordinates": 87}),
     # NYC JSON array: the third row has "Latitude": null
     "nyc/nyc311_5rows_qsv.json": ("nyc", {"ok": 4, "missing_coordinates": 1}),
     # Chicago: 4 rows with empty latitude, 2837 rows at the 311 call centre's own point
@@ -97,7 +96,6 @@ def test_nyc_fields_statuses_and_time_zone(shared_data: Path) -> None:
     results = read_all(shared_data / "city311/nyc/nyc311_2023-02-28_sample4999.csv", "nyc")
     by_id = {r.request.source_request_id: r.request for r in results if isinstance(r, Accepted)}
     assert "56926734" not in by_id  # the DOT pothole row has no coordinates
-    assert "56921224" not in by_id  # closed 02/01/2023, before it was created
     request = by_id["56924812"]  # NYPD Noise - Vehicle, 02/28/2023 11:44:32 PM EST
     assert request.service_request_id == "nyc311:56924812"
     assert request.requested_datetime == datetime(2023, 3, 1, 4, 44, 32, tzinfo=UTC)
@@ -181,3 +179,31 @@ def test_boston_fields(shared_data: Path) -> None:
     placeholder = next(r for r in results if isinstance(r, Rejected))
     assert placeholder.location == "boston311_10rows_qsv.jsonl:line 1"
     assert "placeholder" in placeholder.detail
+
+
+def test_nyc_closed_before_created_is_kept_with_the_anomaly(shared_data: Path) -> None:
+    path = shared_data / "city311/nyc/nyc311_2023-02-28_sample4999.csv"
+    rows = raw_rows(path)
+    fmt = "%m/%d/%Y %I:%M:%S %p"
+    early = {  # oracle: closed date before created date, read straight from the file
+        r["Unique Key"]
+        for r in rows
+        if r["Closed Date"]
+        and datetime.strptime(r["Closed Date"], fmt) < datetime.strptime(r["Created Date"], fmt)
+    }
+    assert early == {"56921224", "56923577"}
+    results = read_all(path, "nyc")
+    by_id = {r.request.source_request_id: r.request for r in results if isinstance(r, Accepted)}
+    for key in early:
+        request = by_id[key]
+        assert request.status is RequestStatus.CLOSED
+        assert request.anomalies == ("closed_datetime:before_requested",)
+        assert request.closed_datetime == request.requested_datetime, "closed when opened"
+    # 56921224: created 02/28/2023 11:44:59 PM New York time is kept as reported
+    assert by_id["56921224"].requested_datetime == datetime(2023, 3, 1, 4, 44, 59, tzinfo=UTC)
+    flagged = {k for k, r in by_id.items() if r.anomalies}
+    assert flagged == early, "no other row of the export has a date anomaly"
+    # Every row is accounted for: accepted plus rejected per reason is the file's row count.
+    counts = tally(results)
+    assert len(rows) == sum(counts.values()) == 4999
+    assert counts == {"ok": 4912, "missing_coordinates": 87}

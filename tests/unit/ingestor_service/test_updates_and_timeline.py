@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connect311_contracts.rejects import RejectReason
 from connect311_contracts.request import ClosedReason, RequestStatus, ServiceRequest
 from connect311_ingestor.adapters.open311 import RequestUpdate
-from connect311_ingestor.records import Accepted, Rejected
+from connect311_ingestor.records import Accepted
 from connect311_ingestor.timeline import lifecycle, timeline, wall_offset
 from connect311_ingestor.updates import apply_update
 
@@ -70,10 +69,12 @@ def test_reopening_update_clears_closing_fields() -> None:
     assert result.request.closed_datetime is None and result.request.closed_reason is None
 
 
-def test_update_closing_before_the_request_was_made_is_rejected() -> None:
+def test_update_closing_before_the_request_was_made_keeps_it_with_an_anomaly() -> None:
     result = apply_update(request(), update(RequestStatus.CLOSED, T0 - timedelta(days=1)))
-    assert isinstance(result, Rejected)
-    assert result.reason is RejectReason.CLOSED_BEFORE_OPENED
+    assert isinstance(result, Accepted)
+    assert result.request.status is RequestStatus.CLOSED
+    assert result.request.closed_datetime == result.request.requested_datetime
+    assert result.request.anomalies == ("closed_datetime:before_requested",)
 
 
 def test_closed_export_row_plays_as_open_then_closed() -> None:

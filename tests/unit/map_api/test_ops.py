@@ -23,9 +23,9 @@ def test_healthz_reports_database_and_broker(client: TestClient) -> None:
     assert body == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
-def test_metrics_expose_latency_and_subscription_counts(client: TestClient) -> None:
-    client.get("/api/requests")
-    text = client.get("/metrics").text
+def test_metrics_expose_latency_and_subscription_counts(admin_client: TestClient) -> None:
+    admin_client.get("/api/requests")
+    text = admin_client.get("/metrics", headers={"Authorization": "Bearer s3cret-admin"}).text
     assert (
         'map_api_request_seconds_count{method="GET",route="/api/requests",status="200"} 1.0' in text
     )

@@ -74,7 +74,7 @@ def test_stored_keys_reveal_neither_address_nor_ip(
         engine: Engine = client.app.state.ctx.engine  # type: ignore[attr-defined]
         with engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(signup_limits))]
-    assert len(rows) == 4  # two IP limits and two address limits, one window each
+    assert len(rows) == 8  # two limits each for IP, mailbox, domain and in all; one window each
     stored = " ".join(str(v) for row in rows for v in row.values())
     plain = EMAIL.lower()
     guesses = [

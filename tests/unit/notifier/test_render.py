@@ -10,9 +10,14 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from pydantic import TypeAdapter
 
 from connect311_contracts.request import RequestStatus
-from connect311_contracts.subscriptions import SubscriptionStatus
+from connect311_contracts.subscriptions import (
+    SubscriptionFilters,
+    SubscriptionStatus,
+    SubscriptionTarget,
+)
 from connect311_contracts.tokens import InvalidToken, TokenPurpose, read_subscription_token
 from connect311_notifier.links import LinkBuilder
 from connect311_notifier.render import Renderer, clean_header
@@ -123,9 +128,43 @@ def test_confirmation_carries_the_confirm_link_and_no_list_headers(renderer: Ren
     text, html = parts(msg)
     assert command.confirm_url in text
     assert f'href="{command.confirm_url}"' in html
-    assert "Mom&#39;s &#34;place&#34;" in html
+    assert "Mom" not in text and "Mom" not in html  # the label is the requester's text
+    assert "within 500 m of a point on the map" in text
     assert msg["List-Unsubscribe"] is None
     assert msg["From"].addresses[0].display_name == "Connect311"
+
+
+PHISHING = (
+    "URGENT: your water will be shut off. Pay at https://evil.example/pay "
+    "<a href='http://evil.example'>here</a> www.evil.example"
+)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        None,
+        {"kind": "corridor", "coordinates": [[-82.6, 27.7], [-82.5, 27.8]], "width_m": 1500},
+        {"kind": "citywide"},
+        {"kind": "follow", "service_request_id": "stpete:123"},
+    ],
+)
+def test_confirmation_shows_no_requester_text_and_no_other_link(
+    renderer: Renderer, target: dict[str, object] | None
+) -> None:
+    hostile = {"service_codes": (PHISHING,), "agencies": (PHISHING, "x"), "datasets": (PHISHING,)}
+    base = subscription(status=SubscriptionStatus.PENDING, label=PHISHING)
+    update: dict[str, object] = {"filters": SubscriptionFilters(**hostile)}
+    if target is not None:
+        update["target"] = TypeAdapter(SubscriptionTarget).validate_python(target)
+    command = confirmation(base.model_copy(update=update))
+    msg = reparse(renderer.confirmation(command, "<m9@example.city>", NOW))
+    text, html = parts(msg)
+    for body in (text, html, str(msg["Subject"])):
+        assert "evil" not in body and "URGENT" not in body
+    links = set(re.findall(r"https?://[^\s\"'<>]+", text + html))
+    assert links == {command.confirm_url}  # the confirm link is the only link
+    assert "1 category" in text and "2 departments" in text and "1 dataset" in text
 
 
 def test_header_injection_in_untrusted_fields_is_flattened(renderer: Renderer) -> None:

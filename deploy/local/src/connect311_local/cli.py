@@ -23,7 +23,7 @@ from connect311_contracts.settings import KafkaSettings
 from connect311_local import demo
 from connect311_local.broker import BrokerStartError, LocalBroker, port_answers, start_broker
 from connect311_local.mailcatcher import Inbox, inbox_app, start_smtp
-from connect311_local.stack import LocalPorts, replay_spec, service_specs
+from connect311_local.stack import LOCAL_METRICS_TOKEN, LocalPorts, replay_spec, service_specs
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -166,7 +166,8 @@ def _service_status(base: str) -> tuple[str, str, str]:
         return "[red]down[/]", "", "not answering; is `uv run connect311 up` running?"
     state = "[green]up[/]" if health.status_code == 200 else "[yellow]unhealthy[/]"
     try:
-        metrics = httpx.get(f"{base}/metrics", timeout=2)
+        auth = {"Authorization": f"Bearer {LOCAL_METRICS_TOKEN}"}  # the map API needs it
+        metrics = httpx.get(f"{base}/metrics", timeout=2, headers=auth)
         lag = format_lag(consumer_lag(metrics.text)) if metrics.status_code == 200 else "?"
     except (httpx.HTTPError, ValueError):  # ValueError: not the Prometheus text format
         lag = "?"

@@ -57,6 +57,10 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+LOCAL_METRICS_TOKEN = "local-metrics"  # noqa: S105 (loopback-only local run; `status` sends it)
+"""The map API's /metrics needs a bearer token; the local run uses this fixed one."""
+
+
 def common_env(ports: LocalPorts) -> dict[str, str]:
     """Environment every service gets locally."""
     return {
@@ -80,6 +84,7 @@ def service_specs(
                 **env,
                 "MAP_API_DATABASE_URL": f"{db}/map-api.db",
                 "MAP_API_PORT": str(ports.map_api_port),
+                "MAP_API_METRICS_TOKEN": LOCAL_METRICS_TOKEN,
             },
             f"http://127.0.0.1:{ports.map_api_port}/healthz",
         ),

@@ -16,7 +16,9 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI
 
 from connect311_contracts.broker_watch import BrokerWatch
+from connect311_contracts.http_limits import HttpLimits, guarded_http
 from connect311_contracts.kafka import ensure_topics, producer
+from connect311_contracts.proxies import proxy_options
 from connect311_contracts.settings import KafkaSettings
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.pipeline import Ingestor
@@ -151,7 +153,7 @@ async def run_pollers(runtime: Runtime, stop: asyncio.Event) -> None:
     """Run every configured poller, and the broker watch, until `stop` is set."""
     watch = asyncio.create_task(watch_broker(runtime, stop))
     try:
-        async with http_client(runtime.settings) as client:
+        async with runtime.metrics.loop_lag.running(), http_client(runtime.settings) as client:
             pollers = make_pollers(runtime, client)
             if not pollers:
                 log.info(
@@ -159,7 +161,7 @@ async def run_pollers(runtime: Runtime, stop: asyncio.Event) -> None:
                 )
             interval = runtime.settings.poll_interval_s
             await asyncio.gather(
-                *(run_forever(p, interval, runtime.metrics, stop) for p in pollers)
+                *(run_forever(p, interval, runtime.metrics, stop, runtime.store) for p in pollers)
             )
             await stop.wait()  # without feeds the watch still guards pushed events
     finally:
@@ -189,6 +191,19 @@ async def watch_broker(runtime: Runtime, stop: asyncio.Event) -> None:
         await asyncio.gather(run, return_exceptions=True)
 
 
+def http_protocol(runtime: Runtime) -> type[asyncio.Protocol]:
+    """uvicorn's protocol with the settings' size caps and read deadlines, refusals counted."""
+    settings = runtime.settings
+    limits = HttpLimits(
+        max_request_line_bytes=settings.http_max_request_line_bytes,
+        max_header_bytes=settings.http_max_header_bytes,
+        header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+    )
+    refused = runtime.metrics.http_refused
+    return guarded_http(limits, lambda status: refused.labels(str(status)).inc())
+
+
 async def serve(runtime: Runtime) -> None:
     """HTTP push/health/metrics plus every poller, until SIGTERM or Ctrl-C."""
     settings = runtime.settings
@@ -199,6 +214,8 @@ async def serve(runtime: Runtime) -> None:
         log_level="info",
         log_config=None,  # uvicorn's lines go through configure_logging's handler
         lifespan="off",
+        http=http_protocol(runtime),  # 414/431/408 before the app sees a request
+        **proxy_options(settings.trusted_proxies),  # empty: X-Forwarded-For is ignored
     )
     server = uvicorn.Server(config)
     stop = asyncio.Event()

@@ -134,17 +134,20 @@ def decide(
     backfill: bool,
     now: datetime,
     trace_id: str | None = None,
+    news: bool = False,
 ) -> Decision:
     """The event (if any) a new snapshot causes, and the state to store once it is published.
 
     Older snapshots than the stored one are ignored (out-of-order feeds); a newer snapshot
-    with the same fingerprint is stored silently so later comparisons use the latest times.
+    with the same fingerprint is stored silently so later comparisons use the latest times,
+    unless it is `news` (a comment, which is its own timeline entry even if its text
+    repeats the previous one; the version keeps its event id distinct).
     """
     print_ = fingerprint(new)
     if previous is not None:
         if as_of(new) < as_of(previous.snapshot):
             return NOTHING
-        if print_ == previous.fingerprint:
+        if print_ == previous.fingerprint and not news:
             if as_of(new) > as_of(previous.snapshot):
                 return Decision(None, StoredState(new, print_, previous.version))
             return NOTHING

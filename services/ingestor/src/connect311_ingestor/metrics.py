@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from connect311_contracts.loop_lag import LoopLag
+
 
 class IngestMetrics:
     """Records in, events out, rejects, poll errors and last successful poll per source."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        self.loop_lag = LoopLag(self.registry, "ingestor")
+        self.http_refused = Counter(
+            "ingestor_http_refused",
+            "Requests refused before the app saw them (414 line, 431 headers, 408 slow), by status",
+            ["status"],
+            registry=self.registry,
+        )
         self.records_in = Counter(
             "ingestor_records_in",
             "Feed records read, by source",
@@ -38,6 +48,20 @@ class IngestMetrics:
             "ingestor_poll_errors",
             "Failed feed polls (after retries), by source",
             ["source"],
+            registry=self.registry,
+        )
+        self.auxiliary_failures = Counter(
+            "ingestor_auxiliary_call_failures",
+            "Failed auxiliary feed calls (e.g. an Open311 services list) that ingestion "
+            "carried on without, by source and call",
+            ["source", "call"],
+            registry=self.registry,
+        )
+        self.data_anomalies = Counter(
+            "ingestor_data_anomalies",
+            "Requests kept despite a data-quality problem (e.g. closed before opened, an "
+            "unusable optional date), by source and anomaly kind",
+            ["source", "kind"],
             registry=self.registry,
         )
         self.last_poll = Gauge(

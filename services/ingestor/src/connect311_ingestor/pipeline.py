@@ -19,15 +19,21 @@ from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.rejects import RecordRejected, clip
 from connect311_ingestor.changes import StoredState, decide
 from connect311_ingestor.metrics import IngestMetrics
+from connect311_ingestor.notes import Step, steps
 from connect311_ingestor.publisher import Publisher
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.scrub import content_hash, mask_text, record_id, scrubbed_json
 from connect311_ingestor.store import IngestorStore
 from connect311_ingestor.updates import UpdateLike, apply_update
 
 
 @dataclass
 class IngestSummary:
-    """What a batch (or a whole import) did: counts for the CLI and the push response."""
+    """What a batch (or a whole import) did: counts for the CLI and the push response.
+
+    `rejects` counts every rejected record of this run, per reason; `new_rejects` only those
+    never recorded before (the ingestor_reject_count table and the metric count these).
+    """
 
     records: int = 0
     accepted: int = 0
@@ -35,6 +41,10 @@ class IngestSummary:
     unmatched_updates: int = 0
     events: Counter[str] = field(default_factory=Counter)
     rejects: Counter[str] = field(default_factory=Counter)
+    new_rejects: int = 0
+    """Rejects seen for the first time (the others were recorded by an earlier run)."""
+    anomalies: Counter[str] = field(default_factory=Counter)
+    """Data-quality notes ('<field>:<kind>') of records kept that caused an event."""
     backfill: bool = False
 
     def add(self, other: IngestSummary) -> None:
@@ -45,6 +55,8 @@ class IngestSummary:
         self.unmatched_updates += other.unmatched_updates
         self.events.update(other.events)
         self.rejects.update(other.rejects)
+        self.new_rejects += other.new_rejects
+        self.anomalies.update(other.anomalies)
 
 
 @dataclass(frozen=True)
@@ -67,22 +79,76 @@ def new_trace_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def to_reject(result: Rejected, source: str, trace_id: str | None = None) -> RecordRejected:
-    """The rejects-topic message for an adapter's rejection.
+def reject_identity(result: Rejected) -> tuple[str, str]:
+    """(what the rejected record is, a digest of its content): the record's own id when it
+    has one (a re-polled window finds it at another location), else where it was read."""
+    known_id = record_id(result.record, result.allow) if result.allow is not None else None
+    name = f"id {known_id}" if known_id is not None else f"at {result.location}"
+    return name, content_hash(result.record, result.raw)
 
-    Its event id is derived from what was rejected, so the same bad record read twice
-    (a re-import, a re-polled window) carries the same id and can be deduplicated.
+
+def reject_raw(result: Rejected) -> str:
+    """What of the rejected input the operator may see (allow-listed; see `scrub`)."""
+    if result.record is not None and result.allow is not None:
+        return scrubbed_json(result.record, result.allow)
+    return mask_text(result.raw)
+
+
+def to_reject(result: Rejected, source: str, trace_id: str | None = None) -> RecordRejected:
+    """The rejects-topic message for an adapter's rejection (the one place raw is scrubbed).
+
+    Its event id is derived from (source, record id or location, reason, content digest), so
+    the same bad record read twice (a re-import, a re-polled window) carries the same id and
+    is recorded once.
     """
-    key = f"{source}\n{result.location}\n{result.reason.value}\n{result.raw}"
+    name, digest = reject_identity(result)
+    key = f"{source}\n{name}\n{result.reason.value}\n{digest}"
     return RecordRejected(
         event_id=str(uuid.uuid5(REJECT_NAMESPACE, key)),
         source=source,
         reason=result.reason,
         detail=clip(result.detail, 1900),
         location=result.location,
-        raw=clip(result.raw),
+        raw=clip(reject_raw(result)),
         trace_id=trace_id,
     )
+
+
+def _decide_record(
+    result: Accepted,
+    known: dict[str, StoredState],
+    changed: dict[str, StoredState],
+    backfill: bool,
+    now: datetime,
+    trace_id: str,
+) -> list[RequestEvent]:
+    """The events one accepted record causes, in order; `known`/`changed` move along.
+
+    A record with comments is run as successive snapshots, one per new comment (`notes`).
+    Each step's occurred_at is a microsecond later than the one before, so the timeline
+    keeps steps that share a source time in order.
+    """
+    srid = result.request.service_request_id
+    previous = known.get(srid)
+    if not result.notes:
+        plan = [Step(result.request, news=False)]
+    else:
+        plan = steps(previous.snapshot if previous else None, result.request, result.notes)
+    events: list[RequestEvent] = []
+    for i, step in enumerate(plan):
+        decision = decide(
+            known.get(srid),
+            step.request,
+            backfill=backfill,
+            now=now + timedelta(microseconds=i),
+            trace_id=trace_id,
+            news=step.news,
+        )
+        if decision.state is not None:
+            known[srid] = changed[srid] = decision.state
+        if decision.event is not None:
+            events.append(decision.event)
+    return events
 
 
 class Ingestor:
@@ -120,6 +186,7 @@ class Ingestor:
         changed: dict[str, StoredState] = {}
         events: list[RequestEvent] = []
         rejects: list[RecordRejected] = []
+        identities: dict[str, tuple[str, str]] = {}
         outcomes: list[Outcome] = []
         now = self.clock()
         for result in results:
@@ -127,32 +194,47 @@ class Ingestor:
             if isinstance(result, Rejected):
                 reject = to_reject(result, source, trace_id)
                 rejects.append(reject)
+                identities[reject.event_id] = reject_identity(result)
                 outcomes.append(Outcome(None, reject=reject))
                 continue
             srid = result.request.service_request_id
             summary.accepted += 1
-            decision = decide(
-                known.get(srid), result.request, backfill=backfill, now=now, trace_id=trace_id
-            )
-            if decision.state is not None:
-                known[srid] = changed[srid] = decision.state
-            if decision.event is None:
+            caused = _decide_record(result, known, changed, backfill, now, trace_id)
+            if not caused:
                 summary.unchanged += 1
                 outcomes.append(Outcome(srid))
                 continue
-            events.append(decision.event)
-            outcomes.append(Outcome(srid, decision.event.event_type))
+            events += caused
+            summary.anomalies.update(result.request.anomalies)
+            outcomes.append(Outcome(srid, caused[-1].event_type))
+        # A reject is published and counted once per (source, record, content): a re-import
+        # or a re-polled window finds it again, with the same event id, and only says so.
+        seen = await asyncio.to_thread(self.store.seen_rejects, identities) if rejects else set()
+        fresh = list({r.event_id: r for r in rejects if r.event_id not in seen}.values())
         await self.publisher.publish_events(events)
-        await self.publisher.publish_rejects(rejects)
-        await asyncio.to_thread(self._record, list(changed.values()), rejects, events)
+        await self.publisher.publish_rejects(fresh)
+        rows = [
+            {
+                "event_id": r.event_id,
+                "source": r.source,
+                "reason": r.reason.value,
+                "record": identities[r.event_id][0],
+                "content_hash": identities[r.event_id][1],
+            }
+            for r in fresh
+        ]
+        await asyncio.to_thread(self._record, list(changed.values()), rows, events)
         self._count(summary, events, rejects, source)
+        summary.new_rejects = len(fresh)
+        for r in fresh:
+            self.metrics.rejects.labels(source, r.reason.value).inc()
         return summary, outcomes
 
     def _record(
-        self, states: list[StoredState], rejects: list[RecordRejected], events: list[RequestEvent]
+        self, states: list[StoredState], rejects: list[dict[str, str]], events: list[RequestEvent]
     ) -> None:
         self.store.save_states(states)
-        self.store.add_reject_counts(Counter((r.source, r.reason.value) for r in rejects))
+        self.store.record_rejects(rejects)
         if self.keep_published > timedelta(0):
             bodies = {e.event_id: e.model_dump_json() for e in events}
             self.store.remember_events(bodies, self.keep_published)
@@ -182,8 +264,8 @@ class Ingestor:
         self.metrics.unchanged.labels(source).inc(summary.unchanged)
         for event_type, n in summary.events.items():
             self.metrics.events_out.labels(event_type).inc(n)
-        for reason, n in summary.rejects.items():
-            self.metrics.rejects.labels(source, reason).inc(n)
+        for kind, n in summary.anomalies.items():
+            self.metrics.data_anomalies.labels(source, kind).inc(n)
 
     async def ingest_updates(
         self,
@@ -201,12 +283,12 @@ class Ingestor:
         ids = [u.service_request_id for u in updates if not isinstance(u, Rejected)]
         known = await asyncio.to_thread(self.store.load_states, ids)
         latest = {srid: state.snapshot for srid, state in known.items()}
-        results: list[ParseResult] = []
+        results: list[ParseResult] = [u for u in updates if isinstance(u, Rejected)]
         unmatched = 0
-        for update in updates:
-            if isinstance(update, Rejected):
-                results.append(update)
-                continue
+        # Oldest first (feeds list them newest first, too): each update then applies to the
+        # state before it, and none looks older than the one just applied and is dropped.
+        applicable = [u for u in updates if not isinstance(u, Rejected)]
+        for update in sorted(applicable, key=lambda u: u.updated_datetime):
             snapshot = latest.get(update.service_request_id)
             if snapshot is None:
                 unmatched += 1

@@ -56,8 +56,20 @@ class IngestorSettings(BaseSettings):
     database_url: str = "sqlite:///var/ingestor.db"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8001, ge=1, le=65535)
+    # What one push may send before the app sees it (connect311_contracts.http_limits).
+    http_max_request_line_bytes: int = Field(default=8_192, ge=1_024, description="Longer: 414")
+    http_max_header_bytes: int = Field(default=32_768, ge=4_096, description="More: 431")
+    http_header_timeout_s: float = Field(default=10.0, gt=0, description="Slower head: 408")
+    http_body_timeout_s: float = Field(
+        default=30.0, gt=0, description="Slower body: 408 (push bodies run to push_max_bytes)"
+    )
     push_tokens: SecretStr = Field(
         default=SecretStr(""), description="Comma-separated bearer tokens; empty disables push"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed; "
+        "empty: the peer address is the client (proxy headers ignored)",
     )
     push_source: str = Field(default="push", description="Source name of pushed requests")
     push_max_bytes: int = Field(default=1_000_000, ge=1_000)

@@ -56,12 +56,35 @@ source_cursor = Table(
     Column("stored_at", DateTime(timezone=True), nullable=False),
 )
 
+source_health = Table(
+    "ingestor_source_health",
+    metadata,
+    # What `connect311-ingestor sources` shows: when a feed was last polled and how it went.
+    Column("source", String(100), primary_key=True),
+    Column("last_poll_at", DateTime(timezone=True), nullable=False),
+    Column("last_ok_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", DateTime(timezone=True), nullable=True),
+)
+
 reject_count = Table(
     "ingestor_reject_count",
     metadata,
     Column("source", String(100), primary_key=True),
     Column("reason", String(60), primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+reject_seen = Table(
+    "ingestor_reject_seen",
+    metadata,
+    # uuid5 of (source, record, reason, content digest): see pipeline.to_reject
+    Column("event_id", String(64), primary_key=True),
+    Column("source", String(100), nullable=False, index=True),
+    Column("reason", String(60), nullable=False),
+    Column("record", String(400), nullable=False),  # "id <its id>" or "at <file:row / url>"
+    Column("content_hash", String(64), nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
 )
 
 recent_event = Table(
@@ -230,6 +253,32 @@ class IngestorStore:
         with self.engine.begin() as conn:
             _upsert(conn, source_cursor, [row], ["source"])
 
+    def delete_cursor(self, source: str) -> bool:
+        """Forget a source's watermark (its next poll is a first poll); False if it had none."""
+        with self.engine.begin() as conn:
+            done = conn.execute(source_cursor.delete().where(source_cursor.c.source == source))
+        return bool(done.rowcount)
+
+    def record_poll(self, source: str, error: str | None = None) -> None:
+        """Note a finished poll of a source: when, and its error (None when it succeeded)."""
+        now = datetime.now(UTC)
+        row: dict[str, Any] = {"source": source, "last_poll_at": now}
+        if error is None:
+            row["last_ok_at"] = now
+        else:
+            row.update(last_error=error[:2000], last_error_at=now)
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(source_health).values(**row)
+            updates = {k: stmt.excluded[k] for k in row if k != "source"}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["source"], set_=updates))
+
+    def source_health(self) -> dict[str, dict[str, Any]]:
+        """Every polled source's last poll, last success and last error (with its time)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(source_health)).mappings().all()
+        return {row["source"]: {k: v for k, v in row.items() if k != "source"} for row in rows}
+
     def add_reject_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Add to the per source+reason reject counters."""
         if not counts:
@@ -244,6 +293,48 @@ class IngestorStore:
                         set_={"count": reject_count.c.count + stmt.excluded["count"]},
                     )
                 )
+
+    def seen_rejects(self, event_ids: Iterable[str]) -> set[str]:
+        """Which of these reject event ids were recorded before."""
+        wanted = list(dict.fromkeys(event_ids))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                query = select(reject_seen.c.event_id).where(reject_seen.c.event_id.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def record_rejects(self, rows: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], int]:
+        """Remember first sightings (event_id, source, reason, record, content_hash) and add
+        them to the per source+reason counters, in one transaction; a row already recorded
+        is neither stored nor counted again. Returns what was counted."""
+        now = datetime.now(UTC)
+        counted: dict[tuple[str, str], int] = {}
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            for row in rows:
+                stmt = dialect.insert(reject_seen).values(
+                    event_id=row["event_id"],
+                    source=row["source"],
+                    reason=row["reason"],
+                    record=row["record"][:400],
+                    content_hash=row["content_hash"],
+                    first_seen_at=now,
+                )
+                done = conn.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"]))
+                if done.rowcount:
+                    key = (row["source"], row["reason"])
+                    counted[key] = counted.get(key, 0) + 1
+            for (source, reason), n in counted.items():
+                stmt = dialect.insert(reject_count).values(source=source, reason=reason, count=n)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["source", "reason"],
+                        set_={"count": reject_count.c.count + stmt.excluded["count"]},
+                    )
+                )
+        return counted
 
     def reject_counts(self) -> dict[tuple[str, str], int]:
         """Every reject counter, by (source, reason)."""

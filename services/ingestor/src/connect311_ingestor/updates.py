@@ -53,6 +53,12 @@ def apply_update(
         data["closed_datetime"] = None
     elif snapshot.status is not RequestStatus.CLOSED or snapshot.closed_datetime is None:
         data["closed_datetime"] = update.updated_datetime
+        if update.updated_datetime < snapshot.requested_datetime:
+            # Same rule as for records (normalize.finish): keep it, closed when opened.
+            data["closed_datetime"] = snapshot.requested_datetime
+            data["anomalies"] = tuple(
+                dict.fromkeys((*snapshot.anomalies, "closed_datetime:before_requested"))
+            )
     try:
         return Accepted(ServiceRequest.model_validate(data), location)
     except ValidationError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -12,10 +11,13 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
+from connect311_contracts.auth import bearer_matches
 from connect311_contracts.rejects import RejectReason
 from connect311_ingestor.adapters.normalize import raw_text
 from connect311_ingestor.adapters.open311 import parse_record
+from connect311_ingestor.json_depth import MAX_JSON_DEPTH, json_depth
 from connect311_ingestor.pipeline import Ingestor, Outcome
 from connect311_ingestor.records import ParseResult, Rejected
 from connect311_ingestor.settings import IngestorSettings
@@ -32,6 +34,10 @@ class BodyTooLarge(Exception):
     """The request body exceeded the configured limit."""
 
 
+class JsonTooDeep(ValueError):
+    """The JSON body nests deeper than MAX_JSON_DEPTH (the parser would recurse that deep)."""
+
+
 async def read_limited(request: Request, limit: int) -> bytes:
     """The request body, refusing more than `limit` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")
@@ -46,11 +52,8 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 def authorized(header: str | None, tokens: frozenset[str]) -> bool:
-    """True when the Authorization header carries one of the tokens (constant-time compare)."""
-    scheme, _, given = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not given:
-        return False
-    return any(hmac.compare_digest(given.strip().encode(), t.encode()) for t in tokens)
+    """True when the Authorization header carries one of the tokens (the shared parser)."""
+    return bearer_matches(header, tokens)
 
 
 def _items(payload: Any, source: str) -> list[ParseResult]:
@@ -71,7 +74,16 @@ def _payload(body: bytes, content_type: str) -> Any:
     """JSON (one request or a list), or one request form-encoded as Open311 POSTs are."""
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         return dict(parse_qsl(body.decode("utf-8", errors="strict"), keep_blank_values=False))
-    return json.loads(body)
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise JsonTooDeep(
+            f"JSON nests {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed, "
+            "send flat Open311 records"
+        )
+    try:
+        return json.loads(body)
+    except RecursionError as exc:  # a body the byte scan misjudged (e.g. UTF-16): still a 400
+        raise JsonTooDeep(f"JSON nests too deeply; at most {MAX_JSON_DEPTH} levels") from exc
 
 
 def _answer(index: int, outcome: Outcome) -> dict[str, Any]:
@@ -127,8 +139,9 @@ def create_app(ingestor: Ingestor, settings: IngestorSettings, health: HealthChe
             return JSONResponse({"detail": detail}, status_code=413)
         content_type = request.headers.get("content-type", "")
         try:
-            payload = _payload(body, content_type)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # In a worker thread: a large body must not hold up the event loop.
+            payload = await run_in_threadpool(_payload, body, content_type)
+        except (json.JSONDecodeError, UnicodeDecodeError, JsonTooDeep) as exc:
             reject = Rejected(RejectReason.INVALID_JSON, str(exc), raw_text(body), "push")
             await ingestor.ingest([reject], source=source)
             return JSONResponse(

@@ -19,7 +19,13 @@ from connect311_contracts.broker_watch import BrokerWatch
 from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_map_api import tokenlog
-from connect311_map_api.api import open311_routes, ops_routes, requests_routes, subscriptions_routes
+from connect311_map_api.api import (
+    open311_routes,
+    ops_routes,
+    requests_routes,
+    subscriptions_routes,
+    validation_errors,
+)
 from connect311_map_api.cache import AggregateCache
 from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
 from connect311_map_api.context import AppContext
@@ -27,8 +33,9 @@ from connect311_map_api.db import aggregates, subscription_store
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
-from connect311_map_api.middleware import BodySizeLimit, LatencyMetrics, PublicReadCors
+from connect311_map_api.middleware import BodySizeLimit, LatencyMetrics, NoSniff, PublicReadCors
 from connect311_map_api.publisher import KafkaPublisher, NoPublisher, Publisher, PublishUnavailable
+from connect311_map_api.readlimit import PublicReadLimit
 from connect311_map_api.settings import MapApiSettings
 from connect311_map_api.signup import SubscriptionService
 
@@ -46,6 +53,7 @@ def create_app(
     settings = settings or MapApiSettings()
     kafka = kafka or KafkaSettings()
     signing = signing or SigningSettings()
+    signing.refuse_development_secret()  # before anything starts: one line, what to set
     engine = make_engine(settings.database_url, settings.sqlite_busy_timeout_ms)
     create_schema(engine)
     aggregates.ensure_built(engine)
@@ -64,7 +72,7 @@ def create_app(
         engine=engine,
         publisher=chosen,
         service=SubscriptionService(engine, chosen, settings, signing),
-        broadcaster=Broadcaster(),
+        broadcaster=Broadcaster(settings.stream_max_total, settings.stream_max_per_client),
         metrics=metrics,
         broker_enabled=settings.consume or publisher is not None,
         cache=AggregateCache(settings.aggregate_cache_s),
@@ -74,7 +82,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = await _start(ctx, kafka_publisher)
         try:
-            yield
+            async with ctx.metrics.loop_lag.running():  # every app, with or without consumers
+                yield
         finally:
             for task in tasks:
                 task.cancel()
@@ -99,9 +108,12 @@ def create_app(
     ):
         app.include_router(router)
     _error_handlers(app)
+    validation_errors.install(app)
+    app.add_middleware(PublicReadLimit, spec=settings.read_limit)  # inside CORS and metrics
     app.add_middleware(LatencyMetrics, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(PublicReadCors)
+    app.add_middleware(NoSniff)  # outermost: also on 413s and CORS answers
     _mount_web(app, settings)
     tokenlog.install()  # last: every module of the package (and so its logger) is loaded
     return app

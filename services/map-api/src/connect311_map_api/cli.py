@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
+from connect311_contracts.http_limits import HttpLimits, guarded_http
 from connect311_contracts.logs import configure_logging
+from connect311_contracts.proxies import proxy_options
+from connect311_contracts.settings import DevelopmentSecretRefused
 from connect311_map_api.settings import MapApiSettings
 
 cli = typer.Typer(help="Connect311 map API: live request map, stats, sign-up, Open311 output.")
@@ -46,9 +51,34 @@ def run(
             err=True,
         )
         raise typer.Exit(1) from exc
+    except DevelopmentSecretRefused as exc:
+        typer.echo(f"connect311-map-api: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"map API on http://{settings.host}:{settings.port} (database {_safe(settings)})")
     # log_config=None: uvicorn's lines (access log too) go through the one redacting handler.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=None,
+        http=http_protocol(app, settings),  # 414/431/408 before the app sees a request
+        **proxy_options(settings.trusted_proxies),  # empty: X-Forwarded-For is ignored
+    )
+
+
+def http_protocol(
+    app: FastAPI, settings: MapApiSettings, parser: str = "auto"
+) -> type[asyncio.Protocol]:
+    """uvicorn's protocol with the settings' size caps and read deadlines, refusals counted."""
+    limits = HttpLimits(
+        max_request_line_bytes=settings.max_request_line_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+    )
+    refused = app.state.ctx.metrics.http_refused
+    return guarded_http(limits, lambda status: refused.labels(str(status)).inc(), parser=parser)
 
 
 def _safe(settings: MapApiSettings) -> str:

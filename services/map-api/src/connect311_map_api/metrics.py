@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from connect311_contracts.loop_lag import LoopLag
+
 
 class _SubscriptionCounts(Collector):
     """Subscriptions by status, read from the database at scrape time (counts only)."""
@@ -32,6 +34,14 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        self.loop_lag = LoopLag(self.registry, "map_api")
+        self.http_refused = Counter(
+            "map_api_http_refused",
+            "Requests refused before the app saw them (414 line, 431 headers, 408 slow), by status",
+            ["status"],
+            registry=self.registry,
+        )
         self.events = Counter(
             "map_api_events",
             "Request events seen by the state consumer, by outcome",

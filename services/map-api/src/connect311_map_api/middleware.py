@@ -1,4 +1,4 @@
-"""ASGI middleware: request body size limit, API latency metrics, CORS for public reads."""
+"""ASGI middleware: body size limit, API latency metrics, nosniff, CORS for public reads."""
 
 from __future__ import annotations
 
@@ -93,6 +93,28 @@ class LatencyMetrics:
             self.metrics.latency.labels(scope["method"], template, str(status[0])).observe(
                 time.perf_counter() - start
             )
+
+
+class NoSniff:
+    """`X-Content-Type-Options: nosniff` on every response (JSON, XML, errors, pages)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-content-type-options" for name, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_header)
 
 
 PUBLIC_READ_PREFIXES = (

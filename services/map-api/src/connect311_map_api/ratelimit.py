@@ -1,4 +1,10 @@
-"""Sign-up rate limits per client IP and per address, shared through the database.
+"""Sign-up rate limits per client IP, mailbox, mail domain and in all, shared in the database.
+
+Four scopes, checked in this order: the client IP, the mailbox (the folded address, see
+`mailbox.py`), its mail domain, and one global count of confirmation emails. The last two
+bound what sign-up can make the city's mail server send, however many IPs and mailboxes an
+attacker has. Every attempt touches the same rows in the same order for every address, so
+known and unknown addresses still do the same work.
 
 The counts live in the map API's own database (`signup_limits`), so every replica and
 worker shares them and a restart keeps them. Keys are HMACs with the signing secret: the
@@ -16,6 +22,7 @@ import hashlib
 import hmac
 import math
 import time
+from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
@@ -25,7 +32,23 @@ from sqlalchemy import Connection
 from connect311_map_api.core.ratewindow import Limit, allowed, wait_s, window_start
 from connect311_map_api.db import signup_limits as store
 
+__all__ = ["Refusal", "SignupLimiter", "parse_limits"]
+
 PRUNE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Which scope refused ('ip', 'addr', 'domain' or 'all') and the seconds to wait."""
+
+    scope: str
+    seconds: int
+
+
+def _scopes(ip: str, address: str) -> tuple[tuple[str, str], ...]:
+    """The (kind, value) pairs one attempt counts against, always in this order."""
+    _, _, domain = address.rpartition("@")
+    return (("ip", ip), ("addr", address), ("domain", domain), ("all", ""))
 
 
 def parse_limits(spec: str) -> list[Limit]:
@@ -34,12 +57,20 @@ def parse_limits(spec: str) -> list[Limit]:
 
 
 class SignupLimiter:
-    """Answers 'may this IP / this address sign up now?' and how long to wait if not."""
+    """Answers 'may this IP / this mailbox sign up now?' and how long to wait if not."""
 
-    def __init__(self, per_ip: str, per_address: str, secret: str) -> None:
+    def __init__(
+        self,
+        per_ip: str,
+        per_address: str,
+        secret: str,
+        per_domain: str = "",
+        confirmations: str = "",
+    ) -> None:
         self._secret = secret.encode()
-        self._limits = {"ip": parse_limits(per_ip), "addr": parse_limits(per_address)}
-        self._items = {"ip": parse_many(per_ip), "addr": parse_many(per_address)}
+        specs = {"ip": per_ip, "addr": per_address, "domain": per_domain, "all": confirmations}
+        self._limits = {kind: parse_limits(spec) if spec else [] for kind, spec in specs.items()}
+        self._items = {kind: parse_many(spec) if spec else [] for kind, spec in specs.items()}
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._next_prune = 0.0
 
@@ -48,32 +79,32 @@ class SignupLimiter:
         message = f"signup-limit\0{kind}\0{value}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def gate(self, ip: str, address: str) -> int | None:
-        """In-memory check (no database): seconds to wait, or None to go on."""
-        for kind, value in (("ip", ip), ("addr", address)):
+    def gate(self, ip: str, address: str) -> Refusal | None:
+        """In-memory check (no database): which scope refuses and for how long, or None."""
+        for kind, value in _scopes(ip, address):
             for item in self._items[kind]:
                 if not self._memory.test(item, kind, value):
-                    return self._memory_wait(item, kind, value)
+                    return Refusal(kind, self._memory_wait(item, kind, value))
         return None
 
-    def count(self, conn: Connection, ip: str, address: str, now: float) -> int | None:
-        """Count the attempt in the shared windows; seconds to wait if over a limit.
+    def count(self, conn: Connection, ip: str, address: str, now: float) -> Refusal | None:
+        """Count the attempt in the shared windows; the refusal if over a limit.
 
-        When a wait is returned the caller must roll back, so refused attempts are not
-        counted (as with the in-memory strategy before).
+        `address` is the folded mailbox (`normalized_mailbox`). When a refusal is returned
+        the caller must roll back, so refused attempts are not counted anywhere.
         """
         self._maybe_prune(conn, now)
-        for kind, value in (("ip", ip), ("addr", address)):
+        for kind, value in _scopes(ip, address):
             key = self.key(kind, value)
             for limit in self._limits[kind]:
                 wait = self._count_one(conn, key, limit, now)
                 if wait is not None:
-                    return wait
+                    return Refusal(kind, wait)
         return None
 
     def accepted(self, ip: str, address: str) -> None:
         """Record an accepted attempt in the in-memory gate."""
-        for kind, value in (("ip", ip), ("addr", address)):
+        for kind, value in _scopes(ip, address):
             for item in self._items[kind]:
                 self._memory.hit(item, kind, value)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connect311_map_api.mailbox import MailboxRules
+
 OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
@@ -19,6 +21,11 @@ class MapApiSettings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, description="Wait for a lock")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # What one request may send before the app sees it (connect311_contracts.http_limits).
+    max_request_line_bytes: int = Field(default=8_192, ge=1_024, description="Longer: 414")
+    max_header_bytes: int = Field(default=32_768, ge=4_096, description="More: 431")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="Slower request head: 408")
+    body_timeout_s: float = Field(default=10.0, gt=0, description="Slower request body: 408")
     consume: bool = Field(default=True, description="Run the Kafka consumers and publisher")
     tile_url: str = OSM_TILE_URL
     tile_attribution: str = "&copy; OpenStreetMap contributors"
@@ -26,7 +33,37 @@ class MapApiSettings(BaseSettings):
     map_center_long: float = Field(default=-82.6403, ge=-180, le=180)
     map_zoom: int = Field(default=12, ge=0, le=22)
     rate_limit_ip: str = Field(default="10/minute;50/hour", description="Sign-ups per client IP")
-    rate_limit_email: str = Field(default="3/hour;10/day", description="Sign-ups per address")
+    rate_limit_email: str = Field(
+        default="3/hour;10/day", description="Sign-ups per mailbox (folded: case, +tag, dots)"
+    )
+    rate_limit_domain: str = Field(
+        default="300/hour;3000/day",
+        description="Confirmation emails per mail domain (gmail.com counts as one domain)",
+    )
+    rate_limit_confirmations: str = Field(
+        default="1000/hour;10000/day",
+        description="Confirmation emails in all: caps what sign-up can make the mail server send",
+    )
+    mailbox_tag_separators: str = Field(
+        default="+", description="Characters that start a sub-address tag (a+tag@); '' for none"
+    )
+    mailbox_dotless_domains: str = Field(
+        default="gmail.com,googlemail.com",
+        description="Comma-separated domains whose mailboxes ignore dots in the local part",
+    )
+    mailbox_domain_aliases: str = Field(
+        default="googlemail.com=gmail.com",
+        description="Comma-separated alias=domain pairs counted as one domain",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed; "
+        "empty: the peer address is the client (proxy headers ignored)",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /metrics (the admin token works too); 503 when neither set",
+    )
     max_body_bytes: int = Field(default=64_000, ge=1_000)
     max_polygon_vertices: int = Field(default=1_000, ge=4, le=5_000)
     confirm_token_max_age_s: int = Field(default=48 * 3600, ge=60)
@@ -49,3 +86,21 @@ class MapApiSettings(BaseSettings):
         default=10.0, ge=0, description="How long cluster and stats answers are reused (0: off)"
     )
     sse_ping_s: float = Field(default=15.0, gt=0)
+    stream_max_per_client: int = Field(
+        default=10, ge=1, description="Open live streams one client (IP) may hold; 429 beyond"
+    )
+    stream_max_total: int = Field(
+        default=1_000, ge=1, description="Open live streams in all (per process); 503 beyond"
+    )
+    read_limit: str = Field(
+        default="20/second;300/minute",
+        description="Public reads (map data, stats, Open311, preview) per client IP; '' for off",
+    )
+
+    def mailbox_rules(self) -> MailboxRules:
+        """How addresses fold into mailboxes for the per-mailbox limit."""
+        return MailboxRules.from_lists(
+            self.mailbox_tag_separators,
+            self.mailbox_dotless_domains.split(","),
+            self.mailbox_domain_aliases.split(","),
+        )

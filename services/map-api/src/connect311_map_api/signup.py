@@ -31,6 +31,7 @@ from connect311_contracts.tokens import (
 from connect311_map_api.core.geo import InvalidGeometry, Target, validate_target
 from connect311_map_api.db import queries
 from connect311_map_api.db import subscription_store as store
+from connect311_map_api.mailbox import normalized_mailbox
 from connect311_map_api.publisher import NoPublisher, Publisher, PublishUnavailable
 from connect311_map_api.ratelimit import SignupLimiter
 from connect311_map_api.settings import MapApiSettings
@@ -40,15 +41,20 @@ T = TypeVar("T")
 
 
 class RateLimited(Exception):
-    """Too many sign-ups; retry after `seconds`."""
+    """Too many sign-ups in one scope ('ip', 'addr', 'domain', 'all'); retry after `seconds`."""
 
-    def __init__(self, seconds: int) -> None:
-        super().__init__(f"too many sign-ups; retry in {seconds} s")
+    def __init__(self, seconds: int, scope: str = "ip") -> None:
+        super().__init__(f"too many sign-ups ({scope}); retry in {seconds} s")
         self.seconds = seconds
+        self.scope = scope
 
 
 class NotAllowed(Exception):
     """The token is valid but does not allow this change (e.g. another address's id)."""
+
+
+class NoLongerActive(InvalidToken):
+    """A confirm link of an alert that was since unsubscribed, disabled or deleted."""
 
 
 class SubscriptionService:
@@ -66,8 +72,13 @@ class SubscriptionService:
         self._settings = settings
         self._signing = signing
         self._limiter = SignupLimiter(
-            settings.rate_limit_ip, settings.rate_limit_email, self._secret()
+            settings.rate_limit_ip,
+            settings.rate_limit_email,
+            self._secret(),
+            per_domain=settings.rate_limit_domain,
+            confirmations=settings.rate_limit_confirmations,
         )
+        self._mailbox_rules = settings.mailbox_rules()
 
     async def _db(self, work: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -124,15 +135,16 @@ class SubscriptionService:
     async def _count_and_store(self, sub: Subscription, client_ip: str) -> None:
         # Known and unknown addresses take exactly this path: no lookup by address, the same
         # statements, the same two publishes (tests/unit/map_api/test_signup_same_work.py).
-        address = sub.email.lower()
-        wait = self._limiter.gate(client_ip, address)
-        if wait is not None:
-            raise RateLimited(wait)
+        # Keyed on the inbox, not the text: a+1@, A@ and a.b@gmail.com are one person's mail.
+        address = normalized_mailbox(sub.email, self._mailbox_rules)
+        refused = self._limiter.gate(client_ip, address)
+        if refused is not None:
+            raise RateLimited(refused.seconds, refused.scope)
 
         def work(conn: Connection) -> None:
-            shared_wait = self._limiter.count(conn, client_ip, address, time.time())
-            if shared_wait is not None:
-                raise RateLimited(shared_wait)  # rolls back: refused attempts are not counted
+            shared = self._limiter.count(conn, client_ip, address, time.time())
+            if shared is not None:  # rolls back: refused attempts are not counted
+                raise RateLimited(shared.seconds, shared.scope)
             store.insert(conn, sub)
 
         await self._db(work)
@@ -142,8 +154,10 @@ class SubscriptionService:
         token = sign_subscription_token(self._secret(), TokenPurpose.CONFIRM, sub.subscription_id)
         base = self._signing.public_base_url.rstrip("/")
         expires = now + timedelta(seconds=self._settings.confirm_token_max_age_s)
+        # Allow-list: the email is described by system facts only, so the command carries no
+        # user-chosen label (it would turn the city's mail server into a phishing relay).
         return ConfirmationRequested(
-            subscription=sub,
+            subscription=sub.model_copy(update={"label": None}),
             confirm_url=f"{base}/api/subscriptions/confirm?token={token}",
             expires_at=expires.isoformat().replace("+00:00", "Z"),
         )
@@ -155,7 +169,9 @@ class SubscriptionService:
         def work(conn: Connection) -> Subscription | None:
             sub = store.get(conn, sid)
             if sub is None:
-                raise InvalidToken("this subscription no longer exists")
+                raise NoLongerActive("this alert was deleted")
+            if sub.status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.DISABLED):
+                raise NoLongerActive(f"this alert is {sub.status.value}")  # never re-activate
             if sub.status is not SubscriptionStatus.PENDING:
                 return None
             active = sub.model_copy(
@@ -167,6 +183,10 @@ class SubscriptionService:
         changed = await self._db(work)
         if changed is not None:
             await self._publisher.subscription_changed(changed)
+
+    def check_unsubscribe_link(self, token: str) -> None:
+        """Raise InvalidToken unless the token is a valid, unexpired unsubscribe token."""
+        self._read(TokenPurpose.UNSUBSCRIBE, token, self._settings.manage_token_max_age_s)
 
     async def unsubscribe(self, token: str) -> None:
         """Stop the subscription an unsubscribe token names (idempotent)."""

@@ -13,6 +13,8 @@ import logging
 import re
 from typing import Any
 
+from connect311_contracts.logs import cap
+
 REDACTED = "<redacted>"
 PACKAGE = "connect311_map_api"
 UVICORN_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")
@@ -21,16 +23,26 @@ UVICORN_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")
 _TOKEN_PARAM = re.compile(r"((?:^|(?<=[?&;\s\"']))[\w.-]*token=)[^&;\s\"'#]+", re.IGNORECASE)
 # Anything shaped like a signed link token (itsdangerous: payload.timestamp.signature),
 # wherever it appears (a path segment, a message): the signature alone is 27+ characters.
-_SIGNED = re.compile(r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{4,10}\.[A-Za-z0-9_-]{27,}")
+# Linear: the look-behind lets a match start only where a run of token characters starts, and
+# the possessive runs never give characters back (the old pattern retried every start inside a
+# run: 2.6 s on 60,000 characters).
+_SIGNED = re.compile(
+    r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{2,}+\.[A-Za-z0-9_-]{4,10}+\.[A-Za-z0-9_-]{27,}+"
+)
 
 
 def redact_tokens(text: str) -> str:
     """The text with link tokens replaced by `<redacted>`."""
-    return _SIGNED.sub(REDACTED, _TOKEN_PARAM.sub(rf"\1{REDACTED}", text))
+    if "=" in text:  # a cheap pre-check: no "token=" parameter without an "="
+        text = _TOKEN_PARAM.sub(rf"\1{REDACTED}", text)
+    if "." in text:
+        text = _SIGNED.sub(REDACTED, text)
+    return text
 
 
 def _clean(value: Any) -> Any:
-    return redact_tokens(value) if isinstance(value, str) else value
+    # Cut before any pattern runs: a 60 KB URL is an attack, not something to log whole.
+    return redact_tokens(cap(value)) if isinstance(value, str) else value
 
 
 class TokenRedactingFilter(logging.Filter):
@@ -50,7 +62,7 @@ class TokenRedactingFilter(logging.Filter):
             rendered = record.getMessage()
         except (TypeError, ValueError):
             return True  # logging reports the bad format itself
-        clean = redact_tokens(rendered)
+        clean = redact_tokens(cap(rendered))
         if clean != rendered:  # e.g. "?token=%s" with an argument no pattern knew alone
             record.msg, record.args = clean, ()
         return True

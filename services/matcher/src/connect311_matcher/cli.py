@@ -53,7 +53,8 @@ async def _serve(settings: MatcherSettings, kafka: KafkaSettings) -> None:
     runner = await start_http(matcher, settings.http_host, settings.http_port)
     log.info("health and metrics on http://%s:%d", settings.http_host, bound_port(runner))
     try:
-        await matcher.run()
+        async with matcher.metrics.loop_lag.running():
+            await matcher.run()
     finally:
         await runner.cleanup()
         log.info("matcher stopped")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from connect311_contracts.loop_lag import LoopLag
+
 
 class MatcherMetrics:
     """Counters, gauges and the match-latency histogram."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        self.loop_lag = LoopLag(self.registry, "matcher")
         r = self.registry
         self.events_in = Counter(
             "matcher_events_total", "Request events read, by outcome", ["outcome"], registry=r

@@ -61,6 +61,7 @@ async def run(
     handle_signals: bool = False,
 ) -> None:
     """Run the notifier until `stop` is set (or SIGTERM/SIGINT); then shut down gracefully."""
+    signing.refuse_development_secret()  # before anything starts: one line, what to set
     stop = stop or asyncio.Event()
     if handle_signals:
         loop = asyncio.get_running_loop()
@@ -108,6 +109,7 @@ async def run(
         asyncio.create_task(sender.run(stop), name="sender"),
     ]
     watch = asyncio.create_task(_broker_watch(kafka, commands, settings), name="watch")
+    lag = asyncio.create_task(metrics.loop_lag.run(), name="loop-lag")
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:
@@ -115,7 +117,8 @@ async def run(
     finally:
         stop.set()
         watch.cancel()
-        await asyncio.gather(*tasks, watch, return_exceptions=True)
+        lag.cancel()
+        await asyncio.gather(*tasks, watch, lag, return_exceptions=True)
         await kafka_consumer.stop()
         await kafka_producer.stop()
         for mailer in mailers:

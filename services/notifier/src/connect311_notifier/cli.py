@@ -11,7 +11,11 @@ from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.exc import SQLAlchemyError
 
 from connect311_contracts.logs import configure_logging
-from connect311_contracts.settings import KafkaSettings, SigningSettings
+from connect311_contracts.settings import (
+    DevelopmentSecretRefused,
+    KafkaSettings,
+    SigningSettings,
+)
 from connect311_notifier.ledger import Ledger, create_engine
 from connect311_notifier.settings import NotifierSettings
 
@@ -35,6 +39,8 @@ def run(
     settings = NotifierSettings()
     try:
         asyncio.run(run_notifier(settings, KafkaSettings(), SigningSettings(), handle_signals=True))
+    except DevelopmentSecretRefused as exc:
+        _fail(str(exc))
     except KafkaConnectionError as exc:
         _fail(f"Kafka is not reachable ({exc}): start it or set KAFKA_BOOTSTRAP_SERVERS.")
     except SQLAlchemyError as exc:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from connect311_contracts.loop_lag import LoopLag
+
 
 class Metrics:
     """Everything /metrics exposes."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        self.loop_lag = LoopLag(self.registry, "notifier")
         r = self.registry
         self.sent = Counter("notifier_emails_sent", "Emails SMTP accepted", ["kind"], registry=r)
         self.failed = Counter(

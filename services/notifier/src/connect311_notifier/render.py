@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
 from connect311_contracts.subscriptions import Subscription
+from connect311_notifier.describe import describe_alert
 from connect311_notifier.links import LinkBuilder
 from connect311_notifier.policy import parse_expiry
 from connect311_notifier.settings import Branding, NotifierSettings
@@ -82,9 +83,15 @@ class Renderer:
     def confirmation(
         self, command: ConfirmationRequested, message_id: str, now: datetime
     ) -> Message:
-        """The double opt-in email with the map API's signed confirm link."""
+        """The double opt-in email with the map API's signed confirm link.
+
+        Whoever signs up chooses the recipient, so nothing they typed is shown: the alert is
+        described by system facts only (describe.py), and the confirm link is the only link.
+        """
+        description = describe_alert(command.subscription)
         context = {
-            "subscription_name": subscription_name(command.subscription),
+            "description": description,
+            "subscription_name": description,  # the shared layout's name: never the label
             "confirm_url": command.confirm_url,
             "expires": format_time(parse_expiry(command.expires_at), self.tz),
         }

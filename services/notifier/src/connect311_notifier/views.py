@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from connect311_contracts.events import EventKind
 from connect311_contracts.notifications import SubscriberMatched
 from connect311_contracts.request import RequestStatus
+from connect311_contracts.status_words import resident_status
 from connect311_notifier.links import LinkBuilder
 
 STATUS_LABELS = {
@@ -77,11 +78,6 @@ def format_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z")
 
 
-def _status(status: RequestStatus, closed_reason: str | None) -> str:
-    label = STATUS_LABELS[status]
-    return f"{label} ({closed_reason})" if closed_reason else label
-
-
 def _clip(text: str | None, limit: int | None) -> str | None:
     if text is None or limit is None or len(text) <= limit:
         return text
@@ -102,7 +98,8 @@ def item_view(
         service_request_id=request.service_request_id,
         title=request.service_name or request.service_code or "Service request",
         kind=KIND_LABELS[event.kind],
-        status=_status(request.status, request.closed_reason),
+        # "Closed — duplicate of another request", with the city's own word when it adds some.
+        status=resident_status(request.status, request.closed_reason, request.raw_status),
         previous_status=STATUS_LABELS[previous] if previous else None,
         agency=request.agency_responsible,
         address=request.address,

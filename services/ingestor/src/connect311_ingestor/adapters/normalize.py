@@ -6,6 +6,12 @@ Rules (each failure raises `RecordError` with a reason and a sentence for the op
   (`MM/DD/YYYY hh:mm:ss AM`, `MM/DD/YYYY HH:MM[:SS]`, `MM/DD/YYYY`) and RFC 2822. A date
   without an offset is read in the source's timezone (zoneinfo), then converted to UTC.
   Years before 1990 or from 9999 on are placeholders, not dates: INVALID_DATE.
+- Date quality never drops a real request: only a missing or unusable requested date
+  rejects it. An unusable OPTIONAL date (closed, updated, expected: unparseable or a
+  placeholder year) is dropped and noted in `anomalies` as '<field>:unparseable' or
+  '<field>:placeholder'; a closure before the opening (date-only closure fields, stamped
+  at midnight, are common) is moved to the opening time and noted as
+  'closed_datetime:before_requested'. Each kind is counted (`ingestor_data_anomalies`).
 - Statuses: `map_status` is total: every word gets a RequestStatus. Unknown words become
   `open` (or `closed` when the record has a closed date) with `known=False`; the raw word
   is always kept in `raw_status`.
@@ -46,6 +52,7 @@ from connect311_contracts.request import (
     scoped_request_id,
 )
 from connect311_ingestor.records import Rejected
+from connect311_ingestor.scrub import AllowList, scrubbed_json
 
 MIN_YEAR = 1990
 """Dates before this are placeholders (1900-01-01, epoch 0), not real 311 activity."""
@@ -93,6 +100,14 @@ class RecordError(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class DateError(RecordError):
+    """A value that is not a usable date; `kind` is 'unparseable' or 'placeholder'."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(RejectReason.INVALID_DATE, detail)
+        self.kind = kind
 
 
 # ---------------------------------------------------------------- text
@@ -215,20 +230,40 @@ def parse_datetime(
     else:
         parsed = None
     if parsed is None:
-        raise RecordError(
-            RejectReason.INVALID_DATE,
+        raise DateError(
+            "unparseable",
             f"{field_name} {clip(str(value), 60)!r} is not a date in a known format "
             "(ISO 8601, MM/DD/YYYY hh:mm:ss AM, RFC 2822 or the profile's formats).",
         )
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise RecordError(
-            RejectReason.INVALID_DATE,
+        raise DateError(
+            "placeholder",
             f"{field_name} {clip(str(value), 60)!r} is in year {parsed.year}: a placeholder, "
             f"not a real date (accepted years {MIN_YEAR}-{MAX_YEAR}).",
         )
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=tz)
     return parsed.astimezone(UTC)
+
+
+def optional_datetime(
+    value: Any,
+    *,
+    field_name: str,
+    canonical: str,
+    anomalies: list[str],
+    tz: tzinfo = UTC,
+    formats: Iterable[str] = (),
+) -> datetime | None:
+    """An optional date (closed, updated, expected): an unusable one is dropped, not fatal.
+
+    The request is kept without it and '<canonical>:<kind>' is added to `anomalies`.
+    """
+    try:
+        return parse_datetime(value, field_name=field_name, tz=tz, formats=formats)
+    except DateError as error:
+        anomalies.append(f"{canonical}:{error.kind}")
+        return None
 
 
 # ---------------------------------------------------------------- statuses
@@ -443,18 +478,19 @@ class Draft:
     expected_datetime: datetime | None = None
     texts: dict[str, Any] = field(default_factory=dict)
     media_url: str | None = None
+    anomalies: list[str] = field(default_factory=list)
 
 
 def finish(draft: Draft) -> ServiceRequest:
     """The contract request for a draft; RecordError for inconsistent or invalid values."""
-    closed = draft.closed_datetime
-    if closed is not None and closed < draft.requested_datetime:
-        raise RecordError(
-            RejectReason.CLOSED_BEFORE_OPENED,
-            f"closed at {closed.isoformat()} before it was opened at "
-            f"{draft.requested_datetime.isoformat()} (UTC).",
-        )
     is_closed = draft.status is RequestStatus.CLOSED
+    closed = draft.closed_datetime if is_closed else None
+    anomalies = list(draft.anomalies)
+    if closed is not None and closed < draft.requested_datetime:
+        # Usually a date-only closure (midnight) on the day it was opened: the request is
+        # real, so keep it, closed no earlier than it was opened, and say so.
+        closed = draft.requested_datetime
+        anomalies.append("closed_datetime:before_requested")
     texts = {name: clean_text(draft.texts.get(name), TEXT_LIMITS[name]) for name in TEXT_LIMITS}
     texts.pop("raw_status")
     try:
@@ -470,9 +506,10 @@ def finish(draft: Draft) -> ServiceRequest:
             long=draft.long,
             requested_datetime=draft.requested_datetime,
             updated_datetime=draft.updated_datetime,
-            closed_datetime=closed if is_closed else None,
+            closed_datetime=closed,
             expected_datetime=draft.expected_datetime,
             media_url=draft.media_url,
+            anomalies=tuple(dict.fromkeys(anomalies)),
             **texts,
         )
     except ValidationError as exc:
@@ -567,8 +604,17 @@ def raw_text(record: Any) -> str:
     return clip(redact_text(text[:MAX_RAW_INPUT]))
 
 
-def rejected(error: RecordError, raw: Any, location: str | None) -> Rejected:
-    """The Rejected result for a RecordError on a raw record."""
+def rejected(
+    error: RecordError, raw: Any, location: str | None, allow: AllowList | None = None
+) -> Rejected:
+    """The Rejected result for a RecordError on a raw record.
+
+    With `allow` (the source type's allow-list) the parsed record itself is carried and only
+    its allow-listed fields reach the rejects topic (see `scrub`); without, its text is masked.
+    """
+    if allow is not None:
+        text = scrubbed_json(raw, allow)
+        return Rejected(error.reason, error.detail, text, location, record=raw, allow=allow)
     return Rejected(error.reason, error.detail, raw_text(raw), location)
 
 

@@ -49,6 +49,7 @@ from connect311_ingestor.adapters.normalize import (
     coordinates,
     finish,
     map_status,
+    optional_datetime,
     parse_datetime,
     present,
     raw_text,
@@ -56,6 +57,7 @@ from connect311_ingestor.adapters.normalize import (
     rejected,
 )
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.scrub import OPEN311_REQUEST, OPEN311_UPDATE
 
 Format = Literal["json", "xml"]
 
@@ -310,8 +312,15 @@ def _build_request(record: Mapping[str, Any], source: str, dataset: str) -> Draf
         raise RecordError(
             RejectReason.MISSING_FIELD, "no status (Open311 requires open or closed)."
         )
-    updated = parse_datetime(record.get("updated_datetime"), field_name="updated_datetime")
-    closed_at = parse_datetime(record.get("closed_datetime"), field_name="closed_datetime")
+    anomalies: list[str] = []
+
+    def optional(name: str) -> datetime | None:
+        return optional_datetime(
+            record.get(name), field_name=name, canonical=name, anomalies=anomalies
+        )
+
+    updated = optional("updated_datetime")
+    closed_at = optional("closed_datetime")
     mapping = map_status(record.get("status"), has_closed_date=closed_at is not None)
     notes = clean_text(record.get("status_notes"))
     return Draft(
@@ -326,10 +335,9 @@ def _build_request(record: Mapping[str, Any], source: str, dataset: str) -> Draf
         requested_datetime=requested,
         updated_datetime=updated,
         closed_datetime=closed_at,
-        expected_datetime=parse_datetime(
-            record.get("expected_datetime"), field_name="expected_datetime"
-        ),
+        expected_datetime=optional("expected_datetime"),
         media_url=clean_url(_first_url(record.get("media_url"))),
+        anomalies=anomalies,
         texts={
             "service_code": record.get("service_code"),
             "service_name": record.get("service_name"),
@@ -356,7 +364,7 @@ def parse_record(
     try:
         return Accepted(finish(_build_request(record, source, dataset)), location)
     except RecordError as error:
-        return rejected(error, record, location)
+        return rejected(error, record, location, OPEN311_REQUEST)
 
 
 def parse_requests(
@@ -435,7 +443,7 @@ def parse_updates(
         try:
             results.append(_build_update(record, source))
         except RecordError as error:
-            results.append(rejected(error, record, where))
+            results.append(rejected(error, record, where, OPEN311_UPDATE))
     return results
 
 
@@ -475,3 +483,9 @@ def parse_services(body: bytes, *, fmt: Format) -> list[Open311Service]:
     """The services list; FeedError(reason, detail) when the document is unusable."""
     entries = _records(body, fmt, ("services",), "service")
     return [_service(entry, i) for i, entry in enumerate(entries)]
+
+
+def request_records(body: bytes, *, fmt: Format) -> list[Any]:
+    """The raw records of a requests document (`check` lists their fields); FeedError if
+    the document is unusable."""
+    return _records(body, fmt, ("service_requests", "requests"), "request")

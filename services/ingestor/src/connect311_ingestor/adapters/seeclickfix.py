@@ -9,8 +9,11 @@ Mapping to the canonical request:
   request_type.organization -> agency_responsible.
 - description (else summary), address, lat/lng, created_at/updated_at/closed_at.
 - media.image_full -> media_url (the docs' literal string "null" counts as absent).
-- comments (details=true) -> status_notes: the text of the latest comment. Commenter and
-  reporter names, avatars and ids are never read (no reporter personal data).
+- comments (details=true) -> status_notes: the text of the latest comment, and every
+  comment as a Note (text and created_at) so each becomes its own timeline entry
+  (`connect311_ingestor.notes`). Commenter and reporter names, avatars and ids are never
+  read (no reporter personal data).
+- updated_at/closed_at that are not usable dates are dropped and noted in `anomalies`.
 - closed reason: from the latest comment when it says duplicate, cancelled or referred.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from connect311_contracts.rejects import RejectReason
@@ -32,13 +36,15 @@ from connect311_ingestor.adapters.normalize import (
     coordinates,
     finish,
     map_status,
+    optional_datetime,
     parse_datetime,
     present,
     raw_text,
     record_location,
     rejected,
 )
-from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.records import Accepted, Note, ParseResult, Rejected
+from connect311_ingestor.scrub import SEECLICKFIX_ISSUE
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,26 @@ def _latest_comment(issue: Mapping[str, Any]) -> str | None:
     return clean_text(max(texts)[2]) if texts else None  # latest created_at, then list order
 
 
+def _notes(issue: Mapping[str, Any], fallback: datetime) -> tuple[Note, ...]:
+    """Every comment with text, with its time (`fallback` when it has no usable one)."""
+    comments = issue.get("comments")
+    if not isinstance(comments, list):
+        return ()
+    notes: list[Note] = []
+    for comment in comments:
+        if not isinstance(comment, Mapping):
+            continue
+        text = clean_text(comment.get("comment"))
+        if text is None:
+            continue
+        try:
+            at = parse_datetime(comment.get("created_at"), field_name="comment created_at")
+        except RecordError:
+            at = None
+        notes.append(Note(at or fallback, text))
+    return tuple(notes)
+
+
 def _build_issue(issue: Mapping[str, Any], source: str, dataset: str) -> Draft:
     issue_id = as_id(issue.get("id"), "issue id")
     lat, long = coordinates(issue.get("lat"), issue.get("lng"), names=("lat", "lng"))
@@ -88,7 +114,13 @@ def _build_issue(issue: Mapping[str, Any], source: str, dataset: str) -> Draft:
         raise RecordError(
             RejectReason.MISSING_FIELD, "no status (Open/Acknowledged/Closed/Archived)."
         )
-    closed_at = parse_datetime(_value(issue.get("closed_at")), field_name="closed_at")
+    anomalies: list[str] = []
+
+    def optional(name: str, canonical: str) -> datetime | None:
+        value = _value(issue.get(name))
+        return optional_datetime(value, field_name=name, canonical=canonical, anomalies=anomalies)
+
+    closed_at = optional("closed_at", "closed_datetime")
     mapping = map_status(issue.get("status"), has_closed_date=closed_at is not None)
     notes = _latest_comment(issue)
     request_type = issue.get("request_type")
@@ -104,8 +136,9 @@ def _build_issue(issue: Mapping[str, Any], source: str, dataset: str) -> Draft:
         lat=lat,
         long=long,
         requested_datetime=created,
-        updated_datetime=parse_datetime(_value(issue.get("updated_at")), field_name="updated_at"),
+        updated_datetime=optional("updated_at", "updated_datetime"),
         closed_datetime=closed_at,
+        anomalies=anomalies,
         media_url=clean_url(
             _value(media.get("image_full")) if isinstance(media, Mapping) else None
         ),
@@ -132,9 +165,11 @@ def parse_issue(
             location,
         )
     try:
-        return Accepted(finish(_build_issue(issue, source, dataset)), location)
+        request = finish(_build_issue(issue, source, dataset))
+        when = request.updated_datetime or request.requested_datetime
+        return Accepted(request, location, _notes(issue, when))
     except RecordError as error:
-        return rejected(error, issue, location)
+        return rejected(error, issue, location, SEECLICKFIX_ISSUE)
 
 
 def _issues(data: Any) -> list[Any]:

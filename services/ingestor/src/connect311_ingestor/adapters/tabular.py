@@ -32,6 +32,7 @@ from connect311_ingestor.adapters.normalize import (
     coordinates,
     finish,
     map_status,
+    optional_datetime,
     parse_datetime,
     present,
     raw_text,
@@ -40,6 +41,7 @@ from connect311_ingestor.adapters.normalize import (
 )
 from connect311_ingestor.adapters.profiles import ColumnProfile, ColumnSpec
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.scrub import columns_allow_list
 
 TabularFormat = Literal["csv", "json", "jsonl"]
 RowOrReject = tuple[str, Mapping[str, Any] | Rejected]
@@ -272,13 +274,25 @@ def _build_row(row: Mapping[str, Any], profile: ColumnProfile) -> Draft:
         kind="columns",
         placeholders=profile.placeholder_coordinates,
     )
+    anomalies: list[str] = []
+
+    def optional(name: str, canonical: str, spec: ColumnSpec) -> Any:
+        return optional_datetime(
+            _get(row, spec),
+            field_name=f"{name} ({_names(spec)})",
+            canonical=canonical,
+            anomalies=anomalies,
+            tz=tz,
+            formats=profile.date_formats,
+        )
+
     requested = date("requested date", cols.requested_datetime)
     if requested is None:
         raise RecordError(
             RejectReason.MISSING_FIELD,
             f"no requested date (column {_names(cols.requested_datetime)} empty).",
         )
-    closed_at = date("closed date", cols.closed_datetime)
+    closed_at = optional("closed date", "closed_datetime", cols.closed_datetime)
     raw_status = clean_text(_get(row, cols.status), 200) or ""
     mapping = (profile.status_rule(raw_status) if raw_status else None) or map_status(
         raw_status if raw_status else ("closed" if closed_at else "open"),
@@ -299,10 +313,11 @@ def _build_row(row: Mapping[str, Any], profile: ColumnProfile) -> Draft:
         lat=lat,
         long=long,
         requested_datetime=requested,
-        updated_datetime=date("updated date", cols.updated_datetime),
+        updated_datetime=optional("updated date", "updated_datetime", cols.updated_datetime),
         closed_datetime=closed_at,
-        expected_datetime=date("expected date", cols.expected_datetime),
+        expected_datetime=optional("expected date", "expected_datetime", cols.expected_datetime),
         media_url=clean_url(_get(row, cols.media_url)),
+        anomalies=anomalies,
         texts={
             "service_code": _get(row, cols.service_code),
             "service_name": _get(row, cols.service_name),
@@ -322,4 +337,4 @@ def parse_row(
     try:
         return Accepted(finish(_build_row(row, profile)), location)
     except RecordError as error:
-        return rejected(error, row, location)
+        return rejected(error, row, location, columns_allow_list(profile.columns.model_dump()))

@@ -1,4 +1,5 @@
-"""File import and timed replay of city exports (CSV / JSON / JSONL with a column profile)."""
+"""File import and timed replay of city exports: CSV / JSON / JSONL with a column profile,
+and Open311 GeoReport v2 requests documents (XML, or JSON read with the open311 profile)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from connect311_contracts.envelope import utc_now
-from connect311_ingestor.adapters.profiles import ColumnProfile
+from connect311_contracts.rejects import RejectReason
+from connect311_ingestor.adapters.open311 import MAX_BODY, parse_requests
+from connect311_ingestor.adapters.open311 import Format as Open311Format
+from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES, ColumnProfile
 from connect311_ingestor.adapters.tabular import TabularFormat, parse_row, read_records
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
@@ -23,10 +27,43 @@ Progress = Callable[[int], None]
 log = logging.getLogger(__name__)
 
 
+def open311_format(path: Path, profile: ColumnProfile) -> Open311Format | None:
+    """The GeoReport format of a file read with the Open311 adapter, None for a tabular export.
+
+    Every .xml file is a GeoReport v2 requests document (no city exports tabular XML); a
+    .json file is one when read with the open311 profile's columns (whatever its source).
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return "xml"
+    if suffix == ".json" and profile.columns == BUILTIN_PROFILES["open311"].columns:
+        return "json"
+    return None
+
+
+def parse_open311_file(path: Path, profile: ColumnProfile, fmt: Open311Format) -> list[ParseResult]:
+    """Every request of a GeoReport v2 requests document, as the poller would read it."""
+    size = path.stat().st_size
+    if size > MAX_BODY:
+        detail = f"{size} bytes is more than the {MAX_BODY} an Open311 document may have; split it."
+        return [Rejected(RejectReason.TOO_LARGE, detail, "", path.name)]
+    return parse_requests(
+        path.read_bytes(),
+        source=profile.source,
+        fmt=fmt,
+        dataset=profile.dataset,
+        location=path.name,
+    )
+
+
 def parse_file(
     path: Path, profile: ColumnProfile, fmt: TabularFormat | None = None
 ) -> Iterator[ParseResult]:
     """Every row of an export as an accepted request or a reasoned rejection."""
+    document = open311_format(path, profile) if fmt is None else None
+    if document is not None:
+        yield from parse_open311_file(path, profile, document)
+        return
     for location, item in read_records(path, fmt):
         yield item if isinstance(item, Rejected) else parse_row(item, profile, location)
 

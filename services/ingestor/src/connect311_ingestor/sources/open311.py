@@ -21,7 +21,7 @@ from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.settings import Open311Feed
 from connect311_ingestor.sources.documents import document_reject, unusable
-from connect311_ingestor.sources.http import Fetcher, TooLarge
+from connect311_ingestor.sources.http import Fetcher, FetchError, TooLarge
 from connect311_ingestor.updates import UpdateLike
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Open311Poller:
         now = self.clock()
         summary = IngestSummary()
         if self.service_names is None:
-            self.service_names = await self._services()
+            self.service_names = await self._services()  # None again after a failure
         span = timedelta(hours=self.feed.window_hours)
         for start, end in windows(self._resume(cursor, "requests_until", now), now, span):
             summary.add(await self._requests_window(start, end, backfill))
@@ -111,14 +111,25 @@ class Open311Poller:
         # Re-read a little: late arrivals land in the past; change detection drops repeats.
         return saved - timedelta(minutes=self.feed.overlap_minutes)
 
-    async def _services(self) -> dict[str, str]:
+    async def _services(self) -> dict[str, str] | None:
+        """Service names by code; None when the list failed (requests still flow, unnamed).
+
+        The list is only a nicety: an error here (HTTP 404/500, a timeout, a bad document)
+        is counted and logged once per poll, and the next poll asks again.
+        """
         url = self._url("services")
         try:
             body = await self.fetcher.get(url, self._params())
             services = parse_services(body, fmt=self.feed.format)
-        except (FeedError, TooLarge) as exc:
-            log.warning("%s: services list unusable (%s); names come from requests", url, exc)
-            return {}
+        except (FeedError, FetchError) as exc:  # FetchError covers TooLarge and HTTP errors
+            self.ingestor.metrics.auxiliary_failures.labels(self.source, "services").inc()
+            log.warning(
+                "%s: services list failed (%s); ingesting requests without service names, "
+                "retried next poll",
+                url,
+                exc,
+            )
+            return None
         return {s.service_code: s.service_name for s in services if s.service_name}
 
     async def _requests_window(
@@ -190,3 +201,23 @@ class Open311Poller:
         return await self.ingestor.ingest_updates(
             updates, source=self.source, backfill=backfill, location=where
         )
+
+    async def backfill_window(
+        self, since: datetime, until: datetime | None = None
+    ) -> IngestSummary:
+        """Fetch [since, until) once as history (events marked backfill, never alerted).
+
+        The watermark is neither read nor moved: live polling carries on where it was, and
+        change detection drops whatever the window repeats.
+        """
+        until = until or self.clock()
+        if self.service_names is None:
+            self.service_names = await self._services()
+        span = timedelta(hours=self.feed.window_hours)
+        summary = IngestSummary()
+        for start, end in windows(since, until, span):
+            summary.add(await self._requests_window(start, end, True))
+        if self.feed.updates:
+            for start, end in windows(since, until, span):
+                summary.add(await self._updates_window(start, end, True))
+        return summary

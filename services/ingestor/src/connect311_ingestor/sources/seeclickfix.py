@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from connect311_contracts.envelope import utc_now
 from connect311_contracts.rejects import RejectReason
+from connect311_ingestor.adapters.normalize import RecordError, parse_datetime
 from connect311_ingestor.adapters.seeclickfix import parse_issues_page
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, Rejected
@@ -16,6 +17,26 @@ from connect311_ingestor.settings import SeeClickFixFeed
 from connect311_ingestor.sources.documents import document_reject, unusable
 from connect311_ingestor.sources.http import Fetcher, TooLarge
 from connect311_ingestor.sources.open311 import iso
+
+
+def rejected_stamp(result: Rejected) -> datetime | None:
+    """When a rejected issue last changed (its own updated_at, else created_at), if readable.
+
+    The watermark moves past it like past an accepted issue: a record rejected for good is
+    not fetched again on every poll (it is recorded once anyway), and a changed copy of it
+    has a later updated_at, so it is read again.
+    """
+    record = result.record
+    if not isinstance(record, Mapping):
+        return None
+    for name in ("updated_at", "created_at"):
+        try:
+            stamp = parse_datetime(record.get(name), field_name=name)
+        except RecordError:
+            continue
+        if stamp is not None:
+            return stamp
+    return None
 
 
 class SeeClickFixPoller:
@@ -87,6 +108,9 @@ class SeeClickFixPoller:
                 if isinstance(result, Accepted):
                     seen = result.request.updated_datetime or result.request.requested_datetime
                     newest = max(newest, seen)
+                elif (stamp := rejected_stamp(result)) is not None:
+                    # Rejected for good: not re-fetched each poll (never past our own clock).
+                    newest = max(newest, min(stamp, self.clock()))
             batch = list(page.results)
             summary.add(
                 (await self.ingestor.ingest(batch, source=self.source, backfill=backfill))[0]
@@ -94,4 +118,37 @@ class SeeClickFixPoller:
             url, params = page.next_page_url, None
         done = {**cursor, "updated_after": iso(newest), "caught_up": True}
         await asyncio.to_thread(store.set_cursor, self.source, done)
+        return summary
+
+    async def backfill_window(
+        self, since: datetime, until: datetime | None = None
+    ) -> IngestSummary:
+        """Fetch the issues updated in [since, until) once, as history (never alerted).
+
+        The watermark is neither read nor moved: live polling carries on where it was.
+        """
+        summary = IngestSummary()
+        url: str | None = f"{self.feed.base_url.rstrip('/')}/issues"
+        params: dict[str, str] | None = self.first_params(since)
+        if params is not None and until is not None:
+            params["updated_at_before"] = iso(until)
+        for number in range(1, self.feed.max_pages + 1):
+            if url is None:
+                break
+            where = f"{url} page {number}"
+            try:
+                body = await self.fetcher.get(url, params)
+            except TooLarge as exc:
+                reject = Rejected(RejectReason.TOO_LARGE, str(exc), url, where)
+                await self.ingestor.ingest([reject], source=self.source)
+                raise unusable(reject) from exc
+            page = parse_issues_page(
+                body, source=self.source, dataset=self.feed.dataset, location=where
+            )
+            if (bad := document_reject(page.results, where)) is not None:
+                await self.ingestor.ingest([bad], source=self.source)
+                raise unusable(bad)
+            batch = list(page.results)
+            summary.add((await self.ingestor.ingest(batch, source=self.source, backfill=True))[0])
+            url, params = page.next_page_url, None
         return summary

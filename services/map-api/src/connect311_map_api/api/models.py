@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from connect311_contracts.subscriptions import (
+    AreaTarget,
     Delivery,
     SubscriptionFilters,
     SubscriptionStatus,
@@ -95,6 +96,12 @@ class RequestDetail(RequestFeature):
     """One request with its whole timeline."""
 
     status_notes: str | None
+    status_text: str = Field(
+        description="The status in a resident's words, e.g. "
+        "'Closed — referred to another agency (city status: Referred to Law)'"
+    )
+    closed_reason: str | None = Field(description="fixed, duplicate, cancelled or referred")
+    raw_status: str = Field(description="The city's own status word, as the source gave it")
     closed_datetime: str | None
     expected_datetime: str | None
     timeline: list[TimelineEntry]
@@ -159,6 +166,22 @@ class Dataset(BaseModel):
     count: int
 
 
+GEOMETRY_KEYS = frozenset({"type", "coordinates"})
+"""The only members an area's GeoJSON geometry may have (an allow-list: nothing else is kept)."""
+
+
+def plain_geometry(target: SubscriptionTarget) -> SubscriptionTarget:
+    """Refuse an area whose geometry carries members besides type and coordinates."""
+    if isinstance(target, AreaTarget):
+        unknown = sorted(str(key) for key in set(target.geometry) - GEOMETRY_KEYS)
+        if unknown:
+            raise ValueError(
+                f"target.geometry has an unknown member {unknown[0]!r}; send only "
+                "'type' and 'coordinates' of a GeoJSON Polygon or MultiPolygon"
+            )
+    return target
+
+
 class SignupBody(BaseModel):
     """A new subscription; it stays pending until its confirmation link is opened."""
 
@@ -169,6 +192,8 @@ class SignupBody(BaseModel):
     filters: SubscriptionFilters = SubscriptionFilters()
     delivery: Delivery = Delivery.INSTANT
     label: str | None = Field(default=None, max_length=200)
+
+    _plain_geometry = field_validator("target")(plain_geometry)
 
 
 class Accepted(BaseModel):
@@ -184,6 +209,8 @@ class PreviewBody(BaseModel):
 
     target: SubscriptionTarget
     filters: SubscriptionFilters = SubscriptionFilters()
+
+    _plain_geometry = field_validator("target")(plain_geometry)
 
 
 class WeekCount(BaseModel):

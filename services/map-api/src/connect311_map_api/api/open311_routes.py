@@ -1,14 +1,24 @@
-"""Open311 GeoReport v2 output (read-only): discovery, services, requests; JSON and XML."""
+"""Open311 GeoReport v2 output (read-only): discovery, services, service definitions,
+requests; JSON and XML by the path's extension. Every error, on every path under
+/open311/v2/ (unknown ones too), is in the spec's errors shape (see `open311_errors`).
+How close reasons and the city's raw status appear: `core/open311.py` and docs/open311.md.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from connect311_map_api.api.open311_errors import (
+    JSON_TYPE,
+    XML_TYPE,
+    Open311Route,
+    json_response,
+    xml_response,
+)
 from connect311_map_api.api.params import unprocessable
 from connect311_map_api.context import AppContext, get_ctx
 from connect311_map_api.core import open311
@@ -16,24 +26,21 @@ from connect311_map_api.core.filters import RequestFilters, split_csv
 from connect311_map_api.db import queries
 from connect311_map_api.db.tables import requests as req_table
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 Ctx = Annotated[AppContext, Depends(get_ctx)]
-JSON_TYPE = "application/json"
-XML_TYPE = "text/xml"
 CHANGESET = "2024-01-01T00:00:00Z"
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 200  # 1,000 per page in XML slowed every other caller (issue 12)
 
 
-def _json(payload: Any) -> Response:
-    return Response(json.dumps(payload), media_type=JSON_TYPE)
-
-
-def _xml(payload: bytes) -> Response:
-    return Response(payload, media_type=f"{XML_TYPE}; charset=utf-8")
+_json = json_response
+_xml = xml_response
 
 
 def _doc(media: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"content": {media: {}}, "description": "GeoReport v2 document"}}
+    return {
+        200: {"content": {media: {}}, "description": "GeoReport v2 document"},
+        400: {"content": {media: {}}, "description": "GeoReport v2 errors: bad parameters"},
+    }
 
 
 def _discovery(ctx: AppContext) -> dict[str, Any]:
@@ -74,6 +81,43 @@ def services_xml(ctx: Ctx) -> Response:
     return _xml(open311.to_xml("services", "service", _services(ctx)))
 
 
+def _definition(ctx: AppContext, service_code: str) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        known = queries.open311_requests(
+            conn, (), RequestFilters(service_codes=(service_code,)), 1, 1
+        )
+    if not known:
+        raise HTTPException(
+            404, detail="no service with this service_code: see services.json for the list"
+        )
+    return open311.service_definition_dict(service_code)
+
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown service_code (GeoReport v2 errors)"}
+}
+
+
+@router.get(
+    "/services/{service_code:path}.json",
+    response_class=Response,
+    responses={**_doc(JSON_TYPE), **_NOT_FOUND},
+)
+def service_definition_json(ctx: Ctx, service_code: str) -> Response:
+    """A service's definition; `attributes` is empty (every service has metadata false)."""
+    return _json(_definition(ctx, service_code))
+
+
+@router.get(
+    "/services/{service_code:path}.xml",
+    response_class=Response,
+    responses={**_doc(XML_TYPE), **_NOT_FOUND},
+)
+def service_definition_xml(ctx: Ctx, service_code: str) -> Response:
+    """A service's definition (XML, an empty `<attributes/>`)."""
+    return _xml(open311.service_definition_xml(_definition(ctx, service_code)))
+
+
 def _requests(
     ctx: AppContext,
     service_request_id: str | None,
@@ -83,6 +127,7 @@ def _requests(
     status: str | None,
     page: int,
     page_size: int,
+    extensions: bool,
 ) -> list[dict[str, Any]]:
     statuses = split_csv(status)
     if any(s not in ("open", "closed") for s in statuses):
@@ -105,11 +150,12 @@ def _requests(
         rows = queries.open311_requests(
             conn, split_csv(service_request_id), filters, page, page_size
         )
-    return [open311.request_dict(row) for row in rows]
+    return [open311.request_dict(row, extensions) for row in rows]
 
 
 class _RequestQuery:
-    """The GeoReport v2 request-list parameters plus the `page`/`page_size` extension."""
+    """The GeoReport v2 request-list parameters plus the `page`/`page_size` and
+    `extensions` (adds `extended_attributes`: status, closed_reason, raw_status) extensions."""
 
     def __init__(
         self,
@@ -120,6 +166,7 @@ class _RequestQuery:
         status: Annotated[str | None, Query(max_length=20)] = None,
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+        extensions: Annotated[bool, Query()] = False,
     ) -> None:
         self.args = (
             service_request_id,
@@ -129,6 +176,7 @@ class _RequestQuery:
             status,
             page,
             page_size,
+            extensions,
         )
 
 
@@ -147,29 +195,63 @@ def requests_xml(ctx: Ctx, query: RequestQuery) -> Response:
     return _xml(open311.to_xml("service_requests", "request", _requests(ctx, *query.args)))
 
 
-def _single(ctx: AppContext, service_request_id: str) -> list[dict[str, Any]]:
+def _single(ctx: AppContext, service_request_id: str, extensions: bool) -> list[dict[str, Any]]:
     with ctx.engine.connect() as conn:
         row = queries.one_request(conn, service_request_id)
     if row is None:
-        raise HTTPException(404, detail="no request with this service_request_id")
-    return [open311.request_dict(row)]
+        raise HTTPException(
+            404,
+            detail="no request with this service_request_id: check the id (source:number)",
+        )
+    return [open311.request_dict(row, extensions)]
 
 
+Extensions = Annotated[bool, Query(description="Add extended_attributes")]
+
+
+# "/request/" (singular) is the path in the Open311 schema-validation Swagger document.
+@router.get(
+    "/request/{service_request_id:path}.json", response_class=Response, include_in_schema=False
+)
 @router.get(
     "/requests/{service_request_id:path}.json",
     response_class=Response,
     responses={**_doc(JSON_TYPE), 404: {"description": "Unknown id"}},
 )
-def request_json(ctx: Ctx, service_request_id: str) -> Response:
+def request_json(ctx: Ctx, service_request_id: str, extensions: Extensions = False) -> Response:
     """One request (a one-element list, as the spec says)."""
-    return _json(_single(ctx, service_request_id))
+    return _json(_single(ctx, service_request_id, extensions))
 
 
+@router.get(
+    "/request/{service_request_id:path}.xml", response_class=Response, include_in_schema=False
+)
 @router.get(
     "/requests/{service_request_id:path}.xml",
     response_class=Response,
     responses={**_doc(XML_TYPE), 404: {"description": "Unknown id"}},
 )
-def request_xml(ctx: Ctx, service_request_id: str) -> Response:
+def request_xml(ctx: Ctx, service_request_id: str, extensions: Extensions = False) -> Response:
     """One request (XML)."""
-    return _xml(open311.to_xml("service_requests", "request", _single(ctx, service_request_id)))
+    found = _single(ctx, service_request_id, extensions)
+    return _xml(open311.to_xml("service_requests", "request", found))
+
+
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+# Registered last: only paths no route above matched reach it.
+@router.api_route("", methods=_ANY_METHOD, include_in_schema=False)
+@router.api_route("/{unknown:path}", methods=_ANY_METHOD, include_in_schema=False)
+def unknown_path(request: Request) -> Response:
+    """404 (or 405 for a write: this endpoint is read-only) in the errors shape."""
+    if request.method != "GET":
+        raise HTTPException(
+            405,
+            detail="this Open311 endpoint is read-only: use GET (see discovery.json)",
+            headers={"Allow": "GET"},
+        )
+    raise HTTPException(
+        404,
+        detail="no such Open311 path: see /open311/v2/discovery.json for the endpoints",
+    )

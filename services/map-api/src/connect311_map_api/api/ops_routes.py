@@ -1,9 +1,8 @@
-"""Operations: health, metrics, live stream and bearer-protected admin endpoints."""
+"""Operations: health, bearer-protected metrics, live stream and bearer-protected admin."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from sqlalchemy import select, text, update
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from connect311_contracts.auth import bearer_matches
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
 from connect311_contracts.kafka import UndecodableMessage, decode
 from connect311_map_api.api.models import DeadLetter, Health, ReplayResult, SubscriberCounts
@@ -24,6 +24,7 @@ from connect311_map_api.core.state import naive_utc
 from connect311_map_api.db import subscription_store
 from connect311_map_api.db.state_store import apply_events
 from connect311_map_api.db.tables import dead_letters
+from connect311_map_api.live import RETRY_AFTER_S, HeldEventSourceResponse, StreamsFull
 
 router = APIRouter(tags=["operations"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
@@ -51,9 +52,32 @@ async def healthz(ctx: Ctx) -> Any:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+def require_metrics_reader(
+    ctx: Ctx, authorization: Annotated[str | None, Header()] = None
+) -> AppContext:
+    """Bearer check for /metrics: the metrics token or the admin token (503 when neither set).
+
+    Metrics show sign-up and subscription volumes, which are the operator's business only.
+    """
+    tokens = [
+        t.get_secret_value() for t in (ctx.settings.metrics_token, ctx.settings.admin_token) if t
+    ]
+    if not tokens:
+        raise HTTPException(
+            503, detail="metrics are disabled: set MAP_API_METRICS_TOKEN and scrape with it"
+        )
+    if not bearer_matches(authorization, tokens):
+        raise HTTPException(
+            401,
+            detail="send Authorization: Bearer <MAP_API_METRICS_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return ctx
+
+
 @router.get("/metrics", response_class=Response, include_in_schema=False)
-def metrics(ctx: Ctx) -> Response:
-    """Prometheus metrics."""
+def metrics(ctx: Annotated[AppContext, Depends(require_metrics_reader)]) -> Response:
+    """Prometheus metrics (bearer token: MAP_API_METRICS_TOKEN or MAP_API_ADMIN_TOKEN)."""
     ctx.metrics.sse_clients.set(ctx.broadcaster.clients)
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -66,7 +90,17 @@ def metrics(ctx: Ctx) -> Response:
     responses={200: {"content": {"text/event-stream": {}}, "description": "event: request"}},
 )
 async def stream(request: Request, ctx: Ctx) -> EventSourceResponse:
-    """Each changed request as `event: request` with the map's Feature JSON as data."""
+    """Each changed request as `event: request` with the map's Feature JSON as data.
+
+    Open streams are capped per client (429) and in all (503), both with Retry-After.
+    """
+    client = request.client.host if request.client else "unknown"
+    try:
+        release = ctx.broadcaster.reserve(client)
+    except StreamsFull as exc:
+        raise HTTPException(
+            exc.status, detail=exc.detail, headers={"Retry-After": str(RETRY_AFTER_S)}
+        ) from exc
 
     async def events() -> AsyncIterator[dict[str, str]]:
         async with ctx.broadcaster.subscribe() as queue:
@@ -81,7 +115,7 @@ async def stream(request: Request, ctx: Ctx) -> EventSourceResponse:
             finally:
                 ctx.metrics.sse_clients.set(ctx.broadcaster.clients - 1)
 
-    return EventSourceResponse(events(), ping=int(ctx.settings.sse_ping_s))
+    return HeldEventSourceResponse(events(), release=release, ping=int(ctx.settings.sse_ping_s))
 
 
 def require_admin(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> AppContext:
@@ -89,8 +123,7 @@ def require_admin(ctx: Ctx, authorization: Annotated[str | None, Header()] = Non
     expected = ctx.settings.admin_token
     if expected is None:
         raise HTTPException(503, detail="admin endpoints are disabled: set MAP_API_ADMIN_TOKEN")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    if not bearer_matches(authorization, [expected.get_secret_value()]):
         raise HTTPException(
             401, detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -41,6 +41,9 @@ def request_filters(
     ] = None,
 ) -> RequestFilters:
     """Parse and check the shared filters; 422 with the reason when they are wrong."""
+    texts = {"bbox": bbox, "status": status, "service_code": service_code, "agency": agency}
+    for name, value in {**texts, "dataset": dataset, "q": q}.items():
+        _printable(name, value)
     box = None
     if bbox:
         try:
@@ -64,6 +67,12 @@ def request_filters(
         until=until_utc,
         q=q.strip() or None if q else None,
     )
+
+
+def _printable(name: str, value: str | None) -> None:
+    # A NUL reached SQLite's LIKE as the end of the pattern, so `q=%00` matched everything.
+    if value is not None and any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):
+        raise unprocessable(f"{name} must not contain control characters such as NUL or newline")
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:

@@ -25,7 +25,8 @@ from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import InvalidGeometry, point_matcher, target_bbox, validate_target
 from connect311_map_api.core.preview import PREVIEW_DAYS, weekly_alerts
 from connect311_map_api.db import queries
-from connect311_map_api.signup import NotAllowed, RateLimited
+from connect311_map_api.signup import NoLongerActive, NotAllowed, RateLimited
+from connect311_map_api.web.security import server_page_headers
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
@@ -35,6 +36,12 @@ ACCEPTED = (
     "Alerts start once you confirm."
 )
 CONFIRMED_PAGE = "/subscriptions/confirmed"
+_WHERE = {
+    "ip": "from here",
+    "addr": "for this address",
+    "domain": "for this mail domain",
+    "all": "across the city right now",
+}
 
 
 @router.post(
@@ -61,7 +68,8 @@ async def sign_up(body: SignupBody, request: Request, ctx: Ctx) -> dict[str, str
         ctx.metrics.signups.labels("rate_limited").inc()
         raise HTTPException(
             429,
-            detail=f"too many sign-ups from here; try again in {exc.seconds} seconds",
+            detail=f"too many sign-ups {_WHERE.get(exc.scope, 'from here')}; "
+            f"try again in {exc.seconds} seconds",
             headers={"Retry-After": str(exc.seconds)},
         ) from exc
     except ValueError as exc:  # InvalidGeometry is a ValueError too
@@ -119,7 +127,7 @@ def _page(title: str, body_html: str, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title></head><body><main>"
         f"<h1>{html.escape(title)}</h1>{body_html}</main></body></html>",
         status_code=status,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers=server_page_headers(),
     )
 
 
@@ -136,12 +144,16 @@ def _invalid_link(exc: InvalidToken) -> HTMLResponse:
     response_class=RedirectResponse,
     status_code=303,
     summary="Confirm a subscription",
-    responses={303: {"description": "To /subscriptions/confirmed (?error=expired|invalid)"}},
+    responses={
+        303: {"description": "To /subscriptions/confirmed (?error=expired|invalid|inactive)"}
+    },
 )
 async def confirm(token: Token, ctx: Ctx) -> Response:
     """Activate a pending subscription, then go to the fixed confirmation page."""
     try:
         await ctx.service.confirm(token)
+    except NoLongerActive:
+        return RedirectResponse(f"{CONFIRMED_PAGE}?error=inactive", status_code=303)
     except InvalidToken as exc:
         reason = "expired" if "expired" in str(exc) else "invalid"
         return RedirectResponse(f"{CONFIRMED_PAGE}?error={reason}", status_code=303)
@@ -153,8 +165,12 @@ async def confirm(token: Token, ctx: Ctx) -> Response:
     response_class=HTMLResponse,
     summary="Unsubscribe page (asks before acting)",
 )
-def unsubscribe_page(token: Token) -> HTMLResponse:
+def unsubscribe_page(token: Token, ctx: Ctx) -> HTMLResponse:
     """A small page with a button; GET never unsubscribes (mail scanners follow links)."""
+    try:
+        ctx.service.check_unsubscribe_link(token)
+    except InvalidToken as exc:
+        return _invalid_link(exc)  # no form: the button could not work
     action = f"/api/subscriptions/unsubscribe?token={quote(token, safe='')}"
     return _page(
         "Unsubscribe from alerts",

@@ -1,4 +1,15 @@
-"""Open311 GeoReport v2 output: field mapping and XML rendering (pure)."""
+"""Open311 GeoReport v2 output: field mapping, errors and XML rendering (pure).
+
+Close reason and the city's raw status (GeoReport v2 only knows open/closed):
+- `status_notes` carries the source's own notes; when the source gave none, it carries the
+  resident wording of the status ("Closed — duplicate of another request", "In progress",
+  "Open (city status: Referred to Law)"), which is what the spec means by "more details on
+  current status than conveyed with status alone". Plain "open"/"closed" adds nothing: null.
+- With `extensions=true` (the Chicago Open311 convention), each request also carries
+  `extended_attributes` with the machine-readable `status` (open, acknowledged, in_progress,
+  closed), `closed_reason` (fixed, duplicate, cancelled, referred or null) and `raw_status`.
+  It is opt-in so that clients that refuse unknown elements get the plain spec by default.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +17,44 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from connect311_contracts.status_words import resident_status
 from connect311_map_api.core.state import iso
+
+__all__ = [
+    "FORMATS",
+    "SPEC_URL",
+    "discovery_dict",
+    "discovery_xml",
+    "errors_dict",
+    "errors_xml",
+    "request_dict",
+    "service_definition_dict",
+    "service_definition_xml",
+    "service_dict",
+    "status_notes",
+    "to_xml",
+]
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = ["text/xml", "application/json"]
 
 
-def request_dict(row: Any) -> dict[str, Any]:
+def status_notes(m: Any) -> str | None:
+    """The source's notes, else the resident wording when it says more than open/closed."""
+    if m["status_notes"]:
+        return str(m["status_notes"])
+    words = resident_status(m["status"], m["closed_reason"], m["raw_status"])
+    return None if words in ("Open", "Closed") else words
+
+
+def request_dict(row: Any, extensions: bool = False) -> dict[str, Any]:
     """One stored request as a GeoReport v2 request (status is only open or closed)."""
     m = row._mapping if hasattr(row, "_mapping") else row
     closed = m["status"] == "closed"
-    return {
+    out = {
         "service_request_id": m["service_request_id"],
         "status": "closed" if closed else "open",
-        "status_notes": m["status_notes"],
+        "status_notes": status_notes(m),
         "service_name": m["service_name"],
         "service_code": m["service_code"] or "",
         "description": (m["description"] or "")[:4000] or None,
@@ -36,6 +71,36 @@ def request_dict(row: Any) -> dict[str, Any]:
         "long": m["long"],
         "media_url": m["media_url"],
     }
+    if extensions:
+        out["extended_attributes"] = {
+            "status": m["status"],
+            "closed_reason": m["closed_reason"],
+            "raw_status": m["raw_status"] or None,
+        }
+    return out
+
+
+def service_definition_dict(code: str) -> dict[str, Any]:
+    """A service's definition: we collect no extra form fields, so no attributes."""
+    return {"service_code": code, "attributes": []}
+
+
+def service_definition_xml(doc: dict[str, Any]) -> bytes:
+    """The definition in the spec's XML shape (an empty `<attributes/>` list)."""
+    top = ET.Element("service_definition")
+    ET.SubElement(top, "service_code").text = _text(doc["service_code"])
+    ET.SubElement(top, "attributes")
+    return _bytes(top)
+
+
+def errors_dict(code: int, description: str) -> list[dict[str, Any]]:
+    """The spec's error list: `[{"code": 404, "description": "..."}]`."""
+    return [{"code": code, "description": description}]
+
+
+def errors_xml(errors: list[dict[str, Any]]) -> bytes:
+    """`<errors><error><code/><description/></error></errors>`."""
+    return to_xml("errors", "error", errors)
 
 
 def service_dict(code: str, name: str | None, group: str | None) -> dict[str, Any]:
@@ -78,12 +143,23 @@ def _text(value: Any) -> str:
 
 
 def to_xml(root: str, item: str, items: list[dict[str, Any]]) -> bytes:
-    """A list of flat dicts as <root><item><field>..</field></item></root> (UTF-8 bytes)."""
+    """Dicts as <root><item><field>..</field></item></root> (UTF-8 bytes; nested dicts nest)."""
     top = ET.Element(root)
     for values in items:
-        element = ET.SubElement(top, item)
-        for key, value in values.items():
-            ET.SubElement(element, key).text = _text(value)
+        _fill(ET.SubElement(top, item), values)
+    return _bytes(top)
+
+
+def _fill(element: ET.Element, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        child = ET.SubElement(element, key)
+        if isinstance(value, dict):  # an extension block, e.g. extended_attributes
+            _fill(child, value)
+        else:
+            child.text = _text(value)
+
+
+def _bytes(top: ET.Element) -> bytes:
     result: bytes = ET.tostring(top, encoding="utf-8", xml_declaration=True)
     return result
 
@@ -101,5 +177,4 @@ def discovery_xml(doc: dict[str, Any]) -> bytes:
         formats = ET.SubElement(element, "formats")
         for fmt in endpoint["formats"]:
             ET.SubElement(formats, "format").text = fmt
-    result: bytes = ET.tostring(top, encoding="utf-8", xml_declaration=True)
-    return result
+    return _bytes(top)

@@ -14,6 +14,7 @@ from connect311_map_api.web.security import OSM_TILE_URL, page_headers
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
+_CONFIRM_TITLES = {"": "Subscription confirmed", "inactive": "Alert no longer active"}
 _FILTER_MAX = 300  # longest filter value a page accepts (the API validates further)
 
 
@@ -149,7 +150,7 @@ def build_router(settings: Any) -> APIRouter:
             request,
             "confirmed.html",
             page="confirmed",
-            title="Subscription confirmed" if not error else "Confirmation failed",
+            title=_CONFIRM_TITLES.get(_clean(error), "Confirmation failed"),
             extra={"error": _clean(error)},
         )
 

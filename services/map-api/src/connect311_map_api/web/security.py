@@ -56,3 +56,30 @@ def page_headers(tile_url: str, *, embeddable: bool = False) -> dict[str, str]:
     if not embeddable:
         headers["X-Frame-Options"] = "DENY"
     return headers
+
+
+SERVER_PAGE_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+"""The CSP of the small server-rendered pages (unsubscribe): no script at all, never framed."""
+
+
+def server_page_headers() -> dict[str, str]:
+    """Headers of a page that carries a token in its URL: no referrer, no cache, no framing."""
+    return {
+        "Content-Security-Policy": SERVER_PAGE_CSP,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
+__all__ = ["OSM_TILE_URL", "content_security_policy", "page_headers", "server_page_headers"]

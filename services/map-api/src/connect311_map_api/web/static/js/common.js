@@ -121,6 +121,20 @@
     return el("span", { className: "badge status-" + safeStatus(status), text: statusLabel(status) });
   }
 
+  /** Fill a node with a status badge and, when the API gave more than the badge says, the
+      resident wording of why and how ("Closed — duplicate of another request", with the
+      city's own status word). The wording is the API's `status_text`, set as text. */
+  function statusLine(node, status, statusText) {
+    var label = statusLabel(status);
+    clear(node).appendChild(statusBadge(status));
+    if (statusText && statusText !== label) {
+      // The badge already says "Closed": the text goes on from it ("— duplicate of ...").
+      var rest = statusText.indexOf(label) === 0 ? statusText.slice(label.length) : " " + statusText;
+      node.appendChild(el("span", { className: "status-text", text: rest }));
+    }
+    return node;
+  }
+
   /** Fill a list with a request's timeline (oldest first). */
   function renderTimeline(list, timeline) {
     clear(list);
@@ -204,6 +218,7 @@
     safeStatus: safeStatus,
     statusLabel: statusLabel,
     statusBadge: statusBadge,
+    statusLine: statusLine,
     fetchJSON: fetchJSON,
     query: query,
     formatDate: formatDate,

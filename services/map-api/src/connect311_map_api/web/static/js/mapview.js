@@ -62,6 +62,7 @@
     var timeline = C.el("ol", { className: "timeline", "aria-live": "polite" }, [
       C.el("li", { className: "muted", text: "Loading timeline…" })
     ]);
+    var statusLine = C.el("p", { className: "popup-status" }, [C.statusBadge(p.status)]);
     var dl = C.el("dl", { className: "details" });
     detailRow(dl, "Address", p.address);
     detailRow(dl, "Department", p.agency_responsible);
@@ -71,7 +72,7 @@
     detailRow(dl, "Request id", id);
     var box = C.el("div", { className: "popup", "data-request-id": id }, [
       C.el("h3", { className: "popup-title", text: p.service_name || p.service_code || "Service request" }),
-      C.el("p", {}, [C.statusBadge(p.status)]),
+      statusLine,
       dl,
       p.description ? C.el("p", { className: "description", text: p.description }) : null,
       C.el("h4", { text: "Timeline" }),
@@ -87,7 +88,13 @@
       ])
     ]);
     C.fetchJSON("/api/requests/" + encodeURIComponent(id))
-      .then(function (body) { C.renderTimeline(timeline, body && body.timeline); })
+      .then(function (body) {
+        // The detail says why a request was closed (and the city's own word) beyond the badge.
+        // The detail is a Feature: its status is in `properties`, the wording beside them.
+        var now = (body && body.properties) || p;
+        if (body) C.statusLine(statusLine, now.status, body.status_text);
+        C.renderTimeline(timeline, body && body.timeline);
+      })
       .catch(function (err) {
         C.clear(timeline).appendChild(C.el("li", { className: "error", text: "Timeline unavailable: " + err.message }));
       });

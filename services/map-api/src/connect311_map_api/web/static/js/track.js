@@ -20,7 +20,7 @@
     var body = Object.assign({}, answer.properties || {}, answer);
     current = body.service_request_id;
     document.getElementById("track-title").textContent = body.service_name || body.service_code || "Service request";
-    C.clear(document.getElementById("track-status")).appendChild(C.statusBadge(body.status));
+    C.statusLine(document.getElementById("track-status"), body.status, body.status_text);
     var dl = C.clear(document.getElementById("track-details"));
     row(dl, "Request id", body.service_request_id);
     row(dl, "Address", body.address);

@@ -1,0 +1,206 @@
+"""`connect311-ingestor check`: what importing a file would do, before anything is published.
+
+Reads a sample of an export (or a whole Open311 requests document) with a profile and
+reports the column mapping, the first normalized requests and the rejects per reason with
+one example each. Nothing here touches a broker or a database: the only I/O is reading
+the file, so an operator can fix a profile and check again in a loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connect311_contracts.request import ServiceRequest
+from connect311_ingestor.adapters.open311 import FeedError, request_records
+from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES, ColumnProfile, ColumnSpec
+from connect311_ingestor.adapters.tabular import parse_row, read_records
+from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.sources.files import open311_format, parse_open311_file
+
+__all__ = [
+    "CheckReport",
+    "ColumnMapping",
+    "RejectExample",
+    "check_file",
+    "describe",
+    "infer_profile",
+    "source_columns",
+]
+
+_REQUIRED = ("id", "requested_datetime", "lat", "long")
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """One canonical field and the source column(s) it is read from."""
+
+    field: str
+    columns: tuple[str, ...]
+    found: bool  # at least one of the columns is in the file
+
+
+@dataclass(frozen=True)
+class RejectExample:
+    """The first reject of a reason: where it is and what is wrong."""
+
+    location: str
+    detail: str
+
+
+@dataclass
+class CheckReport:
+    """Everything `check` prints about one file."""
+
+    file: str
+    kind: str
+    profile: ColumnProfile
+    profile_name: str
+    inferred: bool
+    mapping: list[ColumnMapping]
+    unmapped: list[str]
+    records: int = 0
+    accepted: int = 0
+    samples: list[ServiceRequest] = field(default_factory=list)
+    rejects: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, RejectExample] = field(default_factory=dict)
+
+
+def _columns(spec: ColumnSpec) -> tuple[str, ...]:
+    if spec is None:
+        return ()
+    return (spec,) if isinstance(spec, str) else tuple(spec)
+
+
+def _mapping(profile: ColumnProfile, present: Sequence[str]) -> list[ColumnMapping]:
+    have = set(present)
+    out = []
+    for name, spec in profile.columns:
+        columns = _columns(spec)
+        if columns:
+            out.append(ColumnMapping(name, columns, any(c in have for c in columns)))
+    return out
+
+
+def _unmapped(profile: ColumnProfile, present: Sequence[str]) -> list[str]:
+    used = {c for _, spec in profile.columns for c in _columns(spec)}
+    return [c for c in present if c not in used]
+
+
+def infer_profile(present: Sequence[str]) -> str | None:
+    """The built-in profile whose required columns are all in the file (most matches wins)."""
+    have = set(present)
+    best: tuple[int, str] | None = None
+    for name, profile in BUILTIN_PROFILES.items():
+        columns = profile.columns
+        required = [_columns(getattr(columns, f)) for f in _REQUIRED]
+        if not all(any(c in have for c in spec) for spec in required):
+            continue
+        score = sum(1 for m in _mapping(profile, present) if m.found)
+        if best is None or score > best[0]:
+            best = (score, name)
+    return best[1] if best else None
+
+
+def source_columns(path: Path, rows: int) -> list[str]:
+    """The column names of the first `rows` rows of a tabular export, in file order."""
+    seen: dict[str, None] = {}
+    for _, item in itertools.islice(read_records(path), rows):
+        if isinstance(item, Mapping):
+            seen.update(dict.fromkeys(str(k) for k in item))
+    return list(seen)
+
+
+def _document_columns(path: Path, profile: ColumnProfile, rows: int) -> list[str]:
+    fmt = open311_format(path, profile)
+    assert fmt is not None
+    try:
+        records = request_records(path.read_bytes(), fmt=fmt)
+    except FeedError:
+        return []  # the parse reports the document's reject
+    seen: dict[str, None] = {}
+    for record in records[:rows]:
+        if isinstance(record, Mapping):
+            seen.update(dict.fromkeys(str(k) for k in record))
+    return list(seen)
+
+
+def _tabular_results(path: Path, profile: ColumnProfile) -> Iterator[ParseResult]:
+    for location, item in read_records(path):
+        yield item if isinstance(item, Rejected) else parse_row(item, profile, location)
+
+
+def check_file(
+    path: Path,
+    profile: ColumnProfile | None,
+    *,
+    profile_name: str = "",
+    rows: int = 1000,
+    samples: int = 5,
+) -> CheckReport:
+    """Parse the first `rows` records of `path` and report what an import would do.
+
+    Without a profile the built-in one that fits the file's columns is used; ValueError
+    when none does. OSError when the file cannot be read.
+    """
+    inferred = profile is None
+    if profile is None:
+        open311 = BUILTIN_PROFILES["open311"]
+        if open311_format(path, open311) == "xml":
+            profile, profile_name = open311, "open311"
+        else:
+            present = source_columns(path, rows)
+            name = infer_profile(present)
+            if name is None:
+                shown = ", ".join(present[:8]) or "none"
+                raise ValueError(
+                    f"no built-in profile fits the columns of {path.name} ({shown}); "
+                    "write a profile (docs/feeds.md) and pass --profile PATH"
+                )
+            profile, profile_name = BUILTIN_PROFILES[name], name
+    document = open311_format(path, profile)
+    if document is not None:
+        present = _document_columns(path, profile, rows)
+        results: Iterator[ParseResult] = iter(parse_open311_file(path, profile, document))
+        kind = f"Open311 GeoReport v2 {document.upper()}"
+    else:
+        present = source_columns(path, rows)
+        results = _tabular_results(path, profile)
+        kind = path.suffix.lower().lstrip(".").upper() + " export"
+    report = CheckReport(
+        file=path.name,
+        kind=kind,
+        profile=profile,
+        profile_name=profile_name or profile.source,
+        inferred=inferred,
+        mapping=_mapping(profile, present),
+        unmapped=_unmapped(profile, present),
+    )
+    for result in itertools.islice(results, rows):
+        _tally(report, result, samples)
+    return report
+
+
+def _tally(report: CheckReport, result: ParseResult, samples: int) -> None:
+    report.records += 1
+    if isinstance(result, Accepted):
+        report.accepted += 1
+        if len(report.samples) < samples:
+            report.samples.append(result.request)
+        return
+    reason = result.reason.value
+    report.rejects[reason] += 1
+    if reason not in report.examples:
+        report.examples[reason] = RejectExample(result.location or report.file, result.detail)
+
+
+def describe(value: Any) -> str:
+    """A short cell for a table: empty for None, ISO for dates."""
+    if value is None:
+        return ""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"

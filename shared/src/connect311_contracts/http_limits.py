@@ -1,0 +1,104 @@
+"""Request-line and header size caps and read timeouts for the public uvicorn servers.
+
+uvicorn (httptools) accepts a URL or a header block of any size and waits forever for a
+request's head or body. This protocol refuses, before the application sees anything:
+a request line over `max_request_line_bytes` with 414, headers over `max_header_bytes` with
+431, a head not complete `header_timeout_s` after its first byte (or after the connection
+opened: slowloris) with 408, and a body not complete `body_timeout_s` after its head with 408.
+Each refusal closes the connection. Use it as uvicorn's protocol class:
+`uvicorn.Config(app, http=guarded_http(limits, on_refused))`.
+
+uvicorn picks httptools when it is installed (uvicorn[standard]: the map API) and h11
+otherwise (the ingestor's own image); so does `guarded_http`, with the same limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["HttpLimits", "guarded_http", "ignore", "refuse"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one request may send before the application sees it, and how slowly."""
+
+    max_request_line_bytes: int = 8 * 1024
+    max_header_bytes: int = 32 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+
+
+def ignore(_status: int) -> None:
+    """The default refusal hook: nothing to count."""
+
+
+def refuse(
+    transport: asyncio.Transport,
+    cycle: Any | None,
+    client: tuple[str, int] | None,
+    status: int,
+    reason: str,
+) -> None:
+    """Answer `status` (unless a response already started) and close the connection.
+
+    `cycle` is uvicorn's request/response cycle when the app is already running (a body
+    deadline); its receive() then reports a disconnect and anything it sends is dropped.
+    """
+    log.info(
+        "refused a request from %s with %d: %s",
+        f"{client[0]}:{client[1]}" if client else "?",
+        status,
+        reason,
+    )
+    if cycle is not None and not cycle.response_complete:
+        cycle.disconnected = True
+        cycle.message_event.set()
+        if cycle.response_started:
+            transport.close()
+            return
+    if transport.is_closing():
+        return
+    phrase = http.HTTPStatus(status).phrase
+    body = f"{status} {phrase}: {reason}\n".encode()
+    transport.write(
+        f"HTTP/1.1 {status} {phrase}\r\n".encode()
+        + b"content-type: text/plain; charset=utf-8\r\n"
+        + f"content-length: {len(body)}\r\n".encode()
+        + b"connection: close\r\n\r\n"
+        + body
+    )
+    transport.close()
+
+
+def guarded_http(
+    limits: HttpLimits, on_refused: Callable[[int], None] | None = None, *, parser: str = "auto"
+) -> type[asyncio.Protocol]:
+    """A protocol class for `uvicorn.Config(http=...)` enforcing `limits`.
+
+    `on_refused(status)` is called once per refused request (e.g. to count it). `parser` is
+    "httptools", "h11" or "auto" (httptools when installed, as uvicorn's own "auto").
+    """
+    if parser == "auto":
+        parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    base: type[asyncio.Protocol]
+    if parser == "httptools":
+        from connect311_contracts.http_limits_httptools import LimitedHttpToolsProtocol
+
+        base = LimitedHttpToolsProtocol
+    else:
+        from connect311_contracts.http_limits_h11 import LimitedH11Protocol
+
+        base = LimitedH11Protocol
+    hook = on_refused or ignore
+    return type(
+        "GuardedHttpProtocol", (base,), {"limits": limits, "on_refused": staticmethod(hook)}
+    )
