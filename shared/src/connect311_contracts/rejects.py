@@ -32,7 +32,10 @@ class RejectReason(StrEnum):
 
 
 class RecordRejected(Envelope):
-    """A feed record the ingestor could not use, with the reason and the raw input."""
+    """A feed record the ingestor could not use, with the reason and what of the input may
+    be kept: `raw` is the allow-listed fields of the parsed record as JSON (free text only as
+    its length), or an unparseable document with every unknown word masked. Never personal
+    data; the ingestor publishes one per (source, record, content)."""
 
     event_type: Literal["record.rejected"] = "record.rejected"
     source: str

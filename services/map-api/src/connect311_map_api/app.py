@@ -20,6 +20,7 @@ from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_map_api import tokenlog
 from connect311_map_api.api import (
+    docs_routes,
     open311_routes,
     ops_routes,
     requests_routes,
@@ -97,6 +98,8 @@ def create_app(
         version="1.0.0",
         description="Every 311 service request on a live map, with email alerts.",
         lifespan=lifespan,
+        docs_url=None,  # served by docs_routes from local assets (works offline)
+        redoc_url=None,  # ReDoc would come from a CDN; /docs covers it
     )
     app.state.ctx = ctx
     app.state.settings = settings
@@ -109,6 +112,7 @@ def create_app(
         app.include_router(router)
     _error_handlers(app)
     validation_errors.install(app)
+    docs_routes.install(app)
     app.add_middleware(PublicReadLimit, spec=settings.read_limit)  # inside CORS and metrics
     app.add_middleware(LatencyMetrics, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

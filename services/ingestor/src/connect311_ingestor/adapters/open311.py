@@ -21,7 +21,8 @@ Pure parsers over response bodies. What they accept beyond the letter of the spe
 
 For one record the first problem found decides the reason, in this order: shape, id,
 non_public, coordinates, requested_datetime, status, other dates, contract checks
-(closed before opened, field limits).
+(field limits). Unusable optional dates and a closure before the opening keep the
+record, with an anomaly noted (normalize.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Accepted request or a Rejected with its reason out. Profiles are described in `p
 
 For one row the first problem found decides the reason, in this order: id, coordinates
 (including the profile's placeholder points), requested date, other dates, contract checks
-(closed before opened, field limits).
+(field limits). Unusable optional dates and a closure before the opening keep the
+record, with an anomaly noted (normalize.py).
 """
 
 from __future__ import annotations

@@ -1,14 +1,37 @@
-"""Department statistics from small pre-aggregated rows (pure: no database here)."""
+"""Department statistics from small pre-aggregated rows (pure: no database here).
+
+Durations are counted in seconds, never rounded to whole hours or days: a request closed
+25 minutes after it was reported counts as 25 minutes. Times to close are kept to the minute
+under two days and to the hour beyond (`close_bucket_minutes`), which is finer than the
+page shows them (minutes under an hour, tenths of an hour under two days, tenths of a day
+beyond), so grouping them never changes a number a person reads.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+__all__ = [
+    "EXACT_MINUTES_BELOW_S",
+    "UNKNOWN_AGENCY",
+    "Interval",
+    "backlog",
+    "close_bucket_minutes",
+    "group_histograms",
+    "opened_resolved",
+    "percentile",
+    "period_start",
+    "seconds_between",
+    "time_to_close",
+]
+
 UNKNOWN_AGENCY = "(unknown)"
+EXACT_MINUTES_BELOW_S = 2 * 86_400
+"""Times to close shorter than this are counted to the minute; longer ones to the hour."""
 
 
 class Interval(StrEnum):
@@ -73,31 +96,65 @@ def group_histograms(
     return dict(out)
 
 
+def seconds_between(start: datetime, end: datetime) -> int:
+    """Whole seconds from `start` to `end`, each truncated to its second first.
+
+    The same rule the SQL recount uses (SQLite's strftime('%s') truncates), so the
+    aggregate tables and a direct query always put a request in the same bucket.
+    """
+    return int((end.replace(microsecond=0) - start.replace(microsecond=0)).total_seconds())
+
+
+def close_bucket_minutes(seconds: int) -> int:
+    """The counted time to close: whole minutes under two days, whole hours (as minutes) beyond."""
+    if seconds < EXACT_MINUTES_BELOW_S:
+        return seconds // 60
+    return seconds // 3600 * 60
+
+
 def time_to_close(rows: Iterable[tuple[str | None, int, int]]) -> list[dict[str, object]]:
-    """Median and p90 hours to close per agency from (agency, hours, count) rows."""
+    """Median and p90 seconds to close per agency from (agency, bucket minutes, count) rows."""
+    out: list[dict[str, object]] = []
+    for agency, hist in sorted(group_histograms(rows).items()):
+        median, p90 = percentile(hist, 0.5), percentile(hist, 0.9)
+        out.append(
+            {
+                "agency": agency,
+                "closed": sum(c for _, c in hist),
+                "median_seconds": None if median is None else median * 60,
+                "p90_seconds": None if p90 is None else p90 * 60,
+            }
+        )
+    return out
+
+
+def backlog(
+    rows: Iterable[tuple[str | None, datetime, int]], now: datetime
+) -> list[dict[str, object]]:
+    """Open count and age (seconds) per agency from (agency, opened at, count) rows.
+
+    A request dated after `now` (a feed whose clock runs ahead, or a replay that moved its
+    times forward) has no age yet: it is counted in `dated_in_future`, never as a negative
+    age, and left out of the percentiles.
+    """
+    ages: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # open, dated in future
+    for agency, opened, count in rows:
+        name = agency or UNKNOWN_AGENCY
+        counts[name][0] += count
+        age = seconds_between(opened, now)
+        if age < 0:
+            counts[name][1] += count
+        else:
+            ages[name].append((age, count))
     return [
         {
             "agency": agency,
-            "closed": sum(c for _, c in hist),
-            "median_hours": percentile(hist, 0.5),
-            "p90_hours": percentile(hist, 0.9),
+            "open": total,
+            "dated_in_future": future,
+            "median_age_seconds": percentile(ages[agency], 0.5),
+            "p90_age_seconds": percentile(ages[agency], 0.9),
+            "oldest_age_seconds": max((v for v, _ in ages[agency]), default=None),
         }
-        for agency, hist in sorted(group_histograms(rows).items())
-    ]
-
-
-def backlog(rows: Iterable[tuple[str | None, str, int]], today: date) -> list[dict[str, object]]:
-    """Open count and age (days) per agency from (agency, ISO day opened, count) rows."""
-    rows = list(rows)
-    days = {day: (today - date.fromisoformat(day)).days for day in {day for _, day, _ in rows}}
-    ages = group_histograms((agency, days[day], count) for agency, day, count in rows)
-    return [
-        {
-            "agency": agency,
-            "open": sum(c for _, c in hist),
-            "median_age_days": percentile(hist, 0.5),
-            "p90_age_days": percentile(hist, 0.9),
-            "oldest_age_days": max(v for v, _ in hist),
-        }
-        for agency, hist in sorted(ages.items())
+        for agency, (total, future) in sorted(counts.items())
     ]
