@@ -13,10 +13,13 @@ access lines included) in its own process on a free loopback port. A normal clie
 phase per attack, the attack running from 127.0.0.3 (the sign-up flood from many loopback
 addresses, as a botnet would) in its own thread and event loop, so the attacker's own work
 does not stall the normal client's loop. Every attack is bounded in connections, requests
-and time, and talks to loopback only. A last baseline phase shows how noisy the run was.
+and time (each attacking client sends at most --attack-rate requests a second), and talks to
+loopback only. A last baseline phase shows how noisy the run was; the quieter of the two
+baselines is the reference.
 
-Prints, per attack: the normal client's p50/p95, its p95 over the baseline's, the normal
-client's failures, what the server answered the attack, and pass/fail against 2x. Exits 0
+Prints, per attack: the normal client's p50/p95, its p95 over the reference, the normal
+client's failed calls, what the server answered the attack, and pass/fail against 2x (and no
+failed normal call); then a verdict line and the count of 5xx answers to the attacks. Exits 0
 whatever the figures: this measures, the hardening tests judge.
 """
 

@@ -19,7 +19,7 @@ from connect311_map_api.app import create_app
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.state_store import apply_events
 from connect311_map_api.settings import MapApiSettings
-from tests.e2e.web.seed import seed_events
+from tests.e2e.web.seed import CENTER_LAT, CENTER_LONG, seed_events
 from tests.e2e.web.tiles import add_tile_route
 
 TEST_ZOOM = 14
@@ -72,6 +72,8 @@ def web_settings(database_url: str, tile_url: str, **overrides: Any) -> MapApiSe
         "consume": False,
         "tile_url": tile_url,
         "map_zoom": TEST_ZOOM,
+        "map_center_lat": CENTER_LAT,  # the tests that need no centre override these with None
+        "map_center_long": CENTER_LONG,
         "rate_limit_ip": "1000/minute",
         "rate_limit_email": "1000/minute",
     }

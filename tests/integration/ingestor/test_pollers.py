@@ -320,3 +320,70 @@ async def test_seeclickfix_poller_follows_pages_and_advances_the_watermark(
     ]
     assert sorted(e.request.source_request_id for e in events) == ["1", "2", "3"]
     assert all(e.backfill for e in events)
+
+
+async def test_open311_update_notes_older_than_the_list_reach_the_topic_as_history(
+    runtime: Runtime, feed_server: Any, no_sleep: Any, source_name: str, topic_reader: Reader
+) -> None:
+    """The list (read first) already shows the closure; both earlier updates still arrive,
+    each at its time, as history; a second poll re-reads the overlap and adds nothing."""
+    opened_at = NOW - timedelta(hours=4)
+    closed = georeport(
+        "88",
+        opened_at,
+        status="closed",
+        status_notes="Filled",
+        updated_datetime=(NOW - timedelta(hours=1)).isoformat(),
+        closed_datetime=(NOW - timedelta(hours=1)).isoformat(),
+    )
+    feed_server.route("/v2/services.xml", feed_server.reply(200, "<services></services>"))
+
+    def requests(query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        rows = ""
+        if query.get("page", "1") == "1" and in_window(query, opened_at):
+            rows = f"<request>{''.join(f'<{k}>{v}</{k}>' for k, v in closed.items())}</request>"
+        return 200, {}, f"<service_requests>{rows}</service_requests>".encode()
+
+    def entry(uid: str, hours: int, status: str, text: str) -> str:
+        at = (NOW - timedelta(hours=hours)).isoformat()
+        return (
+            f"<request_update><update_id>{uid}</update_id><service_request_id>88"
+            f"</service_request_id><status>{status}</status><description>{text}</description>"
+            f"<updated_datetime>{at}</updated_datetime></request_update>"
+        )
+
+    updates = (
+        "<service_requests_updates>"
+        + entry("c", 1, "closed", "Filled")
+        + entry("b", 2, "in_progress", "Crew on site")
+        + entry("a", 3, "acknowledged", "Seen")
+        + "</service_requests_updates>"
+    )
+    feed_server.route("/v2/requests.xml", requests)
+    feed_server.route("/v2/servicerequestupdates.xml", feed_server.reply(200, updates))
+    feed = Open311Feed(
+        source=source_name,
+        base_url=f"{feed_server.base_url}/v2",
+        format="xml",
+        backfill_days=1,
+        window_hours=48,
+        updates=True,
+    )
+    async with httpx.AsyncClient() as client:
+        poller = Open311Poller(feed, fetcher(client, no_sleep), runtime.ingestor, clock=lambda: NOW)
+        first = await poller.poll_once()
+        again = await poller.poll_once()  # the overlap re-reads every update
+
+    assert first.past_notes == 2 and again.past_notes == 0
+    assert sum(again.events.values()) == 0
+    events = [
+        decode(REQUEST_EVENT_ADAPTER, r.value)
+        for r in await topic_reader(REQUEST_EVENTS.name, f"{source_name}:")
+    ]
+    notes = [(e.request.status_notes, e.request.updated_datetime, e.backfill) for e in events]
+    assert notes == [
+        ("Filled", NOW - timedelta(hours=1), True),  # the list's state (first poll: history)
+        ("Seen", NOW - timedelta(hours=3), True),
+        ("Crew on site", NOW - timedelta(hours=2), True),
+    ]
+    assert events[1].request.status == "acknowledged" and events[2].request.status == "in_progress"

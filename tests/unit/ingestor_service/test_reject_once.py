@@ -90,3 +90,31 @@ async def test_records_without_an_id_are_told_apart_by_where_they_were_read(
     ]
     summary, _ = await ingestor.ingest(rows, source="file")
     assert summary.new_rejects == 2 and len(publisher.rejects) == 2
+
+
+async def test_a_parsed_record_without_an_id_in_a_re_polled_window_counts_once(
+    store: IngestorStore,
+) -> None:
+    """Its location holds the window's times, so it must be named by its content."""
+    ingestor, publisher = recording_ingestor(store)
+    record = {"lat": "37.7", "long": "-122.4", "status": "open", "service_code": "PT"}
+
+    def bad(window: str, **change: str) -> Rejected:
+        where = f"https://city/requests.json {window} page 1, record 4"
+        return Rejected(
+            RejectReason.MISSING_FIELD,
+            "no service_request_id",
+            "",
+            where,
+            record={**record, **change},
+            allow=OPEN311_REQUEST,
+        )
+
+    first, _ = await ingestor.ingest([bad("2024-05-01T00:00Z..2024-05-02T00:00Z")], source="o")
+    overlap, _ = await ingestor.ingest([bad("2024-05-01T23:50Z..2024-05-02T23:50Z")], source="o")
+    other, _ = await ingestor.ingest([bad("2024-05-02T23:50Z..x", lat="37.8")], source="o")
+
+    assert (first.new_rejects, overlap.new_rejects, other.new_rejects) == (1, 0, 1)
+    assert sum(overlap.rejects.values()) == 1, "the run still says what it read"
+    assert len(publisher.rejects) == 2
+    assert store.reject_counts() == {("o", "missing_field"): 2}

@@ -28,7 +28,7 @@ from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.state_store import apply_events
 from connect311_map_api.db.tables import (
     agg_cells,
-    agg_hours,
+    agg_close_minutes,
     agg_opened,
     agg_resolved,
     metadata,
@@ -56,7 +56,11 @@ snapshots = st.builds(
     agency=st.sampled_from(AGENCIES),
     point=st.sampled_from(POINTS),
     opened_days=st.integers(0, 20),
-    hours=st.integers(0, 400),
+    # Seconds to close: sub-minute, sub-hour, around the 2-day switch to hours, and weeks.
+    seconds=st.one_of(
+        st.integers(0, 3_600), st.integers(172_000, 173_000), st.integers(0, 400 * 3_600)
+    ),
+    micros=st.tuples(st.integers(0, 999_999), st.integers(0, 999_999)),
 )
 histories = st.lists(
     st.tuples(st.integers(0, 3), snapshots), min_size=1, max_size=14
@@ -87,8 +91,8 @@ def _events(history: list[tuple[int, dict[str, Any]]]) -> list[RequestEvent]:
             status=s["status"],
             lat=s["point"][0],
             long=s["point"][1],
-            opened=opened,
-            updated=opened + timedelta(hours=s["hours"]),
+            opened=opened + timedelta(microseconds=s["micros"][0]),
+            updated=opened + timedelta(seconds=s["seconds"], microseconds=sum(s["micros"])),
             agency=s["agency"],
         )
         kind = "closed" if s["status"] is RequestStatus.CLOSED else "updated"
@@ -113,10 +117,23 @@ def _recount(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
         return {
             "opened": grouped(agency, r.opened_day, r.status),
             "resolved": grouped(agency, r.closed_day, where=closed & r.closed_day.is_not(None)),
-            "hours": grouped(
-                agency, r.hours_to_close, where=closed & r.hours_to_close.is_not(None)
-            ),
+            "minutes": _close_minutes_recount(conn),
         }
+
+
+def _close_minutes_recount(conn: Any) -> set[tuple[Any, ...]]:
+    """(agency, counted minutes, n) in plain Python: minutes under 2 days, hours beyond."""
+    counts: dict[tuple[str, int], int] = {}
+    query = select(r.agency_responsible, r.requested_datetime, r.closed_datetime).where(
+        r.status == "closed", r.closed_datetime.is_not(None)
+    )
+    for agency, opened, closed in conn.execute(query):
+        gap = closed.replace(microsecond=0) - opened.replace(microsecond=0)
+        seconds = gap // timedelta(seconds=1)
+        minutes = seconds // 60 if seconds < 2 * 86_400 else seconds // 3_600 * 60
+        key = (agency or "", minutes)
+        counts[key] = counts.get(key, 0) + 1
+    return {(*key, n) for key, n in counts.items()}
 
 
 def _without_centroids(cells: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -141,14 +158,14 @@ def test_aggregates_equal_a_recount_after_any_replay(
     recount = _recount(engine)
     assert _table(engine, agg_opened) == recount["opened"]
     assert _table(engine, agg_resolved) == recount["resolved"]
-    assert _table(engine, agg_hours) == recount["hours"]
-    kept = {name: _table(engine, t) for name, t in (("c", agg_cells), ("h", agg_hours))}
+    assert _table(engine, agg_close_minutes) == recount["minutes"]
+    kept = {name: _table(engine, t) for name, t in (("c", agg_cells), ("m", agg_close_minutes))}
     with engine.connect() as conn:  # emptied rows carry no coordinate residue
         leftovers = conn.execute(select(agg_cells).where(agg_cells.c.n == 0)).all()
     assert all(row.lat_micro == 0 and row.long_micro == 0 for row in leftovers)
     with engine.begin() as conn:
         aggregates.rebuild(conn)
-    assert {"c": _table(engine, agg_cells), "h": _table(engine, agg_hours)} == kept
+    assert {"c": _table(engine, agg_cells), "m": _table(engine, agg_close_minutes)} == kept
     _same_answers(engine)
 
 
@@ -163,8 +180,8 @@ def _same_answers(engine: Engine) -> None:
     with engine.connect() as conn:
         for f in filter_sets:
             for interval in Interval:
-                fast = queries.stats(conn, f, interval, T0.date())
-                slow = queries.stats(conn, f, interval, T0.date(), use_aggregates=False)
+                fast = queries.stats(conn, f, interval, T0)
+                slow = queries.stats(conn, f, interval, T0, use_aggregates=False)
                 assert fast == slow, (f, interval)
             for zoom in (12, 10, 7):
                 cell = cell_degrees(zoom)

@@ -141,7 +141,13 @@ def test_stats_opened_resolved_backlog_and_close_time(seeded: TestClient) -> Non
     may = sum(1 for i in range(30) if i % 3 and i < 31)
     assert series[("2024-05-01", "Streets")] == (may + 1, 1)
     (close,) = body["time_to_close"]
-    assert close == {"agency": "Streets", "closed": 1, "median_hours": 53, "p90_hours": 53}
+    closed_after = 53 * 3600  # 2 days 5 hours, in seconds
+    assert close == {
+        "agency": "Streets",
+        "closed": 1,
+        "median_seconds": closed_after,
+        "p90_seconds": closed_after,
+    }
     (streets,) = body["backlog"]
     assert streets["open"] == 20
     assert seeded.get("/api/stats", params={"interval": "year"}).status_code == 422

@@ -75,16 +75,24 @@ def test_opened_resolved_rolls_days_into_weeks() -> None:
     ]
 
 
-def test_backlog_ages() -> None:
-    rows = [("Water", "2024-05-01", 1), ("Water", "2024-05-09", 3)]
-    (entry,) = backlog(rows, date(2024, 5, 11))
+def test_backlog_ages_in_seconds_and_future_dates_counted_apart() -> None:
+    now = datetime(2024, 5, 11, 12, 0)
+    rows = [
+        ("Water", datetime(2024, 5, 1, 12, 0), 1),  # 10 days
+        ("Water", datetime(2024, 5, 11, 11, 35), 3),  # 25 minutes
+        ("Water", datetime(2024, 5, 11, 13, 0), 2),  # an hour ahead of now: no age yet
+    ]
+    (entry,) = backlog(rows, now)
     assert entry == {
         "agency": "Water",
-        "open": 4,
-        "median_age_days": 2,
-        "p90_age_days": 10,
-        "oldest_age_days": 10,
+        "open": 6,
+        "dated_in_future": 2,
+        "median_age_seconds": 25 * 60,
+        "p90_age_seconds": 10 * 86_400,
+        "oldest_age_seconds": 10 * 86_400,
     }
+    (ahead,) = backlog([("Roads", datetime(2024, 5, 12), 1)], now)
+    assert ahead["dated_in_future"] == 1 and ahead["median_age_seconds"] is None
 
 
 @pytest.mark.parametrize(
@@ -157,11 +165,12 @@ def test_weekly_alerts_counts_kinds_per_week() -> None:
         ("b", "request.opened", base + timedelta(days=1), 5.0, 5.0),
     ]
     near = lambda _rid, lat, _long: lat < 1  # noqa: E731
-    out = weekly_alerts(rows, near, (EventKind.OPENED,), date(2024, 5, 13), date(2024, 5, 26))
+    end = datetime(2024, 5, 26)
+    out = weekly_alerts(rows, near, (EventKind.OPENED,), base, end)
     assert out["total"] == 1
     assert out["weeks"] == [
         {"week": "2024-05-13", "alerts": 1},
         {"week": "2024-05-20", "alerts": 0},
     ]
-    both = weekly_alerts(rows, near, (), date(2024, 5, 13), date(2024, 5, 26))
+    both = weekly_alerts(rows, near, (), base, end)
     assert [w["alerts"] for w in both["weeks"]] == [1, 1]

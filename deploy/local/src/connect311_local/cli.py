@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,8 +22,19 @@ from connect311_contracts.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings
 from connect311_local import demo
 from connect311_local.broker import BrokerStartError, LocalBroker, port_answers, start_broker
+from connect311_local.demo_laps import DemoLaps
 from connect311_local.mailcatcher import Inbox, inbox_app, start_smtp
-from connect311_local.stack import LOCAL_METRICS_TOKEN, LocalPorts, replay_spec, service_specs
+from connect311_local.stack import (
+    DEMO_FILE,
+    LOCAL_METRICS_TOKEN,
+    STATE_DIR,
+    LocalPorts,
+    clear_state,
+    log_dir,
+    service_specs,
+)
+from connect311_local.summary import Summary, read_figures
+from connect311_local.supervisor import Supervisor
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -33,26 +44,30 @@ ROOT = Path.cwd()
 @app.command()
 def up(
     speed: Annotated[float, typer.Option(help="Demo replay speed (x real time)")] = 120.0,
-    demo_data: Annotated[bool, typer.Option("--demo/--no-demo", help="Replay the demo day")] = True,
+    demo_data: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Play the demo day, lap after lap")
+    ] = True,
     keep_state: Annotated[
-        bool, typer.Option(help="Keep var/local databases from the last run")
+        bool, typer.Option(help="Keep the databases (var/*.db) from the last run")
     ] = False,
-    state_dir: Annotated[Path, typer.Option(help="Where local databases and logs go")] = Path(
-        "var/local"
-    ),
+    state_dir: Annotated[Path, typer.Option(help="Where local databases and logs go")] = STATE_DIR,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Mirror every service's log to the console")
+    ] = False,
+    summary_every: Annotated[
+        float, typer.Option(min=1.0, help="Seconds between one-line summaries (quiet mode)")
+    ] = 60.0,
 ) -> None:
-    """Start broker, mail catcher and the four services; replay demo data; Ctrl-C stops all."""
-    from connect311_local.supervisor import Supervisor
-
+    """Start broker, mail catcher and the four services; play the demo; Ctrl-C stops all."""
     ports = LocalPorts()
     _refuse_busy_ports(ports)
-    if not keep_state and state_dir.exists():
-        # The local broker keeps nothing across restarts, so fresh databases keep the demo coherent.
-        shutil.rmtree(state_dir)
+    if not keep_state:
+        clear_state(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    broker = _start_broker(ports.broker_port, state_dir)
+    logs = log_dir(state_dir)
+    broker = _start_broker(ports.broker_port, logs)
     smtp, inbox_server = _start_mail_catcher(ports)
-    supervisor = Supervisor(console, state_dir / "logs")
+    supervisor = Supervisor(console, logs, verbose=verbose)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -62,18 +77,28 @@ def up(
         for spec in service_specs(ports, state_dir):
             console.print(f"[bold]starting {spec.name}[/] …")
             supervisor.wait_healthy(supervisor.start(spec))
-        _banner(ports)
-        if demo_data:
+        laps = (
+            DemoLaps(supervisor, ports, state_dir, ROOT / DEMO_FILE, speed) if demo_data else None
+        )
+        if laps is not None:
             _demo_subscribers(ports)
-            supervisor.start(replay_spec(ports, state_dir, ROOT, speed))
+        # Last on screen after start-up: where everything is and how to stop.
+        _banner(ports, logs, verbose=verbose)
+        next_summary = time.monotonic() + summary_every
         while not stop.is_set():
             exited = supervisor.first_exited()
-            if exited and exited.spec.name != "replay":
+            if exited:
                 console.print(
                     f"[red]{exited.spec.name} stopped (code "
                     f"{exited.process.returncode}); see {exited.log_path}[/]"
                 )
                 break
+            if laps is not None:
+                laps.tick(time.monotonic())
+            if not verbose and time.monotonic() >= next_summary:
+                next_summary += summary_every
+                line = _summary(ports, supervisor, logs)
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
             stop.wait(0.5)
     except KeyboardInterrupt:
         pass
@@ -91,12 +116,19 @@ def up(
         console.print("[bold green]stopped cleanly[/]")
 
 
+def _summary(ports: LocalPorts, supervisor: Supervisor, logs: Path) -> str:
+    figures = read_figures(
+        ports.http_services(), headers={"Authorization": f"Bearer {LOCAL_METRICS_TOKEN}"}
+    )
+    return Summary(figures, supervisor.error_lines, str(logs)).line(datetime.now())
+
+
 @app.command()
 def broker(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 9092,
 ) -> None:
     """Run only the local Kafka-protocol broker, with every topic created, until Ctrl-C."""
-    running = _start_broker(port, Path("var/local"))
+    running = _start_broker(port, log_dir(STATE_DIR))
     asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=running.bootstrap_servers)))
     console.print(f"broker ready at [bold]{running.bootstrap_servers}[/] (Ctrl-C stops it)")
     try:
@@ -184,9 +216,9 @@ def _refuse_busy_ports(ports: LocalPorts) -> None:
         raise typer.Exit(1)
 
 
-def _start_broker(port: int, state_dir: Path) -> LocalBroker:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    running = start_broker(port, log_path=state_dir / "broker.log")
+def _start_broker(port: int, logs: Path) -> LocalBroker:
+    logs.mkdir(parents=True, exist_ok=True)
+    running = start_broker(port, log_path=logs / "broker.log")
     console.print(f"[bold]broker[/] up at 127.0.0.1:{port}")
     return running
 
@@ -220,11 +252,14 @@ def _demo_subscribers(ports: LocalPorts) -> None:
     )
 
 
-def _banner(ports: LocalPorts) -> None:
+def _banner(ports: LocalPorts, logs: Path, *, verbose: bool) -> None:
     console.rule("[bold green]Connect311 is running")
     console.print(f"  map            http://localhost:{ports.map_api_port}")
     console.print(f"  mail inbox     http://localhost:{ports.inbox_port}")
     console.print(f"  API docs       http://localhost:{ports.map_api_port}/docs")
+    console.print(
+        f"  logs           {logs}/<service>.log" + ("" if verbose else "   (--verbose: here too)")
+    )
     console.print("  status         uv run connect311 status   (in another terminal)")
     console.print("  stop           Ctrl-C")
     console.rule()

@@ -21,10 +21,15 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from connect311_local.mailview import FRAME_SANDBOX, linkify, links_open_outside
+
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True),
 )
+TEMPLATES.filters["linkify"] = linkify
+TEMPLATES.filters["links_open_outside"] = links_open_outside
+TEMPLATES.globals["frame_sandbox"] = FRAME_SANDBOX
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,43 @@ from connect311_local.supervisor import ProcessSpec
 
 DEMO_FILE = Path("data/demo/nyc311_2023-02-28_demo.csv")
 
+STATE_DIR = Path("var")
+"""Where the local run keeps its databases: the services' own default paths (`var/<service>.db`),
+so `connect311-notifier status` and `connect311-ingestor status`, run from the project root,
+read the same databases as the running stack with no settings."""
+
+DATABASES = ("map-api.db", "notifier.db", "ingestor.db")
+"""The databases the local run owns in its state folder (a fresh start deletes only these)."""
+
+
+def log_dir(state: Path) -> Path:
+    """Where each process's log goes: `<state>/log/<name>.log`."""
+    return state / "log"
+
+
+def demo_dir(state: Path) -> Path:
+    """Where the demo's lap files are written while they play."""
+    return state / "demo"
+
+
+def clear_state(state: Path) -> list[Path]:
+    """Delete the local run's databases (with SQLite's side files) and logs; returns them.
+
+    The local broker keeps nothing across restarts, so fresh databases keep the demo coherent.
+    Nothing else in the folder is touched.
+    """
+    doomed = [
+        state / f"{name}{suffix}"
+        for name in DATABASES
+        for suffix in ("", "-wal", "-shm", "-journal")
+    ]
+    doomed += sorted(log_dir(state).glob("*.log")) + sorted(demo_dir(state).glob("demo-lap-*.csv"))
+    doomed.append(demo_dir(state) / "laps-played")
+    removed = [path for path in doomed if path.exists()]
+    for path in removed:
+        path.unlink()
+    return removed
+
 
 class LocalPorts(BaseSettings):
     """Local ports (env CONNECT311_LOCAL_<NAME>_PORT); fixed defaults so README links work."""
@@ -85,6 +122,10 @@ def service_specs(
                 "MAP_API_DATABASE_URL": f"{db}/map-api.db",
                 "MAP_API_PORT": str(ports.map_api_port),
                 "MAP_API_METRICS_TOKEN": LOCAL_METRICS_TOKEN,
+                # The demo city (NYC, data/demo): the map opens on it, not on the default.
+                "MAP_API_MAP_CENTER_LAT": "40.73",
+                "MAP_API_MAP_CENTER_LONG": "-73.93",
+                "MAP_API_MAP_ZOOM": "11",
             },
             f"http://127.0.0.1:{ports.map_api_port}/healthz",
         ),
@@ -122,15 +163,15 @@ def service_specs(
     ]
 
 
-def replay_spec(ports: LocalPorts, state: Path, root: Path, speed: float) -> ProcessSpec:
-    """The demo feed: the shipped NYC day replayed as live at `speed` x real time."""
+def lap_spec(ports: LocalPorts, state: Path, lap_file: Path, speed: float) -> ProcessSpec:
+    """One demo lap: a lap file replayed as live at `speed` x real time, starting now."""
     env = {**common_env(ports), "INGESTOR_DATABASE_URL": f"sqlite:///{state.resolve()}/ingestor.db"}
     return ProcessSpec(
-        "replay",
+        "demo",  # every lap logs to demo.log (its output names the lap file)
         (
             _bin("connect311-ingestor"),
             "replay",
-            str(root / DEMO_FILE),
+            str(lap_file),
             "--profile",
             "nyc",
             "--speed",
@@ -138,4 +179,20 @@ def replay_spec(ports: LocalPorts, state: Path, root: Path, speed: float) -> Pro
             "--shift-to-now",
         ),
         env,
+        essential=False,
     )
+
+
+__all__ = [
+    "DATABASES",
+    "DEMO_FILE",
+    "LOCAL_METRICS_TOKEN",
+    "STATE_DIR",
+    "LocalPorts",
+    "clear_state",
+    "common_env",
+    "demo_dir",
+    "lap_spec",
+    "log_dir",
+    "service_specs",
+]

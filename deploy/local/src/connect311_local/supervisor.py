@@ -1,4 +1,8 @@
-"""Run several service processes together: prefixed console output, health waits, clean stop."""
+"""Run several service processes together: a log file each, health waits, clean stop.
+
+Output goes to `<log_dir>/<name>.log`; with `verbose` it is also mirrored to the console,
+prefixed with the process's name. Error lines are counted either way (the local run's summary).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ class ProcessSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     health_url: str | None = None
     ready_timeout_s: float = 60.0
+    essential: bool = True  # False: may finish or be stopped on its own (a demo lap)
 
 
 @dataclass
@@ -37,13 +42,27 @@ class Running:
     log_path: Path
 
 
-class Supervisor:
-    """Starts processes, mirrors their output with a coloured name, stops them all cleanly."""
+def is_error_line(line: str) -> bool:
+    """A log line that reports an error: ERROR/CRITICAL in text or JSON logs, or a traceback."""
+    return (
+        " ERROR " in line
+        or " CRITICAL " in line
+        or '"level": "ERROR"' in line
+        or '"level": "CRITICAL"' in line
+        or line.startswith("Traceback (most recent call last)")
+    )
 
-    def __init__(self, console: Console, log_dir: Path) -> None:
+
+class Supervisor:
+    """Starts processes, logs their output to files (and the console if verbose), stops them."""
+
+    def __init__(self, console: Console, log_dir: Path, *, verbose: bool = True) -> None:
         self.console = console
         self.log_dir = log_dir
+        self.verbose = verbose
         self.running: list[Running] = []
+        self.error_lines = 0  # over every process, since start
+        self._lock = threading.Lock()
 
     def start(self, spec: ProcessSpec) -> Running:
         """Start one process; its output goes to the console (prefixed) and a log file."""
@@ -70,6 +89,11 @@ class Supervisor:
                 log.write(line)
                 log.flush()
                 text = line.decode(errors="replace").rstrip()
+                if is_error_line(text):
+                    with self._lock:
+                        self.error_lines += 1
+                if not self.verbose:
+                    continue
                 self.console.print(
                     f"[{colour}]{running.spec.name:>10}[/] │ {text}",
                     markup=True,
@@ -101,8 +125,28 @@ class Supervisor:
         )
 
     def first_exited(self) -> Running | None:
-        """A process that has stopped on its own, if any."""
-        return next((r for r in self.running if r.process.poll() is not None), None)
+        """An essential process that has stopped on its own, if any."""
+        return next(
+            (r for r in self.running if r.spec.essential and r.process.poll() is not None), None
+        )
+
+    def stop(self, running: Running, timeout_s: float = 15.0) -> None:
+        """Stop one process (SIGTERM, then SIGKILL) and forget it."""
+        if running.process.poll() is None:
+            running.process.send_signal(signal.SIGTERM)
+            try:
+                running.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
+        self.running.remove(running)
+
+    def forget_finished(self) -> list[Running]:
+        """Drop non-essential processes that have finished (a long run keeps no dead entries)."""
+        done = [r for r in self.running if not r.spec.essential and r.process.poll() is not None]
+        for running in done:
+            self.running.remove(running)
+        return done
 
     def stop_all(self, timeout_s: float = 15.0) -> None:
         """SIGTERM every process, newest first, then SIGKILL whatever lingers."""
@@ -118,3 +162,6 @@ class Supervisor:
                 self.console.print(f"[red]{running.spec.name} did not stop in time; killing it[/]")
                 running.process.kill()
                 running.process.wait()
+
+
+__all__ = ["ProcessSpec", "Running", "Supervisor", "is_error_line"]

@@ -19,6 +19,7 @@ from connect311_contracts.request import ServiceRequest
 from connect311_ingestor.adapters.open311 import FeedError, request_records
 from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES, ColumnProfile, ColumnSpec
 from connect311_ingestor.adapters.tabular import parse_row, read_records
+from connect311_ingestor.exclusions import Exclusion
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.sources.files import open311_format, parse_open311_file
 
@@ -68,6 +69,12 @@ class CheckReport:
     samples: list[ServiceRequest] = field(default_factory=list)
     rejects: Counter[str] = field(default_factory=Counter)
     examples: dict[str, RejectExample] = field(default_factory=dict)
+    excluded: int = 0
+    """Records of a category the profile excludes (`exclude_service_codes`/`_names`)."""
+    excluded_example: RejectExample | None = None
+    anomalies: Counter[str] = field(default_factory=Counter)
+    """Data-quality notes ('<field>:<kind>') of accepted records, per kind."""
+    anomaly_examples: dict[str, RejectExample] = field(default_factory=dict)
 
 
 def _columns(spec: ColumnSpec) -> tuple[str, ...]:
@@ -180,17 +187,31 @@ def check_file(
         mapping=_mapping(profile, present),
         unmapped=_unmapped(profile, present),
     )
+    exclusion = profile.exclusion()
     for result in itertools.islice(results, rows):
-        _tally(report, result, samples)
+        _tally(report, result, samples, exclusion)
     return report
 
 
-def _tally(report: CheckReport, result: ParseResult, samples: int) -> None:
+def _tally(report: CheckReport, result: ParseResult, samples: int, exclusion: Exclusion) -> None:
     report.records += 1
     if isinstance(result, Accepted):
+        request = result.request
+        where = result.location or report.file
+        if exclusion and exclusion.excludes(request):
+            report.excluded += 1
+            if report.excluded_example is None:
+                category = request.service_code or request.service_name
+                report.excluded_example = RejectExample(where, f"category {category}")
+            return
         report.accepted += 1
+        for kind in request.anomalies:
+            report.anomalies[kind] += 1
+            report.anomaly_examples.setdefault(
+                kind, RejectExample(where, request.service_request_id)
+            )
         if len(report.samples) < samples:
-            report.samples.append(result.request)
+            report.samples.append(request)
         return
     reason = result.reason.value
     report.rejects[reason] += 1

@@ -210,7 +210,8 @@ def _progress() -> Progress:
 
 
 def summary_table(title: str, summary: IngestSummary) -> Table:
-    """The end-of-run summary: accepted, events by type, unchanged, rejects per reason."""
+    """The end-of-run summary: accepted, events by type, unchanged, anomalies per kind,
+    excluded, rejects per reason."""
     table = Table(title=title)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -221,6 +222,16 @@ def summary_table(title: str, summary: IngestSummary) -> Table:
     table.add_row("  unchanged (no event)", str(summary.unchanged))
     if summary.backfill:
         table.add_row("  events marked backfill (history, no alerts)", "yes")
+    if summary.past_notes:
+        table.add_row("  past status notes filed as history", str(summary.past_notes))
+    if summary.unmatched_updates:
+        table.add_row("  updates of requests not seen yet", str(summary.unmatched_updates))
+    if summary.anomalies:
+        table.add_row("  kept with a data-quality anomaly (by kind)", "")
+        for kind, n in sorted(summary.anomalies.items()):
+            table.add_row(f"    {kind}", str(n))
+    if summary.excluded:
+        table.add_row("excluded (exclude_service_codes/names)", str(summary.excluded))
     rejected = sum(summary.rejects.values())
     table.add_row("rejected", f"{rejected} ({summary.new_rejects} new)")
     for reason, n in sorted(summary.rejects.items()):
@@ -377,6 +388,15 @@ def check_tables(report: CheckReport) -> list[Table]:
     for column in ("outcome", "count", "first example (where: why)"):
         counts.add_column(column)
     counts.add_row("accepted", str(report.accepted), "")
+    for kind, n in sorted(report.anomalies.items()):
+        example = report.anomaly_examples[kind]
+        counts.add_row(
+            f"  kept with anomaly: {kind}", str(n), f"{example.location}: {example.detail}"
+        )
+    if report.excluded or report.profile.exclusion():
+        first = report.excluded_example
+        shown = f"{first.location}: {first.detail}" if first else ""
+        counts.add_row("excluded (exclude_service_codes/names)", str(report.excluded), shown)
     for reason, n in sorted(report.rejects.items()):
         example = report.examples[reason]
         counts.add_row(f"rejected: {reason}", str(n), f"{example.location}: {example.detail}")

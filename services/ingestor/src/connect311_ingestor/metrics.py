@@ -38,6 +38,13 @@ class IngestMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.excluded = Counter(
+            "ingestor_records_excluded",
+            "Records left out because their category is excluded (exclude_service_codes/"
+            "names): not published, not rejects, by source",
+            ["source"],
+            registry=self.registry,
+        )
         self.rejects = Counter(
             "ingestor_records_rejected",
             "Records rejected, by source and reason",

@@ -17,13 +17,16 @@ from datetime import datetime, timedelta
 from connect311_contracts.envelope import utc_now
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.rejects import RecordRejected, clip
-from connect311_ingestor.changes import StoredState, decide
+from connect311_contracts.request import ServiceRequest
+from connect311_ingestor.changes import StoredState, as_of, decide
+from connect311_ingestor.exclusions import NOTHING_EXCLUDED, Exclusion
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.notes import Step, steps
 from connect311_ingestor.publisher import Publisher
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.scrub import content_hash, mask_text, record_id, scrubbed_json
 from connect311_ingestor.store import IngestorStore
+from connect311_ingestor.update_notes import as_noted, past_note, update_key
 from connect311_ingestor.updates import UpdateLike, apply_update
 
 
@@ -39,6 +42,10 @@ class IngestSummary:
     accepted: int = 0
     unchanged: int = 0
     unmatched_updates: int = 0
+    excluded: int = 0
+    """Records of a category the source leaves out (`exclusions`): not published, not a reject."""
+    past_notes: int = 0
+    """Open311 updates older than the stored state, filed in the timeline as history."""
     events: Counter[str] = field(default_factory=Counter)
     rejects: Counter[str] = field(default_factory=Counter)
     new_rejects: int = 0
@@ -53,6 +60,8 @@ class IngestSummary:
         self.accepted += other.accepted
         self.unchanged += other.unchanged
         self.unmatched_updates += other.unmatched_updates
+        self.past_notes += other.past_notes
+        self.excluded += other.excluded
         self.events.update(other.events)
         self.rejects.update(other.rejects)
         self.new_rejects += other.new_rejects
@@ -66,6 +75,7 @@ class Outcome:
     service_request_id: str | None
     event_type: str | None = None
     reject: RecordRejected | None = None
+    excluded: bool = False
 
 
 REJECT_NAMESPACE = uuid.UUID("3b0e7f0c-6c1e-5a55-8d0e-311e3ec7ed00")
@@ -80,11 +90,20 @@ def new_trace_id() -> str:
 
 
 def reject_identity(result: Rejected) -> tuple[str, str]:
-    """(what the rejected record is, a digest of its content): the record's own id when it
-    has one (a re-polled window finds it at another location), else where it was read."""
+    """(what the rejected record is, a digest of its content).
+
+    A parsed record is named by its own id when it has one, else by its content alone: a
+    re-polled window finds it at another location (the location holds the window's times),
+    and it must still be recorded once. Only what could not be parsed into a record (a
+    whole document, a broken CSV line) is named by where it was read.
+    """
     known_id = record_id(result.record, result.allow) if result.allow is not None else None
-    name = f"id {known_id}" if known_id is not None else f"at {result.location}"
-    return name, content_hash(result.record, result.raw)
+    digest = content_hash(result.record, result.raw)
+    if known_id is not None:
+        return f"id {known_id}", digest
+    if result.record is not None:
+        return "no id", digest
+    return f"at {result.location}", digest
 
 
 def reject_raw(result: Rejected) -> str:
@@ -169,26 +188,47 @@ class Ingestor:
         self.keep_published = keep_published
         # One batch at a time: two concurrent batches could both see the same old state.
         self._lock = asyncio.Lock()
+        self._exclusions: dict[str, Exclusion] = {}
+
+    def exclude(self, source: str, exclusion: Exclusion) -> None:
+        """Leave a source's categories out from now on (its profile's or feed's setting)."""
+        self._exclusions[source] = exclusion
 
     async def ingest(
-        self, results: Sequence[ParseResult], *, source: str, backfill: bool = False
+        self,
+        results: Sequence[ParseResult],
+        *,
+        source: str,
+        backfill: bool = False,
+        past_notes: Sequence[RequestEvent] = (),
+        update_keys: Sequence[str] = (),
     ) -> tuple[IngestSummary, list[Outcome]]:
-        """Publish the events and rejects of a batch, then store the new states."""
+        """Publish the events and rejects of a batch, then store the new states.
+
+        `past_notes` (history events of Open311 updates, see `update_notes`) are published
+        first, and `update_keys` remembered with the states, by `ingest_updates`.
+        """
         async with self._lock:
-            return await self._ingest(results, source, backfill)
+            return await self._ingest(results, source, backfill, past_notes, update_keys)
 
     async def _ingest(
-        self, results: Sequence[ParseResult], source: str, backfill: bool
+        self,
+        results: Sequence[ParseResult],
+        source: str,
+        backfill: bool,
+        past_notes: Sequence[RequestEvent] = (),
+        update_keys: Sequence[str] = (),
     ) -> tuple[IngestSummary, list[Outcome]]:
-        summary = IngestSummary(records=len(results))
+        summary = IngestSummary(records=len(results), past_notes=len(past_notes))
         ids = [r.request.service_request_id for r in results if isinstance(r, Accepted)]
         known = await asyncio.to_thread(self.store.load_states, ids)
         changed: dict[str, StoredState] = {}
-        events: list[RequestEvent] = []
+        events: list[RequestEvent] = list(past_notes)
         rejects: list[RecordRejected] = []
         identities: dict[str, tuple[str, str]] = {}
         outcomes: list[Outcome] = []
         now = self.clock()
+        exclusion = self._exclusions.get(source, NOTHING_EXCLUDED)
         for result in results:
             trace_id = new_trace_id()
             if isinstance(result, Rejected):
@@ -198,6 +238,10 @@ class Ingestor:
                 outcomes.append(Outcome(None, reject=reject))
                 continue
             srid = result.request.service_request_id
+            if exclusion and exclusion.excludes(result.request):
+                summary.excluded += 1
+                outcomes.append(Outcome(srid, excluded=True))
+                continue
             summary.accepted += 1
             caused = _decide_record(result, known, changed, backfill, now, trace_id)
             if not caused:
@@ -224,6 +268,8 @@ class Ingestor:
             for r in fresh
         ]
         await asyncio.to_thread(self._record, list(changed.values()), rows, events)
+        if update_keys:
+            await asyncio.to_thread(self.store.record_updates, source, update_keys)
         self._count(summary, events, rejects, source)
         summary.new_rejects = len(fresh)
         for r in fresh:
@@ -262,6 +308,8 @@ class Ingestor:
         summary.rejects.update(r.reason.value for r in rejects)
         self.metrics.records_in.labels(source).inc(summary.records)
         self.metrics.unchanged.labels(source).inc(summary.unchanged)
+        if summary.excluded:
+            self.metrics.excluded.labels(source).inc(summary.excluded)
         for event_type, n in summary.events.items():
             self.metrics.events_out.labels(event_type).inc(n)
         for kind, n in summary.anomalies.items():
@@ -277,27 +325,58 @@ class Ingestor:
     ) -> IngestSummary:
         """Apply Open311 request updates to the stored snapshots and ingest the results.
 
+        Each update is taken into account once (`update_notes.update_key`, remembered in the
+        store). One newer than the stored snapshot changes it as usual; an older one (the
+        requests list, polled first, already holds a later state) is filed as a past note:
+        its own timeline entry at its own time, history only (see `update_notes`).
         Updates for requests never seen are counted (not rejected): their request will
         arrive through the request list with its current state.
         """
-        ids = [u.service_request_id for u in updates if not isinstance(u, Rejected)]
-        known = await asyncio.to_thread(self.store.load_states, ids)
+        applicable = [u for u in updates if not isinstance(u, Rejected)]
+        keys = {id(u): update_key(u) for u in applicable}
+        ids = [u.service_request_id for u in applicable]
+        known, seen = await asyncio.gather(
+            asyncio.to_thread(self.store.load_states, ids),
+            asyncio.to_thread(self.store.seen_updates, keys.values()),
+        )
         latest = {srid: state.snapshot for srid, state in known.items()}
         results: list[ParseResult] = [u for u in updates if isinstance(u, Rejected)]
+        notes: list[RequestEvent] = []
+        last_note: dict[str, ServiceRequest] = {}
+        taken: list[str] = []
         unmatched = 0
+        now = self.clock()
         # Oldest first (feeds list them newest first, too): each update then applies to the
         # state before it, and none looks older than the one just applied and is dropped.
-        applicable = [u for u in updates if not isinstance(u, Rejected)]
         for update in sorted(applicable, key=lambda u: u.updated_datetime):
-            snapshot = latest.get(update.service_request_id)
+            key = keys[id(update)]
+            if key in seen:
+                continue
+            srid = update.service_request_id
+            snapshot = latest.get(srid)
             if snapshot is None:
                 unmatched += 1
                 continue
+            seen.add(key)
+            if update.updated_datetime < as_of(snapshot):
+                noted = as_noted(snapshot, update, location)
+                if isinstance(noted, Rejected):
+                    results.append(noted)
+                    continue
+                at = now + timedelta(microseconds=len(notes))
+                before = last_note.get(srid)
+                notes.append(past_note(noted.request, update, before=before, now=at))
+                last_note[srid] = noted.request
+                taken.append(key)
+                continue
             applied = apply_update(snapshot, update, location)
             if isinstance(applied, Accepted):
-                latest[update.service_request_id] = applied.request
+                latest[srid] = applied.request
+                taken.append(key)
             results.append(applied)
-        summary, _ = await self.ingest(results, source=source, backfill=backfill)
+        summary, _ = await self.ingest(
+            results, source=source, backfill=backfill, past_notes=notes, update_keys=taken
+        )
         summary.unmatched_updates = unmatched
-        self.metrics.records_in.labels(source).inc(unmatched)
+        self.metrics.records_in.labels(source).inc(unmatched + len(notes))
         return summary

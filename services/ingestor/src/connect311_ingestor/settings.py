@@ -7,8 +7,25 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connect311_ingestor.exclusions import Exclusion
 
-class Open311Feed(BaseModel):
+
+class ExcludesCategories(BaseModel):
+    """A feed's categories to leave out (test issues); see `exclusions`."""
+
+    exclude_service_codes: list[str] = Field(
+        default_factory=list, description="Left out by service_code (SeeClickFix: request type id)"
+    )
+    exclude_service_names: list[str] = Field(
+        default_factory=list, description="Left out by service_name, any case (request type title)"
+    )
+
+    def exclusion(self) -> Exclusion:
+        """The categories this feed leaves out."""
+        return Exclusion.of(self.exclude_service_codes, self.exclude_service_names)
+
+
+class Open311Feed(ExcludesCategories):
     """One Open311 GeoReport v2 endpoint to poll."""
 
     source: str = Field(min_length=1, max_length=100, description="Source name, e.g. 'sf311'")
@@ -25,7 +42,7 @@ class Open311Feed(BaseModel):
     updates: bool = Field(default=False, description="Also poll servicerequestupdates")
 
 
-class SeeClickFixFeed(BaseModel):
+class SeeClickFixFeed(ExcludesCategories):
     """One SeeClickFix API v2 issue query to poll (by place_url or bounding box)."""
 
     source: str = Field(min_length=1, max_length=100)

@@ -87,6 +87,16 @@ reject_seen = Table(
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
 )
 
+update_seen = Table(
+    "ingestor_update_seen",
+    metadata,
+    # Open311 updates already taken into account (update_notes.update_key), so a re-polled
+    # window neither files a past note twice nor re-applies an update.
+    Column("update_key", String(64), primary_key=True),
+    Column("source", String(100), nullable=False, index=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+)
+
 recent_event = Table(
     "ingestor_recent_event",
     metadata,
@@ -296,14 +306,7 @@ class IngestorStore:
 
     def seen_rejects(self, event_ids: Iterable[str]) -> set[str]:
         """Which of these reject event ids were recorded before."""
-        wanted = list(dict.fromkeys(event_ids))
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                query = select(reject_seen.c.event_id).where(reject_seen.c.event_id.in_(chunk))
-                found.update(conn.execute(query).scalars())
-        return found
+        return self._present(reject_seen.c.event_id, event_ids)
 
     def record_rejects(self, rows: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], int]:
         """Remember first sightings (event_id, source, reason, record, content_hash) and add
@@ -335,6 +338,34 @@ class IngestorStore:
                     )
                 )
         return counted
+
+    def seen_updates(self, keys: Iterable[str]) -> set[str]:
+        """Which of these Open311 update keys were taken into account before."""
+        return self._present(update_seen.c.update_key, keys)
+
+    def _present(self, column: Column[str], keys: Iterable[str]) -> set[str]:
+        """Which of `keys` are in `column` (a primary key), in chunks."""
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(column).where(column.in_(wanted[start : start + _CHUNK]))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def record_updates(self, source: str, keys: Iterable[str]) -> None:
+        """Remember Open311 update keys as taken into account (after their events were
+        acknowledged)."""
+        now = datetime.now(UTC)
+        rows = [{"update_key": k, "source": source, "first_seen_at": now} for k in keys]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            insert = dialect.insert(update_seen).on_conflict_do_nothing(
+                index_elements=["update_key"]
+            )
+            conn.execute(insert, rows)
 
     def reject_counts(self) -> dict[tuple[str, str], int]:
         """Every reject counter, by (source, reason)."""

@@ -94,6 +94,12 @@ def _answer(index: int, outcome: Outcome) -> dict[str, Any]:
             "reason": outcome.reject.reason.value,
             "detail": outcome.reject.detail,
         }
+    if outcome.excluded:
+        return {
+            "index": index,
+            "status": "excluded",
+            "service_request_id": outcome.service_request_id,
+        }
     return {
         "index": index,
         "status": "accepted",

@@ -23,11 +23,12 @@ from connect311_map_api.api import (
     docs_routes,
     open311_routes,
     ops_routes,
+    places_routes,
     requests_routes,
     subscriptions_routes,
     validation_errors,
 )
-from connect311_map_api.cache import AggregateCache
+from connect311_map_api.cache import AggregateCache, AnswerCache
 from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, supervise
 from connect311_map_api.context import AppContext
 from connect311_map_api.db import aggregates, subscription_store
@@ -77,6 +78,7 @@ def create_app(
         metrics=metrics,
         broker_enabled=settings.consume or publisher is not None,
         cache=AggregateCache(settings.aggregate_cache_s),
+        answers=AnswerCache(settings.heavy_answer_cache_s),
     )
 
     @contextlib.asynccontextmanager
@@ -108,12 +110,15 @@ def create_app(
         subscriptions_routes.router,
         open311_routes.router,
         ops_routes.router,
+        places_routes.router,
     ):
         app.include_router(router)
     _error_handlers(app)
     validation_errors.install(app)
     docs_routes.install(app)
-    app.add_middleware(PublicReadLimit, spec=settings.read_limit)  # inside CORS and metrics
+    app.add_middleware(  # inside CORS and metrics
+        PublicReadLimit, spec=settings.read_limit, unit_bytes=settings.read_limit_unit_bytes
+    )
     app.add_middleware(LatencyMetrics, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(PublicReadCors)

@@ -8,7 +8,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from connect311_contracts.settings import KafkaSettings, SigningSettings
-from connect311_map_api.cache import AggregateCache
+from connect311_map_api.cache import AggregateCache, AnswerCache
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
 from connect311_map_api.publisher import Publisher
@@ -30,6 +30,7 @@ class AppContext:
     metrics: Metrics
     broker_enabled: bool
     cache: AggregateCache
+    answers: AnswerCache  # heavy rendered pages, reused for a moment (issue 12)
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connect311_map_api.mailbox import MailboxRules
@@ -29,9 +31,21 @@ class MapApiSettings(BaseSettings):
     consume: bool = Field(default=True, description="Run the Kafka consumers and publisher")
     tile_url: str = OSM_TILE_URL
     tile_attribution: str = "&copy; OpenStreetMap contributors"
-    map_center_lat: float = Field(default=27.7676, ge=-90, le=90)
-    map_center_long: float = Field(default=-82.6403, ge=-180, le=180)
-    map_zoom: int = Field(default=12, ge=0, le=22)
+    # The map opens here when both are set (the deployment's city); unset: on its data.
+    map_center_lat: float | None = Field(default=None, ge=-90, le=90)
+    map_center_long: float | None = Field(default=None, ge=-180, le=180)
+    map_zoom: int = Field(default=12, ge=0, le=22, description="Zoom at the configured centre")
+    geocoder_url: str | None = Field(
+        default=None,
+        description="Base URL of a Nominatim-compatible geocoder (GET /search?format=json&q=) "
+        "asked server-side by address search; unset: only the requests' own addresses",
+    )
+    geocoder_timeout_s: float = Field(default=3.0, gt=0, le=30, description="Then local only")
+    display_timezone: str = Field(
+        default="America/New_York",
+        description="The city's IANA time zone: pages show times in it, with its abbreviation "
+        "(set it like NOTIFIER_DISPLAY_TIMEZONE, which does the same for emails)",
+    )
     rate_limit_ip: str = Field(default="10/minute;50/hour", description="Sign-ups per client IP")
     rate_limit_email: str = Field(
         default="3/hour;10/day", description="Sign-ups per mailbox (folded: case, +tag, dots)"
@@ -93,9 +107,34 @@ class MapApiSettings(BaseSettings):
         default=1_000, ge=1, description="Open live streams in all (per process); 503 beyond"
     )
     read_limit: str = Field(
-        default="20/second;300/minute",
-        description="Public reads (map data, stats, Open311, preview) per client IP; '' for off",
+        # A full map view (5 pages of 1,000 features, ~35 units) fits in a second; a loop of
+        # whole-world pages gets ~1 a second (issue 12, bench/abuse.py --attacks heavy-reads).
+        default="40/second;100/10seconds;400/minute",
+        description="Public reads (map data, stats, Open311, preview) per client IP, in units "
+        "of read_limit_unit_bytes of answer (a light call is one unit); '' for off",
     )
+    heavy_answer_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a heavy page (many features, a full Open311 page) is reused for "
+        "the same question (0: off); the live stream carries changes meanwhile",
+    )
+    read_limit_unit_bytes: int = Field(
+        default=65_536,
+        ge=1_024,
+        description="Answer bytes one read-limit unit pays for: heavy answers cost more units",
+    )
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as America/New_York"
+            ) from exc
+        return value
 
     def mailbox_rules(self) -> MailboxRules:
         """How addresses fold into mailboxes for the per-mailbox limit."""

@@ -57,6 +57,44 @@ class NoLongerActive(InvalidToken):
     """A confirm link of an alert that was since unsubscribed, disabled or deleted."""
 
 
+def _check_resumable(sub: Subscription) -> None:
+    """Only a paused (unsubscribed) alert resumes: the others need their own path back."""
+    if sub.status is SubscriptionStatus.PENDING:
+        raise NotAllowed("this alert is not confirmed yet: use the link in the confirmation email")
+    if sub.status is SubscriptionStatus.DISABLED:
+        # Re-activating would mail an address that bounces; a new sign-up proves it works.
+        raise NotAllowed(
+            "emails to this address could not be delivered, so it stays stopped: "
+            "sign up again from the map with an address that works"
+        )
+
+
+def _edited(
+    sub: Subscription,
+    radius_m: float | None,
+    filters: SubscriptionFilters | None,
+    max_vertices: int,
+) -> Subscription:
+    """The subscription with a new radius and/or filters, checked as a sign-up is."""
+    if radius_m is None and filters is None:
+        raise ValueError("an edit needs radius_m or filters")
+    update: dict[str, object] = {}
+    if radius_m is not None:
+        if sub.target.kind != "circle":
+            raise ValueError("only an alert around a point has a radius to change")
+        update["target"] = {**sub.target.model_dump(), "radius_m": float(radius_m)}
+    if filters is not None:
+        update["filters"] = filters.model_dump()
+    try:
+        # Validated from plain data: model_copy (or a model instance) would skip the rules
+        # (a city-wide alert keeps needing a filter; the radius stays within its bounds).
+        edited = Subscription.model_validate({**sub.model_dump(), **update})
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+    validate_target(edited.target, max_vertices)
+    return edited
+
+
 class SubscriptionService:
     """Owns subscriptions: every change is stored, then published."""
 
@@ -184,14 +222,20 @@ class SubscriptionService:
         if changed is not None:
             await self._publisher.subscription_changed(changed)
 
-    def check_unsubscribe_link(self, token: str) -> None:
-        """Raise InvalidToken unless the token is a valid, unexpired unsubscribe token."""
-        self._read(TokenPurpose.UNSUBSCRIBE, token, self._settings.manage_token_max_age_s)
+    def check_unsubscribe_link(self, token: str) -> str:
+        """The subscription id of a valid, unexpired unsubscribe token; else InvalidToken."""
+        return self._read(TokenPurpose.UNSUBSCRIBE, token, self._settings.manage_token_max_age_s)
 
-    async def unsubscribe(self, token: str) -> None:
-        """Stop the subscription an unsubscribe token names (idempotent)."""
+    async def unsubscribe(self, token: str) -> str:
+        """Stop the subscription an unsubscribe token names (idempotent); returns its id."""
         sid = self._read(TokenPurpose.UNSUBSCRIBE, token, self._settings.manage_token_max_age_s)
         await self._set_status(sid, SubscriptionStatus.UNSUBSCRIBED, missing_ok=True)
+        return sid
+
+    def manage_path(self, subscription_id: str) -> str:
+        """The manage page of the alert's owner (the unsubscribe link proved they own it)."""
+        token = sign_subscription_token(self._secret(), TokenPurpose.MANAGE, subscription_id)
+        return f"/subscriptions/manage?token={token}"
 
     async def _set_status(
         self, sid: str, status: SubscriptionStatus, *, missing_ok: bool
@@ -222,9 +266,21 @@ class SubscriptionService:
         return sid, subs
 
     async def change(
-        self, token: str, subscription_id: str, action: str, delivery: Delivery | None
+        self,
+        token: str,
+        subscription_id: str,
+        action: str,
+        delivery: Delivery | None,
+        *,
+        radius_m: float | None = None,
+        filters: SubscriptionFilters | None = None,
     ) -> list[Subscription]:
-        """Apply a manage action to one of the owner's subscriptions; returns the new list."""
+        """Apply a manage action to one of the owner's subscriptions; returns the new list.
+
+        Every change is stored, then published as SubscriptionChanged (as sign-up does), so
+        the matchers follow an edit, a pause and a resume. Raises NotAllowed (403) and
+        ValueError (422, an edit the subscription rules refuse).
+        """
         _, subs = await self.owned(token)
         sub = next((x for x in subs if x.subscription_id == subscription_id), None)
         if sub is None:
@@ -237,14 +293,25 @@ class SubscriptionService:
             changed = await self._set_status(
                 subscription_id, SubscriptionStatus.UNSUBSCRIBED, missing_ok=False
             )
+        elif action == "resume":
+            _check_resumable(sub)
+            changed = await self._set_status(
+                subscription_id, SubscriptionStatus.ACTIVE, missing_ok=False
+            )
         elif action == "set_delivery" and delivery is not None:
             changed = store.with_delivery(sub, delivery)
-            await self._db(lambda c: store.save(c, changed))
-            await self._publisher.subscription_changed(changed)
+            await self._save_and_publish(changed)
+        elif action == "edit":
+            changed = _edited(sub, radius_m, filters, self._settings.max_polygon_vertices)
+            await self._save_and_publish(changed)
         else:
             raise NotAllowed("set_delivery needs a delivery value")
         replaced = changed or sub
         return [replaced if x.subscription_id == subscription_id else x for x in subs]
+
+    async def _save_and_publish(self, changed: Subscription) -> None:
+        await self._db(lambda c: store.save(c, changed))
+        await self._publisher.subscription_changed(changed)
 
     async def bounced(self, message: SubscriptionBounced) -> bool:
         """Disable a subscription whose address keeps bouncing; True if it changed."""

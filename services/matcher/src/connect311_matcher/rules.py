@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from connect311_contracts.events import RequestEvent
-from connect311_contracts.notifications import SubscriberMatched
+from connect311_contracts.notifications import (
+    MAX_ALSO_MATCHED,
+    AlsoMatched,
+    SubscriberMatched,
+    recipient_key,
+)
 from connect311_contracts.request import ServiceRequest
 from connect311_contracts.subscriptions import Subscription, SubscriptionFilters
 from connect311_matcher.grid import SlotArray
@@ -122,6 +127,56 @@ def citywide_rule(sub: Subscription, r: ServiceRequest) -> str:
     else:
         what = f"{r.dataset} dataset"
     return f"all {what} requests"
+
+
+_PRIMARY_ORDER = {"follow": 0, "circle": 1, "corridor": 2, "area": 3, "citywide": 4}
+"""Which match leads a merged email: the request the person follows, then the nearest kinds."""
+
+
+def _primary_first(match: Match) -> tuple[int, str]:
+    return _PRIMARY_ORDER.get(match.subscription.target.kind, 9), match.subscription.subscription_id
+
+
+def grouped_notifications(
+    matches: list[Match], event: RequestEvent
+) -> list[tuple[list[Match], SubscriberMatched]]:
+    """One command per recipient: every match of one person for one event, in one email.
+
+    A followed request inside the same person's area alert is one email naming both
+    reasons. The grouping is complete here because one matcher instance handles the whole
+    event (the events topic is keyed by request), so several instances never split it.
+    """
+    by_recipient: dict[str, list[Match]] = {}
+    for match in matches:
+        by_recipient.setdefault(recipient_key(match.subscription.email), []).append(match)
+    out = []
+    for key, group in by_recipient.items():
+        group.sort(key=_primary_first)
+        for start in range(0, len(group), MAX_ALSO_MATCHED + 1):  # absurd counts: split
+            chunk = group[start : start + MAX_ALSO_MATCHED + 1]
+            out.append((chunk, merged_notification(key, chunk, event)))
+    return out
+
+
+def merged_notification(key: str, matches: list[Match], event: RequestEvent) -> SubscriberMatched:
+    """The command for one recipient's matches (primary first); its id is stable too."""
+    if len(matches) == 1:
+        return notification(matches[0], event)
+    ids = ",".join(m.subscription.subscription_id for m in matches)
+    command = notification(matches[0], event)
+    return command.model_copy(
+        update={
+            "event_id": str(uuid.uuid5(_NOTIFICATION_NS, f"{event.event_id}/{key}/{ids}")),
+            "also": tuple(
+                AlsoMatched(
+                    subscription=m.subscription,
+                    distance_m=m.distance_m,
+                    matched_rule=m.rule[:500],
+                )
+                for m in matches[1:]
+            ),
+        }
+    )
 
 
 def notification(match: Match, event: RequestEvent) -> SubscriberMatched:

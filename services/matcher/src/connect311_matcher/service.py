@@ -44,7 +44,7 @@ from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SUBSCRIPTION_CHANGED_ADAPTER
 from connect311_matcher.index import SubscriptionIndex
 from connect311_matcher.metrics import MatcherMetrics
-from connect311_matcher.rules import find_matches, notification
+from connect311_matcher.rules import find_matches, grouped_notifications
 from connect311_matcher.settings import MatcherSettings
 from connect311_matcher.targets import UnusableGeometry
 
@@ -357,7 +357,7 @@ class Matcher:
         assert self._producer is not None
         started = time.perf_counter()
         try:
-            commands = [(m, notification(m, event)) for m in find_matches(self.index, event)]
+            commands = grouped_notifications(find_matches(self.index, event), event)
         except Exception as exc:  # one event must not halt its partition: keep it for an operator
             log.exception("matching failed for %s", event.request.service_request_id)
             self.metrics.events_in.labels("dead_lettered").inc()
@@ -368,20 +368,22 @@ class Matcher:
         # Only events that reach someone at INFO: most events match no one.
         log.log(
             logging.INFO if commands else logging.DEBUG,
-            "%s for request %s matched %d subscription(s)",
+            "%s for request %s matched %d subscription(s), sent as %d command(s)",
             event.event_type,
             event.request.service_request_id,
+            sum(len(matches) for matches, _ in commands),
             len(commands),
         )
         futures = []
         topic = self.settings.notifications_topic
-        for match, command in commands:
+        for matches, command in commands:
             key = recipient_key(command.subscription.email).encode()
             headers = trace_headers(command.trace_id or trace_id)
             futures.append(
                 await self._producer.send(topic, encode(command), key=key, headers=headers)
             )
-            self.metrics.matches_out.labels(match.compiled.kind).inc()
+            for match in matches:
+                self.metrics.matches_out.labels(match.compiled.kind).inc()
         return futures
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:

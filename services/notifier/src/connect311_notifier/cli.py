@@ -61,10 +61,13 @@ def _fail(message: str) -> None:
 def status() -> None:
     """Print how many emails the ledger holds per delivery status, and the digest queue."""
     settings = NotifierSettings()
-    if settings.database_url.startswith("sqlite:///") and not os.path.exists(
-        settings.database_url.removeprefix("sqlite:///")
-    ):
-        typer.echo(f"no ledger at {settings.database_url} yet: run `connect311-notifier run` first")
+    ledger_path = settings.database_url.removeprefix("sqlite:///")
+    if settings.database_url.startswith("sqlite:///") and not os.path.exists(ledger_path):
+        # A relative path is relative to here: say where that is (the local run uses var/).
+        typer.echo(
+            f"no ledger at {os.path.abspath(ledger_path)} yet: start the notifier from the "
+            "project root (`make run` or `connect311-notifier run`), or set NOTIFIER_DATABASE_URL"
+        )
         raise typer.Exit(1)
     ledger = Ledger(create_engine(settings.database_url))
     for name, count in sorted(ledger.status_counts().items()):

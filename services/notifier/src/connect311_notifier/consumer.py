@@ -196,7 +196,8 @@ class CommandConsumer:
             if result.duplicate or result.decision is None:
                 self.metrics.deduplicated.labels(kind).inc()
                 continue
-            self.metrics.commands.labels(result.decision.route.value, result.decision.reason).inc()
+            for decision in (result.decision, *result.more):
+                self.metrics.commands.labels(decision.route.value, decision.reason).inc()
             if result.decision.route is Route.SKIP:
                 with log_context(event_id=item.command.event_id, trace_id=item.command.trace_id):
                     log.info(

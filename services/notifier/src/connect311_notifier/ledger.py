@@ -3,6 +3,10 @@
 One table of commands keyed by (subscription_id, service_request_id, event_id) makes a
 redelivered or replayed command a no-op; one table of emails is the outbox the sender drains
 (pending -> claimed -> sending -> sent | dead); digest items wait in the commands table until due.
+
+A command naming several subscriptions of one person (`SubscriberMatched.also`) is recorded
+as one row per subscription, each de-duplicated on its own, and its instant ones share one
+email: one email per event per person, listing every reason.
 """
 
 from __future__ import annotations
@@ -11,14 +15,26 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from connect311_contracts.notifications import NOTIFICATION_ADAPTER, NotificationCommand
-from connect311_notifier.policy import Decision, EmailKind, RecipientState, Route, dedup_key
+from connect311_contracts.notifications import (
+    NOTIFICATION_ADAPTER,
+    NotificationCommand,
+    SubscriberMatched,
+    recipient_key,
+)
+from connect311_notifier.policy import (
+    MERGED,
+    Decision,
+    EmailKind,
+    RecipientState,
+    Route,
+    dedup_key,
+)
 
 metadata = sa.MetaData()
 
@@ -41,6 +57,8 @@ emails = sa.Table(
     sa.Column("sent_at", sa.Double),
     sa.Column("claimed_by", sa.String(200)),
     sa.Column("claimed_at", sa.Double),
+    # Added later (see Ledger.create_schema): what the email must also tell, e.g. the cap.
+    sa.Column("notice", sa.String(40)),
     sa.Index("ix_notifier_emails_due", "status", "next_attempt_at"),
     sa.Index("ix_notifier_emails_recipient", "recipient_key", "created_at"),
     # The queue in order, and each recipient's unfinished emails (see _claimable).
@@ -118,10 +136,15 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What the ledger did with one command: its decision, or that it was a duplicate."""
+    """What the ledger did with one command: its decision, or that it was a duplicate.
+
+    A command for several subscriptions: `decision` is its first new part's, `more` the
+    other new parts' (each counted by the consumer).
+    """
 
     duplicate: bool
     decision: Decision | None
+    more: tuple[Decision, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +161,21 @@ class ClaimedEmail:
     message_id: str
     source_ts: float
     commands: list[NotificationCommand]
+    notice: str | None = None
+    reasons: frozenset[str] = frozenset()
+    """The routing reasons of its commands: a digest chosen, or alerts folded at the cap."""
+
+
+@dataclass
+class _BatchState:
+    """What one recorded batch tracks per recipient (its transaction is the only writer)."""
+
+    instant: dict[str, int] = field(default_factory=dict)
+    """Instant emails per recipient in the last hour, counted once and then kept up to date."""
+    before_event: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(recipient, event) -> that count before the event's email."""
+    email_for_event: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(recipient, event) -> the instant email its matches share."""
 
 
 Planner = Callable[[NotificationCommand, RecipientState], tuple[Decision, float | None]]
@@ -222,19 +260,36 @@ class Ledger:
                 # Instances starting together would otherwise race to create the same tables.
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
             metadata.create_all(conn)
+            columns = {c["name"] for c in sa.inspect(conn).get_columns(emails.name)}
+            if "notice" not in columns:  # a ledger made before the column existed
+                conn.execute(sa.text(f"ALTER TABLE {emails.name} ADD COLUMN notice VARCHAR(40)"))
             for index in emails.indexes:
                 index.create(conn, checkfirst=True)
 
     def record(self, batch: list[Incoming], plan: Planner, now: float) -> list[Recorded]:
         """Record a batch of commands in one transaction; duplicates are no-ops."""
-        # Instant emails per recipient in the last hour, counted once per batch and then
-        # kept up to date here (the batch's transaction is the only writer meanwhile).
-        instant: dict[str, int] = {}
+        batch_state = _BatchState()
         with self._transaction() as conn:
-            return [self._record_one(conn, item, plan, now, instant) for item in batch]
+            return [self._record_item(conn, item, plan, now, batch_state) for item in batch]
+
+    def _record_item(
+        self, conn: Connection, item: Incoming, plan: Planner, now: float, state: _BatchState
+    ) -> Recorded:
+        """One command; a command for several subscriptions is recorded part by part."""
+        if not isinstance(item.command, SubscriberMatched) or not item.command.also:
+            return self._record_one(conn, item, plan, now, state)
+        decisions = []
+        for part in item.command.parts():
+            key = recipient_key(part.subscription.email)
+            one = self._record_one(conn, Incoming(part, key, item.source_ts), plan, now, state)
+            if one.decision is not None:
+                decisions.append(one.decision)
+        if not decisions:
+            return Recorded(duplicate=True, decision=None)
+        return Recorded(duplicate=False, decision=decisions[0], more=tuple(decisions[1:]))
 
     def _record_one(
-        self, conn: Connection, item: Incoming, plan: Planner, now: float, instant: dict[str, int]
+        self, conn: Connection, item: Incoming, plan: Planner, now: float, batch: _BatchState
     ) -> Recorded:
         sub_id, request_id, event_id = dedup_key(item.command)
         seen = conn.execute(
@@ -243,18 +298,27 @@ class Ledger:
         if seen is not None:
             return Recorded(duplicate=True, decision=None)
         key = item.recipient_key
-        if key not in instant:
-            instant[key] = self._instant_last_hour(conn, key, now)
+        if key not in batch.instant:
+            batch.instant[key] = self._instant_last_hour(conn, key, now)
+        # Every match of one person for one event sees the count from before that event's
+        # email, so the cap never splits one event's reasons between an email and a digest.
+        together = (key, event_id)
+        count = batch.before_event.setdefault(together, batch.instant[key])
         hard = conn.execute(_HARD_BOUNCES, {"b_sub": sub_id}).scalar()
-        state = RecipientState(instant_last_hour=instant[key], hard_bounces=int(hard or 0))
+        state = RecipientState(instant_last_hour=count, hard_bounces=int(hard or 0))
         decision, due_at = plan(item.command, state)
         email_id = None
-        if decision.route is Route.INSTANT and decision.kind is not None:
-            email_id = self._new_email(
-                conn, decision.kind, item, item.command.subscription.email, None, now
-            )
-            if decision.kind.value in INSTANT_KINDS:
-                instant[key] += 1
+        instant = decision.route is Route.INSTANT and decision.kind is not None
+        if instant and decision.kind is not None and decision.kind.value in INSTANT_KINDS:
+            email_id = batch.email_for_event.get(together)
+            if email_id is not None:  # the same person's email for this event: one more reason
+                decision = Decision(Route.INSTANT, MERGED, kind=decision.kind)
+            else:
+                email_id = self._new_email(conn, decision, item, now)
+                batch.email_for_event[together] = email_id
+                batch.instant[key] += 1
+        elif instant and decision.kind is not None:
+            email_id = self._new_email(conn, decision, item, now)
         conn.execute(
             _INSERT_COMMAND,
             {
@@ -285,7 +349,13 @@ class Ledger:
         count = conn.execute(sa.select(sa.func.count()).select_from(recent.subquery()))
         return int(count.scalar_one())
 
-    def _new_email(
+    def _new_email(self, conn: Connection, decision: Decision, item: Incoming, now: float) -> int:
+        assert decision.kind is not None
+        return self._insert_email(
+            conn, decision.kind, item, item.command.subscription.email, None, now, decision.notice
+        )
+
+    def _insert_email(
         self,
         conn: Connection,
         kind: EmailKind,
@@ -293,11 +363,13 @@ class Ledger:
         to_addr: str,
         period: str | None,
         now: float,
+        notice: str | None = None,
     ) -> int:
         result = conn.execute(
             _INSERT_EMAIL,
             {
                 "kind": kind.value,
+                "notice": notice,
                 "subscription_id": item.command.subscription.subscription_id,
                 "recipient_key": item.recipient_key,
                 "to_addr": to_addr,
@@ -340,7 +412,7 @@ class Ledger:
             for (_sub, period), members in groups.items():
                 latest = NOTIFICATION_ADAPTER.validate_json(members[-1].payload)
                 item = Incoming(latest, members[0].recipient_key, min(m.source_ts for m in members))
-                email_id = self._new_email(
+                email_id = self._insert_email(
                     conn, EmailKind.DIGEST, item, latest.subscription.email, period, now
                 )
                 conn.execute(
@@ -412,12 +484,14 @@ class Ledger:
                 sa.select(emails).where(emails.c.id.in_(ids)).order_by(emails.c.id)
             ).all()
             payloads: dict[int, list[NotificationCommand]] = {i: [] for i in ids}
-            for email_id, payload in conn.execute(
-                sa.select(commands.c.email_id, commands.c.payload)
+            reasons: dict[int, set[str]] = {i: set() for i in ids}
+            for email_id, payload, reason in conn.execute(
+                sa.select(commands.c.email_id, commands.c.payload, commands.c.reason)
                 .where(commands.c.email_id.in_(ids))
                 .order_by(commands.c.id)
             ):
                 payloads[email_id].append(NOTIFICATION_ADAPTER.validate_json(payload))
+                reasons[email_id].add(reason)
         return [
             ClaimedEmail(
                 id=r.id,
@@ -430,6 +504,8 @@ class Ledger:
                 message_id=r.message_id,
                 source_ts=r.source_ts,
                 commands=payloads[r.id],
+                notice=r.notice,
+                reasons=frozenset(reasons[r.id]),
             )
             for r in rows
         ]

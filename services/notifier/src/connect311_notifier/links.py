@@ -22,6 +22,10 @@ class LinkBuilder:
         """The request's page on the map (the id is quoted: it contains ':')."""
         return f"{self._base()}/requests/{quote(service_request_id, safe='')}"
 
+    def map_url(self, service_request_id: str) -> str:
+        """The live map centred on the request with its popup open (map.js reads `request`)."""
+        return f"{self._base()}/?{urlencode({'request': service_request_id})}"
+
     def manage_url(self, subscription_id: str) -> str:
         """The page where a subscriber manages their subscriptions."""
         token = sign_subscription_token(self.secret, TokenPurpose.MANAGE, subscription_id)

@@ -49,12 +49,26 @@ class Limits:
 
 @dataclass(frozen=True)
 class Decision:
-    """The route for one command, the email kind or digest period, and why."""
+    """The route for one command, the email kind or digest period, and why.
+
+    `notice`: something the email must tell its reader once (see CAP_REACHED).
+    """
 
     route: Route
     reason: str
     kind: EmailKind | None = None
     period: Delivery | None = None
+    notice: str | None = None
+
+
+CAP_REACHED = "cap_reached"
+"""The email that reaches the hourly cap says that further alerts will be grouped."""
+CHOSEN_DIGEST = "chosen_digest"
+"""The subscription asks for an hourly/daily/weekly summary."""
+RATE_LIMITED = "rate_limited"
+"""An instant alert folded into an hourly summary: the person reached the hourly cap."""
+MERGED = "merged_into_one_email"
+"""A match folded into the email of the same person's other match for the same event."""
 
 
 def dedup_key(command: NotificationCommand) -> tuple[str, str, str]:
@@ -101,11 +115,13 @@ def _matched(command: SubscriberMatched, state: RecipientState, limits: Limits) 
     if command.request_event.backfill:
         return Decision(Route.SKIP, "backfill")
     if subscription.delivery is not Delivery.INSTANT:
-        return Decision(Route.DIGEST, "chosen_digest", period=subscription.delivery)
+        return Decision(Route.DIGEST, CHOSEN_DIGEST, period=subscription.delivery)
     if state.instant_last_hour >= limits.instant_per_hour:
-        return Decision(Route.DIGEST, "rate_limited", period=Delivery.HOURLY)
+        return Decision(Route.DIGEST, RATE_LIMITED, period=Delivery.HOURLY)
     kind = EmailKind.FOLLOW if subscription.target.kind == "follow" else EmailKind.ALERT
-    return Decision(Route.INSTANT, "instant", kind=kind)
+    # The last instant email before the cap tells the person, once, what happens next.
+    last = state.instant_last_hour + 1 >= limits.instant_per_hour
+    return Decision(Route.INSTANT, "instant", kind=kind, notice=CAP_REACHED if last else None)
 
 
 def backoff_s(attempt: int, base_s: float, max_s: float, jitter: float) -> float:

@@ -11,6 +11,7 @@ the EmailMessage path.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
@@ -26,12 +27,22 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
-from connect311_contracts.subscriptions import Subscription
+from connect311_contracts.subscriptions import Delivery, Subscription
 from connect311_notifier.describe import describe_alert
 from connect311_notifier.links import LinkBuilder
-from connect311_notifier.policy import parse_expiry
+from connect311_notifier.policy import CAP_REACHED, parse_expiry
+from connect311_notifier.schedule import next_digest_at
 from connect311_notifier.settings import Branding, NotifierSettings
-from connect311_notifier.views import digest_view, format_time, item_view
+from connect311_notifier.views import (
+    digest_view,
+    format_clock,
+    format_time,
+    item_view,
+    reason_text,
+    with_article,
+)
+
+__all__ = ["Reason", "Renderer", "clean_header", "subscription_name"]
 
 SUBJECT_MAX = 150
 COMPAT_POLICY = compat32.clone(max_line_length=998)
@@ -58,6 +69,15 @@ def subscription_name(subscription: Subscription) -> str:
     return {"circle": "your place", "area": "your area", "corridor": "your route"}.get(
         target.kind, "city-wide alerts"
     )
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason an email was sent, and the one-click link that stops that subscription."""
+
+    text: str
+    subscription_name: str
+    unsubscribe_url: str
 
 
 @dataclass(frozen=True)
@@ -107,10 +127,30 @@ class Renderer:
         )
 
     def alert(
-        self, command: SubscriberMatched, follow: bool, message_id: str, now: datetime
+        self,
+        command: SubscriberMatched,
+        follow: bool,
+        message_id: str,
+        now: datetime,
+        also: Sequence[SubscriberMatched] = (),
+        notice: str | None = None,
     ) -> Message:
-        """An instant alert, or a follow update for a resident tracking a request."""
+        """An instant alert, or a follow update for a resident tracking a request.
+
+        `also`: the same person's other subscriptions this event matched: one email lists
+        every reason, each with its own stop link (List-Unsubscribe names `command`'s).
+        `notice`: CAP_REACHED on the email that reaches the hourly cap.
+        """
         item = item_view(command, self.links, self.tz)
+        unique = {c.subscription.subscription_id: c for c in (command, *also)}
+        reasons = [
+            Reason(
+                reason_text(c),
+                subscription_name(c.subscription),
+                self.links.unsubscribe_url(c.subscription.subscription_id),
+            )
+            for c in unique.values()
+        ]
         if follow:
             subject = f"Update: {item.title} is now {item.status}"
         else:
@@ -120,16 +160,45 @@ class Renderer:
             "follow": follow,
             "place": command.subscription.label or "your place",
             "subscription_name": subscription_name(command.subscription),
+            "reasons": reasons,
+            "notice": self._cap_notice(now) if notice == CAP_REACHED else None,
         }
         branding = self.settings.branding(command.request_event.request.agency_responsible)
+        unsubscribes = [(r.subscription_name, r.unsubscribe_url) for r in reasons]
         return self._message(
-            "alert", command.subscription, subject, context, branding, message_id, now
+            "alert",
+            command.subscription,
+            subject,
+            context,
+            branding,
+            message_id,
+            now,
+            unsubscribes=unsubscribes,
+        )
+
+    def _cap_notice(self, now: datetime) -> str:
+        """Told once, on the email that reaches the cap: what happens to the next alerts."""
+        cap = self.settings.instant_per_hour
+        at = format_clock(next_digest_at(Delivery.HOURLY, now, self.tz, 0), self.tz)
+        return (
+            f"You are getting many alerts ({cap} within an hour), so we are grouping any more "
+            f"that arrive in the next hour into a summary instead of one email each: "
+            f"next summary at {at} (city time)."
         )
 
     def digest(
-        self, commands: list[SubscriberMatched], period: str, message_id: str, now: datetime
+        self,
+        commands: list[SubscriberMatched],
+        period: str,
+        message_id: str,
+        now: datetime,
+        grouped: bool = False,
     ) -> Message:
-        """One email folding many events, grouped new / updated / closed."""
+        """One email folding many events, grouped new / updated / closed.
+
+        `grouped`: instant alerts folded because the hourly cap was reached, not a summary
+        the person chose; the email says which, so its words are true.
+        """
         subscription = max(commands, key=lambda c: c.occurred_at).subscription
         view = digest_view(commands, self.links, self.tz, self.settings.max_digest_items)
         agencies = {c.request_event.request.agency_responsible for c in commands}
@@ -138,11 +207,16 @@ class Renderer:
             "view": view,
             "groups": [("New", view.new), ("Updated", view.updated), ("Closed", view.closed)],
             "period": period,
+            "a_period": with_article(period),
+            "grouped": grouped,
+            "cap": self.settings.instant_per_hour,
             "subscription_name": subscription_name(subscription),
         }
+        name = subscription_name(subscription)
         subject = (
-            f"Your {period} 311 digest: {view.total} request(s) "
-            f"for {subscription_name(subscription)}"
+            f"Your grouped 311 alerts: {view.total} request(s) for {name}"
+            if grouped
+            else f"Your {period} 311 digest: {view.total} request(s) for {name}"
         )
         return self._message("digest", subscription, subject, context, branding, message_id, now)
 
@@ -156,15 +230,20 @@ class Renderer:
         message_id: str,
         now: datetime,
         list_headers: bool = True,
+        unsubscribes: list[tuple[str, str]] | None = None,
     ) -> Message:
         sub_id = subscription.subscription_id
         unsubscribe = self.links.unsubscribe_url(sub_id) if list_headers else None
+        if unsubscribes is None:
+            name = context["subscription_name"]
+            unsubscribes = [(name, unsubscribe)] if unsubscribe else []
         full = {
             **context,
             "subject": subject,
             "footer": branding.footer,
             "manage_url": self.links.manage_url(sub_id) if list_headers else None,
             "unsubscribe_url": unsubscribe,
+            "unsubscribes": unsubscribes if list_headers else [],
         }
         headers = {
             "From": formataddr((clean_header(branding.from_name), self.settings.from_address)),

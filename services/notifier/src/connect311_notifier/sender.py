@@ -25,7 +25,7 @@ from connect311_notifier.ledger import ClaimedEmail, Ledger
 from connect311_notifier.mailer import Mailer, Outcome, SendResult
 from connect311_notifier.metrics import Metrics
 from connect311_notifier.model import NotificationDeadLettered
-from connect311_notifier.policy import EmailKind, backoff_s
+from connect311_notifier.policy import CHOSEN_DIGEST, RATE_LIMITED, EmailKind, backoff_s
 from connect311_notifier.relay_watch import RelayWatch
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
@@ -221,8 +221,16 @@ class Sender:
             return self.renderer.confirmation(first, message_id, now)
         matched = [c for c in email.commands if isinstance(c, SubscriberMatched)]
         if email.kind is EmailKind.DIGEST:
-            return self.renderer.digest(matched, email.period or "hourly", message_id, now)
-        return self.renderer.alert(matched[0], email.kind is EmailKind.FOLLOW, message_id, now)
+            # Folded at the cap (not a summary the person chose): the digest says so.
+            grouped = RATE_LIMITED in email.reasons and CHOSEN_DIGEST not in email.reasons
+            period = email.period or "hourly"
+            return self.renderer.digest(matched, period, message_id, now, grouped=grouped)
+        # One email for every match of one person and one event: the followed request
+        # leads (its subject says what changed), the other matches are listed as reasons.
+        lead = next((c for c in matched if c.subscription.target.kind == "follow"), matched[0])
+        also = [c for c in matched if c is not lead]
+        follow = lead.subscription.target.kind == "follow"
+        return self.renderer.alert(lead, follow, message_id, now, also=also, notice=email.notice)
 
     async def deliver(
         self,

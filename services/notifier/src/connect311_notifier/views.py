@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "DigestView",
+    "ItemView",
+    "digest_view",
+    "format_clock",
+    "format_distance",
+    "format_time",
+    "item_view",
+    "reason_text",
+    "with_article",
+]
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from connect311_contracts.events import EventKind
+from connect311_contracts.media import public_media_url
 from connect311_contracts.notifications import SubscriberMatched
 from connect311_contracts.request import RequestStatus
 from connect311_contracts.status_words import resident_status
@@ -48,6 +61,11 @@ class ItemView:
     matched_rule: str
     occurred_at: datetime
     event_kind: EventKind
+    map_url: str = ""
+    """The live map at the request ("See it on the map"); `url` is its track page."""
+    photo_url: str | None = None
+    """The request's photo, http(s) only: emails link to it rather than embed it (a remote
+    image is blocked by most mail clients, and would tell the photo host who opened)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,32 @@ def format_distance(metres: float | None) -> str | None:
 def format_time(moment: datetime, tz: ZoneInfo) -> str:
     """A local, human time with its zone abbreviation."""
     return moment.astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+def format_clock(moment: datetime, tz: ZoneInfo) -> str:
+    """'3:00 PM EDT': a time of day in the city's zone, for 'next summary at ...'."""
+    local = moment.astimezone(tz)
+    hour = local.hour % 12 or 12
+    return f"{hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local:%Z}"
+
+
+def with_article(word: str) -> str:
+    """'an hourly', 'a daily': the article a period word needs."""
+    return f"{'an' if word[:1].lower() in 'aeiou' or word.lower() == 'hourly' else 'a'} {word}"
+
+
+def reason_text(command: SubscriberMatched) -> str:
+    """One reason an email was sent, as a sentence about the request.
+
+    e.g. 'You follow this request', 'It is within 500 m of Shop (312 m away)',
+    'You asked for all Water Resources requests'.
+    """
+    kind = command.subscription.target.kind
+    if kind == "follow":
+        return "You follow this request"
+    if kind == "citywide":
+        return f"You asked for {command.matched_rule}"
+    return f"It is {command.matched_rule}"
 
 
 def _clip(text: str | None, limit: int | None) -> str | None:
@@ -109,6 +153,8 @@ def item_view(
         when=format_time(moment, tz),
         requested=format_time(request.requested_datetime, tz),
         url=links.request_url(request.service_request_id),
+        map_url=links.map_url(request.service_request_id),
+        photo_url=public_media_url(request.media_url),
         matched_rule=command.matched_rule,
         occurred_at=event.occurred_at,
         event_kind=event.kind,

@@ -9,6 +9,8 @@ the built-ins (`BUILTIN_PROFILES`: nyc, chicago, boston, open311). Example (TOML
     date_formats = ["%m/%d/%Y %I:%M:%S %p"]  # optional; ISO 8601 is always tried first
     zipcode_digits = 5              # optional: zero-pad numeric zips (2113 -> "02113")
     placeholder_coordinates = [[42.3594, -71.0587]]  # optional: "no real location" points
+    exclude_service_codes = ["TEST"]        # optional: categories left out (counted as
+    exclude_service_names = ["Test issue"]  # "excluded", never published); names: any case
 
     [columns]                       # column names in the export; a list = first non-empty
     id = "case_id"                  # required
@@ -49,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connect311_contracts.request import ClosedReason, RequestStatus
 from connect311_ingestor.adapters.normalize import StatusMapping, zone
+from connect311_ingestor.exclusions import Exclusion
 
 ColumnSpec = str | list[str] | None
 
@@ -106,6 +109,12 @@ class ColumnProfile(BaseModel):
     placeholder_coordinates: tuple[tuple[float, float], ...] = ()
     columns: Columns
     statuses: dict[str, str] = Field(default_factory=dict)
+    exclude_service_codes: tuple[str, ...] = ()
+    exclude_service_names: tuple[str, ...] = ()
+
+    def exclusion(self) -> Exclusion:
+        """The categories this export leaves out (test issues), see `exclusions`."""
+        return Exclusion.of(self.exclude_service_codes, self.exclude_service_names)
 
     @field_validator("timezone")
     @classmethod

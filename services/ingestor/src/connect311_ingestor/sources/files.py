@@ -97,6 +97,7 @@ async def import_file(
 ) -> IngestSummary:
     """Import an export; a source's first import (no cursor yet) is marked as backfill."""
     store = ingestor.store
+    ingestor.exclude(profile.source, profile.exclusion())
     cursor = await asyncio.to_thread(store.get_cursor, profile.source)
     if backfill is None:
         backfill = cursor is None
@@ -152,6 +153,7 @@ async def replay_file(
     With `shift_to_now` the earliest request happens "now"; that start is saved, so a
     restarted replay resumes on the same clock (past cues are re-offered and found unchanged).
     """
+    ingestor.exclude(profile.source, profile.exclusion())
     results = list(itertools.islice(parse_file(path, profile, fmt), limit))
     requests = [r.request for r in results if isinstance(r, Accepted)]
     rejects: list[ParseResult] = [r for r in results if isinstance(r, Rejected)]

@@ -62,6 +62,7 @@ class Open311Poller:
         self.fetcher = fetcher
         self.ingestor = ingestor
         self.clock = clock
+        ingestor.exclude(feed.source, feed.exclusion())
         self.service_names: dict[str, str] | None = None
 
     @property

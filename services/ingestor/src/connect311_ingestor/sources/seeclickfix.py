@@ -53,6 +53,7 @@ class SeeClickFixPoller:
         self.fetcher = fetcher
         self.ingestor = ingestor
         self.clock = clock
+        ingestor.exclude(feed.source, feed.exclusion())
 
     @property
     def source(self) -> str:
@@ -84,10 +85,37 @@ class SeeClickFixPoller:
             since = datetime.fromisoformat(str(cursor["updated_after"]).replace("Z", "+00:00"))
         else:
             since = self.clock() - timedelta(days=self.feed.backfill_days)
+        summary, newest = await self._walk(since, None, backfill=backfill)
+        done = {**cursor, "updated_after": iso(newest), "caught_up": True}
+        await asyncio.to_thread(store.set_cursor, self.source, done)
+        return summary
+
+    async def backfill_window(
+        self, since: datetime, until: datetime | None = None
+    ) -> IngestSummary:
+        """Fetch the issues updated in [since, until) once, as history (never alerted).
+
+        The watermark is neither read nor moved: live polling carries on where it was.
+        """
+        summary, _ = await self._walk(since, until, backfill=True)
+        return summary
+
+    async def _walk(
+        self, since: datetime, until: datetime | None, *, backfill: bool
+    ) -> tuple[IngestSummary, datetime]:
+        """Every page of issues updated after `since` (and before `until`), ingested page by
+        page; returns the summary and the newest update seen (for the watermark).
+
+        An unusable page (too large, not an issues document) is rejected once and stops
+        the walk with FeedUnusable: what came before it is stored, nothing after is skipped.
+        """
         newest = since
         summary = IngestSummary()
         url: str | None = f"{self.feed.base_url.rstrip('/')}/issues"
-        params: dict[str, str] | None = self.first_params(since)
+        first = self.first_params(since)
+        if until is not None:
+            first["updated_at_before"] = iso(until)
+        params: dict[str, str] | None = first
         for number in range(1, self.feed.max_pages + 1):
             if url is None:
                 break
@@ -116,39 +144,4 @@ class SeeClickFixPoller:
                 (await self.ingestor.ingest(batch, source=self.source, backfill=backfill))[0]
             )
             url, params = page.next_page_url, None
-        done = {**cursor, "updated_after": iso(newest), "caught_up": True}
-        await asyncio.to_thread(store.set_cursor, self.source, done)
-        return summary
-
-    async def backfill_window(
-        self, since: datetime, until: datetime | None = None
-    ) -> IngestSummary:
-        """Fetch the issues updated in [since, until) once, as history (never alerted).
-
-        The watermark is neither read nor moved: live polling carries on where it was.
-        """
-        summary = IngestSummary()
-        url: str | None = f"{self.feed.base_url.rstrip('/')}/issues"
-        params: dict[str, str] | None = self.first_params(since)
-        if params is not None and until is not None:
-            params["updated_at_before"] = iso(until)
-        for number in range(1, self.feed.max_pages + 1):
-            if url is None:
-                break
-            where = f"{url} page {number}"
-            try:
-                body = await self.fetcher.get(url, params)
-            except TooLarge as exc:
-                reject = Rejected(RejectReason.TOO_LARGE, str(exc), url, where)
-                await self.ingestor.ingest([reject], source=self.source)
-                raise unusable(reject) from exc
-            page = parse_issues_page(
-                body, source=self.source, dataset=self.feed.dataset, location=where
-            )
-            if (bad := document_reject(page.results, where)) is not None:
-                await self.ingestor.ingest([bad], source=self.source)
-                raise unusable(bad)
-            batch = list(page.results)
-            summary.add((await self.ingestor.ingest(batch, source=self.source, backfill=True))[0])
-            url, params = page.next_page_url, None
-        return summary
+        return summary, newest

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from connect311_contracts.subscriptions import (
+    MAX_RADIUS_M,
+    MIN_RADIUS_M,
     AreaTarget,
     Delivery,
     SubscriptionFilters,
@@ -104,6 +106,9 @@ class RequestDetail(RequestFeature):
     raw_status: str = Field(description="The city's own status word, as the source gave it")
     closed_datetime: str | None
     expected_datetime: str | None
+    media_url: str | None = Field(
+        default=None, description="The request's photo (http or https only; else null)"
+    )
     timeline: list[TimelineEntry]
 
 
@@ -117,28 +122,33 @@ class SeriesPoint(BaseModel):
 
 
 class BacklogRow(BaseModel):
-    """Open requests of one agency and their age in days."""
+    """Open requests of one agency and how long they have been open, in seconds."""
 
     agency: str
     open: int
-    median_age_days: int | None
-    p90_age_days: int | None
-    oldest_age_days: int | None
+    dated_in_future: int = Field(
+        description="Open requests dated after `as_of` (the feed's clock runs ahead): counted "
+        "in `open`, left out of the ages"
+    )
+    median_age_seconds: int | None = Field(description="Seconds since the minute it was made")
+    p90_age_seconds: int | None
+    oldest_age_seconds: int | None
 
 
 class CloseTimeRow(BaseModel):
-    """Time to close of one agency in hours."""
+    """Time to close of one agency, in seconds (to the minute under 2 days, hour beyond)."""
 
     agency: str
     closed: int
-    median_hours: int | None
-    p90_hours: int | None
+    median_seconds: int | None
+    p90_seconds: int | None
 
 
 class Stats(BaseModel):
-    """Department statistics for the filtered requests."""
+    """Department statistics for the filtered requests (durations in seconds)."""
 
     interval: str
+    as_of: str = Field(description="UTC time the backlog ages are measured from")
     series: list[SeriesPoint]
     backlog: list[BacklogRow]
     time_to_close: list[CloseTimeRow]
@@ -221,14 +231,27 @@ class WeekCount(BaseModel):
 
 
 class Preview(BaseModel):
-    """How many alerts the subscription would have produced over the last 90 days of data."""
+    """How many alerts the subscription would have produced over the data present (<= 90 days)."""
 
-    days: int
+    days: int = Field(description="The longest history a preview looks at (90 days)")
+    history_days: float = Field(
+        description="Days of data actually counted: from the city's first request, at most 90"
+    )
+    short_history: bool = Field(description="True when fewer than 90 days of data exist")
     since: str | None
     until: str | None
     total: int
     per_week_average: float
     weeks: list[WeekCount]
+
+
+class FollowedRequest(BaseModel):
+    """The request a follow alert names, as a person recognises it (no reporter data)."""
+
+    service_request_id: str
+    service_name: str | None
+    address: str | None
+    status: str
 
 
 class ManagedSubscription(BaseModel):
@@ -242,6 +265,29 @@ class ManagedSubscription(BaseModel):
     status: SubscriptionStatus
     created_at: datetime
     confirmed_at: datetime | None
+    followed: FollowedRequest | None = Field(
+        default=None, description="For a followed request: what and where it is"
+    )
+
+
+class RequestMatch(BaseModel):
+    """One request a looked-up number names (the city's own number may exist in several feeds)."""
+
+    service_request_id: str
+    source: str
+    dataset: str
+    service_name: str | None
+    agency_responsible: str | None
+    address: str | None
+    status: str
+    requested_datetime: str | None
+
+
+class RequestMatches(BaseModel):
+    """Every request a number names: none, one, or several to choose from."""
+
+    number: str
+    matches: list[RequestMatch]
 
 
 class ManageList(BaseModel):
@@ -256,8 +302,15 @@ class ManageAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subscription_id: str = Field(min_length=1, max_length=100)
-    action: Literal["set_delivery", "unsubscribe", "delete"]
+    action: Literal["set_delivery", "unsubscribe", "resume", "edit", "delete"] = Field(
+        description="`unsubscribe` pauses (no emails) and `resume` turns it back on; `edit` "
+        "changes `radius_m` (a circle alert) and/or `filters`"
+    )
     delivery: Delivery | None = None
+    radius_m: float | None = Field(
+        default=None, ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="New radius (edit)"
+    )
+    filters: SubscriptionFilters | None = Field(default=None, description="New filters (edit)")
 
 
 class Health(BaseModel):

@@ -6,6 +6,7 @@ How close reasons and the city's raw status appear: `core/open311.py` and docs/o
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from connect311_map_api.api.open311_errors import (
     xml_response,
 )
 from connect311_map_api.api.params import unprocessable
+from connect311_map_api.cache import HEAVY_ROWS
 from connect311_map_api.context import AppContext, get_ctx
 from connect311_map_api.core import open311
 from connect311_map_api.core.filters import RequestFilters, split_csv
@@ -183,16 +185,31 @@ class _RequestQuery:
 RequestQuery = Annotated[_RequestQuery, Depends()]
 
 
+def _requests_body(ctx: AppContext, query: _RequestQuery, xml: bool) -> bytes:
+    """The rendered list; a heavy one is kept briefly, so asking again only sends it again."""
+    key = ("open311-requests", xml, query.args)
+    body = ctx.answers.lookup(key)
+    if body is None:
+        found = _requests(ctx, *query.args)
+        if xml:
+            body = open311.to_xml("service_requests", "request", found)
+        else:
+            body = json.dumps(found).encode("utf-8")  # what json_response sends
+        if len(found) >= HEAVY_ROWS:
+            ctx.answers.keep(key, body)
+    return body
+
+
 @router.get("/requests.json", response_class=Response, responses=_doc(JSON_TYPE))
 def requests_json(ctx: Ctx, query: RequestQuery) -> Response:
     """Requests, newest first, filtered like GeoReport v2 (page/page_size extension)."""
-    return _json(_requests(ctx, *query.args))
+    return Response(_requests_body(ctx, query, xml=False), media_type=JSON_TYPE)
 
 
 @router.get("/requests.xml", response_class=Response, responses=_doc(XML_TYPE))
 def requests_xml(ctx: Ctx, query: RequestQuery) -> Response:
     """Requests, newest first, filtered like GeoReport v2 (XML)."""
-    return _xml(open311.to_xml("service_requests", "request", _requests(ctx, *query.args)))
+    return _xml(_requests_body(ctx, query, xml=True))
 
 
 def _single(ctx: AppContext, service_request_id: str, extensions: bool) -> list[dict[str, Any]]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
+from connect311_contracts.media import public_media_url
 from connect311_contracts.status_words import resident_status
 from connect311_map_api.api.models import (
     Agency,
@@ -16,15 +18,17 @@ from connect311_map_api.api.models import (
     Dataset,
     RequestCollection,
     RequestDetail,
+    RequestMatches,
     Stats,
 )
 from connect311_map_api.api.params import request_filters, unprocessable
+from connect311_map_api.cache import HEAVY_ROWS
 from connect311_map_api.context import AppContext, get_ctx
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import grid_range
 from connect311_map_api.core.state import feature, iso
 from connect311_map_api.core.stats import Interval
-from connect311_map_api.db import queries
+from connect311_map_api.db import lookup, queries
 from connect311_map_api.db.tables import requests as req_table
 
 router = APIRouter(prefix="/api", tags=["requests"])
@@ -50,17 +54,29 @@ def list_requests(
         if not cursor.isdigit():
             raise unprocessable("cursor must be the next_cursor value of a previous page")
         after = int(cursor)
-    with ctx.engine.connect() as conn:
-        rows, next_pk = queries.request_page(conn, filters, limit, after)
-    # Built from our own rows, so returned directly: re-validating up to 1,000 features
-    # against the response model would cost more than the query (see bench/map_api.py).
-    return JSONResponse(
-        {
-            "type": "FeatureCollection",
-            "features": [feature(row) for row in rows],
-            "next_cursor": str(next_pk) if next_pk is not None else None,
-        }
-    )
+    key = ("requests", filters, limit, after)
+    body = ctx.answers.lookup(key)
+    if body is None:
+        with ctx.engine.connect() as conn:
+            rows, next_pk = queries.request_page(conn, filters, limit, after)
+        # Built from our own rows, so returned directly: re-validating up to 1,000 features
+        # against the response model would cost more than the query (see bench/map_api.py).
+        body = _json_bytes(
+            {
+                "type": "FeatureCollection",
+                "features": [feature(row) for row in rows],
+                "next_cursor": str(next_pk) if next_pk is not None else None,
+            }
+        )
+        if len(rows) >= HEAVY_ROWS:  # the same heavy page asked again is only sent again
+            ctx.answers.keep(key, body)
+    return Response(body, media_type="application/json")
+
+
+def _json_bytes(content: Any) -> bytes:
+    """The body JSONResponse would send for content."""
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
 
 
 @router.get("/requests/clusters", response_model=ClusterCollection, summary="Grid aggregation")
@@ -111,6 +127,47 @@ def _cells(ctx: AppContext, filters: RequestFilters, zoom: int, cell: float) -> 
 
 
 @router.get(
+    "/requests/lookup",
+    response_model=RequestMatches,
+    summary="Find requests by the city's number or the prefixed id",
+)
+def lookup_requests(
+    ctx: Ctx,
+    number: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=300,
+            description="The city's own request number (e.g. 56922334) or `source:id`",
+        ),
+    ],
+) -> dict[str, Any]:
+    """Requests a resident's number names; several when more than one feed uses it."""
+    # People copy numbers as "#56922334" or with spaces around them.
+    wanted = number.strip().lstrip("#").strip()
+    if not wanted:
+        raise unprocessable("number must contain the request number, e.g. 56922334")
+    with ctx.engine.connect() as conn:
+        rows = lookup.by_number(conn, wanted)
+    return {
+        "number": wanted,
+        "matches": [
+            {
+                "service_request_id": row.service_request_id,
+                "source": row.source,
+                "dataset": row.dataset,
+                "service_name": row.service_name,
+                "agency_responsible": row.agency_responsible,
+                "address": row.address,
+                "status": row.status,
+                "requested_datetime": iso(row.requested_datetime),
+            }
+            for row in rows
+        ],
+    }
+
+
+@router.get(
     "/requests/{service_request_id:path}",
     response_model=RequestDetail,
     summary="One request with its timeline",
@@ -131,6 +188,7 @@ def one_request(ctx: Ctx, service_request_id: str) -> dict[str, Any]:
         raw_status=row.raw_status,
         closed_datetime=iso(row.closed_datetime),
         expected_datetime=iso(row.expected_datetime),
+        media_url=public_media_url(row.media_url),
         timeline=[
             {
                 "occurred_at": iso(e.occurred_at),

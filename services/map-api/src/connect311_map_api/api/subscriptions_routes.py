@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import html
-from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
+from connect311_contracts.subscriptions import Subscription
 from connect311_contracts.tokens import InvalidToken
 from connect311_map_api.api.models import (
     Accepted,
@@ -23,9 +25,12 @@ from connect311_map_api.api.params import unprocessable
 from connect311_map_api.context import AppContext, get_ctx
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import InvalidGeometry, point_matcher, target_bbox, validate_target
-from connect311_map_api.core.preview import PREVIEW_DAYS, weekly_alerts
+from connect311_map_api.core.preview import PREVIEW_DAYS, history_window, weekly_alerts
 from connect311_map_api.db import queries
+from connect311_map_api.db import subscription_store as store
 from connect311_map_api.signup import NoLongerActive, NotAllowed, RateLimited
+from connect311_map_api.web.alert_words import describe_alert, followed_summary
+from connect311_map_api.web.pages import TEMPLATES_DIR
 from connect311_map_api.web.security import server_page_headers
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
@@ -86,7 +91,10 @@ async def sign_up(body: SignupBody, request: Request, ctx: Ctx) -> dict[str, str
     responses={422: {"description": "Invalid target, with the reason"}},
 )
 def preview(body: PreviewBody, ctx: Ctx) -> dict[str, Any]:
-    """Replay the last 90 days of stored events through the proposed target and filters."""
+    """Replay the stored events (at most the last 90 days) through the target and filters.
+
+    The weekly rate divides by the days of data actually present, stated in the answer.
+    """
     try:
         validate_target(body.target, ctx.settings.max_polygon_vertices)
     except InvalidGeometry as exc:
@@ -100,43 +108,68 @@ def preview(body: PreviewBody, ctx: Ctx) -> dict[str, Any]:
     )
     with ctx.engine.connect() as conn:
         newest = queries.newest_source_at(conn)
-        if newest is None:
+        first = queries.first_requested_at(conn)
+        if newest is None or first is None:
             return {
                 "days": PREVIEW_DAYS,
+                "history_days": 0.0,
+                "short_history": True,
                 "since": None,
                 "until": None,
                 "total": 0,
                 "per_week_average": 0.0,
                 "weeks": [],
             }
-        since = newest - timedelta(days=PREVIEW_DAYS)
+        since, until = history_window(first, newest)
         rows = queries.preview_candidates(conn, filters, since)
     return weekly_alerts(
         [tuple(row) for row in rows],  # type: ignore[misc]
         point_matcher(body.target),
         f.event_kinds,
-        since.date(),
-        newest.date(),
+        since,
+        until,
     )
 
 
-def _page(title: str, body_html: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title></head><body><main>"
-        f"<h1>{html.escape(title)}</h1>{body_html}</main></body></html>",
-        status_code=status,
-        headers=server_page_headers(),
-    )
+_PAGES = Environment(
+    loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True, undefined=StrictUndefined
+)
+
+
+def _page(title: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A server-rendered, script-free page in the site's layout (unsubscribe)."""
+    values = {"state": "", "reason": "", "alert_name": None, "action": "", "manage_url": ""}
+    body = _PAGES.get_template("unsubscribe.html").render(title=title, **(values | context))
+    return HTMLResponse(body, status_code=status, headers=server_page_headers())
 
 
 def _invalid_link(exc: InvalidToken) -> HTMLResponse:
-    return _page(
-        "This link does not work",
-        f"<p>{html.escape(str(exc))}. Sign up again, or use the newest email we sent.</p>",
-        400,
-    )
+    return _page("This link does not work", 400, state="invalid", reason=str(exc))
+
+
+def _followed(conn: Connection, sub: Subscription) -> dict[str, Any] | None:
+    if sub.target.kind != "follow":
+        return None
+    row = queries.one_request(conn, sub.target.service_request_id)
+    return followed_summary(row) if row is not None else None
+
+
+def _alert_name(ctx: AppContext, subscription_id: str) -> str | None:
+    """How the unsubscribe page names the alert (None once it was deleted)."""
+    with ctx.engine.connect() as conn:
+        sub = store.get(conn, subscription_id)
+        return describe_alert(sub, _followed(conn, sub)) if sub is not None else None
+
+
+def _managed(ctx: AppContext, subs: list[Subscription]) -> dict[str, Any]:
+    """The manage list: each alert without its address, a followed request named."""
+    with ctx.engine.connect() as conn:
+        return {
+            "subscriptions": [
+                {**sub.model_dump(exclude={"email"}), "followed": _followed(conn, sub)}
+                for sub in subs
+            ]
+        }
 
 
 @router.get(
@@ -168,15 +201,15 @@ async def confirm(token: Token, ctx: Ctx) -> Response:
 def unsubscribe_page(token: Token, ctx: Ctx) -> HTMLResponse:
     """A small page with a button; GET never unsubscribes (mail scanners follow links)."""
     try:
-        ctx.service.check_unsubscribe_link(token)
+        sid = ctx.service.check_unsubscribe_link(token)
     except InvalidToken as exc:
         return _invalid_link(exc)  # no form: the button could not work
-    action = f"/api/subscriptions/unsubscribe?token={quote(token, safe='')}"
     return _page(
         "Unsubscribe from alerts",
-        f"<form method='post' action='{html.escape(action)}'>"
-        "<input type='hidden' name='List-Unsubscribe' value='One-Click'>"
-        "<button type='submit'>Unsubscribe</button></form>",
+        state="ask",
+        alert_name=_alert_name(ctx, sid),
+        action=f"/api/subscriptions/unsubscribe?token={quote(token, safe='')}",
+        manage_url=ctx.service.manage_path(sid),
     )
 
 
@@ -189,10 +222,16 @@ def unsubscribe_page(token: Token, ctx: Ctx) -> HTMLResponse:
 async def unsubscribe(token: Token, ctx: Ctx) -> HTMLResponse:
     """Stop the subscription (body `List-Unsubscribe=One-Click`, or the page's button)."""
     try:
-        await ctx.service.unsubscribe(token)
+        sid = await ctx.service.unsubscribe(token)
     except InvalidToken as exc:
         return _invalid_link(exc)
-    return _page("You are unsubscribed", "<p>You will get no more alerts for this place.</p>")
+    name = await run_in_threadpool(_alert_name, ctx, sid)
+    return _page(
+        "You are unsubscribed",
+        state="done",
+        alert_name=name,
+        manage_url=ctx.service.manage_path(sid) if name is not None else "",
+    )
 
 
 @router.get(
@@ -207,21 +246,37 @@ async def manage_list(token: Token, ctx: Ctx) -> Any:
         _, subs = await ctx.service.owned(token)
     except InvalidToken as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
-    return {"subscriptions": [sub.model_dump(exclude={"email"}) for sub in subs]}
+    return await run_in_threadpool(_managed, ctx, subs)
 
 
 @router.post(
     "/manage",
     response_model=ManageList,
-    summary="Change delivery, unsubscribe or delete",
-    responses={400: {"description": "Bad link"}, 403: {"description": "Not this link's"}},
+    summary="Change delivery, radius or filters; pause, resume or delete",
+    responses={
+        400: {"description": "Bad link"},
+        403: {"description": "Not this link's, or not allowed in the alert's state"},
+        422: {"description": "An edit the subscription rules refuse, with the reason"},
+    },
 )
 async def manage_change(token: Token, body: ManageAction, ctx: Ctx) -> Any:
-    """Apply one change to one of the token owner's subscriptions; returns the new list."""
+    """Apply one change to one of the token owner's subscriptions; returns the new list.
+
+    Every change is published on subscriptions.v1 as sign-up's are, so matchers follow it.
+    """
     try:
-        subs = await ctx.service.change(token, body.subscription_id, body.action, body.delivery)
+        subs = await ctx.service.change(
+            token,
+            body.subscription_id,
+            body.action,
+            body.delivery,
+            radius_m=body.radius_m,
+            filters=body.filters,
+        )
     except InvalidToken as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     except NotAllowed as exc:
         return JSONResponse({"detail": str(exc)}, status_code=403)
-    return {"subscriptions": [sub.model_dump(exclude={"email"}) for sub in subs]}
+    except ValueError as exc:
+        raise unprocessable(str(exc)) from exc
+    return await run_in_threadpool(_managed, ctx, subs)

@@ -2,7 +2,8 @@
 
 Stats and low-zoom clusters read small pre-counted tables instead of scanning every request.
 A request contributes one count to each of: opened per (agency, day, status), resolved per
-(agency, closed day), hours to close per (agency, hours), and per (base grid cell, status)
+(agency, closed day), time to close per (agency, counted minutes: see
+`core.stats.close_bucket_minutes`), and per (base grid cell, status)
 with its coordinates summed in integer micro-degrees (exact under + and -, so replacing a
 snapshot never leaves rounding residue). When a snapshot replaces another, the change is
 "new contributions minus old ones".
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connect311_map_api.core.geo import grid_index
+from connect311_map_api.core.stats import close_bucket_minutes, seconds_between
 
 CLOSED = "closed"
 NO_AGENCY = ""  # primary-key stand-in for a missing agency (stats show it as "(unknown)")
@@ -51,19 +53,23 @@ class Facts:
     opened_day: str
     status: str
     closed_day: str | None
-    hours_to_close: int | None
+    close_minutes: int | None
     lat: float
     long: float
 
 
 def facts(row: Mapping[Any, Any]) -> Facts:
     """The facts of a `requests` row (a dict or a row mapping)."""
+    closed_at = row["closed_datetime"]
+    minutes = None
+    if row["status"] == CLOSED and closed_at is not None:
+        minutes = close_bucket_minutes(seconds_between(row["requested_datetime"], closed_at))
     return Facts(
         agency=row["agency_responsible"] or NO_AGENCY,
         opened_day=row["opened_day"],
         status=row["status"],
         closed_day=row["closed_day"],
-        hours_to_close=row["hours_to_close"],
+        close_minutes=minutes,
         lat=float(row["lat"]),
         long=float(row["long"]),
     )
@@ -74,8 +80,8 @@ def contributions(f: Facts) -> dict[Key, tuple[int, ...]]:
     out: dict[Key, tuple[int, ...]] = {("opened", (f.agency, f.opened_day, f.status)): (1,)}
     if f.status == CLOSED and f.closed_day is not None:
         out["resolved", (f.agency, f.closed_day)] = (1,)
-    if f.status == CLOSED and f.hours_to_close is not None:
-        out["hours", (f.agency, f.hours_to_close)] = (1,)
+    if f.status == CLOSED and f.close_minutes is not None:
+        out["close_minutes", (f.agency, f.close_minutes)] = (1,)
     cx = grid_index(f.long, -180.0, BASE_CELL)
     cy = grid_index(f.lat, -90.0, BASE_CELL)
     out["cells", (cx, cy, f.status)] = (1, round(f.lat * MICRO), round(f.long * MICRO))

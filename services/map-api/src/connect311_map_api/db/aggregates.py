@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, delete, func, select, text
+from sqlalchemy import Connection, Engine, Table, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connect311_map_api.core.aggregates import CLOSED, MICRO, Key, contributions, facts, merge
@@ -15,7 +15,7 @@ from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import grid_range
 from connect311_map_api.db.tables import (
     agg_cells,
-    agg_hours,
+    agg_close_minutes,
     agg_meta,
     agg_opened,
     agg_resolved,
@@ -23,11 +23,11 @@ from connect311_map_api.db.tables import (
 )
 
 log = logging.getLogger(__name__)
-VERSION = 1  # bump when the layout or the counting rules change: the next start rebuilds
+VERSION = 2  # bump when the layout or the counting rules change: the next start rebuilds
 TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
     "opened": (agg_opened, ("agency", "day", "status"), ("n",)),
     "resolved": (agg_resolved, ("agency", "day"), ("n",)),
-    "hours": (agg_hours, ("agency", "hours"), ("n",)),
+    "close_minutes": (agg_close_minutes, ("agency", "minutes"), ("n",)),
     "cells": (agg_cells, ("cx", "cy", "status"), ("n", "lat_micro", "long_micro")),
 }
 FACT_COLUMNS = (
@@ -35,7 +35,8 @@ FACT_COLUMNS = (
     requests.c.opened_day,
     requests.c.status,
     requests.c.closed_day,
-    requests.c.hours_to_close,
+    requests.c.requested_datetime,
+    requests.c.closed_datetime,
     requests.c.lat,
     requests.c.long,
 )
@@ -105,29 +106,27 @@ def serves(f: RequestFilters) -> bool:
     return not (f.service_codes or f.datasets or f.q or f.since or f.until)
 
 
-StatsRows = tuple[list[Any], list[Any], list[Any], list[Any]]
+StatsRows = tuple[list[Any], list[Any], list[Any]]
 
 
 def stats_rows(conn: Connection, f: RequestFilters) -> StatsRows:
-    """(agency, day, n) opened and still open, resolved per day, and (agency, hours, n)."""
+    """(agency, day, n) opened, (agency, day, n) resolved and (agency, close minutes, n)."""
     o = agg_opened.c
     where = [o.n > 0, *_in(o.agency, f.agencies), *_in(o.status, f.statuses)]
-    open_n = func.sum(case((o.status != CLOSED, o.n), else_=0))
-    by_day = conn.execute(
-        select(o.agency, o.day, func.sum(o.n), open_n).where(*where).group_by(o.agency, o.day)
+    opened = conn.execute(
+        select(o.agency, o.day, func.sum(o.n)).where(*where).group_by(o.agency, o.day)
     ).all()
-    opened = [(a, day, int(n)) for a, day, n, _ in by_day]
-    still_open = [(a, day, int(n)) for a, day, _, n in by_day if n]
+    opened_rows = [(a, day, int(n)) for a, day, n in opened]
     if f.statuses and CLOSED not in f.statuses:
-        return opened, still_open, [], []
-    rs, hs = agg_resolved.c, agg_hours.c
+        return opened_rows, [], []
+    rs, ms = agg_resolved.c, agg_close_minutes.c
     resolved = conn.execute(
         select(rs.agency, rs.day, rs.n).where(rs.n > 0, *_in(rs.agency, f.agencies))
     ).all()
-    hours = conn.execute(
-        select(hs.agency, hs.hours, hs.n).where(hs.n > 0, *_in(hs.agency, f.agencies))
+    minutes = conn.execute(
+        select(ms.agency, ms.minutes, ms.n).where(ms.n > 0, *_in(ms.agency, f.agencies))
     ).all()
-    return opened, still_open, [tuple(x) for x in resolved], [tuple(x) for x in hours]
+    return opened_rows, [tuple(x) for x in resolved], [tuple(x) for x in minutes]
 
 
 def cell_rows(conn: Connection, f: RequestFilters, factor: int, cell_deg: float) -> list[Any]:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Integer,
     Row,
     and_,
+    case,
     cast,
     desc,
+    extract,
     func,
     or_,
     select,
@@ -24,7 +27,7 @@ from connect311_map_api.core import stats as core_stats
 from connect311_map_api.core.aggregates import coarsening
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import BBox, grid_range
-from connect311_map_api.core.state import naive_utc
+from connect311_map_api.core.state import iso, naive_utc
 from connect311_map_api.db import aggregates
 from connect311_map_api.db.tables import history, requests
 
@@ -126,7 +129,8 @@ def clusters(
     whole base cells, filtered by status at most, come from the aggregate table.
     """
     factor = coarsening(cell_deg)
-    if use_aggregates and factor is not None and aggregates.serves(f):
+    # The cell table has no agency column: an agency filter (embeds) must count requests.
+    if use_aggregates and factor is not None and aggregates.serves(f) and not f.agencies:
         rows: Sequence[Any] = aggregates.cell_rows(conn, f, factor, cell_deg)
     else:
         rows = _cluster_rows(conn, f, cell_deg)
@@ -209,24 +213,26 @@ def stats(
     conn: Connection,
     f: RequestFilters,
     interval: core_stats.Interval,
-    today: date | None = None,
+    now: datetime | None = None,
     *,
     use_aggregates: bool = True,
 ) -> dict[str, Any]:
     """Opened vs resolved per agency per period, backlog and time to close (SQL does counting).
 
-    Filters on agency and status only are answered from the aggregate tables.
+    Series and time to close on agency and status filters alone come from the aggregate
+    tables; backlog ages are measured from `now` (the moment of the answer, stated in it).
     """
     if use_aggregates and aggregates.serves(f) and f.bbox is None:
-        opened, open_rows, resolved, hours = aggregates.stats_rows(conn, f)
+        opened, resolved, minutes = aggregates.stats_rows(conn, f)
     else:
-        opened, open_rows, resolved, hours = _stats_rows(conn, f)
-    today = today or datetime.now(UTC).date()
+        opened, resolved, minutes = _stats_rows(conn, f)
+    moment = naive_utc(now or datetime.now(UTC)).replace(microsecond=0)
     return {
         "interval": interval.value,
+        "as_of": iso(moment),
         "series": core_stats.opened_resolved(opened, resolved, interval),
-        "backlog": core_stats.backlog(open_rows, today),
-        "time_to_close": core_stats.time_to_close(hours),
+        "backlog": core_stats.backlog(open_since(conn, f), moment),
+        "time_to_close": core_stats.time_to_close(minutes),
     }
 
 
@@ -234,26 +240,62 @@ def _stats_rows(conn: Connection, f: RequestFilters) -> aggregates.StatsRows:
     where = conditions(f)
     agency = r.agency_responsible
     closed = r.status == "closed"
-    # One pass gives both 'opened per day' and the open backlog's ages.
-    is_open = (r.status != "closed").label("is_open")
-    by_day = conn.execute(
-        select(agency, r.opened_day, is_open, func.count())
-        .where(*where)
-        .group_by(agency, r.opened_day, is_open)
+    opened = conn.execute(
+        select(agency, r.opened_day, func.count()).where(*where).group_by(agency, r.opened_day)
     ).all()
-    opened = [(a, day, n) for a, day, _open, n in by_day]
-    open_rows = [(a, day, n) for a, day, still_open, n in by_day if still_open]
     resolved = conn.execute(
         select(agency, r.closed_day, func.count())
         .where(closed, r.closed_day.is_not(None), *where)
         .group_by(agency, r.closed_day)
     ).all()
-    hours = conn.execute(
-        select(agency, r.hours_to_close, func.count())
-        .where(closed, r.hours_to_close.is_not(None), *where)
-        .group_by(agency, r.hours_to_close)
+    bucket = _close_minutes(conn).label("minutes")
+    minutes = conn.execute(
+        select(agency, bucket, func.count())
+        .where(closed, r.closed_datetime.is_not(None), *where)
+        .group_by(agency, bucket)
     ).all()
-    return opened, open_rows, [tuple(x) for x in resolved], [tuple(x) for x in hours]
+    return [tuple(x) for x in opened], [tuple(x) for x in resolved], [tuple(x) for x in minutes]
+
+
+def _close_minutes(conn: Connection) -> ColumnElement[int]:
+    """core.stats.close_bucket_minutes of each request, in SQL (same truncation rules)."""
+    if conn.dialect.name == "postgresql":
+        gap = func.date_trunc("second", r.closed_datetime) - func.date_trunc(
+            "second", r.requested_datetime
+        )
+        seconds: ColumnElement[int] = cast(extract("epoch", gap), BigInteger)
+    else:  # strftime('%s') is whole epoch seconds, truncated like seconds_between
+        seconds = cast(func.strftime("%s", r.closed_datetime), BigInteger) - cast(
+            func.strftime("%s", r.requested_datetime), BigInteger
+        )
+    return case(
+        (seconds < core_stats.EXACT_MINUTES_BELOW_S, seconds // 60),
+        else_=seconds // 3600 * 60,
+    )
+
+
+def open_since(conn: Connection, f: RequestFilters) -> list[tuple[str | None, datetime, int]]:
+    """(agency, minute opened, count) of the requests still open under the filters.
+
+    Ages need the time a request was made, not just its day: a day-old count would call a
+    request made an hour ago "0 days" old. Grouping by the minute keeps the rows few.
+    """
+    column = r.requested_datetime
+    if conn.dialect.name == "postgresql":
+        minute: ColumnElement[Any] = func.date_trunc("minute", column)
+    else:
+        minute = func.strftime("%Y-%m-%d %H:%M:00", column)
+    minute = minute.label("minute")
+    rows = conn.execute(
+        select(r.agency_responsible, minute, func.count())
+        .where(r.status != "closed", *conditions(f))
+        .group_by(r.agency_responsible, minute)
+    ).all()
+    return [(a, _as_datetime(m), int(n)) for a, m, n in rows]
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def counted(conn: Connection, *columns: Any) -> Sequence[Any]:
@@ -297,6 +339,11 @@ def preview_candidates(conn: Connection, f: RequestFilters, since: datetime) -> 
         .where(h.source_at >= naive_utc(since), *conditions(f))
     )
     return conn.execute(query).all()
+
+
+def first_requested_at(conn: Connection) -> datetime | None:
+    """When the city's first stored request was made (the start of the data we have)."""
+    return conn.execute(select(func.min(r.requested_datetime))).scalar()
 
 
 def newest_source_at(conn: Connection) -> datetime | None:

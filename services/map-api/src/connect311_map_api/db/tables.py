@@ -74,6 +74,8 @@ Index(
     requests.c.hours_to_close,
 )
 Index("ix_requests_dataset", requests.c.dataset)
+# "Track my request" looks requests up by the city's own number (db/lookup.py).
+Index("ix_requests_source_request_id", requests.c.source_request_id)
 
 history = Table(
     "request_history",
@@ -127,11 +129,13 @@ agg_resolved = Table(
     Column("day", String(10), primary_key=True),
     Column("n", BigInteger, nullable=False),
 )
-agg_hours = Table(
-    "agg_hours",
+# Time to close in counted minutes (core.stats.close_bucket_minutes); replaces the old
+# whole-hour `agg_hours`, which rounded a 25-minute close down to nothing.
+agg_close_minutes = Table(
+    "agg_close_minutes",
     metadata,
     Column("agency", String(300), primary_key=True),
-    Column("hours", Integer, primary_key=True, autoincrement=False),
+    Column("minutes", Integer, primary_key=True, autoincrement=False),
     Column("n", BigInteger, nullable=False),
 )
 agg_cells = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -24,34 +24,50 @@ class MapConfig:
 
     tile_url: str
     tile_attribution: str
-    center_lat: float
-    center_long: float
+    center_lat: float | None
+    center_long: float | None
     zoom: int
     cluster_below_zoom: int
 
     def as_json(self) -> dict[str, Any]:
-        """The config as the pages' JSON data block carries it."""
+        """The config as the pages' JSON data block carries it.
+
+        `center` is null when the deployment set none: the scripts then fit the map to the
+        extent of the requests (/api/extent), so the first view always shows the data.
+        """
+        centred = self.center_lat is not None and self.center_long is not None
         return {
             "tileUrl": self.tile_url,
             "tileAttribution": self.tile_attribution,
-            "center": [self.center_lat, self.center_long],
+            "center": [self.center_lat, self.center_long] if centred else None,
             "zoom": self.zoom,
             "clusterBelowZoom": self.cluster_below_zoom,
         }
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def map_config(settings: Any) -> MapConfig:
-    """Read the map settings defensively (St. Petersburg, FL and OpenStreetMap by default)."""
+    """Read the map settings defensively (no centre and OpenStreetMap by default)."""
     return MapConfig(
         tile_url=str(getattr(settings, "tile_url", None) or OSM_TILE_URL),
         tile_attribution=str(
             getattr(settings, "tile_attribution", None) or "© OpenStreetMap contributors"
         ),
-        center_lat=float(getattr(settings, "map_center_lat", 27.7676)),
-        center_long=float(getattr(settings, "map_center_long", -82.6403)),
+        center_lat=_optional_float(getattr(settings, "map_center_lat", None)),
+        center_long=_optional_float(getattr(settings, "map_center_long", None)),
         zoom=int(getattr(settings, "map_zoom", 12)),
         cluster_below_zoom=int(getattr(settings, "map_server_cluster_below_zoom", 13)),
     )
+
+
+def embed_view(lat: float | None, long: float | None, zoom: int | None) -> dict[str, Any]:
+    """The starting view an embed snippet chose (builder), or nothing: fit to its requests."""
+    if lat is None or long is None:
+        return {"center": None}  # not the city's centre: an agency's requests may be elsewhere
+    return {"center": [lat, long], "zoom": zoom if zoom is not None else 15}
 
 
 def _clean(value: str | None) -> str:
@@ -63,6 +79,8 @@ def build_router(settings: Any) -> APIRouter:
     """The router with every HTML page of the site."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     config = map_config(settings)
+    # Pages show times in the city's zone, as its emails do (MAP_API_DISPLAY_TIMEZONE).
+    time_zone = str(getattr(settings, "display_timezone", None) or "America/New_York")
     router = APIRouter(include_in_schema=False)
 
     def render(
@@ -73,19 +91,20 @@ def build_router(settings: Any) -> APIRouter:
         title: str,
         extra: dict[str, Any] | None = None,
         embeddable: bool = False,
+        photos: bool = False,
     ) -> HTMLResponse:
-        data = {"page": page, **config.as_json(), **(extra or {})}
+        data = {"page": page, "timeZone": time_zone, **config.as_json(), **(extra or {})}
         return templates.TemplateResponse(
             request,
             template,
             {"title": title, "page": page, "config": data, "statuses": STATUSES},
-            headers=page_headers(config.tile_url, embeddable=embeddable),
+            headers=page_headers(config.tile_url, embeddable=embeddable, photos=photos),
         )
 
     @router.get("/", response_class=HTMLResponse)
     def map_page(request: Request) -> HTMLResponse:
         """The live map of every request, with filters and "Alert me"."""
-        return render(request, "map.html", page="map", title="Live 311 map")
+        return render(request, "map.html", page="map", title="Live 311 map", photos=True)
 
     @router.get("/track", response_class=HTMLResponse)
     def track_page(request: Request, id: str | None = Query(default=None)) -> HTMLResponse:
@@ -96,6 +115,7 @@ def build_router(settings: Any) -> APIRouter:
             page="track",
             title="Track my request",
             extra={"requestId": _clean(id)},
+            photos=True,
         )
 
     @router.get("/requests/{service_request_id:path}", response_class=HTMLResponse)
@@ -107,6 +127,7 @@ def build_router(settings: Any) -> APIRouter:
             page="track",
             title="Track my request",
             extra={"requestId": _clean(service_request_id)},
+            photos=True,
         )
 
     @router.get("/stats", response_class=HTMLResponse)
@@ -121,8 +142,15 @@ def build_router(settings: Any) -> APIRouter:
         service_code: str | None = None,
         status: str | None = None,
         dataset: str | None = None,
+        lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+        long: Annotated[float | None, Query(ge=-180, le=180)] = None,
+        zoom: Annotated[int | None, Query(ge=0, le=19)] = None,
     ) -> HTMLResponse:
-        """A filtered map for another site's iframe (the one page that may be framed)."""
+        """A filtered map for another site's iframe (the one page that may be framed).
+
+        `lat`, `long` and `zoom` fix the starting view (the builder puts the preview's view in
+        the snippet); without them the embed opens fitted to its own requests.
+        """
         filters = {
             "agency": _clean(agency),
             "service_code": _clean(service_code),
@@ -134,8 +162,9 @@ def build_router(settings: Any) -> APIRouter:
             "embed.html",
             page="embed",
             title="311 map",
-            extra={"fixedFilters": filters},
+            extra={"fixedFilters": filters, **embed_view(lat, long, zoom)},
             embeddable=True,
+            photos=True,
         )
 
     @router.get("/embed/builder", response_class=HTMLResponse)

@@ -22,12 +22,26 @@ def tile_origin(tile_url: str) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
-def content_security_policy(tile_url: str, *, embeddable: bool) -> str:
+PHOTO_SOURCE = "https:"
+"""Where request photos may load from on the pages that show them (map, track, embed).
+
+Photos are hosted wherever each city's system keeps them (SeeClickFix's CDN, a city's
+Open311 server, a cloud bucket), so no fixed host list can be known. An image cannot run
+script, so allowing images from any https host costs only what showing the photo at all
+costs (the photo host sees the reader's IP; `referrerpolicy="no-referrer"` on every photo
+keeps the page's address from it). Plain http photos are shown as a link, never loaded.
+Pages without photos (stats, builder, manage, confirmed) keep the narrow list.
+"""
+
+
+def content_security_policy(tile_url: str, *, embeddable: bool, photos: bool = False) -> str:
     """The CSP for one page: scripts and styles only from this site, tiles from the tile host."""
     img_sources = ["'self'", "data:"]
     origin = tile_origin(tile_url)
     if origin:
         img_sources.append(origin)
+    if photos:
+        img_sources.append(PHOTO_SOURCE)
     directives = [
         "default-src 'self'",
         "script-src 'self'",
@@ -45,10 +59,14 @@ def content_security_policy(tile_url: str, *, embeddable: bool) -> str:
     return "; ".join(directives)
 
 
-def page_headers(tile_url: str, *, embeddable: bool = False) -> dict[str, str]:
-    """The response headers every HTML page carries."""
+def page_headers(
+    tile_url: str, *, embeddable: bool = False, photos: bool = False
+) -> dict[str, str]:
+    """The response headers every HTML page carries (`photos`: the page shows request photos)."""
     headers = {
-        "Content-Security-Policy": content_security_policy(tile_url, embeddable=embeddable),
+        "Content-Security-Policy": content_security_policy(
+            tile_url, embeddable=embeddable, photos=photos
+        ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "strict-origin-when-cross-origin",
         "Cache-Control": "no-store",
@@ -82,4 +100,10 @@ def server_page_headers() -> dict[str, str]:
     }
 
 
-__all__ = ["OSM_TILE_URL", "content_security_policy", "page_headers", "server_page_headers"]
+__all__ = [
+    "OSM_TILE_URL",
+    "PHOTO_SOURCE",
+    "content_security_policy",
+    "page_headers",
+    "server_page_headers",
+]

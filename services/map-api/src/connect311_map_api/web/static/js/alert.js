@@ -86,8 +86,15 @@
       }
       if (perWeek === undefined) return "No estimate available.";
       var rounded = perWeek < 10 ? Math.round(perWeek * 10) / 10 : Math.round(perWeek);
-      var text = "About " + rounded + " alert" + (rounded === 1 ? "" : "s") + " per week (based on the last 90 days).";
-      if (typeof body.total === "number") text += " " + body.total + " in those days.";
+      var text = "About " + rounded + " alert" + (rounded === 1 ? "" : "s") + " per week";
+      // Say how much history the estimate rests on: a short history is a rough guess.
+      var days = typeof body.history_days === "number" ? body.history_days : body.days;
+      if (typeof days !== "number") return text + ".";
+      var span = days < 1 ? "less than a day" : Math.round(days) + " day" + (Math.round(days) === 1 ? "" : "s");
+      text += body.short_history
+        ? " (based on the " + span + " of data we have, so a rough guess)."
+        : " (based on the last " + span + ").";
+      if (typeof body.total === "number") text += " " + body.total + " in that time.";
       return text;
     }
 
@@ -129,12 +136,26 @@
       schedulePreview();
     }
 
-    function place(latlng) {
+    function place(latlng, label) {
       if (!state.active) return;
-      if (state.mode === "circle") state.point = latlng;
-      else state.vertices.push(latlng);
+      if (state.mode === "circle") {
+        state.point = latlng;
+        byId("alert-chosen").textContent = label ? "Alert around " + label + "." : "";
+      } else state.vertices.push(latlng);
       draw();
       schedulePreview();
+    }
+
+    // Typed address or "Use my location": the point moves there and the map follows it.
+    if (C.setupPlaceSearch) {
+      C.setupPlaceSearch(byId("alert-search"), function (latlng, label) {
+        if (!state.active) open(true);
+        if (state.mode !== "circle") { form.querySelector("input[name=alert-mode][value=circle]").checked = true; setMode("circle"); }
+        place(latlng, label);
+        map.setView(latlng, Math.max(map.getZoom(), 16));
+        var name = byId("alert-label");
+        if (!name.value.trim() && label !== "Your location") name.value = label.slice(0, 200);
+      });
     }
 
     start.addEventListener("click", function () { open(!state.active); });

@@ -1,4 +1,5 @@
-/* The embed builder: choose filters and size, get the iframe snippet and a live preview. */
+/* The embed builder: choose filters, size and starting view; get the iframe snippet and a
+   live preview. The starting view is the preview's own: move it, then "Use this view". */
 (function () {
   "use strict";
   var C = window.C311;
@@ -6,6 +7,8 @@
   var snippet = document.getElementById("b-snippet");
   var preview = document.getElementById("b-preview");
   var openLink = document.getElementById("b-open");
+  var viewText = document.getElementById("b-view-text");
+  var view = null; // {lat, long, zoom} when the department chose one; null: fit to requests
 
   function size(input, fallback) {
     var n = parseInt(input.value, 10);
@@ -16,12 +19,20 @@
     return String(value).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
+  function describeView() {
+    viewText.textContent = view
+      ? "Starts at " + view.lat + ", " + view.long + " (zoom " + view.zoom + ")."
+      : "Starts fitted to the requests it shows.";
+  }
+
   function update() {
-    var path = "/embed" + C.query({
+    var params = {
       agency: form.elements.agency.value,
       service_code: form.elements.service_code.value,
       status: form.elements.status.value
-    });
+    };
+    if (view) { params.lat = view.lat; params.long = view.long; params.zoom = view.zoom; }
+    var path = "/embed" + C.query(params);
     var url = window.location.origin + path;
     var w = size(form.elements.width, 600), h = size(form.elements.height, 450);
     // The snippet is text for the user to copy; it is shown in a textarea, never parsed here.
@@ -31,11 +42,37 @@
     preview.setAttribute("width", String(w));
     preview.setAttribute("height", String(h));
     openLink.setAttribute("href", path);
+    describeView();
+  }
+
+  /** The preview's current centre and zoom (the preview is this site's own page). */
+  function previewView() {
+    try {
+      var map = preview.contentWindow && preview.contentWindow.C311 && preview.contentWindow.C311.embedMap;
+      if (!map) return null;
+      var c = map.getCenter();
+      return { lat: c.lat.toFixed(5), long: c.lng.toFixed(5), zoom: map.getZoom() };
+    } catch (e) {
+      return null;
+    }
   }
 
   form.addEventListener("change", update);
   form.addEventListener("input", update);
   form.addEventListener("submit", function (e) { e.preventDefault(); update(); });
+  document.getElementById("b-use-view").addEventListener("click", function () {
+    var message = document.getElementById("b-message");
+    var chosen = previewView();
+    if (!chosen) { message.textContent = "The preview is still loading; try again in a moment."; return; }
+    view = chosen;
+    message.textContent = "The snippet now opens the map at the preview's view.";
+    update();
+  });
+  document.getElementById("b-fit-view").addEventListener("click", function () {
+    view = null;
+    document.getElementById("b-message").textContent = "The snippet now opens fitted to its requests.";
+    update();
+  });
   document.getElementById("b-copy").addEventListener("click", function () {
     var message = document.getElementById("b-message");
     snippet.select();

@@ -99,21 +99,53 @@
     return parts.length ? "?" + parts.join("&") : "";
   }
 
-  /** A timestamp as the reader's local date and time. */
+  /** The city's time zone (the page's `timeZone`), or undefined for the reader's own. */
+  function cityZone() {
+    var zone = config().timeZone;
+    try {
+      if (zone) new Intl.DateTimeFormat("en-US", { timeZone: zone });
+      return zone || undefined;
+    } catch (e) {
+      return undefined; // an unknown zone: the reader's clock, still labelled with its zone
+    }
+  }
+
+  var dateFormat = null;
+
+  /** A timestamp in the city's time zone, with the zone named ("Feb 28, 2023, 3:04 PM EST"),
+      as the city's emails show it. */
   function formatDate(value) {
     if (!value) return "";
     var date = new Date(value);
     if (isNaN(date.getTime())) return String(value);
-    return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    dateFormat = dateFormat || new Intl.DateTimeFormat("en-US", {
+      year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+      timeZone: cityZone(), timeZoneName: "short"
+    });
+    return dateFormat.format(date);
   }
 
-  /** A duration in seconds as words ("3.5 days", "5 hours"). */
+  /** Append a request's times to a <dl> in the order they happen: reported, updated, closed.
+      An "updated" time no later than the report (or equal to the close) says nothing more. */
+  function timeRows(dl, props, row) {
+    var reported = props.requested_datetime, updated = props.updated_datetime, closed = props.closed_datetime;
+    row(dl, "Reported", formatDate(reported));
+    var t = function (v) { return v ? new Date(v).getTime() : NaN; };
+    if (updated && !(t(updated) <= t(reported)) && t(updated) !== t(closed)) row(dl, "Last updated", formatDate(updated));
+    if (closed) row(dl, "Closed", formatDate(closed));
+  }
+
+  /** A duration in seconds in real units: minutes under an hour, hours under two days, then
+      days ("25 min", "5.2 hours", "3.3 days"); never a sub-minute time shown as "0 min". */
   function formatDuration(seconds) {
     if (seconds === null || seconds === undefined || isNaN(seconds)) return "–";
+    if (seconds <= 0) return "0 min";
+    if (seconds < 60) return "under 1 min";
     var hours = seconds / 3600;
-    if (hours < 1) return Math.round(seconds / 60) + " min";
-    if (hours < 48) return (Math.round(hours * 10) / 10) + " hours";
-    return (Math.round((hours / 24) * 10) / 10) + " days";
+    if (hours < 1) return Math.floor(seconds / 60) + " min";
+    var value = hours < 48 ? Math.round(hours * 10) / 10 : Math.round((hours / 24) * 10) / 10;
+    var unit = hours < 48 ? "hour" : "day";
+    return value + " " + unit + (value === 1 ? "" : "s");
   }
 
   /** A coloured status badge. */
@@ -146,7 +178,8 @@
       var kind = (entry.event_type || "").replace(/^request\./, "");
       list.appendChild(
         el("li", { className: "timeline-entry" }, [
-          el("time", { datetime: entry.occurred_at, text: formatDate(entry.occurred_at) }),
+          // The city's time for the change (as Reported/Closed are), not when we ingested it.
+          el("time", { datetime: entry.source_at || entry.occurred_at, text: formatDate(entry.source_at || entry.occurred_at) }),
           " ",
           entry.status ? statusBadge(entry.status) : null,
           kind && kind !== (entry.status || "") ? el("span", { className: "event-kind", text: " " + kind + " " }) : null,
@@ -223,6 +256,7 @@
     query: query,
     formatDate: formatDate,
     formatDuration: formatDuration,
+    timeRows: timeRows,
     renderTimeline: renderTimeline,
     fillSelect: fillSelect,
     loadCategories: loadCategories,

@@ -17,9 +17,11 @@
     status: filters.statuses.join(",")
   }) + "#alert");
   var statusLine = document.getElementById("map-status");
-  C.createRequestMap(document.getElementById("map"), cfg, {
+  // No centre in the snippet: the map fits to this embed's own requests (see pages.embed_view).
+  var requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
     filters: filters,
-    fitFirst: true,
     onStatus: function (text) { statusLine.textContent = text; }
   });
+  // The builder (same origin) reads the preview's view to put it in the snippet.
+  window.C311.embedMap = requestMap.map;
 })();

@@ -1,5 +1,6 @@
-/* Manage my alerts: list one person's subscriptions (by the signed token in their email link),
-   change how often they arrive, or delete them. */
+/* Manage my alerts: list one person's alerts (by the signed token in their email link);
+   change how often they arrive, the radius and the filters; pause and resume; delete.
+   Every change answers with the new list, which is drawn again. */
 (function () {
   "use strict";
   var C = window.C311;
@@ -8,15 +9,26 @@
   var list = document.getElementById("manage-list");
   var message = document.getElementById("manage-message");
   var DELIVERY = [["instant", "As it happens"], ["hourly", "Hourly digest"], ["daily", "Daily digest"], ["weekly", "Weekly digest"]];
+  var RADII = [100, 250, 500, 1000, 2000, 5000];
   var url = "/api/subscriptions/manage" + C.query({ token: token });
+  var categories = [];
+  var agencies = [];
 
-  function describe(target) {
-    if (!target) return "Alert";
+  function metres(m) {
+    return m >= 1000 ? (m / 1000) + " km" : Math.round(m) + " m";
+  }
+
+  function describe(sub) {
+    var target = sub.target || {};
     switch (target.kind) {
-      case "circle": return "Within " + (target.radius_m >= 1000 ? (target.radius_m / 1000) + " km" : target.radius_m + " m") + " of a point";
+      case "circle": return "Within " + metres(target.radius_m) + " of a point on the map";
       case "area": return "Inside an area you drew";
-      case "corridor": return "Along a route (" + target.width_m + " m wide)";
-      case "follow": return "Request " + target.service_request_id;
+      case "corridor": return "Along a route (" + metres(target.width_m) + " wide)";
+      case "follow": {
+        var f = sub.followed;
+        var what = f ? (f.service_name || "Service request") + (f.address ? " at " + f.address : "") : null;
+        return "Updates on " + (what ? what + " (request " + target.service_request_id + ")" : "request " + target.service_request_id);
+      }
       case "citywide": return "Everywhere in the city";
       default: return "Alert";
     }
@@ -25,9 +37,9 @@
   function statusText(status) {
     return {
       pending: "waiting for you to confirm (see the email we sent)",
-      active: "active",
-      unsubscribed: "stopped (no emails)",
-      disabled: "stopped: emails to you could not be delivered"
+      active: "active: emails are on",
+      unsubscribed: "paused: no emails until you resume",
+      disabled: "stopped: emails to you could not be delivered (sign up again with an address that works)"
     }[status] || "unknown";
   }
 
@@ -36,65 +48,130 @@
     message.textContent = text;
   }
 
-  function post(body) {
-    return C.fetchJSON(url, { json: body });
+  /** Send one change; on success draw the new list and say `done`. */
+  function change(body, done, failed) {
+    return C.fetchJSON(url, { json: body })
+      .then(function (answer) { render(answer); say(done, "success"); })
+      .catch(function (err) { say(failed + ": " + err.message, "error"); });
+  }
+
+  function selectOf(id, options, current, anyLabel) {
+    var select = C.el("select", { id: id });
+    if (anyLabel) select.appendChild(C.el("option", { value: "", text: anyLabel }));
+    options.forEach(function (o) {
+      var option = C.el("option", { value: o.value, text: o.label });
+      if (String(current) === String(o.value)) option.selected = true;
+      select.appendChild(option);
+    });
+    if (current && !options.some(function (o) { return String(o.value) === String(current); })) {
+      select.appendChild(C.el("option", { value: current, text: current, selected: true }));
+    }
+    return select;
+  }
+
+  /** Radius (a circle alert) and category/department (any alert but a followed request). */
+  function editor(sub, key) {
+    var target = sub.target || {};
+    var filters = sub.filters || {};
+    var fields = [];
+    var radius = null, category = null, agency = null;
+    if (target.kind === "circle") {
+      var radii = RADII.map(function (m) { return { value: m, label: metres(m) }; });
+      radius = selectOf("radius-" + key, radii, target.radius_m);
+      fields.push(C.el("label", { for: "radius-" + key, text: "Radius" }), radius);
+    }
+    if (target.kind !== "follow") {
+      category = selectOf("category-" + key, categories, (filters.service_codes || [])[0] || "", "Every category");
+      agency = selectOf("agency-" + key, agencies, (filters.agencies || [])[0] || "", "Every department");
+      fields.push(C.el("label", { for: "category-" + key, text: "Category" }), category,
+        C.el("label", { for: "agency-" + key, text: "Department" }), agency);
+    }
+    if (!fields.length) return null;
+    var save = C.el("button", { type: "button", className: "secondary", text: "Update this alert" });
+    save.addEventListener("click", function () {
+      var body = { action: "edit", subscription_id: sub.subscription_id };
+      if (radius) body.radius_m = Number(radius.value);
+      if (category) {
+        body.filters = {
+          service_codes: category.value ? [category.value] : [],
+          agencies: agency.value ? [agency.value] : [],
+          datasets: filters.datasets || [],
+          event_kinds: filters.event_kinds || []
+        };
+      }
+      change(body, "Saved: " + (sub.label || "your alert") + " now uses the new settings.", "Could not save");
+    });
+    fields.push(C.el("div", { className: "buttons" }, [save]));
+    return C.el("fieldset", { className: "edit" }, [C.el("legend", { text: "What this alert covers" })].concat(fields));
   }
 
   function item(sub) {
     var id = sub.subscription_id;
-    var selectId = "delivery-" + id.replace(/[^A-Za-z0-9_-]/g, "");
-    var select = C.el("select", { id: selectId });
-    DELIVERY.forEach(function (d) {
-      var o = C.el("option", { value: d[0], text: d[1] });
-      if (sub.delivery === d[0]) o.selected = true;
-      select.appendChild(o);
-    });
+    var key = id.replace(/[^A-Za-z0-9_-]/g, "");
+    var delivery = selectOf("delivery-" + key, DELIVERY.map(function (d) { return { value: d[0], label: d[1] }; }), sub.delivery);
     var filters = sub.filters || {};
     var narrowing = [].concat(filters.service_codes || [], filters.agencies || [], filters.datasets || []);
-    var statusLine = C.el("p", { className: "muted", text: "Status: " + statusText(sub.status) });
-    var li = C.el("li", { className: "card sub-item", "data-subscription-id": id }, [
-      C.el("h2", { className: "h-small", text: sub.label || describe(sub.target) }),
-      C.el("p", { text: describe(sub.target) + (narrowing.length ? " · only " + narrowing.join(", ") : "") }),
-      statusLine,
-      C.el("label", { for: selectId, text: "How often" }),
-      select
+    var li = C.el("li", { className: "card sub-item", "data-subscription-id": id, "data-status": sub.status }, [
+      C.el("h2", { className: "h-small", text: sub.label || describe(sub) }),
+      C.el("p", { text: describe(sub) + (narrowing.length ? " · only " + narrowing.join(", ") : "") }),
+      C.el("p", { className: sub.status === "active" ? "muted" : "status-paused", text: "Status: " + statusText(sub.status) }),
+      C.el("label", { for: "delivery-" + key, text: "How often" }),
+      delivery
     ]);
     var save = C.el("button", { type: "button", text: "Save" });
-    var stop = C.el("button", { type: "button", className: "secondary", text: "Stop these emails" });
-    var del = C.el("button", { type: "button", className: "danger", text: "Delete this alert" });
     save.addEventListener("click", function () {
-      post({ action: "set_delivery", subscription_id: id, delivery: select.value })
-        .then(function (body) { say((body && body.message) || "Saved.", "success"); })
-        .catch(function (err) { say("Could not save: " + err.message, "error"); });
+      change({ action: "set_delivery", subscription_id: id, delivery: delivery.value }, "Saved.", "Could not save");
     });
-    stop.addEventListener("click", function () {
-      post({ action: "unsubscribe", subscription_id: id })
-        .then(function (body) { statusLine.textContent = "Status: " + statusText("unsubscribed"); say((body && body.message) || "You will get no more emails for this alert.", "success"); })
-        .catch(function (err) { say("Could not unsubscribe: " + err.message, "error"); });
-    });
+    var buttons = [save];
+    if (sub.status === "active") {
+      var stop = C.el("button", { type: "button", className: "secondary", text: "Pause these emails" });
+      stop.addEventListener("click", function () {
+        change({ action: "unsubscribe", subscription_id: id }, "Paused: you will get no emails for this alert until you resume it.", "Could not pause");
+      });
+      buttons.push(stop);
+    } else if (sub.status === "unsubscribed") {
+      var resume = C.el("button", { type: "button", className: "secondary", text: "Resume these emails" });
+      resume.addEventListener("click", function () {
+        change({ action: "resume", subscription_id: id }, "Resumed: emails for this alert are on again.", "Could not resume");
+      });
+      buttons.push(resume);
+    }
+    var del = C.el("button", { type: "button", className: "danger", text: "Delete this alert" });
     del.addEventListener("click", function () {
-      post({ action: "delete", subscription_id: id })
-        .then(function (body) { li.remove(); say((body && body.message) || "Alert deleted.", "success"); if (!list.children.length) say("You have no alerts left.", "success"); })
-        .catch(function (err) { say("Could not delete: " + err.message, "error"); });
+      change({ action: "delete", subscription_id: id }, "Alert deleted.", "Could not delete");
     });
-    li.appendChild(C.el("div", { className: "buttons" }, [save, stop, del]));
+    buttons.push(del);
+    li.appendChild(C.el("div", { className: "buttons" }, buttons));
+    var edit = editor(sub, key);
+    if (edit) li.appendChild(edit);
     return li;
+  }
+
+  function render(body) {
+    var subs = Array.isArray(body) ? body : (body && body.subscriptions) || [];
+    C.clear(list);
+    subs.forEach(function (s) { list.appendChild(item(s)); });
+    return subs;
   }
 
   if (!token) {
     say("This page needs the link from one of our emails (it carries your personal key).", "error");
     return;
   }
-  C.fetchJSON(url)
-    .then(function (body) {
-      var subs = Array.isArray(body) ? body : (body && body.subscriptions) || [];
-      C.clear(list);
-      subs.forEach(function (s) { list.appendChild(item(s)); });
-      say(subs.length ? "You have " + subs.length + " alert" + (subs.length === 1 ? "" : "s") + "." : "You have no alerts.");
-    })
-    .catch(function (err) {
-      say(err.status === 400 || err.status === 403 || err.status === 404
-        ? "This link is invalid or has expired. Open the newest email from us, or sign up again."
-        : "Could not load your alerts: " + err.message, "error");
-    });
+  // The category and department lists are only for the editor: without them it offers "Every".
+  Promise.all([
+    C.loadCategories().catch(function () { return []; }),
+    C.loadAgencies().catch(function () { return []; })
+  ]).then(function (loaded) {
+    categories = loaded[0];
+    agencies = loaded[1];
+    return C.fetchJSON(url);
+  }).then(function (body) {
+    var subs = render(body);
+    say(subs.length ? "You have " + subs.length + " alert" + (subs.length === 1 ? "" : "s") + "." : "You have no alerts.");
+  }).catch(function (err) {
+    say(err.status === 400 || err.status === 403 || err.status === 404
+      ? "This link is invalid or has expired. Open the newest email from us, or sign up again."
+      : "Could not load your alerts: " + err.message, "error");
+  });
 })();

@@ -64,6 +64,19 @@
     onMapClick: function (latlng) { if (alert) alert.place(latlng); }
   });
   alert = C.setupAlert(requestMap);
+  C.setupPlaceSearch(document.getElementById("map-search"), function (latlng, label) {
+    requestMap.showPlace(latlng, label);
+    return "Showing " + label + " on the map.";
+  });
+
+  // "See it on the map" links (emails, the track page) name one request: centre on it and
+  // open its popup. An unknown id leaves the map as it is and says so.
+  var focusId = new URLSearchParams(window.location.search).get("request");
+  if (focusId && requestMap.focusRequest) {
+    C.fetchJSON("/api/requests/" + encodeURIComponent(focusId))
+      .then(function (feature) { requestMap.focusRequest(feature); })
+      .catch(function () { statusLine.textContent = "The request " + focusId + " is not on the map (it may have been removed)."; });
+  }
 
   C.loadCategories().then(function (items) {
     C.fillSelect(form.elements.service_code, items, initial.service_code);

@@ -66,8 +66,7 @@
     var dl = C.el("dl", { className: "details" });
     detailRow(dl, "Address", p.address);
     detailRow(dl, "Department", p.agency_responsible);
-    detailRow(dl, "Reported", C.formatDate(p.requested_datetime));
-    detailRow(dl, "Updated", C.formatDate(p.updated_datetime));
+    C.timeRows(dl, p, detailRow); // reported, then updated, then closed, in the city's zone
     detailRow(dl, "Dataset", p.dataset);
     detailRow(dl, "Request id", id);
     var box = C.el("div", { className: "popup", "data-request-id": id }, [
@@ -94,6 +93,8 @@
         var now = (body && body.properties) || p;
         if (body) C.statusLine(statusLine, now.status, body.status_text);
         C.renderTimeline(timeline, body && body.timeline);
+        var figure = body && C.photoFigure ? C.photoFigure(body.media_url) : null;
+        if (figure) box.insertBefore(figure, timeline.previousSibling);
       })
       .catch(function (err) {
         C.clear(timeline).appendChild(C.el("li", { className: "error", text: "Timeline unavailable: " + err.message }));
@@ -152,14 +153,56 @@
     return marker;
   }
 
+  var TILE_NOTICE = "The base map could not load; requests are still shown.";
+  var FIT_MAX_ZOOM = 16;
+
+  /** A notice on the map when tiles fail, gone again once a round of tiles loads cleanly. */
+  function watchTiles(map, tiles) {
+    var notice = C.el("p", { className: "map-notice", role: "status", hidden: true, text: TILE_NOTICE });
+    map.getContainer().appendChild(notice);
+    var failed = 0;
+    tiles.on("loading", function () { failed = 0; });
+    tiles.on("tileerror", function () {
+      failed += 1;
+      notice.hidden = false;
+      map.getContainer().setAttribute("data-tiles", "failed");
+    });
+    tiles.on("load", function () {
+      if (failed) return;
+      notice.hidden = true;
+      map.getContainer().setAttribute("data-tiles", "ok");
+    });
+  }
+
+  /** A "Show all requests" button on the map: fits the view to the requests' extent. */
+  function fitControl(onClick) {
+    var Control = L.Control.extend({
+      options: { position: "topleft" },
+      onAdd: function () {
+        var button = C.el("button", { type: "button", className: "map-fit", text: "Show all requests" });
+        L.DomEvent.disableClickPropagation(button);
+        button.addEventListener("click", onClick);
+        return C.el("div", { className: "leaflet-bar map-fit-bar" }, [button]);
+      }
+    });
+    return new Control();
+  }
+
   /**
    * Create a request map in `element`.
+   * cfg.center null: the map opens fitted to the requests' extent (/api/extent).
    * options: {filters, onStatus(text), onMapClick(latlng), live: true}
    */
   function createRequestMap(element, cfg, options) {
     options = options || {};
-    var map = L.map(element, { center: cfg.center, zoom: cfg.zoom, keyboard: true, zoomControl: true });
-    L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
+    var centred = Array.isArray(cfg.center) && cfg.center.length === 2;
+    // Without a centre the first view waits for the extent (a world view until then).
+    var map = L.map(element, { center: centred ? cfg.center : [20, 0], zoom: centred ? cfg.zoom : 2, keyboard: true, zoomControl: true });
+    var tiles = L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 });
+    watchTiles(map, tiles);
+    tiles.addTo(map);
+    var placeLayer = L.layerGroup().addTo(map);
+    var viewChosen = false; // a place or a request was asked for: the first fit gives way
     var cluster = L.markerClusterGroup({ maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true });
     var grid = L.layerGroup();
     var markers = {}; // service_request_id -> marker in the cluster group
@@ -170,8 +213,8 @@
     var shown = 0;
     var liveCount = 0;
     var gridTotal = 0;
-    var fitted = false;
     var loads = 0;
+    var dataExtent = null; // the last /api/extent answer for the current filters
 
     function status(text) { if (options.onStatus) options.onStatus(text); }
 
@@ -180,6 +223,14 @@
         ? gridTotal + " requests in view (grouped – zoom in for details)"
         : shown + " requests shown";
       if (liveCount) base += " · " + liveCount + " live update" + (liveCount === 1 ? "" : "s");
+      var none = mode === "grid" ? gridTotal === 0 : shown === 0;
+      if (none && dataExtent && dataExtent.count > 0) {
+        base += " – " + dataExtent.count + " elsewhere: press “Show all requests” on the map";
+      } else if (none && dataExtent && dataExtent.count === 0) {
+        var fp = filterParams(filters);
+        var narrowed = Object.keys(fp).some(function (k) { return fp[k]; });
+        base += narrowed ? " – none anywhere match these filters" : " – none yet: they appear here as the city reports them";
+      }
       status(base);
     }
 
@@ -192,6 +243,11 @@
 
     function showMarkers(features) {
       setMode("markers");
+      // A popup the reader has open (or one the page opened for /?request=) stays open when
+      // a small move reloads the markers.
+      Object.keys(markers).forEach(function (id) {
+        if (!focusId && markers[id].isPopupOpen()) focusId = id;
+      });
       cluster.clearLayers();
       markers = {};
       var layers = features.map(function (f) {
@@ -202,11 +258,38 @@
       cluster.addLayers(layers);
       shown = layers.length;
       report();
-      if (options.fitFirst && !fitted && layers.length) {
-        // An embed opens on its own requests, wherever they are in the city.
-        fitted = true;
-        map.fitBounds(cluster.getBounds(), { padding: [30, 30], maxZoom: 16 });
+      openFocused();
+    }
+
+    /** A request the page was opened for (/?request=<id>, e.g. from an email): once its
+        marker is loaded, show it out of its cluster with its popup open, once. */
+    var focusId = null;
+    function openFocused(tries) {
+      var marker = focusId && markers[focusId];
+      if (!marker) return;
+      tries = tries || 0;
+      if (marker._icon) {
+        focusId = null;
+        marker.openPopup();
+      } else if (marker.__parent && marker.__parent._icon && cluster.hasLayer(marker)) {
+        // Still inside a group at this zoom: fan the group out, then open it.
+        focusId = null;
+        cluster.once("spiderfied", function () { marker.openPopup(); });
+        marker.__parent.spiderfy();
+      } else if (tries < 40) {
+        // chunkedLoading adds markers over several frames: wait until this one is drawn.
+        // (Not zoomToShowLayer: its moveend listener outlives a reload and then throws.)
+        setTimeout(function () { if (markers[focusId] === marker) openFocused(tries + 1); }, 50);
       }
+    }
+
+    function focusRequest(feature) {
+      var coords = feature && feature.geometry && feature.geometry.coordinates;
+      var id = feature && feature.properties && feature.properties.service_request_id;
+      if (!coords || !id) return;
+      focusId = id;
+      map.setView([coords[1], coords[0]], Math.max(17, cfg.clusterBelowZoom || 0));
+      openFocused();
     }
 
     function showGrid(body) {
@@ -322,18 +405,65 @@
       source.addEventListener("error", function () { element.setAttribute("data-live", "reconnecting"); });
     }
 
-    element.setAttribute("data-zoom", String(map.getZoom()));
-    map.on("zoomend", function () { element.setAttribute("data-zoom", String(map.getZoom())); });
+    /** Where the requests matching the filters are (null on failure). */
+    function fetchExtent() {
+      return C.fetchJSON("/api/extent" + C.query(filterParams(filters))).then(function (body) {
+        dataExtent = body;
+        return body;
+      }, function () { return null; });
+    }
+
+    /** Fit the view to the requests; with none, stay put and say so. `first`: only if the
+        page has not moved to a place or request meanwhile (false then, and nothing done). */
+    function fitToData(first) {
+      return fetchExtent().then(function (body) {
+        if (first && viewChosen) return false;
+        if (!body || !Array.isArray(body.bbox)) return false; // nothing to fit: report() says so
+        var b = body.bbox; // [west, south, east, north]
+        map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [20, 20], maxZoom: FIT_MAX_ZOOM, animate: false });
+        return true;
+      });
+    }
+
+    /** Move to a found place and mark it (address search, "Use my location"). */
+    function showPlace(latlng, label, zoom) {
+      viewChosen = true;
+      placeLayer.clearLayers();
+      L.circleMarker(latlng, { radius: 8, className: "place-pin", weight: 3 })
+        .bindTooltip(label || "Chosen place", { permanent: true, direction: "top", className: "place-label" })
+        .addTo(placeLayer);
+      map.setView(latlng, zoom || 17);
+    }
+
+    function markView() {
+      var c = map.getCenter();
+      element.setAttribute("data-zoom", String(map.getZoom()));
+      element.setAttribute("data-center", c.lat.toFixed(5) + "," + c.lng.toFixed(5));
+    }
+
+    markView();
+    map.on("zoomend moveend", markView);
     map.on("moveend", scheduleLoad);
     if (options.onMapClick) map.on("click", function (e) { options.onMapClick(e.latlng); });
-    load();
+    fitControl(function () { viewChosen = true; fitToData(); }).addTo(map);
+    if (centred) {
+      load();
+      // Only to say how many are elsewhere when this view has none.
+      fetchExtent().then(function () { if (element.getAttribute("data-state") === "ready") report(); });
+    } else {
+      status("Finding the requests…");
+      fitToData(true).then(function (moved) { if (!moved && !viewChosen) load(); });
+    }
     startLive();
 
     return {
       map: map,
-      setFilters: function (next) { filters = next || {}; load(); },
+      setFilters: function (next) { filters = next || {}; fetchExtent(); load(); },
       getFilters: function () { return filters; },
-      reload: load
+      reload: load,
+      fitToData: fitToData,
+      showPlace: showPlace,
+      focusRequest: function (feature) { viewChosen = true; focusRequest(feature); }
     };
   }
 

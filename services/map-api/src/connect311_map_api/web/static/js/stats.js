@@ -8,8 +8,8 @@
   var OPENED = { name: "Opened", className: "series-opened" };
   var RESOLVED = { name: "Resolved", className: "series-resolved" };
 
-  function hours(h) { return h === null || h === undefined ? "–" : C.formatDuration(h * 3600); }
-  function days(d) { return d === null || d === undefined ? "–" : d + (d === 1 ? " day" : " days"); }
+  // The API gives every duration in seconds; the page words them in real units.
+  function duration(s) { return s === null || s === undefined ? "–" : C.formatDuration(s); }
 
   /** Per-agency totals and per-period totals from the API's per-agency-per-period rows. */
   function rollUp(series) {
@@ -47,16 +47,17 @@
         Object.assign({ values: periods.map(function (p) { return totals.byPeriod[p].resolved; }) }, RESOLVED)
       ]
     });
-    var ttc = (body.time_to_close || []).slice().sort(function (a, b) { return (b.median_hours || 0) - (a.median_hours || 0); });
+    var ttc = (body.time_to_close || []).slice().sort(function (a, b) { return (b.median_seconds || 0) - (a.median_seconds || 0); });
     Charts.horizontalBars(document.getElementById("chart-close"), {
-      title: "Median and 90th percentile hours to close per department",
+      title: "Median and 90th percentile time to close per department",
       labels: ttc.map(function (t) { return t.agency; }),
-      format: hours,
+      format: duration,
       series: [
-        { name: "Median", className: "series-median", values: ttc.map(function (t) { return t.median_hours; }) },
-        { name: "90th percentile", className: "series-p90", values: ttc.map(function (t) { return t.p90_hours; }) }
+        { name: "Median", className: "series-median", values: ttc.map(function (t) { return t.median_seconds; }) },
+        { name: "90th percentile", className: "series-p90", values: ttc.map(function (t) { return t.p90_seconds; }) }
       ]
     });
+    renderAsOf(body);
     renderTable(agencies, totals.byAgency, body.backlog || [], body.time_to_close || []);
   }
 
@@ -74,12 +75,25 @@
         C.el("td", { text: String(t.opened) }),
         C.el("td", { text: String(t.resolved) }),
         C.el("td", { text: b.open === undefined ? "0" : String(b.open) }),
-        C.el("td", { text: days(b.median_age_days) }),
-        C.el("td", { text: hours(c.median_hours) }),
-        C.el("td", { text: hours(c.p90_hours) })
+        C.el("td", { text: duration(b.median_age_seconds) }),
+        C.el("td", { text: duration(c.median_seconds) }),
+        C.el("td", { text: duration(c.p90_seconds) })
       ]));
     });
     if (!names.length) tbody.appendChild(C.el("tr", {}, [C.el("td", { colspan: "7", text: "No requests match these filters." })]));
+  }
+
+  /** When the ages were measured, in the city's zone, and any requests dated in the future. */
+  function renderAsOf(body) {
+    var note = document.getElementById("stats-as-of");
+    if (!note) return;
+    var ahead = (body.backlog || []).reduce(function (n, b) { return n + (b.dated_in_future || 0); }, 0);
+    var text = body.as_of ? "Backlog ages as of " + C.formatDate(body.as_of) + "." : "";
+    if (ahead) {
+      text += " " + ahead + " open request" + (ahead === 1 ? " is" : "s are") +
+        " dated later than that (the feed's clock runs ahead): counted as open, left out of the ages.";
+    }
+    note.textContent = text;
   }
 
   function load() {

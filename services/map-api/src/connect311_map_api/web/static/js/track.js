@@ -1,4 +1,6 @@
-/* "Track my request": look a request up by id, show its timeline, offer follow-by-email. */
+/* "Track my request": look a request up by the city's number or the prefixed id (asking when
+   several feeds share the number), show it on a small map with its photo and timeline, and
+   offer follow-by-email. */
 (function () {
   "use strict";
   var C = window.C311;
@@ -7,7 +9,10 @@
   var input = document.getElementById("track-id");
   var message = document.getElementById("track-message");
   var result = document.getElementById("track-result");
+  var choices = document.getElementById("track-choices");
   var current = null;
+  var smallMap = null;
+  var pin = null;
 
   function row(dl, term, value) {
     if (!value) return;
@@ -25,32 +30,97 @@
     row(dl, "Request id", body.service_request_id);
     row(dl, "Address", body.address);
     row(dl, "Department", body.agency_responsible);
-    row(dl, "Reported", C.formatDate(body.requested_datetime));
-    row(dl, "Last updated", C.formatDate(body.updated_datetime));
-    row(dl, "Closed", C.formatDate(body.closed_datetime));
+    C.timeRows(dl, body, row); // reported, then updated, then closed, in the city's zone
     row(dl, "Latest notes", body.status_notes);
     document.getElementById("track-description").textContent = body.description || "";
+    var photo = C.clear(document.getElementById("track-photo"));
+    var figure = C.photoFigure(body.media_url);
+    if (figure) photo.appendChild(figure);
+    document.getElementById("track-full-map").setAttribute("href", "/" + C.query({ request: current }));
     C.renderTimeline(document.getElementById("track-timeline"), body.timeline);
     document.getElementById("follow-message").textContent = "";
     result.hidden = false;
     message.textContent = "";
     message.className = "message";
+    showOnMap(answer.geometry && answer.geometry.coordinates, body);
   }
 
+  /** The small map: the base map the site is configured with, one pin, centred on it. */
+  function showOnMap(coords, body) {
+    var box = document.getElementById("track-map");
+    if (!coords || !window.L) { box.hidden = true; return; }
+    box.hidden = false;
+    var at = [coords[1], coords[0]];
+    if (!smallMap) {
+      smallMap = L.map(box, { center: at, zoom: 16, scrollWheelZoom: false });
+      L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(smallMap);
+    }
+    smallMap.setView(at, 16);
+    if (pin) pin.remove();
+    var label = (body.service_name || "Service request") + " (" + C.statusLabel(body.status) + ")";
+    pin = L.marker(at, {
+      icon: L.divIcon({ className: "req-marker status-" + C.safeStatus(body.status), iconSize: [18, 18] }),
+      title: label,
+      alt: label,
+      keyboard: false
+    }).addTo(smallMap);
+    box.setAttribute("data-request-id", body.service_request_id || "");
+    // The card was hidden while the map was made: let Leaflet measure it again.
+    setTimeout(function () { smallMap.invalidateSize(); }, 0);
+  }
+
+  function pick(match) {
+    var where = [match.address, match.agency_responsible].filter(Boolean).join(" · ");
+    var text = (match.service_name || "Service request") + (where ? " — " + where : "") +
+      " (" + match.dataset + ", " + C.statusLabel(match.status) + ", reported " + C.formatDate(match.requested_datetime) + ")";
+    var button = C.el("button", { type: "button", className: "secondary", "data-request-id": match.service_request_id, text: text });
+    button.addEventListener("click", function () {
+      window.history.replaceState(null, "", "/track" + C.query({ id: match.service_request_id }));
+      input.value = match.service_request_id;
+      open(match.service_request_id);
+    });
+    return C.el("li", {}, [button]);
+  }
+
+  function offerChoice(number, matches) {
+    C.clear(choices);
+    matches.forEach(function (m) { choices.appendChild(pick(m)); });
+    choices.hidden = false;
+    message.className = "message";
+    message.textContent = matches.length + " requests have the number " + number + ": which one is yours?";
+  }
+
+  function failed(id, err) {
+    message.textContent = err.status === 404
+      ? "No request with id or number " + id + ". Check the number in the city's confirmation (e.g. 56922334), or find the request on the map."
+      : "Could not look it up: " + err.message;
+    message.classList.add("error");
+  }
+
+  /** Show one request by its prefixed id. */
+  function open(id) {
+    choices.hidden = true;
+    C.fetchJSON("/api/requests/" + encodeURIComponent(id))
+      .then(show)
+      .catch(function (err) { failed(id, err); });
+  }
+
+  /** Find what a typed number names: one request is shown, several are offered. */
   function lookup(id) {
     id = id.trim();
     if (!id) return;
     message.className = "message";
     message.textContent = "Looking up " + id + "…";
     result.hidden = true;
-    C.fetchJSON("/api/requests/" + encodeURIComponent(id))
-      .then(show)
-      .catch(function (err) {
-        message.textContent = err.status === 404
-          ? "No request with id " + id + ". Check the id in your confirmation from the city (it looks like source:number)."
-          : "Could not look it up: " + err.message;
-        message.classList.add("error");
-      });
+    choices.hidden = true;
+    C.fetchJSON("/api/requests/lookup" + C.query({ number: id }))
+      .then(function (body) {
+        var matches = (body && body.matches) || [];
+        if (!matches.length) { var none = new Error("not found"); none.status = 404; throw none; }
+        if (matches.length === 1) return open(matches[0].service_request_id);
+        offerChoice(body.number || id, matches);
+      })
+      .catch(function (err) { failed(id, err); });
   }
 
   form.addEventListener("submit", function (event) {
