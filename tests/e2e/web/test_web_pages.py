@@ -52,7 +52,10 @@ def test_alert_me_circle_posts_a_subscription_and_confirms(
     assert sub.target.kind == "circle"
     assert 500 < sub.target.radius_m <= 10_000
     assert sub.filters.agencies == (WATER,)
-    assert sub.label == "Home"
+    # The name is kept with the subscription, never put in the confirmation email.
+    assert sub.label is None
+    stored = [s for s in web_server.publisher.changed if s.subscription_id == sub.subscription_id]
+    assert stored and stored[-1].label == "Home"
     assert sub.status == "pending"
     assert sub.filters.event_kinds == ("opened", "updated", "closed")
     # The preview showed what the API estimates for exactly this target and these filters.
@@ -95,7 +98,7 @@ def test_track_shows_the_timeline_and_offers_follow(
     before = len(web_server.publisher.confirmations)
     seed = next(s for s in SEEDED if s.service_request_id == TIMELINE_ID)
     page.goto("/track")
-    page.get_by_label("Request id").fill(TIMELINE_ID)
+    page.get_by_label("Request number").fill(TIMELINE_ID)
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#track-title")).to_have_text(seed.service_name)
     expect(page.locator("#track-timeline .timeline-entry")).to_have_count(len(seed.notes) + 1)

@@ -55,8 +55,8 @@ def _request(source: str, number: str, name: str, photo: str | None, dlat: float
     )
 
 
-def _keep(page: Page, name: str) -> None:
-    shutil.copy(screenshot(page, name), f"/tmp/{name}.png")
+def _keep(page: Page, name: str, *, full_page: bool = True) -> None:
+    shutil.copy(screenshot(page, name, full_page=full_page), f"/tmp/{name}.png")
 
 
 def test_a_resident_tracks_by_the_city_number_sees_photo_and_map_and_follows(
@@ -99,7 +99,10 @@ def test_a_resident_tracks_by_the_city_number_sees_photo_and_map_and_follows(
     popup = page.locator(".leaflet-popup .popup")
     expect(popup).to_have_attribute("data-request-id", f"stpete:{NUMBER}")
     expect(popup.get_by_role("img", name="Photo of the reported problem")).to_be_visible()
-    _keep(page, "l_map_focus")
+    # Opening the popup pans the map, which reloads the markers: the popup stays open.
+    expect(page.locator("#map")).to_have_attribute("data-state", "ready")
+    expect(popup.get_by_role("img", name="Photo of the reported problem")).to_be_visible()
+    _keep(page, "l_map_focus", full_page=False)  # a full-page capture resizes the map
 
     # A number two feeds share: the page asks which one.
     page.goto(base + "/track?id=" + SHARED)

@@ -5,9 +5,10 @@ as `excluded` (not rejects, not published), shown by `check`. On the real NYC sa
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,31 @@ def request(code: str | None, name: str | None) -> ServiceRequest:
     )
 
 
-def test_a_feed_setting_excludes_by_code_or_name_in_the_ingest_step(
+class StubFetcher:
+    """Answers the services list with nothing and the requests list with `records`."""
+
+    def __init__(self, records: list[dict[str, object]]) -> None:
+        self.records = records
+
+    async def get(self, url: str, params: dict[str, str] | None = None) -> bytes:
+        if "/services." in url or params is None or params.get("page", "1") != "1":
+            return b"[]"
+        return json.dumps(self.records).encode()
+
+
+def georeport(rid: str, code: str | None, name: str | None) -> dict[str, object]:
+    return {
+        "service_request_id": rid,
+        "status": "open",
+        "service_code": code,
+        "service_name": name,
+        "requested_datetime": "2024-05-01T09:00:00Z",
+        "lat": 37.7,
+        "long": -122.4,
+    }
+
+
+def test_a_feed_setting_excludes_by_code_or_name_when_it_is_polled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(
@@ -129,21 +154,26 @@ def test_a_feed_setting_excludes_by_code_or_name_in_the_ingest_step(
     )
     feed = IngestorSettings().open311_feeds[0]
     ingestor, publisher = recording_ingestor(IngestorStore.from_url(f"sqlite:///{tmp_path}/i.db"))
-    Open311Poller(feed, None, ingestor)  # type: ignore[arg-type]  # registers its exclusion
-    batch = [
-        Accepted(request("TEST", "Pothole")),
-        Accepted(request("PT", "  test issue ")),
-        Accepted(request("test", "Pothole")),  # codes match exactly
-        Accepted(request(None, None)),
+    records = [
+        georeport("1", "TEST", "Pothole"),
+        georeport("2", "PT", "  test issue "),
+        georeport("3", "test", "Pothole"),  # codes match exactly
+        georeport("4", None, None),
     ]
+    poller = Open311Poller(feed, StubFetcher(records), ingestor)  # type: ignore[arg-type]
+    since = datetime(2024, 5, 1, tzinfo=UTC)
 
-    summary, outcomes = asyncio.run(ingestor.ingest(batch, source="sf"))
+    summary = asyncio.run(poller.backfill_window(since, since + timedelta(days=1)))
 
-    assert [o.excluded for o in outcomes] == [True, True, False, False]
-    assert (summary.excluded, summary.accepted, len(publisher.events)) == (2, 2, 2)
-    assert not publisher.rejects
-    other, _ = asyncio.run(ingestor.ingest([Accepted(request("TEST", "x"))], source="other"))
-    assert other.excluded == 0, "a setting belongs to its own source"
+    assert (summary.records, summary.excluded, summary.accepted) == (4, 2, 2)
+    assert sorted(e.request.source_request_id for e in publisher.events) == ["3", "4"]
+    assert not publisher.rejects and not summary.rejects
+    metric = ingestor.metrics.registry.get_sample_value(
+        "ingestor_records_excluded_total", {"source": "sf"}
+    )
+    assert metric == 2
+    other, outcomes = asyncio.run(ingestor.ingest([Accepted(request("TEST", "x"))], source="o"))
+    assert other.excluded == 0 and not outcomes[0].excluded, "a setting is its own source's"
 
 
 def test_an_empty_exclusion_excludes_nothing() -> None:

@@ -77,22 +77,55 @@ def test_opened_resolved_rolls_days_into_weeks() -> None:
 
 def test_backlog_ages_in_seconds_and_future_dates_counted_apart() -> None:
     now = datetime(2024, 5, 11, 12, 0)
-    rows = [
-        ("Water", datetime(2024, 5, 1, 12, 0), 1),  # 10 days
-        ("Water", datetime(2024, 5, 11, 11, 35), 3),  # 25 minutes
-        ("Water", datetime(2024, 5, 11, 13, 0), 2),  # an hour ahead of now: no age yet
+    made = [
+        datetime(2024, 5, 1, 12, 0),  # 10 days
+        datetime(2024, 5, 1, 18, 0),  # 9.75 days
+        *[datetime(2024, 5, 11, 11, 35)] * 3,  # 25 minutes
+        *[datetime(2024, 5, 11, 13, 0)] * 2,  # an hour ahead of now: no age yet
     ]
-    (entry,) = backlog(rows, now)
+    read: list[str] = []
+
+    def times_of(agency: str | None, day: str) -> list[datetime]:
+        read.append(day)
+        return [t for t in made if agency == "Water" and t.date().isoformat() == day]
+
+    days = [("Water", "2024-05-01", 2), ("Water", "2024-05-11", 5), ("Water", "2024-05-03", 0)]
+    (entry,) = backlog(days, times_of, now)
     assert entry == {
         "agency": "Water",
-        "open": 6,
+        "open": 7,
         "dated_in_future": 2,
         "median_age_seconds": 25 * 60,
         "p90_age_seconds": 10 * 86_400,
         "oldest_age_seconds": 10 * 86_400,
     }
-    (ahead,) = backlog([("Roads", datetime(2024, 5, 12), 1)], now)
+    assert sorted(set(read)) == ["2024-05-01", "2024-05-11"]  # only the days that matter
+    (ahead,) = backlog([(None, "2024-05-12", 1)], lambda _a, _d: [datetime(2024, 5, 12)], now)
+    assert ahead["agency"] == "(unknown)"
     assert ahead["dated_in_future"] == 1 and ahead["median_age_seconds"] is None
+
+
+@given(
+    offsets=st.lists(st.integers(-2 * 86_400, 40 * 86_400), min_size=1, max_size=60),
+    fraction=st.sampled_from([0.5, 0.9]),
+)
+def test_backlog_percentiles_equal_a_full_sort(offsets: list[int], fraction: float) -> None:
+    now = datetime(2024, 5, 11, 12, 0, 30)
+    made = [now - timedelta(seconds=o) for o in offsets]
+    per_day: dict[str, int] = {}
+    for t in made:
+        per_day[t.date().isoformat()] = per_day.get(t.date().isoformat(), 0) + 1
+    (entry,) = backlog(
+        [("A", day, n) for day, n in per_day.items()],
+        lambda _a, day: [t for t in made if t.date().isoformat() == day],
+        now,
+    )
+    ages = sorted(o for o in offsets if o >= 0)
+    key = "median_age_seconds" if fraction == 0.5 else "p90_age_seconds"
+    expected = ages[max(1, math.ceil(fraction * len(ages))) - 1] if ages else None
+    assert entry[key] == expected
+    assert entry["oldest_age_seconds"] == (ages[-1] if ages else None)
+    assert entry["dated_in_future"] == len(offsets) - len(ages)
 
 
 @pytest.mark.parametrize(

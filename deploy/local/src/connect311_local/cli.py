@@ -68,6 +68,7 @@ def up(
     broker = _start_broker(ports.broker_port, logs)
     smtp, inbox_server = _start_mail_catcher(ports)
     supervisor = Supervisor(console, logs, verbose=verbose)
+    laps: DemoLaps | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -110,6 +111,8 @@ def up(
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         console.print("[bold]stopping…[/]")
         supervisor.stop_all()
+        if laps is not None:
+            laps.remove_files()
         inbox_server.should_exit = True
         smtp.stop()
         broker.stop()

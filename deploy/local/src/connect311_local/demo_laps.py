@@ -143,6 +143,12 @@ class DemoLaps:
             (self.supervisor.start(lap_spec(self.ports, self.state, path, self.speed)), path)
         )
 
+    def remove_files(self) -> None:
+        """Delete the lap files still playing (after the supervisor stopped every process)."""
+        for _, path in self.playing:
+            path.unlink(missing_ok=True)
+        self.playing.clear()
+
     def _drop(self, running: Running) -> None:
         for entry in [e for e in self.playing if e[0] is running]:
             self.playing.remove(entry)

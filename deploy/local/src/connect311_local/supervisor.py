@@ -42,14 +42,20 @@ class Running:
     log_path: Path
 
 
+_ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
+
+
 def is_error_line(line: str) -> bool:
-    """A log line that reports an error: ERROR/CRITICAL in text or JSON logs, or a traceback."""
+    """A log line that reports an error: ERROR/CRITICAL in text, JSON or uvicorn's own lines,
+    or the start of a traceback."""
+    # Text lines are `date time LEVEL service logger message`: only the level field counts,
+    # not the word in a message. In JSON lines a message's quotes are escaped, so the key is real.
+    fields = line.split(" ", 3)
     return (
-        " ERROR " in line
-        or " CRITICAL " in line
+        (len(fields) > 2 and fields[2] in _ERROR_LEVELS)
         or '"level": "ERROR"' in line
         or '"level": "CRITICAL"' in line
-        or line.startswith("Traceback (most recent call last)")
+        or line.startswith(("Traceback (most recent call last)", "ERROR:", "CRITICAL:"))
     )
 
 

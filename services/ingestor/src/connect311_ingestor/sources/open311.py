@@ -62,7 +62,6 @@ class Open311Poller:
         self.fetcher = fetcher
         self.ingestor = ingestor
         self.clock = clock
-        ingestor.exclude(feed.source, feed.exclusion())
         self.service_names: dict[str, str] | None = None
 
     @property
@@ -83,6 +82,7 @@ class Open311Poller:
 
     async def poll_once(self) -> IngestSummary:
         """One cycle: services (once), then every window from the watermark up to now."""
+        self.ingestor.exclude(self.source, self.feed.exclusion())
         store = self.ingestor.store
         saved = await asyncio.to_thread(store.get_cursor, self.source)
         cursor: dict[str, Any] = saved or {}
@@ -212,6 +212,7 @@ class Open311Poller:
         change detection drops whatever the window repeats.
         """
         until = until or self.clock()
+        self.ingestor.exclude(self.source, self.feed.exclusion())
         if self.service_names is None:
             self.service_names = await self._services()
         span = timedelta(hours=self.feed.window_hours)

@@ -53,7 +53,6 @@ class SeeClickFixPoller:
         self.fetcher = fetcher
         self.ingestor = ingestor
         self.clock = clock
-        ingestor.exclude(feed.source, feed.exclusion())
 
     @property
     def source(self) -> str:
@@ -109,6 +108,7 @@ class SeeClickFixPoller:
         An unusable page (too large, not an issues document) is rejected once and stops
         the walk with FeedUnusable: what came before it is stored, nothing after is skipped.
         """
+        self.ingestor.exclude(self.source, self.feed.exclusion())
         newest = since
         summary = IngestSummary()
         url: str | None = f"{self.feed.base_url.rstrip('/')}/issues"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -129,32 +129,71 @@ def time_to_close(rows: Iterable[tuple[str | None, int, int]]) -> list[dict[str,
 
 
 def backlog(
-    rows: Iterable[tuple[str | None, datetime, int]], now: datetime
+    open_days: Iterable[tuple[str | None, str, int]],
+    times_of: Callable[[str | None, str], list[datetime]],
+    now: datetime,
 ) -> list[dict[str, object]]:
-    """Open count and age (seconds) per agency from (agency, opened at, count) rows.
+    """Open count and exact age (seconds) per agency.
 
-    A request dated after `now` (a feed whose clock runs ahead, or a replay that moved its
-    times forward) has no age yet: it is counted in `dated_in_future`, never as a negative
-    age, and left out of the percentiles.
+    `open_days` are (agency, ISO day opened, count) rows of open requests (small: from the
+    aggregate tables); `times_of(agency, day)` gives the exact times one day's open requests
+    were made. Only the days holding the median, the 90th percentile and the oldest request,
+    and the days from `now`'s day on, are read exactly, so ages are true to the second without
+    reading the whole backlog. A request dated after `now` (a feed whose clock runs ahead, or
+    a replay that moved its times forward) has no age yet: it is counted in `dated_in_future`,
+    never as a negative age, and left out of the percentiles.
     """
-    ages: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # open, dated in future
-    for agency, opened, count in rows:
-        name = agency or UNKNOWN_AGENCY
-        counts[name][0] += count
-        age = seconds_between(opened, now)
-        if age < 0:
-            counts[name][1] += count
-        else:
-            ages[name].append((age, count))
-    return [
-        {
-            "agency": agency,
-            "open": total,
-            "dated_in_future": future,
-            "median_age_seconds": percentile(ages[agency], 0.5),
-            "p90_age_seconds": percentile(ages[agency], 0.9),
-            "oldest_age_seconds": max((v for v, _ in ages[agency]), default=None),
-        }
-        for agency, (total, future) in sorted(counts.items())
-    ]
+    days_of: dict[str | None, dict[str, int]] = defaultdict(dict)
+    for agency, day, count in open_days:
+        if count:
+            days_of[agency][day] = days_of[agency].get(day, 0) + count
+    out = {
+        agency or UNKNOWN_AGENCY: _agency_backlog(agency, counts, times_of, now)
+        for agency, counts in days_of.items()  # one of "" or None per answer, never both
+    }
+    return [out[name] for name in sorted(out)]
+
+
+def _agency_backlog(
+    agency: str | None,
+    counts: dict[str, int],
+    times_of: Callable[[str | None, str], list[datetime]],
+    now: datetime,
+) -> dict[str, object]:
+    cache: dict[str, list[int]] = {}
+
+    def ages(day: str) -> list[int]:
+        if day not in cache:
+            cache[day] = sorted(seconds_between(t, now) for t in times_of(agency, day))
+        return cache[day]
+
+    today = now.date().isoformat()
+    days = sorted(counts, reverse=True)  # youngest first: ages ascend day by day
+    recent = sorted(a for day in days if day >= today for a in ages(day))
+    future = sum(1 for a in recent if a < 0)
+    recent = [a for a in recent if a >= 0]
+    older = [day for day in days if day < today]  # every age there is positive
+    valid = len(recent) + sum(counts[day] for day in older)
+
+    def age_at(rank: int) -> int:
+        """The rank-th smallest age (1-based), reading only the day that holds it."""
+        if rank <= len(recent):
+            return recent[rank - 1]
+        rank -= len(recent)
+        for day in older:
+            if rank <= counts[day]:
+                return ages(day)[rank - 1]
+            rank -= counts[day]
+        raise LookupError("the aggregate counts and the stored requests disagree")
+
+    def at(fraction: float) -> int | None:
+        return age_at(max(1, math.ceil(fraction * valid))) if valid else None
+
+    return {
+        "agency": agency or UNKNOWN_AGENCY,
+        "open": sum(counts.values()),
+        "dated_in_future": future,
+        "median_age_seconds": at(0.5),
+        "p90_age_seconds": at(0.9),
+        "oldest_age_seconds": at(1.0),
+    }

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select, text
+from sqlalchemy import Connection, Engine, Table, case, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connect311_map_api.core.aggregates import CLOSED, MICRO, Key, contributions, facts, merge
@@ -106,19 +106,21 @@ def serves(f: RequestFilters) -> bool:
     return not (f.service_codes or f.datasets or f.q or f.since or f.until)
 
 
-StatsRows = tuple[list[Any], list[Any], list[Any]]
+StatsRows = tuple[list[Any], list[Any], list[Any], list[Any]]
 
 
 def stats_rows(conn: Connection, f: RequestFilters) -> StatsRows:
-    """(agency, day, n) opened, (agency, day, n) resolved and (agency, close minutes, n)."""
+    """(agency, day, n) opened and still open, resolved per day, and (agency, minutes, n)."""
     o = agg_opened.c
     where = [o.n > 0, *_in(o.agency, f.agencies), *_in(o.status, f.statuses)]
-    opened = conn.execute(
-        select(o.agency, o.day, func.sum(o.n)).where(*where).group_by(o.agency, o.day)
+    open_n = func.sum(case((o.status != CLOSED, o.n), else_=0))
+    by_day = conn.execute(
+        select(o.agency, o.day, func.sum(o.n), open_n).where(*where).group_by(o.agency, o.day)
     ).all()
-    opened_rows = [(a, day, int(n)) for a, day, n in opened]
+    opened = [(a, day, int(n)) for a, day, n, _ in by_day]
+    still_open = [(a, day, int(n)) for a, day, _, n in by_day if n]
     if f.statuses and CLOSED not in f.statuses:
-        return opened_rows, [], []
+        return opened, still_open, [], []
     rs, ms = agg_resolved.c, agg_close_minutes.c
     resolved = conn.execute(
         select(rs.agency, rs.day, rs.n).where(rs.n > 0, *_in(rs.agency, f.agencies))
@@ -126,7 +128,7 @@ def stats_rows(conn: Connection, f: RequestFilters) -> StatsRows:
     minutes = conn.execute(
         select(ms.agency, ms.minutes, ms.n).where(ms.n > 0, *_in(ms.agency, f.agencies))
     ).all()
-    return opened_rows, [tuple(x) for x in resolved], [tuple(x) for x in minutes]
+    return opened, still_open, [tuple(x) for x in resolved], [tuple(x) for x in minutes]
 
 
 def cell_rows(conn: Connection, f: RequestFilters, factor: int, cell_deg: float) -> list[Any]:

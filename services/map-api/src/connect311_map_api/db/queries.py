@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -223,15 +223,15 @@ def stats(
     tables; backlog ages are measured from `now` (the moment of the answer, stated in it).
     """
     if use_aggregates and aggregates.serves(f) and f.bbox is None:
-        opened, resolved, minutes = aggregates.stats_rows(conn, f)
+        opened, open_days, resolved, minutes = aggregates.stats_rows(conn, f)
     else:
-        opened, resolved, minutes = _stats_rows(conn, f)
+        opened, open_days, resolved, minutes = _stats_rows(conn, f)
     moment = naive_utc(now or datetime.now(UTC)).replace(microsecond=0)
     return {
         "interval": interval.value,
         "as_of": iso(moment),
         "series": core_stats.opened_resolved(opened, resolved, interval),
-        "backlog": core_stats.backlog(open_since(conn, f), moment),
+        "backlog": core_stats.backlog(open_days, _open_times(conn, f), moment),
         "time_to_close": core_stats.time_to_close(minutes),
     }
 
@@ -240,9 +240,15 @@ def _stats_rows(conn: Connection, f: RequestFilters) -> aggregates.StatsRows:
     where = conditions(f)
     agency = r.agency_responsible
     closed = r.status == "closed"
-    opened = conn.execute(
-        select(agency, r.opened_day, func.count()).where(*where).group_by(agency, r.opened_day)
+    # One pass gives both 'opened per day' and the open backlog's days.
+    is_open = (r.status != "closed").label("is_open")
+    by_day = conn.execute(
+        select(agency, r.opened_day, is_open, func.count())
+        .where(*where)
+        .group_by(agency, r.opened_day, is_open)
     ).all()
+    opened = [(a, day, n) for a, day, _open, n in by_day]
+    open_days = [(a, day, n) for a, day, still_open, n in by_day if still_open]
     resolved = conn.execute(
         select(agency, r.closed_day, func.count())
         .where(closed, r.closed_day.is_not(None), *where)
@@ -254,7 +260,20 @@ def _stats_rows(conn: Connection, f: RequestFilters) -> aggregates.StatsRows:
         .where(closed, r.closed_datetime.is_not(None), *where)
         .group_by(agency, bucket)
     ).all()
-    return [tuple(x) for x in opened], [tuple(x) for x in resolved], [tuple(x) for x in minutes]
+    return opened, open_days, [tuple(x) for x in resolved], [tuple(x) for x in minutes]
+
+
+def _open_times(conn: Connection, f: RequestFilters) -> Callable[[str | None, str], list[datetime]]:
+    """When each open request of one agency and day was made (index: agency, opened_day)."""
+    where = [r.status != "closed", *conditions(f)]
+
+    def times_of(agency: str | None, day: str) -> list[datetime]:
+        # The aggregates store a missing agency as "": both mean NULL in `requests`.
+        same = r.agency_responsible.is_(None) if not agency else r.agency_responsible == agency
+        query = select(r.requested_datetime).where(same, r.opened_day == day, *where)
+        return list(conn.execute(query).scalars())
+
+    return times_of
 
 
 def _close_minutes(conn: Connection) -> ColumnElement[int]:
@@ -272,30 +291,6 @@ def _close_minutes(conn: Connection) -> ColumnElement[int]:
         (seconds < core_stats.EXACT_MINUTES_BELOW_S, seconds // 60),
         else_=seconds // 3600 * 60,
     )
-
-
-def open_since(conn: Connection, f: RequestFilters) -> list[tuple[str | None, datetime, int]]:
-    """(agency, minute opened, count) of the requests still open under the filters.
-
-    Ages need the time a request was made, not just its day: a day-old count would call a
-    request made an hour ago "0 days" old. Grouping by the minute keeps the rows few.
-    """
-    column = r.requested_datetime
-    if conn.dialect.name == "postgresql":
-        minute: ColumnElement[Any] = func.date_trunc("minute", column)
-    else:
-        minute = func.strftime("%Y-%m-%d %H:%M:00", column)
-    minute = minute.label("minute")
-    rows = conn.execute(
-        select(r.agency_responsible, minute, func.count())
-        .where(r.status != "closed", *conditions(f))
-        .group_by(r.agency_responsible, minute)
-    ).all()
-    return [(a, _as_datetime(m), int(n)) for a, m, n in rows]
-
-
-def _as_datetime(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def counted(conn: Connection, *columns: Any) -> Sequence[Any]:

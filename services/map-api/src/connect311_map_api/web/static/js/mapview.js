@@ -56,7 +56,7 @@
   }
 
   /** The popup of one request; the timeline is fetched when it opens. */
-  function popupContent(feature) {
+  function popupContent(feature, marker) {
     var p = feature.properties || {};
     var id = p.service_request_id || "";
     var timeline = C.el("ol", { className: "timeline", "aria-live": "polite" }, [
@@ -95,6 +95,8 @@
         C.renderTimeline(timeline, body && body.timeline);
         var figure = body && C.photoFigure ? C.photoFigure(body.media_url) : null;
         if (figure) box.insertBefore(figure, timeline.previousSibling);
+        // The popup grew (timeline, photo): lay it out again so it pans fully into view.
+        if (marker && marker.isPopupOpen()) marker.getPopup().update();
       })
       .catch(function (err) {
         C.clear(timeline).appendChild(C.el("li", { className: "error", text: "Timeline unavailable: " + err.message }));
@@ -120,7 +122,7 @@
       var icon = marker.getElement();
       if (icon) icon.setAttribute("data-request-id", p.service_request_id || "");
     });
-    marker.bindPopup(function () { return popupContent(feature); }, { maxWidth: 320, minWidth: 220 });
+    marker.bindPopup(function () { return popupContent(feature, marker); }, { maxWidth: 320, minWidth: 220 });
     return marker;
   }
 
