@@ -101,4 +101,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Playwright's sync API keeps an event loop running on the main thread for the rest of the
     session once started, which would break every asyncio test collected after it.
     """
+    for item in items:  # every test of the browser folder, whether or not its file says so
+        if "e2e/web/" in item.nodeid and item.get_closest_marker("browser") is None:
+            item.add_marker(pytest.mark.browser)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -20,6 +20,8 @@ from connect311_local.broker import free_port
 from connect311_local.mailcatcher import Inbox, inbox_app, start_smtp
 from tests.e2e.web.conftest import PageProblems, WebServer, screenshot, uvicorn_thread
 
+pytestmark = pytest.mark.browser
+
 
 def test_docs_render_offline_with_only_self_scripts(
     page: Page, web_server: WebServer, problems: PageProblems

@@ -58,7 +58,11 @@
 
   var initial = filtersFromUrl();
   writeForm(initial);
+  // "See it on the map" links (emails, the track page) name one request: centre on it and
+  // open its popup. An unknown id leaves the map as it is and says so.
+  var focusId = new URLSearchParams(window.location.search).get("request");
   var requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
+    focusPending: Boolean(focusId),
     filters: initial,
     onStatus: function (text) { statusLine.textContent = text; },
     onMapClick: function (latlng) { if (alert) alert.place(latlng); }
@@ -69,13 +73,14 @@
     return "Showing " + label + " on the map.";
   });
 
-  // "See it on the map" links (emails, the track page) name one request: centre on it and
-  // open its popup. An unknown id leaves the map as it is and says so.
-  var focusId = new URLSearchParams(window.location.search).get("request");
   if (focusId && requestMap.focusRequest) {
     C.fetchJSON("/api/requests/" + encodeURIComponent(focusId))
       .then(function (feature) { requestMap.focusRequest(feature); })
-      .catch(function () { statusLine.textContent = "The request " + focusId + " is not on the map (it may have been removed)."; });
+      .catch(function () {
+        // The map waited for this request instead of fitting to the data: fit now.
+        requestMap.fitToData().then(function (moved) { if (!moved) requestMap.reload(); });
+        statusLine.textContent = "The request " + focusId + " is not on the map (it may have been removed).";
+      });
   }
 
   C.loadCategories().then(function (items) {

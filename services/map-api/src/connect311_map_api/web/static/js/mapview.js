@@ -122,7 +122,14 @@
       var icon = marker.getElement();
       if (icon) icon.setAttribute("data-request-id", p.service_request_id || "");
     });
-    marker.bindPopup(function () { return popupContent(feature, marker); }, { maxWidth: 320, minWidth: 220 });
+    // One box per opening: popup.update() (after the timeline and photo load) calls this
+    // function again, which must not build a fresh box and fetch again (an endless loop).
+    var box = null;
+    marker.on("popupclose", function () { box = null; });
+    marker.bindPopup(function () {
+      if (!box) box = popupContent(feature, marker);
+      return box;
+    }, { maxWidth: 320, minWidth: 220 });
     return marker;
   }
 
@@ -193,7 +200,7 @@
   /**
    * Create a request map in `element`.
    * cfg.center null: the map opens fitted to the requests' extent (/api/extent).
-   * options: {filters, onStatus(text), onMapClick(latlng), live: true}
+   * options: {filters, onStatus(text), onMapClick(latlng), live: true, focusPending: false}
    */
   function createRequestMap(element, cfg, options) {
     options = options || {};
@@ -204,7 +211,9 @@
     watchTiles(map, tiles);
     tiles.addTo(map);
     var placeLayer = L.layerGroup().addTo(map);
-    var viewChosen = false; // a place or a request was asked for: the first fit gives way
+    // A place or a request was asked for: the first fit gives way. A request named in the
+    // URL counts from the start, whichever of its fetch and the extent's answers first.
+    var viewChosen = Boolean(options.focusPending);
     var cluster = L.markerClusterGroup({ maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true });
     var grid = L.layerGroup();
     var markers = {}; // service_request_id -> marker in the cluster group
