@@ -37,7 +37,9 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     engine.dispose()
 
 
-PLAN = make_planner(NotifierSettings(instant_per_hour=2), lambda: datetime.now(UTC))
+# The planner's clock is the tests' NOW: a real clock would move digests to the next hour
+# when the suite crosses the top of an hour after this module was imported.
+PLAN = make_planner(NotifierSettings(instant_per_hour=2), lambda: datetime.fromtimestamp(NOW, UTC))
 
 
 def incoming(command: NotificationCommand) -> Incoming:
@@ -145,7 +147,7 @@ def test_capped_instant_count_decides_the_same(ledger: Ledger, cap: int | None) 
     assert routes == [Route.INSTANT] * 2 + [Route.DIGEST] * 5
 
 
-UNLIMITED = make_planner(NotifierSettings(), lambda: datetime.now(UTC))
+UNLIMITED = make_planner(NotifierSettings(), lambda: datetime.fromtimestamp(NOW, UTC))
 
 
 def for_recipient(key: str, command: NotificationCommand) -> Incoming:

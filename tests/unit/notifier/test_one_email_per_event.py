@@ -41,7 +41,7 @@ BASE = "https://alerts.example.city"
 CAP = 3
 SECRET = "test-secret"
 SETTINGS = NotifierSettings(instant_per_hour=CAP, display_timezone="America/New_York")
-PLAN = make_planner(SETTINGS, lambda: datetime.now(UTC))
+PLAN = make_planner(SETTINGS, lambda: datetime.fromtimestamp(NOW, UTC))  # the tests' clock
 
 
 @pytest.fixture

@@ -22,15 +22,9 @@ from connect311_contracts.events import EventKind
 from connect311_contracts.media import public_media_url
 from connect311_contracts.notifications import SubscriberMatched
 from connect311_contracts.request import RequestStatus
-from connect311_contracts.status_words import resident_status
+from connect311_contracts.status_words import STATUS_WORDS, resident_status
 from connect311_notifier.links import LinkBuilder
 
-STATUS_LABELS = {
-    RequestStatus.OPEN: "Open",
-    RequestStatus.ACKNOWLEDGED: "Acknowledged",
-    RequestStatus.IN_PROGRESS: "In progress",
-    RequestStatus.CLOSED: "Closed",
-}
 KIND_LABELS = {
     EventKind.OPENED: "New request",
     EventKind.UPDATED: "Updated",
@@ -144,7 +138,7 @@ def item_view(
         kind=KIND_LABELS[event.kind],
         # "Closed — duplicate of another request", with the city's own word when it adds some.
         status=resident_status(request.status, request.closed_reason, request.raw_status),
-        previous_status=STATUS_LABELS[previous] if previous else None,
+        previous_status=STATUS_WORDS[previous] if previous else None,
         agency=request.agency_responsible,
         address=request.address,
         distance=format_distance(command.distance_m),
