@@ -41,6 +41,10 @@ def own_broker(port: int, log: Path) -> Iterator[LocalBroker]:
         broker.stop()
 
 
+METRICS_TOKEN = "restart-scraper"
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 @contextmanager
 def serve(db: Path, kafka: KafkaSettings) -> Iterator[str]:
     """The real app with consumers under uvicorn in a thread; yields its base URL."""
@@ -51,6 +55,7 @@ def serve(db: Path, kafka: KafkaSettings) -> Iterator[str]:
         consume=True,
         broker_check_s=0.3,
         publish_timeout_s=1.0,
+        metrics_token=METRICS_TOKEN,
     )
     signing = SigningSettings(secret_key="restart", public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, kafka=kafka, signing=signing)
@@ -160,7 +165,7 @@ async def test_map_api_recovers_from_a_broker_restart_without_a_restart_by_hand(
                     await _wait_for_topic(kafka, SUBSCRIPTIONS.name)
                     (again,) = await find(kafka, SUBSCRIPTIONS.name, lambda r: r.key == sid)
                     assert json.loads(again.value)["subscription"]["status"] == "pending"
-                    metrics = await http.get("/metrics")
+                    metrics = await http.get("/metrics", headers=SCRAPER)
                     assert _recoveries(metrics.text) >= 1
                     partitions = await _topics(kafka)
                     assert set(partitions) == {t.name for t in ALL_TOPICS}
