@@ -5,4 +5,4 @@ run:
 test:
 	scripts/test.sh
 lint:
-	python3 -m uv run ruff check . && python3 -m uv run mypy shared/src services/*/src deploy/local/src
+	python3 -m uv run ruff check . && python3 -m uv run mypy shared/src shared/bus/src services/*/src deploy/local/src

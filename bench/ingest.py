@@ -40,11 +40,11 @@ async def in_batches(
 
 
 async def run(path: Path, profile_name: str, repeats: int) -> None:
+    from connect311_bus.kafka import ensure_topics
     from connect311_contracts.events import RequestOpened
-    from connect311_contracts.kafka import ensure_topics
     from connect311_contracts.settings import KafkaSettings
-    from connect311_ingestor.adapters.profiles import get_profile
     from connect311_ingestor.app import running
+    from connect311_ingestor.parsers.profiles import get_profile
     from connect311_ingestor.pipeline import to_reject
     from connect311_ingestor.records import Accepted, Rejected
     from connect311_ingestor.settings import IngestorSettings

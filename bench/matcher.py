@@ -314,13 +314,13 @@ def disagreements(
 
 
 async def run_process(n_subs: int, n_events: int) -> None:
-    from connect311_contracts.kafka import encode, ensure_topics
-    from connect311_contracts.kafka import producer as make_producer
+    from connect311_bus.kafka import encode, ensure_topics
+    from connect311_bus.kafka import producer as make_producer
     from connect311_contracts.settings import KafkaSettings
     from connect311_contracts.subscriptions import SubscriptionChanged
     from connect311_contracts.topics import TopicSpec
     from connect311_local.broker import running_broker
-    from connect311_matcher.service import Matcher
+    from connect311_matcher.app import build_matcher
     from connect311_matcher.settings import MatcherSettings
 
     rng = np.random.default_rng(7)
@@ -392,7 +392,7 @@ async def run_process(n_subs: int, n_events: int) -> None:
             notifications_topic=notes_t.name,
             create_topics=False,
         )
-        matcher = Matcher(settings, kafka)
+        matcher = build_matcher(settings, kafka)
         started = time.perf_counter()
         task = asyncio.create_task(matcher.run())
         await matcher.ready.wait()
@@ -432,7 +432,7 @@ async def run_process(n_subs: int, n_events: int) -> None:
 
 
 def _committed_reader(kafka: Any, group: str) -> Any:
-    from connect311_contracts.kafka import consumer
+    from connect311_bus.kafka import consumer
 
     return consumer(kafka, group)
 

@@ -41,8 +41,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
+from connect311_bus.kafka import encode, ensure_topics, producer
 from connect311_contracts.events import RequestOpened
-from connect311_contracts.kafka import encode, ensure_topics, producer
 from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_contracts.request import ServiceRequest
 from connect311_contracts.settings import KafkaSettings, SigningSettings

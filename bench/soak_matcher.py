@@ -45,8 +45,8 @@ from aiokafka import AIOKafkaProducer
 from machine_info import machine
 from prometheus_client.parser import text_string_to_metric_families
 
+from connect311_bus.kafka import encode, ensure_topics, producer
 from connect311_contracts.events import RequestOpened
-from connect311_contracts.kafka import encode, ensure_topics, producer
 from connect311_contracts.request import ServiceRequest
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import Subscription, SubscriptionChanged

@@ -10,5 +10,5 @@ scripts/install-system-packages.sh
 uv sync --frozen --all-packages
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
-uv run --frozen mypy shared/src services/*/src deploy/local/src
+uv run --frozen mypy shared/src shared/bus/src services/*/src deploy/local/src
 uv run --frozen pytest "$@"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connect311_contracts.kafka import ensure_topics
+from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings
 from connect311_local.broker import LocalBroker, free_port, running_broker
 from tests.support.smtp import SmtpSink, start_smtp_sink

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from connect311_bus.kafka import consumer, decode, encode, producer
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestOpened
-from connect311_contracts.kafka import consumer, decode, encode, producer
 from connect311_contracts.request import ServiceRequest
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import ALL_TOPICS, REQUEST_EVENTS

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connect311_contracts.broker_watch import BrokerState, BrokerWatch
-from connect311_contracts.kafka import ensure_topics
+from connect311_bus.broker_watch import BrokerState, BrokerWatch
+from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings
 from connect311_local.broker import LocalBroker, free_port, start_broker
 

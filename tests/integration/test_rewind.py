@@ -6,8 +6,8 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connect311_contracts.kafka import consumer, encode, producer
-from connect311_contracts.rewind import Rewind
+from connect311_bus.kafka import consumer, encode, producer
+from connect311_bus.rewind import Rewind
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import SUBSCRIPTION_FEEDBACK
 from tests.integration.test_broker_roundtrip import _request

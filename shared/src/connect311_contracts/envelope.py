@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connect311_contracts.request import UtcDatetime
 
+__all__ = ["SCHEMA_VERSION", "Envelope", "new_event_id", "utc_now"]
+
 SCHEMA_VERSION: Literal[1] = 1
 """The only message schema version this code reads and writes."""
 

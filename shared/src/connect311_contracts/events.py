@@ -10,6 +10,16 @@ from pydantic import Field, TypeAdapter
 from connect311_contracts.envelope import Envelope
 from connect311_contracts.request import RequestStatus, ServiceRequest
 
+__all__ = [
+    "REQUEST_EVENT_ADAPTER",
+    "EventKind",
+    "RequestClosed",
+    "RequestEvent",
+    "RequestOpened",
+    "RequestReopened",
+    "RequestUpdated",
+]
+
 
 class EventKind(StrEnum):
     """The kinds of change a subscriber can choose to hear about."""

@@ -20,9 +20,11 @@ from connect311_contracts.subscriptions import Subscription
 
 __all__ = [
     "NOTIFICATION_ADAPTER",
+    "NOTIFICATION_DEAD_LETTER_ADAPTER",
     "AlsoMatched",
     "ConfirmationRequested",
     "NotificationCommand",
+    "NotificationDeadLettered",
     "SubscriberMatched",
     "recipient_key",
 ]
@@ -105,6 +107,23 @@ NotificationCommand = Annotated[
     SubscriberMatched | ConfirmationRequested, Field(discriminator="event_type")
 ]
 NOTIFICATION_ADAPTER: TypeAdapter[NotificationCommand] = TypeAdapter(NotificationCommand)
+
+
+class NotificationDeadLettered(Envelope):
+    """Value on notifications.deadletter.v1 (key: recipient_key): never delivered, and why."""
+
+    event_type: Literal["notification.dead_lettered"] = "notification.dead_lettered"
+    email_kind: str
+    subscription_id: str
+    reason: str = Field(max_length=2000)
+    smtp_code: int | None = None
+    attempts: int
+    commands: list[NotificationCommand]
+
+
+NOTIFICATION_DEAD_LETTER_ADAPTER: TypeAdapter[NotificationDeadLettered] = TypeAdapter(
+    NotificationDeadLettered
+)
 
 
 def recipient_key(email: str) -> str:

@@ -9,6 +9,8 @@ from pydantic import Field
 
 from connect311_contracts.envelope import Envelope
 
+__all__ = ["MAX_RAW", "MessageDeadLettered", "RecordRejected", "RejectReason", "clip"]
+
 MAX_RAW = 20_000
 """Longest raw payload kept in a reject or dead letter; the rest is cut."""
 

@@ -9,6 +9,19 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+__all__ = [
+    "MAX_ANOMALIES",
+    "MAX_TEXT",
+    "Anomaly",
+    "ClosedReason",
+    "Latitude",
+    "Longitude",
+    "RequestStatus",
+    "ServiceRequest",
+    "UtcDatetime",
+    "scoped_request_id",
+]
+
 
 class RequestStatus(StrEnum):
     """Normalized lifecycle status; the source's own word is kept in `raw_status`."""

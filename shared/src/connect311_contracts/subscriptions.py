@@ -11,6 +11,27 @@ from connect311_contracts.envelope import Envelope
 from connect311_contracts.events import EventKind
 from connect311_contracts.request import Latitude, Longitude, UtcDatetime
 
+__all__ = [
+    "MAX_CORRIDOR_WIDTH_M",
+    "MAX_GEOMETRY_VERTICES",
+    "MAX_RADIUS_M",
+    "MIN_RADIUS_M",
+    "SUBSCRIPTION_BOUNCED_ADAPTER",
+    "SUBSCRIPTION_CHANGED_ADAPTER",
+    "AreaTarget",
+    "CircleTarget",
+    "CityWideTarget",
+    "CorridorTarget",
+    "Delivery",
+    "FollowTarget",
+    "Subscription",
+    "SubscriptionBounced",
+    "SubscriptionChanged",
+    "SubscriptionFilters",
+    "SubscriptionStatus",
+    "SubscriptionTarget",
+]
+
 MIN_RADIUS_M = 50.0
 MAX_RADIUS_M = 10_000.0
 MAX_CORRIDOR_WIDTH_M = 2_000.0
@@ -141,3 +162,4 @@ class SubscriptionBounced(Envelope):
 
 
 SUBSCRIPTION_CHANGED_ADAPTER: TypeAdapter[SubscriptionChanged] = TypeAdapter(SubscriptionChanged)
+SUBSCRIPTION_BOUNCED_ADAPTER: TypeAdapter[SubscriptionBounced] = TypeAdapter(SubscriptionBounced)

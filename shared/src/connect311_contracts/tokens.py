@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+__all__ = ["InvalidToken", "TokenPurpose", "read_subscription_token", "sign_subscription_token"]
+
 
 class TokenPurpose(StrEnum):
     """A token signed for one purpose is useless for another (separate salts)."""

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "ALL_TOPICS",
+    "DEAD_LETTERS",
+    "NOTIFICATIONS",
+    "NOTIFICATIONS_DEAD",
+    "REQUEST_EVENTS",
+    "REQUEST_REJECTS",
+    "SUBSCRIPTIONS",
+    "SUBSCRIPTION_FEEDBACK",
+    "TopicSpec",
+]
+
 
 @dataclass(frozen=True)
 class TopicSpec:

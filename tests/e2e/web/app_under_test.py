@@ -101,7 +101,7 @@ def build_kafka_app(
         database_url,
         tile_url,
         consume=True,
-        consumer_group=f"{name}-state",
+        group_id=f"{name}-state",
         feedback_group=f"{name}-feedback",
         republish_on_start=False,
     )

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from connect311_bus.kafka import encode, ensure_topics, producer
 from connect311_contracts.events import RequestEvent, RequestOpened
-from connect311_contracts.kafka import encode, ensure_topics, producer
 from connect311_contracts.request import RequestStatus
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS

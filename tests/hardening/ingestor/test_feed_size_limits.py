@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connect311_ingestor.adapters.open311 import parse_requests
+from connect311_ingestor.parsers.open311 import parse_requests
 from connect311_ingestor.records import Rejected
 from connect311_ingestor.sources.http import Fetcher, FetchError, TooLarge
 

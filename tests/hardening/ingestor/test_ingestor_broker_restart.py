@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
+from connect311_bus.kafka import decode, ensure_topics
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import decode, ensure_topics
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS
 from connect311_ingestor.app import run_pollers, running

@@ -14,7 +14,7 @@ from typing import Any, cast
 import uvicorn
 from fastapi import FastAPI
 
-from connect311_contracts.http_limits_httptools import LimitedHttpToolsProtocol
+from connect311_bus.http_limits_httptools import LimitedHttpToolsProtocol
 from connect311_ingestor.app import Runtime, http_protocol
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.settings import IngestorSettings

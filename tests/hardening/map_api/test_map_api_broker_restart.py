@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
-from connect311_contracts.kafka import encode, ensure_topics, producer
+from connect311_bus.kafka import encode, ensure_topics, producer
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.topics import ALL_TOPICS, REQUEST_EVENTS, SUBSCRIPTIONS
 from connect311_local.broker import LocalBroker, free_port, start_broker
@@ -51,7 +51,7 @@ def serve(db: Path, kafka: KafkaSettings) -> Iterator[str]:
     port = free_port()
     settings = MapApiSettings(
         database_url=f"sqlite:///{db}",
-        port=port,
+        http_port=port,
         consume=True,
         broker_check_s=0.3,
         publish_timeout_s=1.0,

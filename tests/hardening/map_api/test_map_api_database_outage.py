@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from connect311_contracts.kafka import encode, producer
+from connect311_bus.kafka import encode, producer
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.topics import REQUEST_EVENTS
 from connect311_local.broker import free_port
@@ -35,7 +35,7 @@ def serve(db: Path, kafka: KafkaSettings, tag: str) -> Iterator[str]:
         database_url=f"sqlite:///{db}",
         consume=True,
         sqlite_busy_timeout_ms=200,
-        consumer_group=f"map-api-state-{tag}",
+        group_id=f"map-api-state-{tag}",
         feedback_group=f"map-api-feedback-{tag}",
     )
     signing = SigningSettings(secret_key="outage", public_base_url=f"http://127.0.0.1:{port}")

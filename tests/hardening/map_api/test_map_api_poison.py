@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from connect311_contracts.kafka import encode, producer
+from connect311_bus.kafka import encode, producer
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SubscriptionBounced
 from connect311_contracts.topics import DEAD_LETTERS, REQUEST_EVENTS, SUBSCRIPTION_FEEDBACK

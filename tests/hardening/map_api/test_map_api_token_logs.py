@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from connect311_contracts.logs import JsonFormatter, TextFormatter
+from connect311_bus.logs import JsonFormatter, TextFormatter
 from connect311_contracts.settings import SigningSettings
 from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
 from connect311_local.broker import free_port

@@ -15,15 +15,15 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from connect311_contracts.broker_watch import BrokerState
-from connect311_contracts.kafka import encode, ensure_topics, producer
+from connect311_bus.broker_watch import BrokerState
+from connect311_bus.kafka import encode, ensure_topics, producer
 from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import Subscription, SubscriptionChanged
 from connect311_contracts.topics import NOTIFICATIONS, REQUEST_EVENTS, SUBSCRIPTIONS
 from connect311_local.broker import free_port, start_broker
+from connect311_matcher.app import build_matcher
 from connect311_matcher.geodesy import destination
-from connect311_matcher.service import Matcher
 from connect311_matcher.settings import MatcherSettings
 from tests.integration.matcher.test_matcher_service import read_all, running
 from tests.unit.matcher.factories import circle, event, request
@@ -82,7 +82,7 @@ async def test_matcher_recovers_from_a_broker_restart_without_a_restart_by_hand(
     settings = MatcherSettings(
         group_id=f"restart-{tag}", http_port=0, create_topics=False, broker_check_s=0.3
     )
-    matcher = Matcher(settings, kafka)
+    matcher = build_matcher(settings, kafka)
     brokers = [start_broker(port, tmp_path / "b1.log")]
     try:
         await ensure_topics(kafka)
@@ -186,7 +186,7 @@ async def test_events_on_the_new_log_are_not_skipped_at_old_positions(tmp_path: 
     settings = MatcherSettings(
         group_id=f"rewind-{tag}", http_port=0, create_topics=False, broker_check_s=0.3
     )
-    matcher = Matcher(settings, kafka)
+    matcher = build_matcher(settings, kafka)
     brokers = [start_broker(port, tmp_path / "b1.log")]
     try:
         await ensure_topics(kafka)

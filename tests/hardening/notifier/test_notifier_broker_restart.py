@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from connect311_contracts.kafka import ensure_topics
+from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_local.broker import free_port, start_broker
 from connect311_notifier.app import run

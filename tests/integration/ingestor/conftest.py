@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
-from connect311_contracts.kafka import consumer
+from connect311_bus.kafka import consumer
 from connect311_contracts.settings import KafkaSettings
 from connect311_ingestor.app import Runtime, running
 from connect311_ingestor.settings import IngestorSettings

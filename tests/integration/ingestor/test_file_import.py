@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from aiokafka import ConsumerRecord
 
+from connect311_bus.kafka import TRACE_HEADER, decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import TRACE_HEADER, decode
 from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
-from connect311_ingestor.adapters.profiles import ColumnProfile, get_profile
 from connect311_ingestor.app import running
+from connect311_ingestor.parsers.profiles import ColumnProfile, get_profile
 from connect311_ingestor.settings import IngestorSettings
 from connect311_ingestor.sources.files import import_file
 

@@ -13,12 +13,12 @@ import pytest
 from aiokafka import ConsumerRecord
 from defusedxml import ElementTree
 
+from connect311_bus.kafka import decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import decode
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS
-from connect311_ingestor.adapters.profiles import get_profile
 from connect311_ingestor.app import Runtime
+from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.sources.files import import_file, open311_format
 
 Reader = Callable[[str, str], Awaitable[list[ConsumerRecord[bytes, bytes]]]]

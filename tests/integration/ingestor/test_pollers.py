@@ -11,8 +11,8 @@ import httpx
 import pytest
 from aiokafka import ConsumerRecord
 
+from connect311_bus.kafka import decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import decode
 from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
 from connect311_ingestor.app import Runtime

@@ -12,8 +12,8 @@ from aiokafka import ConsumerRecord
 from pydantic import SecretStr
 from sqlalchemy import create_engine
 
+from connect311_bus.kafka import decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import decode
 from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
 from connect311_ingestor.app import Runtime

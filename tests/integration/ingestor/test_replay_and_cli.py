@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 from aiokafka import ConsumerRecord
 
+from connect311_bus.kafka import decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import decode
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS
-from connect311_ingestor.adapters.profiles import get_profile
 from connect311_ingestor.app import Runtime
+from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.records import Accepted
 from connect311_ingestor.sources.files import parse_file, replay_file
 from connect311_ingestor.store import IngestorStore
@@ -138,7 +138,7 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Com
 def test_cli_help_lists_the_commands(tmp_path: Path, kafka_settings: KafkaSettings) -> None:
     result = _cli("--help", env=_env(kafka_settings, tmp_path))
     assert result.returncode == 0
-    for command in ("import", "replay", "poll", "serve", "status"):
+    for command in ("import", "replay", "poll", "run", "status"):
         assert command in result.stdout
     assert "--shift-to-now" in _cli("replay", "--help", env=_env(kafka_settings, tmp_path)).stdout
 
@@ -180,7 +180,7 @@ def test_cli_serve_answers_health_and_stops_on_sigterm(
     port = free_port()
     env = _env(kafka_settings, tmp_path, INGESTOR_HTTP_PORT=str(port), INGESTOR_PUSH_TOKENS="t")
     process = subprocess.Popen(
-        [sys.executable, "-m", "connect311_ingestor", "serve"],
+        [sys.executable, "-m", "connect311_ingestor", "run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

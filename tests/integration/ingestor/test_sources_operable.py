@@ -19,8 +19,8 @@ import pytest
 from aiokafka import ConsumerRecord
 from typer.testing import CliRunner
 
+from connect311_bus.kafka import decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import decode
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS
 from connect311_ingestor.app import Runtime

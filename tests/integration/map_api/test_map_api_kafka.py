@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from aiokafka import TopicPartition
 
-from connect311_contracts.kafka import consumer, encode, producer
+from connect311_bus.kafka import consumer, encode, producer
 from connect311_contracts.notifications import recipient_key
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.subscriptions import SubscriptionBounced
@@ -43,10 +43,10 @@ def serve(db: Path, kafka: KafkaSettings, tag: str) -> Iterator[str]:
     port = free_port()
     settings = MapApiSettings(
         database_url=f"sqlite:///{db}",
-        port=port,
+        http_port=port,
         consume=True,
         admin_token="adm",
-        consumer_group=f"map-api-state-{tag}",
+        group_id=f"map-api-state-{tag}",
         feedback_group=f"map-api-feedback-{tag}",
     )
     signing = SigningSettings(secret_key="it-secret", public_base_url=f"http://127.0.0.1:{port}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from connect311_contracts.kafka import encode, ensure_topics, producer
+from connect311_bus.kafka import encode, ensure_topics, producer
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SubscriptionChanged
 from connect311_contracts.topics import TopicSpec

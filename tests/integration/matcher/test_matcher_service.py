@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from connect311_contracts.kafka import consumer, encode, ensure_topics, producer
+from connect311_bus.kafka import consumer, encode, ensure_topics, producer
 from connect311_contracts.notifications import (
     NOTIFICATION_ADAPTER,
     SubscriberMatched,
@@ -24,6 +24,7 @@ from connect311_contracts.rejects import MessageDeadLettered
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import Subscription, SubscriptionChanged
 from connect311_contracts.topics import DEAD_LETTERS, TopicSpec
+from connect311_matcher.app import build_matcher
 from connect311_matcher.geodesy import destination
 from connect311_matcher.http import bound_port, start_http
 from connect311_matcher.service import Matcher
@@ -171,7 +172,7 @@ async def test_subscriptions_added_changed_and_removed_while_events_flow(
     home = circle(*SPOT, 500, label="Home", email="a@example.org")
     await topics.put_subscription(home)
     settings = topics.settings(rebuild_min_delta=rebuild_min_delta)
-    matcher = Matcher(settings, kafka_fast(topics.kafka))
+    matcher = build_matcher(settings, kafka_fast(topics.kafka))
     group = matcher.settings.group_id
     tag = uuid.uuid4().hex[:6]
 
@@ -237,7 +238,7 @@ async def _radius_is(matcher: Matcher, sid: str, radius: float) -> bool:
 async def test_poison_events_are_dead_lettered_and_the_partition_moves_on(topics: Topics) -> None:
     home = circle(*SPOT, 500, email="c@example.org")
     await topics.put_subscription(home)
-    matcher = Matcher(topics.settings(), kafka_fast(topics.kafka))
+    matcher = build_matcher(topics.settings(), kafka_fast(topics.kafka))
     tag = uuid.uuid4().hex[:6]
     ok = event(request(*SPOT, source_id=f"{tag}-ok"))
     future = encode(event(request(*SPOT, source_id=f"{tag}-future"))).replace(
@@ -269,7 +270,7 @@ async def test_health_is_ready_only_after_catch_up_and_metrics_are_served(topics
     for i in range(300):
         lat, lon = destination(*SPOT, i, 50 * i)
         await topics.put_subscription(circle(lat, lon, 200, email=f"d{i}@example.org"))
-    matcher = Matcher(topics.settings(), kafka_fast(topics.kafka))
+    matcher = build_matcher(topics.settings(), kafka_fast(topics.kafka))
     runner = await start_http(matcher, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{bound_port(runner)}"
     try:
@@ -296,8 +297,8 @@ async def test_two_matchers_in_one_group_match_every_event_exactly_once(topics: 
     for sub in subs:
         await topics.put_subscription(sub)
     kafka = kafka_fast(topics.kafka)
-    first = Matcher(topics.settings(max_batch=20), kafka)
-    second = Matcher(topics.settings(max_batch=20), kafka)
+    first = build_matcher(topics.settings(max_batch=20), kafka)
+    second = build_matcher(topics.settings(max_batch=20), kafka)
     tag = uuid.uuid4().hex[:6]
     sent: list[str] = []
 
@@ -353,7 +354,7 @@ async def test_unusable_subscription_records_are_dead_lettered_and_the_rest_load
     value = encode(SubscriptionChanged(subscription=bad_area))
     await topics.producer.send_and_wait(topics.subs.name, value, key=b"empty-area", partition=0)
     await topics.put_subscription(good)
-    matcher = Matcher(topics.settings(), kafka_fast(topics.kafka))
+    matcher = build_matcher(topics.settings(), kafka_fast(topics.kafka))
     async with running(matcher):
         assert good.subscription_id in matcher.index
         assert "empty-area" not in matcher.index

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import TopicPartition
 
-from connect311_contracts.kafka import consumer, encode, producer
+from connect311_bus.kafka import consumer, encode, producer
 from connect311_contracts.notifications import NotificationCommand, recipient_key
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.topics import NOTIFICATIONS

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiokafka import ConsumerRecord
 
-from connect311_contracts.kafka import encode, producer
+from connect311_bus.kafka import encode, producer
 from connect311_contracts.notifications import NotificationCommand, recipient_key
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import DEAD_LETTERS, NOTIFICATIONS

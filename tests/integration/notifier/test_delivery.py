@@ -11,7 +11,7 @@ import aiohttp
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from connect311_contracts.kafka import encode
+from connect311_bus.kafka import encode
 from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_contracts.subscriptions import SubscriptionStatus
 from connect311_contracts.topics import (

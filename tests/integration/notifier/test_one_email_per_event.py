@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import NOTIFICATIONS
-from connect311_matcher.service import Matcher
+from connect311_matcher.app import build_matcher
 from tests.integration.matcher.test_matcher_service import (
     SPOT,
     Topics,
@@ -49,7 +49,7 @@ async def test_follow_and_area_alert_of_one_person_make_one_email_even_after_red
     await topics.put_subscription(circle(*SPOT, 500, label="Shop", email=owner))
     notifier = await start_notifier(smtp_sink.port)  # type: ignore[attr-defined]
     settings = topics.settings(notifications_topic=NOTIFICATIONS.name)
-    matcher = Matcher(settings, kafka_fast(topics.kafka))
+    matcher = build_matcher(settings, kafka_fast(topics.kafka))
 
     async def matched(ev: object) -> None:
         """Publish a request event; return once the matcher committed past it (its

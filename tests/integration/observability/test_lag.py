@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import generate_latest
 from typer.testing import CliRunner
 
-from connect311_contracts.kafka import consumer, consumer_lag, ensure_topics, producer
+from connect311_bus.kafka import consumer, consumer_lag, ensure_topics, producer
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import TopicSpec
 from connect311_local import cli as local_cli

@@ -17,7 +17,7 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from typer.testing import CliRunner
 
-from connect311_contracts.kafka import consumer
+from connect311_bus.kafka import consumer
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import NOTIFICATIONS, REQUEST_EVENTS, SUBSCRIPTIONS
 from connect311_local import cli as local_cli

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connect311_contracts.auth import bearer_matches, bearer_token
-from connect311_contracts.proxies import proxy_options
+from connect311_bus.auth import bearer_matches, bearer_token
+from connect311_bus.proxies import proxy_options
 
 
 @pytest.mark.parametrize(

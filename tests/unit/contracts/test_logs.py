@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connect311_contracts.logs import (
+from connect311_bus.logs import (
     REDACTED,
     JsonFormatter,
     TextFormatter,

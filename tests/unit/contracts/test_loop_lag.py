@@ -9,7 +9,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from connect311_contracts.loop_lag import LoopLag
+from connect311_bus.loop_lag import LoopLag
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_map_api.metrics import Metrics as MapApiMetrics
 from connect311_matcher.metrics import MatcherMetrics
@@ -27,7 +27,7 @@ async def test_a_300_ms_block_shows_in_the_metric_and_one_warning(
 ) -> None:
     registry = CollectorRegistry()
     lag = LoopLag(registry, "svc", interval_s=0.02)
-    caplog.set_level(logging.WARNING, logger="connect311_contracts.loop_lag")
+    caplog.set_level(logging.WARNING, logger="connect311_bus.loop_lag")
     async with lag.running():
         await asyncio.sleep(0.1)  # a few normal samples first
         time.sleep(0.3)  # noqa: ASYNC251 - the blocking callback under test
@@ -53,7 +53,7 @@ def test_one_warning_per_episode_and_the_quiet_period_ends() -> None:
     logged: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("connect311_contracts.loop_lag")
+    logger = logging.getLogger("connect311_bus.loop_lag")
     logger.addHandler(handler)
     try:
         for sample in (0.0, 0.2, 0.3, 0.5, 0.0):  # one episode over three samples

@@ -1,4 +1,4 @@
-"""Whatever a feed sends, the adapters answer with results, never an exception."""
+"""Whatever a feed sends, the parsers answer with results, never an exception."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connect311_ingestor.adapters.open311 import parse_record, parse_requests, parse_updates
-from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES
-from connect311_ingestor.adapters.seeclickfix import parse_issues_page
-from connect311_ingestor.adapters.tabular import parse_row
+from connect311_ingestor.parsers.open311 import parse_record, parse_requests
+from connect311_ingestor.parsers.open311_updates import parse_updates
+from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES
+from connect311_ingestor.parsers.seeclickfix import parse_issues_page
+from connect311_ingestor.parsers.tabular import parse_row
 from connect311_ingestor.records import Accepted, Rejected
 
 relaxed = settings(deadline=None, max_examples=150)

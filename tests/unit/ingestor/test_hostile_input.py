@@ -10,15 +10,12 @@ import pytest
 
 from connect311_contracts.rejects import MAX_RAW, RejectReason
 from connect311_contracts.request import MAX_TEXT
-from connect311_ingestor.adapters.open311 import (
-    FeedError,
-    parse_record,
-    parse_requests,
-    parse_services,
-    parse_updates,
-)
-from connect311_ingestor.adapters.profiles import get_profile
-from connect311_ingestor.adapters.tabular import parse_row, read_records
+from connect311_ingestor.parsers.open311 import parse_record, parse_requests
+from connect311_ingestor.parsers.open311_document import FeedError
+from connect311_ingestor.parsers.open311_services import parse_services
+from connect311_ingestor.parsers.open311_updates import parse_updates
+from connect311_ingestor.parsers.profiles import get_profile
+from connect311_ingestor.parsers.tabular import parse_row, read_records
 from connect311_ingestor.records import Accepted, Rejected
 
 GOOD = {

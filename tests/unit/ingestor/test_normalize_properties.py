@@ -12,18 +12,11 @@ from hypothesis import strategies as st
 
 from connect311_contracts.rejects import RejectReason
 from connect311_contracts.request import ClosedReason, RequestStatus
-from connect311_ingestor.adapters.normalize import (
-    MAX_YEAR,
-    MIN_YEAR,
-    STATUS_WORDS,
-    RecordError,
-    clean_text,
-    closed_reason_from_text,
-    coordinates,
-    map_status,
-    parse_datetime,
-    repair_mojibake,
-)
+from connect311_ingestor.parsers.coordinates import coordinates
+from connect311_ingestor.parsers.dates import MAX_YEAR, MIN_YEAR, parse_datetime
+from connect311_ingestor.parsers.errors import RecordError
+from connect311_ingestor.parsers.statuses import STATUS_WORDS, closed_reason_from_text, map_status
+from connect311_ingestor.parsers.text import clean_text, repair_mojibake
 
 ZONES = [
     ZoneInfo(z) for z in ("America/New_York", "America/Chicago", "Europe/London", "Asia/Kolkata")

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from connect311_contracts.request import ClosedReason, RequestStatus
-from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES, get_profile, load_profile
-from connect311_ingestor.adapters.tabular import parse_row, read_records
+from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, get_profile, load_profile
+from connect311_ingestor.parsers.tabular import parse_row, read_records
 from connect311_ingestor.records import Accepted, Rejected
 
 USER_TOML = """

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connect311_ingestor.adapters.normalize import _EMAIL, raw_text, redact_text
+from connect311_ingestor.parsers.redact import _EMAIL, raw_text, redact_text
 
 
 @pytest.mark.parametrize(

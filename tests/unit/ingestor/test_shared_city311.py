@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from connect311_contracts.request import ClosedReason, RequestStatus
-from connect311_ingestor.adapters.profiles import get_profile
-from connect311_ingestor.adapters.tabular import parse_row, read_records
+from connect311_ingestor.parsers.profiles import get_profile
+from connect311_ingestor.parsers.tabular import parse_row, read_records
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 
 

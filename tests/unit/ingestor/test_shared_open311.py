@@ -13,14 +13,10 @@ from pathlib import Path
 import pytest
 
 from connect311_contracts.request import ClosedReason, RequestStatus
-from connect311_ingestor.adapters.open311 import (
-    FeedError,
-    RequestUpdate,
-    parse_error,
-    parse_requests,
-    parse_services,
-    parse_updates,
-)
+from connect311_ingestor.parsers.open311 import parse_requests
+from connect311_ingestor.parsers.open311_document import FeedError, parse_error
+from connect311_ingestor.parsers.open311_services import parse_services
+from connect311_ingestor.parsers.open311_updates import RequestUpdate, parse_updates
 from connect311_ingestor.records import Accepted, Rejected
 
 

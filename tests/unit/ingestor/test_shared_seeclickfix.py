@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connect311_contracts.request import RequestStatus
-from connect311_ingestor.adapters.seeclickfix import parse_issues_page
+from connect311_ingestor.parsers.seeclickfix import parse_issues_page
 from connect311_ingestor.records import Accepted, Rejected
 
 

@@ -16,10 +16,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from connect311_contracts.request import RequestStatus, ServiceRequest
-from connect311_ingestor.adapters.profiles import get_profile
 from connect311_ingestor.check import check_file
-from connect311_ingestor.cli import app, summary_table
+from connect311_ingestor.cli import app
+from connect311_ingestor.cli.common import summary_table
 from connect311_ingestor.exclusions import Exclusion
+from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.pipeline import IngestSummary
 from connect311_ingestor.records import Accepted
 from connect311_ingestor.settings import IngestorSettings

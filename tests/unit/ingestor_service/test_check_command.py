@@ -12,9 +12,9 @@ import pytest
 from defusedxml import ElementTree
 from typer.testing import CliRunner
 
-from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES
 from connect311_ingestor.check import check_file, infer_profile
 from connect311_ingestor.cli import app
+from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CITY = DATA / "city311"

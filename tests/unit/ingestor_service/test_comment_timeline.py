@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.request import RequestStatus, ServiceRequest
-from connect311_ingestor.adapters.open311 import RequestUpdate
-from connect311_ingestor.adapters.seeclickfix import parse_issue
 from connect311_ingestor.changes import StoredState, as_of, decide, fingerprint
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.notes import steps
+from connect311_ingestor.parsers.open311_updates import RequestUpdate
+from connect311_ingestor.parsers.seeclickfix import parse_issue
 from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.records import Accepted, Note
 from connect311_ingestor.store import IngestorStore

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from connect311_ingestor.adapters.profiles import get_profile
 from connect311_ingestor.check import check_file
+from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.sources.files import import_file
 from connect311_ingestor.store import IngestorStore
 from tests.support.ingestor_rejects import dump_tables, recording_ingestor

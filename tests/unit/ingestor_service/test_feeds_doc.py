@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from connect311_ingestor.adapters.profiles import ColumnProfile, Columns
 from connect311_ingestor.cli import app
+from connect311_ingestor.parsers.profiles import ColumnProfile, Columns
 from connect311_ingestor.settings import IngestorSettings, Open311Feed, SeeClickFixFeed
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "feeds.md"

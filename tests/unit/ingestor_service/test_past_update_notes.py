@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.request import RequestStatus, ServiceRequest
-from connect311_ingestor.adapters.open311 import RequestUpdate, parse_updates
 from connect311_ingestor.metrics import IngestMetrics
+from connect311_ingestor.parsers.open311_updates import RequestUpdate, parse_updates
 from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.records import Accepted
 from connect311_ingestor.store import IngestorStore

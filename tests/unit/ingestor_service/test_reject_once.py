@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connect311_contracts.rejects import RejectReason
-from connect311_ingestor.adapters.profiles import get_profile
+from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.records import Rejected
 from connect311_ingestor.scrub import OPEN311_REQUEST
 from connect311_ingestor.sources.files import import_file

@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connect311_ingestor.adapters.open311 import parse_requests
-from connect311_ingestor.adapters.profiles import get_profile
-from connect311_ingestor.adapters.seeclickfix import parse_issues_page
+from connect311_ingestor.parsers.open311 import parse_requests
+from connect311_ingestor.parsers.profiles import get_profile
+from connect311_ingestor.parsers.seeclickfix import parse_issues_page
 from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.settings import IngestorSettings
 from connect311_ingestor.sources.files import import_file

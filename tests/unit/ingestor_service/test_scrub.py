@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connect311_ingestor.adapters.profiles import get_profile
+from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.scrub import (
     _KNOWN_WORDS,
     ID,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connect311_contracts.request import ClosedReason, RequestStatus, ServiceRequest
-from connect311_ingestor.adapters.open311 import RequestUpdate
+from connect311_ingestor.parsers.open311_updates import RequestUpdate
 from connect311_ingestor.records import Accepted
 from connect311_ingestor.timeline import lifecycle, timeline, wall_offset
 from connect311_ingestor.updates import apply_update

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from connect311_contracts.logs import JsonFormatter, TextFormatter
+from connect311_bus.logs import JsonFormatter, TextFormatter
 from connect311_local.supervisor import is_error_line
 
 

@@ -11,7 +11,7 @@ from connect311_map_api.cli import cli
 def test_help_lists_run_options() -> None:
     result = CliRunner().invoke(cli, ["run", "--help"])
     assert result.exit_code == 0
-    assert "--no-consume" in result.output and "--port" in result.output
+    assert "--no-consume" in result.output and "--http-port" in result.output
 
 
 def test_unreachable_database_exits_with_advice(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import ConsumerRecord
 from sqlalchemy import func, select
 
-from connect311_contracts.kafka import encode
+from connect311_bus.kafka import encode
 from connect311_contracts.settings import KafkaSettings
 from connect311_map_api.consumers import StateConsumer
 from connect311_map_api.db.engine import create_schema, make_engine

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from connect311_contracts.events import RequestClosed, RequestOpened
 from connect311_contracts.request import ClosedReason, RequestStatus
-from connect311_ingestor.adapters.open311 import parse_requests
+from connect311_ingestor.parsers.open311 import parse_requests
 from connect311_ingestor.records import Accepted
 from connect311_map_api.db.state_store import apply_events
 from tests.unit.map_api.factories import event, snapshot

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
-from connect311_contracts.kafka import ensure_topics
+from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings
 from connect311_local import demo
 from connect311_local.broker import BrokerStartError, LocalBroker, port_answers, start_broker

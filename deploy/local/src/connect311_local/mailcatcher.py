@@ -102,7 +102,7 @@ class Inbox:
 
 def _part(message: EmailMessage, subtype: str) -> str | None:
     body = message.get_body(preferencelist=(subtype,))
-    return None if body is None else str(body.get_content())  # type: ignore[attr-defined]
+    return None if body is None else str(body.get_content())
 
 
 class _Handler:

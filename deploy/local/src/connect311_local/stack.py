@@ -120,7 +120,7 @@ def service_specs(
             {
                 **env,
                 "MAP_API_DATABASE_URL": f"{db}/map-api.db",
-                "MAP_API_PORT": str(ports.map_api_port),
+                "MAP_API_HTTP_PORT": str(ports.map_api_port),
                 "MAP_API_METRICS_TOKEN": LOCAL_METRICS_TOKEN,
                 # The demo city (NYC, data/demo): the map opens on it, not on the default.
                 "MAP_API_MAP_CENTER_LAT": "40.73",
@@ -152,7 +152,7 @@ def service_specs(
         ),
         ProcessSpec(
             "ingestor",
-            (_bin("connect311-ingestor"), "serve"),
+            (_bin("connect311-ingestor"), "run"),
             {
                 **env,
                 "INGESTOR_DATABASE_URL": f"{db}/ingestor.db",

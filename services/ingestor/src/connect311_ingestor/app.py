@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI
 
-from connect311_contracts.broker_watch import BrokerWatch
-from connect311_contracts.http_limits import HttpLimits, guarded_http
-from connect311_contracts.kafka import ensure_topics, producer
-from connect311_contracts.proxies import proxy_options
+from connect311_bus.broker_watch import BrokerWatch
+from connect311_bus.http_limits import HttpLimits, guarded_http
+from connect311_bus.kafka import ensure_topics, producer
+from connect311_bus.proxies import proxy_options
 from connect311_contracts.settings import KafkaSettings
 from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.pipeline import Ingestor

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from connect311_contracts.request import ServiceRequest
-from connect311_ingestor.adapters.open311 import FeedError, request_records
-from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES, ColumnProfile, ColumnSpec
-from connect311_ingestor.adapters.tabular import parse_row, read_records
 from connect311_ingestor.exclusions import Exclusion
+from connect311_ingestor.parsers.open311 import request_records
+from connect311_ingestor.parsers.open311_document import FeedError
+from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, ColumnProfile, ColumnSpec
+from connect311_ingestor.parsers.tabular import parse_row, read_records
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.sources.files import open311_format, parse_open311_file
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from connect311_contracts.loop_lag import LoopLag
+from connect311_bus.loop_lag import LoopLag
 
 
 class IngestMetrics:
@@ -12,7 +12,7 @@ class IngestMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        # Started where the service starts its tasks; see connect311_bus.loop_lag.
         self.loop_lag = LoopLag(self.registry, "ingestor")
         self.http_refused = Counter(
             "ingestor_http_refused",

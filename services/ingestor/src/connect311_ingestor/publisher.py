@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from connect311_bus.kafka import encode, trace_headers
+from connect311_bus.logs import log_context
 from connect311_contracts.events import RequestEvent
-from connect311_contracts.kafka import encode, trace_headers
-from connect311_contracts.logs import log_context
 from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
 

@@ -73,7 +73,7 @@ class IngestorSettings(BaseSettings):
     database_url: str = "sqlite:///var/ingestor.db"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8001, ge=1, le=65535)
-    # What one push may send before the app sees it (connect311_contracts.http_limits).
+    # What one push may send before the app sees it (connect311_bus.http_limits).
     http_max_request_line_bytes: int = Field(default=8_192, ge=1_024, description="Longer: 414")
     http_max_header_bytes: int = Field(default=32_768, ge=4_096, description="More: 431")
     http_header_timeout_s: float = Field(default=10.0, gt=0, description="Slower head: 408")
@@ -101,7 +101,7 @@ class IngestorSettings(BaseSettings):
         default=30.0, gt=0, description="Longest wait for the broker to acknowledge a batch"
     )
     broker_check_s: float = Field(
-        default=5.0, gt=0, description="How often serve/poll check whether the broker lost topics"
+        default=5.0, gt=0, description="How often run/poll check whether the broker lost topics"
     )
     republish_window_s: float = Field(
         default=3600.0,

@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from connect311_contracts.auth import bearer_matches
+from connect311_bus.auth import bearer_matches
 from connect311_contracts.rejects import RejectReason
-from connect311_ingestor.adapters.normalize import raw_text
-from connect311_ingestor.adapters.open311 import parse_record
 from connect311_ingestor.json_depth import MAX_JSON_DEPTH, json_depth
+from connect311_ingestor.parsers.open311 import parse_record
+from connect311_ingestor.parsers.redact import raw_text
 from connect311_ingestor.pipeline import Ingestor, Outcome
 from connect311_ingestor.records import ParseResult, Rejected
 from connect311_ingestor.settings import IngestorSettings

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from connect311_contracts.broker_watch import BrokerWatch
-from connect311_contracts.kafka import ensure_topics
+from connect311_bus.broker_watch import BrokerWatch
+from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_map_api import tokenlog
 from connect311_map_api.api import (
@@ -157,7 +157,7 @@ async def _start(
         "metrics": ctx.metrics,
     }
     state = StateConsumer(
-        ctx.kafka, ctx.settings.consumer_group, broadcaster=ctx.broadcaster, **common
+        ctx.kafka, ctx.settings.group_id, broadcaster=ctx.broadcaster, **common
     )
     feedback = FeedbackConsumer(
         ctx.kafka, ctx.settings.feedback_group, service=ctx.service, **common

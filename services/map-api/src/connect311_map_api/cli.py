@@ -10,9 +10,9 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
-from connect311_contracts.http_limits import HttpLimits, guarded_http
-from connect311_contracts.logs import configure_logging
-from connect311_contracts.proxies import proxy_options
+from connect311_bus.http_limits import HttpLimits, guarded_http
+from connect311_bus.logs import configure_logging
+from connect311_bus.proxies import proxy_options
 from connect311_contracts.settings import DevelopmentSecretRefused
 from connect311_map_api.settings import MapApiSettings
 
@@ -20,14 +20,16 @@ cli = typer.Typer(help="Connect311 map API: live request map, stats, sign-up, Op
 
 
 @cli.callback()
-def main() -> None:
+def root() -> None:
     """Connect311 map API."""
 
 
 @cli.command()
 def run(
-    host: str = typer.Option(None, help="Bind address (default MAP_API_HOST or 127.0.0.1)"),
-    port: int = typer.Option(None, help="Port (default MAP_API_PORT or 8000)"),
+    http_host: str = typer.Option(
+        None, help="Bind address (default MAP_API_HTTP_HOST or 127.0.0.1)"
+    ),
+    http_port: int = typer.Option(None, help="Port (default MAP_API_HTTP_PORT or 8000)"),
     consume: bool = typer.Option(
         None, "--consume/--no-consume", help="Run Kafka consumers (default MAP_API_CONSUME)"
     ),
@@ -37,7 +39,9 @@ def run(
     from connect311_map_api.app import create_app
 
     overrides: dict[str, Any] = {
-        k: v for k, v in {"host": host, "port": port, "consume": consume}.items() if v is not None
+        k: v
+        for k, v in {"http_host": http_host, "http_port": http_port, "consume": consume}.items()
+        if v is not None
     }
     settings = MapApiSettings(**overrides)
     configure_logging("map-api", log_level)  # LOG_FORMAT=json|text
@@ -54,12 +58,14 @@ def run(
     except DevelopmentSecretRefused as exc:
         typer.echo(f"connect311-map-api: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"map API on http://{settings.host}:{settings.port} (database {_safe(settings)})")
+    typer.echo(
+        f"map API on http://{settings.http_host}:{settings.http_port} (database {_safe(settings)})"
+    )
     # log_config=None: uvicorn's lines (access log too) go through the one redacting handler.
     uvicorn.run(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=settings.http_host,
+        port=settings.http_port,
         log_level=log_level,
         log_config=None,
         http=http_protocol(app, settings),  # 414/431/408 before the app sees a request
@@ -87,5 +93,6 @@ def _safe(settings: MapApiSettings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Entry point for [project.scripts] and `python -m connect311_map_api`."""
     cli()

@@ -12,18 +12,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from pydantic import TypeAdapter
+from aiokafka import ConsumerRecord
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from connect311_bus.consume import Batch, ConsumeLoop, DeadLetters
+from connect311_bus.kafka import UndecodableMessage, consumer, decode
+from connect311_bus.rewind import Rewind
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
-from connect311_contracts.kafka import UndecodableMessage, consumer, dead_letter, decode
-from connect311_contracts.logs import kafka_context, log_context
-from connect311_contracts.rewind import Rewind
 from connect311_contracts.settings import KafkaSettings
-from connect311_contracts.subscriptions import SubscriptionBounced
+from connect311_contracts.subscriptions import SUBSCRIPTION_BOUNCED_ADAPTER
 from connect311_contracts.topics import REQUEST_EVENTS, SUBSCRIPTION_FEEDBACK
 from connect311_map_api.core.state import feature, naive_utc
 from connect311_map_api.db.state_store import ApplyResult, apply_events
@@ -34,7 +33,6 @@ from connect311_map_api.publisher import SERVICE, Publisher
 from connect311_map_api.signup import SubscriptionService
 
 log = logging.getLogger(__name__)
-BOUNCE_ADAPTER: TypeAdapter[SubscriptionBounced] = TypeAdapter(SubscriptionBounced)
 BATCH = 500
 
 
@@ -56,7 +54,7 @@ def store_dead_letter(engine: Engine, record: Any, reason: str) -> None:
 
 
 class _Loop:
-    """A consume -> handle -> commit loop over one topic."""
+    """A handler on the shared consume loop over one topic (a new consumer per restart)."""
 
     topic = ""
 
@@ -73,58 +71,32 @@ class _Loop:
         self._engine = engine
         self._publisher = publisher
         self._metrics = metrics
-        self._consumer: AIOKafkaConsumer | None = None
-        self._next: dict[TopicPartition, int] = {}
-        self.rewind = Rewind(self.topic)
+        self._dead_letters = DeadLetters(SERVICE, publisher.dead_letter)
+        self.rewind = Rewind(self.topic)  # outlives each consumer: a request is never lost
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        self._consumer = consumer(self._kafka, self._group, self.topic)
-        await self._consumer.start()
+        kafka_consumer = consumer(self._kafka, self._group)
+        loop = ConsumeLoop(
+            kafka_consumer,
+            self.topic,
+            self._handle,
+            self._metrics.consumer_lag,
+            max_records=BATCH,
+            rewind=self.rewind,
+        )
+        loop.subscribe()
+        await kafka_consumer.start()
         try:
-            while True:
-                if self.rewind.pending:  # the broker lost its log: read the new one from its start
-                    await self.rewind.apply(self._consumer)
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=BATCH)
-                for tp, records in batches.items():
-                    await self._handle(records)
-                    await self._consumer.commit({tp: records[-1].offset + 1})
-                    self._next[tp] = records[-1].offset + 1
-                self._report_lag()
+            await loop.run()
         finally:
-            await self._consumer.stop()
-
-    def _report_lag(self) -> None:
-        assert self._consumer is not None
-        lag = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is not None and tp in self._next:
-                lag += max(0, high - self._next[tp])
-        self._metrics.consumer_lag.labels(self.topic).set(lag)
+            await kafka_consumer.stop()
 
     async def _poison(self, record: Any, reason: str) -> None:
-        with log_context(**kafka_context(record)):
-            log.warning(
-                "dead-lettering %s[%d]@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                reason,
-            )
-        letter = dead_letter(
-            SERVICE,
-            record.topic,
-            record.partition,
-            record.offset,
-            record.key,
-            record.value,
-            reason,
-        )
-        await self._publisher.dead_letter(letter)
+        await self._dead_letters.send(record, reason)
         await run_in_threadpool(store_dead_letter, self._engine, record, reason)
 
-    async def _handle(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+    async def _handle(self, records: Batch) -> None:
         raise NotImplementedError
 
 
@@ -137,7 +109,7 @@ class StateConsumer(_Loop):
         super().__init__(*args, **kwargs)
         self._broadcaster = broadcaster
 
-    async def _handle(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+    async def _handle(self, records: Batch) -> None:
         decoded: list[tuple[ConsumerRecord[Any, Any], RequestEvent]] = []
         for record in records:
             try:
@@ -190,10 +162,10 @@ class FeedbackConsumer(_Loop):
         super().__init__(*args, **kwargs)
         self._service = service
 
-    async def _handle(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+    async def _handle(self, records: Batch) -> None:
         for record in records:
             try:
-                message = decode(BOUNCE_ADAPTER, record.value)
+                message = decode(SUBSCRIPTION_BOUNCED_ADAPTER, record.value)
             except UndecodableMessage as exc:
                 self._metrics.feedback.labels("dead_lettered").inc()
                 await self._poison(record, str(exc))

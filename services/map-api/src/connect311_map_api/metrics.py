@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from connect311_contracts.loop_lag import LoopLag
+from connect311_bus.consume import consumer_lag_gauge
+from connect311_bus.loop_lag import LoopLag
 
 
 class _SubscriptionCounts(Collector):
@@ -34,7 +35,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        # Started where the service starts its tasks; see connect311_bus.loop_lag.
         self.loop_lag = LoopLag(self.registry, "map_api")
         self.http_refused = Counter(
             "map_api_http_refused",
@@ -48,12 +49,7 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        self.consumer_lag = Gauge(
-            "map_api_consumer_lag",
-            "Messages behind the high-water mark, per topic",
-            ["topic"],
-            registry=self.registry,
-        )
+        self.consumer_lag = consumer_lag_gauge(self.registry, "map_api")
         self.latency = Histogram(
             "map_api_request_seconds",
             "API latency by route",

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from connect311_contracts.kafka import encode, producer
+from connect311_bus.kafka import encode, producer
 from connect311_contracts.notifications import ConfirmationRequested, recipient_key
 from connect311_contracts.rejects import MessageDeadLettered
 from connect311_contracts.settings import KafkaSettings

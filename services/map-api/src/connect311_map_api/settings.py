@@ -21,9 +21,9 @@ class MapApiSettings(BaseSettings):
         default="sqlite:///var/map-api.db", description="SQLAlchemy URL: SQLite file or PostgreSQL"
     )
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, description="Wait for a lock")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    # What one request may send before the app sees it (connect311_contracts.http_limits).
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    # What one request may send before the app sees it (connect311_bus.http_limits).
     max_request_line_bytes: int = Field(default=8_192, ge=1_024, description="Longer: 414")
     max_header_bytes: int = Field(default=32_768, ge=4_096, description="More: 431")
     header_timeout_s: float = Field(default=10.0, gt=0, description="Slower request head: 408")
@@ -87,7 +87,7 @@ class MapApiSettings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token for /api/admin; admin endpoints answer 503 unset"
     )
-    consumer_group: str = "map-api-state"
+    group_id: str = Field(default="map-api-state", description="Request-event consumer group")
     feedback_group: str = "map-api-feedback"
     republish_on_start: bool = True
     publish_timeout_s: float = Field(

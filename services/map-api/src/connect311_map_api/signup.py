@@ -74,15 +74,21 @@ def _edited(
     radius_m: float | None,
     filters: SubscriptionFilters | None,
     max_vertices: int,
+    place: tuple[float, float] | None = None,
 ) -> Subscription:
-    """The subscription with a new radius and/or filters, checked as a sign-up is."""
-    if radius_m is None and filters is None:
-        raise ValueError("an edit needs radius_m or filters")
+    """The subscription with a new place, radius and/or filters, checked as a sign-up is."""
+    if radius_m is None and filters is None and place is None:
+        raise ValueError("an edit needs a place (lat and long), radius_m or filters")
     update: dict[str, object] = {}
-    if radius_m is not None:
+    if radius_m is not None or place is not None:
         if sub.target.kind != "circle":
-            raise ValueError("only an alert around a point has a radius to change")
-        update["target"] = {**sub.target.model_dump(), "radius_m": float(radius_m)}
+            raise ValueError("only an alert around a point has a place and radius to change")
+        target = sub.target.model_dump()
+        if radius_m is not None:
+            target["radius_m"] = float(radius_m)
+        if place is not None:
+            target["lat"], target["long"] = place
+        update["target"] = target
     if filters is not None:
         update["filters"] = filters.model_dump()
     try:
@@ -274,6 +280,7 @@ class SubscriptionService:
         *,
         radius_m: float | None = None,
         filters: SubscriptionFilters | None = None,
+        place: tuple[float, float] | None = None,
     ) -> list[Subscription]:
         """Apply a manage action to one of the owner's subscriptions; returns the new list.
 
@@ -302,7 +309,9 @@ class SubscriptionService:
             changed = store.with_delivery(sub, delivery)
             await self._save_and_publish(changed)
         elif action == "edit":
-            changed = _edited(sub, radius_m, filters, self._settings.max_polygon_vertices)
+            changed = _edited(
+                sub, radius_m, filters, self._settings.max_polygon_vertices, place=place
+            )
             await self._save_and_publish(changed)
         else:
             raise NotAllowed("set_delivery needs a delivery value")

@@ -13,7 +13,7 @@ import logging
 import re
 from typing import Any
 
-from connect311_contracts.logs import cap
+from connect311_bus.logs import cap
 
 REDACTED = "<redacted>"
 PACKAGE = "connect311_map_api"

@@ -10,12 +10,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import numpy as np
 import shapely
 from rtree import index as rtree_index
 
-from connect311_contracts.subscriptions import Subscription, SubscriptionStatus
+from connect311_contracts.subscriptions import (
+    AreaTarget,
+    CircleTarget,
+    CityWideTarget,
+    CorridorTarget,
+    FollowTarget,
+    Subscription,
+    SubscriptionStatus,
+)
 from connect311_matcher.geodesy import EARTH_RADIUS_M, FloatArray, unit_vector
 from connect311_matcher.grid import CircleBatch, CoverGrid, GridShape, SlotArray, griddable
 from connect311_matcher.segments import SegmentIndex
@@ -137,23 +146,23 @@ class SubscriptionIndex:
         self.latest_confirmed = max(self.latest_confirmed, c.confirmed_ts)
         self.filtered_count += c.has_filters
         self._raw_bytes += len(c.raw)
-        if c.kind == "circle":
-            self._add_circle(c, sub)
-        elif c.kind == "area":
-            assert c.bbox is not None
-            self._shapes.insert(slot, c.bbox)
-        elif c.kind == "corridor":
-            target = sub.target
-            coords = np.asarray(target.coordinates, dtype=np.float64)  # type: ignore[union-attr]
-            self._segments.add(slot, coords, target.width_m)  # type: ignore[union-attr]
-        elif c.kind == "follow":
-            self._follows.setdefault(c.follows or "", set()).add(slot)
-        else:
-            self._citywide.add(slot)
+        match sub.target:  # c.kind is the target's kind; matching narrows the target's type
+            case CircleTarget() as circle:
+                self._add_circle(c, circle)
+            case AreaTarget():
+                assert c.bbox is not None
+                self._shapes.insert(slot, c.bbox)
+            case CorridorTarget(coordinates=coordinates, width_m=width_m):
+                self._segments.add(slot, np.asarray(coordinates, dtype=np.float64), width_m)
+            case FollowTarget():
+                self._follows.setdefault(c.follows or "", set()).add(slot)
+            case CityWideTarget():
+                self._citywide.add(slot)
+            case _:
+                assert_never(sub.target)
 
-    def _add_circle(self, c: Compiled, sub: Subscription) -> None:
-        target = sub.target
-        lat, lon, radius = target.lat, target.long, target.radius_m  # type: ignore[union-attr]
+    def _add_circle(self, c: Compiled, target: CircleTarget) -> None:
+        lat, lon, radius = target.lat, target.long, target.radius_m
         s, slot = self.slots, c.slot
         s.lat[slot], s.lon[slot], s.radius_m[slot], s.lon_half[slot] = (
             lat,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from connect311_contracts.loop_lag import LoopLag
+from connect311_bus.consume import consumer_lag_gauge
+from connect311_bus.loop_lag import LoopLag
 
 
 class MatcherMetrics:
@@ -12,7 +13,7 @@ class MatcherMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        # Started where the service starts its tasks; see connect311_bus.loop_lag.
         self.loop_lag = LoopLag(self.registry, "matcher")
         r = self.registry
         self.events_in = Counter(
@@ -53,9 +54,4 @@ class MatcherMetrics:
             registry=r,
         )
         self.ready = Gauge("matcher_ready", "1 once subscriptions are caught up", registry=r)
-        self.consumer_lag = Gauge(
-            "matcher_consumer_lag",
-            "Messages behind the high-water mark on assigned partitions, by topic",
-            ["topic"],
-            registry=r,
-        )
+        self.consumer_lag = consumer_lag_gauge(self.registry, "matcher")

@@ -15,7 +15,13 @@ from connect311_contracts.notifications import (
     recipient_key,
 )
 from connect311_contracts.request import ServiceRequest
-from connect311_contracts.subscriptions import Subscription, SubscriptionFilters
+from connect311_contracts.subscriptions import (
+    AreaTarget,
+    CircleTarget,
+    CorridorTarget,
+    Subscription,
+    SubscriptionFilters,
+)
 from connect311_matcher.grid import SlotArray
 from connect311_matcher.index import SubscriptionIndex, circle_distance_m
 from connect311_matcher.targets import Compiled
@@ -103,18 +109,24 @@ def _recent_enough(c: Compiled, r: ServiceRequest) -> bool:
 
 def circle_rule(sub: Subscription, away: float) -> str:
     """e.g. 'within 500 m of Home (312 m away)'."""
-    radius = sub.target.radius_m  # type: ignore[union-attr]
-    return f"within {radius:g} m of {sub.label or 'your place'} ({away:.0f} m away)"
+    match sub.target:
+        case CircleTarget(radius_m=radius):
+            return f"within {radius:g} m of {sub.label or 'your place'} ({away:.0f} m away)"
+        case _:
+            raise TypeError(f"circle_rule needs a circle, not a {sub.target.kind}")
 
 
 def shape_rule(sub: Subscription, distance_m: float | None) -> str:
     """e.g. "inside your area 'School zone'" or 'within 100 m of your route (12 m away)'."""
     label = sub.label
-    if sub.target.kind == "area":
-        return f"inside your area '{label}'" if label else "inside your area"
-    width = sub.target.width_m  # type: ignore[union-attr]
-    route = f"your route '{label}'" if label else "your route"
-    return f"within {width:g} m of {route} ({distance_m or 0:.0f} m away)"
+    match sub.target:
+        case AreaTarget():
+            return f"inside your area '{label}'" if label else "inside your area"
+        case CorridorTarget(width_m=width):
+            route = f"your route '{label}'" if label else "your route"
+            return f"within {width:g} m of {route} ({distance_m or 0:.0f} m away)"
+        case _:
+            raise TypeError(f"shape_rule needs an area or a route, not a {sub.target.kind}")
 
 
 def citywide_rule(sub: Subscription, r: ServiceRequest) -> str:

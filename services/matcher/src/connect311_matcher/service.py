@@ -1,9 +1,10 @@
 """The matcher process: subscriptions in, request events in, notification commands out.
 
-Composition root. Every instance reads all of the compacted subscriptions topic from the
-beginning (no group), knows it has caught up from the fetch high-water mark, builds its cover
-grid, and only then joins the request-events consumer group. Offsets of request events are
-committed only after the broker has acknowledged every notification for them.
+Its clients come built from `connect311_matcher.app` (the composition root). Every instance
+reads all of the compacted subscriptions topic from the beginning (no group), knows it has
+caught up from the fetch high-water mark, builds its cover grid, and only then joins the
+request-events consumer group. Offsets of request events are committed only after the broker
+has acknowledged every notification for them.
 
 A broker watch notices when the broker lost what it held (a memory-only local broker that
 restarted): the matcher then drops every subscription it held and reads the topic again from
@@ -16,32 +17,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import Gauge
 
-from connect311_contracts.broker_watch import BrokerState, BrokerWatch
-from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
-from connect311_contracts.kafka import (
+from connect311_bus.broker_watch import BrokerState
+from connect311_bus.consume import Batch, ConsumeLoop, DeadLetters
+from connect311_bus.kafka import (
     UndecodableMessage,
-    consumer,
     consumer_lag,
-    dead_letter,
     decode,
     encode,
-    ensure_topics,
-    producer,
-    publish_dead_letter,
     trace_headers,
 )
-from connect311_contracts.logs import header_trace_id, kafka_context, log_context
+from connect311_bus.logs import header_trace_id, kafka_context, log_context
+from connect311_bus.rewind import Rewind
+from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.notifications import recipient_key
-from connect311_contracts.rewind import Rewind
-from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import SUBSCRIPTION_CHANGED_ADAPTER
+from connect311_matcher.clients import SERVICE, MatcherClients
 from connect311_matcher.index import SubscriptionIndex
 from connect311_matcher.metrics import MatcherMetrics
 from connect311_matcher.rules import find_matches, grouped_notifications
@@ -49,21 +43,6 @@ from connect311_matcher.settings import MatcherSettings
 from connect311_matcher.targets import UnusableGeometry
 
 log = logging.getLogger(__name__)
-SERVICE = "matcher"
-
-
-class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Holds a rebalance until the batch in flight is produced and committed."""
-
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        async with self._lock:
-            pass
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        log.info("request-event partitions assigned: %s", sorted(tp.partition for tp in assigned))
 
 
 async def report_lag(kafka_consumer: AIOKafkaConsumer, topic: str, gauge: Gauge) -> None:
@@ -76,12 +55,12 @@ class Matcher:
 
     def __init__(
         self,
-        settings: MatcherSettings | None = None,
-        kafka: KafkaSettings | None = None,
+        settings: MatcherSettings,
+        clients: MatcherClients,
         metrics: MatcherMetrics | None = None,
     ) -> None:
-        self.settings = settings or MatcherSettings()
-        self.kafka = kafka or KafkaSettings()
+        self.settings = settings
+        self._clients = clients
         self.metrics = metrics or MatcherMetrics()
         self.index = SubscriptionIndex(
             cell_m=self.settings.cell_m, min_delta=self.settings.rebuild_min_delta
@@ -90,7 +69,7 @@ class Matcher:
         self._stop = asyncio.Event()
         self._batch_lock = asyncio.Lock()
         self._rebuild: asyncio.Task[None] | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = clients.producer
         self._reread = asyncio.Event()
         self._rewind = Rewind(self.settings.events_topic)
         self.broker_state = BrokerState.OK
@@ -101,11 +80,8 @@ class Matcher:
 
     async def run(self) -> None:
         """Catch up on subscriptions, then match request events until stopped."""
-        if self.settings.create_topics:
-            await ensure_topics(self.kafka)
-        self._producer = producer(self.kafka, SERVICE)
         await self._producer.start()
-        subs = consumer(self.kafka, None, fetch_max_wait_ms=100, max_partition_fetch_bytes=4 << 20)
+        subs = self._clients.subscriptions
         await subs.start()
         try:
             tps = await self._assign_all(subs)
@@ -174,12 +150,7 @@ class Matcher:
 
     async def _watch_broker(self) -> None:
         """Check the broker; after it lost its topics, have the subscriptions read again."""
-        watch = BrokerWatch(
-            self.kafka,
-            self._reread_subscriptions,
-            self.settings.broker_check_s,
-            client_id=f"{self.kafka.client_id_prefix}-{SERVICE}-watch",
-        )
+        watch = self._clients.watch(self._reread_subscriptions)
         while True:  # the first check, right after catch-up, learns which cluster this is
             try:
                 self.broker_state = await watch.check()
@@ -284,51 +255,29 @@ class Matcher:
     # ---- request events --------------------------------------------------------------------
 
     async def _consume_events(self) -> None:
-        events = consumer(self.kafka, self.settings.group_id)
-        events.subscribe([self.settings.events_topic], listener=_WaitForBatch(self._batch_lock))
+        events = self._clients.events
+        loop = ConsumeLoop(
+            events,
+            self.settings.events_topic,
+            self._process,
+            self.metrics.consumer_lag,
+            max_records=self.settings.max_batch,
+            rewind=self._rewind,  # re-match what the broker's new log holds
+            batch_lock=self._batch_lock,  # no event is matched against a half-cleared index
+        )
+        loop.subscribe()
         await events.start()
-        stop = asyncio.create_task(self._stop.wait())
         try:
-            while not self._stop.is_set():
-                if self._rewind.pending:  # re-match what the broker's new log holds
-                    await self._rewind.apply(events)
-                fetch = asyncio.create_task(
-                    events.getmany(timeout_ms=500, max_records=self.settings.max_batch)
-                )
-                await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not fetch.done():
-                    fetch.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await fetch
-                    break
-                batch = fetch.result()
-                if batch:
-                    async with self._batch_lock:
-                        await self._process(events, batch)
-                await report_lag(events, self.settings.events_topic, self.metrics.consumer_lag)
+            await loop.run(self._stop)
         finally:
-            stop.cancel()
             await events.stop()  # leaves the group so the others take over at once
 
-    async def _process(
-        self,
-        events: AIOKafkaConsumer,
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> None:
-        """Match a batch, wait for the broker to ack every notification, then commit."""
-        assert self._producer is not None
+    async def _process(self, batch: Batch) -> None:
+        """Match a batch and wait for the broker to ack every notification (then: commit)."""
         pending: list[asyncio.Future[object]] = []
-        for records in batch.values():
-            for record in records:
-                pending += await self._match_record(record)
+        for record in batch:
+            pending += await self._match_record(record)
         await asyncio.gather(*pending)
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
-        try:
-            await events.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # The partition moved mid-batch: its new owner re-reads it (at-least-once; the
-            # notifications carry stable ids so the notifier drops the repeats).
-            log.warning("commit failed after a rebalance: %s", exc)
 
     async def _match_record(
         self, record: ConsumerRecord[bytes, bytes]
@@ -388,11 +337,5 @@ class Matcher:
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         assert self._producer is not None
-        log.warning(
-            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
-        )
-        letter = dead_letter(
-            SERVICE, record.topic, record.partition, record.offset, record.key, record.value, reason
-        )
-        await publish_dead_letter(self._producer, letter)
+        await DeadLetters.via(SERVICE, self._producer).send(record, reason)
         self.metrics.dead_letters.labels(record.topic).inc()

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from connect311_contracts.broker_watch import BrokerWatch
-from connect311_contracts.kafka import consumer, ensure_topics, producer
+from connect311_bus.broker_watch import BrokerWatch
+from connect311_bus.kafka import consumer, ensure_topics, producer
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.topics import NOTIFICATIONS
 from connect311_notifier.consumer import CommandConsumer

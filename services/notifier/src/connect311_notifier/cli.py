@@ -10,7 +10,7 @@ import typer
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.exc import SQLAlchemyError
 
-from connect311_contracts.logs import configure_logging
+from connect311_bus.logs import configure_logging
 from connect311_contracts.settings import (
     DevelopmentSecretRefused,
     KafkaSettings,

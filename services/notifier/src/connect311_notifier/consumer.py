@@ -9,25 +9,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from connect311_contracts.kafka import (
-    UndecodableMessage,
-    consumer_lag,
-    dead_letter,
-    decode,
-    publish_dead_letter,
-)
-from connect311_contracts.logs import kafka_context, log_context
+from connect311_bus.consume import Batch, ConsumeLoop, DeadLetters
+from connect311_bus.kafka import UndecodableMessage, decode
+from connect311_bus.logs import kafka_context, log_context
+from connect311_bus.rewind import Rewind
 from connect311_contracts.notifications import (
     NOTIFICATION_ADAPTER,
     ConfirmationRequested,
     NotificationCommand,
     recipient_key,
 )
-from connect311_contracts.rewind import Rewind
 from connect311_contracts.topics import DEAD_LETTERS, NOTIFICATIONS
 from connect311_notifier.ledger import Incoming, Ledger, Planner, Recorded
 from connect311_notifier.metrics import Metrics
@@ -78,7 +72,7 @@ def command_kind(command: NotificationCommand) -> str:
 
 
 class CommandConsumer:
-    """Reads batches, records them in one transaction, then commits their offsets."""
+    """The notifier's handler on the shared consume loop: a batch into the ledger at once."""
 
     def __init__(
         self,
@@ -96,38 +90,31 @@ class CommandConsumer:
         self.metrics = metrics
         self.on_recorded = on_recorded
         self.plan = make_planner(settings, lambda: datetime.now(UTC))
-        self.rewind = Rewind(NOTIFICATIONS.name)
+        self.dead_letters = DeadLetters.via(SERVICE, producer)
+        self.loop = ConsumeLoop(
+            consumer,
+            NOTIFICATIONS.name,
+            self._handle,
+            metrics.consumer_lag,
+            max_records=settings.batch_size,
+            timeout_ms=300,
+        )
+
+    @property
+    def rewind(self) -> Rewind:
+        """Request it after the broker lost its log: the loop re-reads from the start."""
+        return self.loop.rewind
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop`; a batch in hand is always recorded and committed first."""
-        while not stop.is_set():
-            if self.rewind.pending:  # the broker lost its log: read the new one from its start
-                await self.rewind.apply(self.consumer)
-            batches = await self.consumer.getmany(
-                timeout_ms=300, max_records=self.settings.batch_size
-            )
-            records = [r for part in batches.values() for r in part]
-            if records:
-                await asyncio.shield(self._handle(records))
-            lag = await consumer_lag(self.consumer)
-            self.metrics.consumer_lag.labels(NOTIFICATIONS.name).set(lag)
+        await self.loop.run(stop)
 
-    async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _handle(self, records: Batch) -> None:
         decoded = [(r, await self._decode(r)) for r in records]
         pairs = [(r, i) for r, i in decoded if i is not None]
         if pairs:
             await self._record(pairs)
             self.on_recorded()
-        offsets: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as exc:
-            # A rebalance took the partitions away: their new owner reads these records again
-            # and the ledger makes them no-ops.
-            log.warning("offsets not committed (%s); the new owner will skip them", exc)
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Incoming | None:
         """A command, or None after its dead letter is on deadletters.v1."""
@@ -149,18 +136,8 @@ class CommandConsumer:
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, why: str
     ) -> None:
-        letter = dead_letter(
-            SERVICE, record.topic, record.partition, record.offset, record.key, record.value, reason
-        )
-        await publish_dead_letter(self.producer, letter)
+        await self.dead_letters.send(record, reason)
         self.metrics.dead_letters.labels(DEAD_LETTERS.name, why).inc()
-        log.warning(
-            "dead-lettered command at %s/%d@%d: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-        )
 
     async def _record(self, pairs: list[tuple[ConsumerRecord[bytes, bytes], Incoming]]) -> None:
         items = [item for _, item in pairs]

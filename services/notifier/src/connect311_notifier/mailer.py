@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
-from enum import StrEnum
 
 import aiosmtplib
 
+from connect311_notifier.outcome import Outcome, SendResult
 from connect311_notifier.settings import NotifierSettings
+
+# Outcome and SendResult live in the pure outcome policy; exported here too, as what send returns.
+__all__ = ["IDLE_CHECK_S", "Mailer", "Outcome", "SendResult", "classify", "unreachable"]
 
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_S = 30.0
 """After this long idle, NOOP first: servers drop idle connections without telling."""
-
-
-class Outcome(StrEnum):
-    """How one delivery attempt ended."""
-
-    SENT = "sent"
-    TEMPORARY = "temporary"
-    PERMANENT = "permanent"
-    UNREACHABLE = "unreachable"  # no session with the server: about the server, not the email
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """The outcome, the SMTP code when there was one, a reason, and whether it is a bounce."""
-
-    outcome: Outcome
-    code: int | None = None
-    reason: str = ""
-    bounce: bool = False
 
 
 def classify(exc: Exception) -> SendResult:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from connect311_contracts.loop_lag import LoopLag
+from connect311_bus.consume import consumer_lag_gauge
+from connect311_bus.loop_lag import LoopLag
 
 
 class Metrics:
@@ -12,7 +13,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        # Started where the service starts its tasks; see connect311_contracts.loop_lag.
+        # Started where the service starts its tasks; see connect311_bus.loop_lag.
         self.loop_lag = LoopLag(self.registry, "notifier")
         r = self.registry
         self.sent = Counter("notifier_emails_sent", "Emails SMTP accepted", ["kind"], registry=r)
@@ -68,12 +69,7 @@ class Metrics:
             "After the last SMTP outage: from the server answering again to nothing left due",
             registry=r,
         )
-        self.consumer_lag = Gauge(
-            "notifier_consumer_lag",
-            "Commands behind the high-water mark on assigned partitions, by topic",
-            ["topic"],
-            registry=r,
-        )
+        self.consumer_lag = consumer_lag_gauge(self.registry, "notifier")
         self.digest_queue = Gauge(
             "notifier_digest_queue_size", "Digest items waiting for their digest", registry=r
         )

@@ -31,6 +31,30 @@ class EmailKind(StrEnum):
     DIGEST = "digest"
 
 
+class EmailStatus(StrEnum):
+    """An email's place in the outbox: pending -> claimed -> sending -> sent | dead.
+
+    Stored as its value, so the ledger's rows read the same as before there was an enum.
+    """
+
+    PENDING = "pending"
+    """Waiting in the queue (new, given back, or due for a retry at next_attempt_at)."""
+    CLAIMED = "claimed"
+    """Taken by one instance's sender; it never reached SMTP yet."""
+    SENDING = "sending"
+    """Handed to SMTP (the crash window until it is recorded as sent)."""
+    SENT = "sent"
+    """SMTP accepted it: never sent again."""
+    DEAD = "dead"
+    """Given up on (permanent failure, bounce, or too many attempts): dead-lettered."""
+
+
+IN_FLIGHT = (EmailStatus.CLAIMED, EmailStatus.SENDING)
+"""Held by an instance (its lease): given back by release, recover or a lease running out."""
+UNFINISHED = (EmailStatus.PENDING, *IN_FLIGHT)
+"""Not yet sent nor given up on: a recipient's later emails wait behind these."""
+
+
 @dataclass(frozen=True)
 class RecipientState:
     """What the ledger knows about a recipient when a command arrives."""
@@ -126,5 +150,7 @@ def _matched(command: SubscriberMatched, state: RecipientState, limits: Limits) 
 
 def backoff_s(attempt: int, base_s: float, max_s: float, jitter: float) -> float:
     """Exponential back-off with 'equal jitter': half fixed, half random (`jitter` in [0, 1])."""
-    ceiling = min(max_s, base_s * 2.0 ** max(0, attempt))
+    # The exponent stops at 63: a session lost mid-message is retried for as long as it
+    # takes, and past ~1024 attempts 2.0 ** attempt would overflow (and crash the lane).
+    ceiling = min(max_s, base_s * 2.0 ** min(max(0, attempt), 63))
     return ceiling / 2 + ceiling / 2 * jitter

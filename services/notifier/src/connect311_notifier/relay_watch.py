@@ -8,8 +8,9 @@ import logging
 import random
 import time
 
-from connect311_notifier.mailer import Mailer, SendResult
+from connect311_notifier.mailer import Mailer
 from connect311_notifier.metrics import Metrics
+from connect311_notifier.outcome import SendResult
 from connect311_notifier.relay import Relay
 from connect311_notifier.settings import NotifierSettings
 

@@ -16,16 +16,27 @@ from email.message import Message
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.exc import SQLAlchemyError
 
-from connect311_contracts.kafka import encode
-from connect311_contracts.logs import log_context
-from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
+from connect311_bus.kafka import encode
+from connect311_bus.logs import log_context
+from connect311_contracts.notifications import (
+    ConfirmationRequested,
+    NotificationDeadLettered,
+    SubscriberMatched,
+)
 from connect311_contracts.subscriptions import SubscriptionBounced
 from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
 from connect311_notifier.ledger import ClaimedEmail, Ledger
-from connect311_notifier.mailer import Mailer, Outcome, SendResult
+from connect311_notifier.mailer import Mailer
 from connect311_notifier.metrics import Metrics
-from connect311_notifier.model import NotificationDeadLettered
-from connect311_notifier.policy import CHOSEN_DIGEST, RATE_LIMITED, EmailKind, backoff_s
+from connect311_notifier.outcome import (
+    DEAD_LETTER_RETRY_S,
+    Outcome,
+    RetryLimits,
+    SendResult,
+    Step,
+    judge,
+)
+from connect311_notifier.policy import CHOSEN_DIGEST, RATE_LIMITED, EmailKind
 from connect311_notifier.relay_watch import RelayWatch
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
@@ -98,6 +109,9 @@ class Sender:
         self.pacer = Pacer(settings.global_rate_per_s)
         self.wake = asyncio.Event()
         self.relay = RelayWatch(settings, metrics)
+        self.limits = RetryLimits(
+            settings.max_attempts, settings.retry_base_s, settings.retry_max_s
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; the in-flight email is always finished and recorded."""
@@ -270,14 +284,15 @@ class Sender:
             await asyncio.to_thread(self.ledger.mark_sending, email.id, time.time())
         result = await (mailer or self.mailers[0]).send(message)
         now = time.time()
-        if result.outcome is Outcome.UNREACHABLE:
+        verdict = judge(result, email.attempts, self.limits, random.random())
+        if verdict.step is Step.RELEASE:
             # Not this email's failure: it goes back as it was (it never reached SMTP), and
             # every lane stops handing emails to a server that cannot take them.
             self.relay.lost(result)
             self.metrics.failed.labels(kind, result.outcome.value).inc()
             await asyncio.to_thread(self.ledger.release, [email.id])
             return Attempt(finished=False)
-        if result.outcome is Outcome.SENT:
+        if verdict.step is Step.SENT:
             self.relay.sent()
             then = following.id if following else None
             await asyncio.to_thread(self.ledger.mark_sent, email.id, now, then)
@@ -293,27 +308,13 @@ class Sender:
             )
             return Attempt(finished=True, next_marked=following is not None)
         self.metrics.failed.labels(kind, result.outcome.value).inc()
-        # A session lost mid-message (no SMTP code) is retried for as long as it takes;
-        # only a recipient's repeated 4xx gives up after max_attempts.
-        retry = result.code is None or email.attempts + 1 < self.settings.max_attempts
-        if result.outcome is Outcome.TEMPORARY and retry:
-            delay = backoff_s(
-                email.attempts,
-                self.settings.retry_base_s,
-                self.settings.retry_max_s,
-                random.random(),
-            )
+        if verdict.step is Step.RETRY:
+            delay = verdict.retry_in_s
             log.info("email %d: %s; retry in %.1f s", email.id, result.reason, delay)
             await asyncio.to_thread(self.ledger.mark_retry, email.id, result.reason, now + delay)
             self.metrics.retries.labels(kind).inc()
             return Attempt(finished=False)
-        if result.outcome is Outcome.TEMPORARY:
-            result = SendResult(
-                Outcome.PERMANENT,
-                result.code,
-                f"gave up after {email.attempts + 1} attempts: {result.reason}",
-            )
-        return Attempt(finished=await self._dead(email, result))
+        return Attempt(finished=await self._dead(email, verdict.result))
 
     async def _dead(self, email: ClaimedEmail, result: SendResult) -> bool:
         """Publish the dead letter (and bounce) first, then record: a crash between repeats it.
@@ -338,7 +339,10 @@ class Sender:
         except Exception as exc:  # Kafka unavailable: keep the email and try the whole step later
             log.warning("could not publish dead letter for email %d: %s", email.id, exc)
             await asyncio.to_thread(
-                self.ledger.mark_retry, email.id, f"dead letter not published: {exc}", now + 5
+                self.ledger.mark_retry,
+                email.id,
+                f"dead letter not published: {exc}",
+                now + DEAD_LETTER_RETRY_S,
             )
             return False
         await asyncio.to_thread(

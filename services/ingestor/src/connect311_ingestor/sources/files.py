@@ -14,10 +14,11 @@ from typing import Any
 
 from connect311_contracts.envelope import utc_now
 from connect311_contracts.rejects import RejectReason
-from connect311_ingestor.adapters.open311 import MAX_BODY, parse_requests
-from connect311_ingestor.adapters.open311 import Format as Open311Format
-from connect311_ingestor.adapters.profiles import BUILTIN_PROFILES, ColumnProfile
-from connect311_ingestor.adapters.tabular import TabularFormat, parse_row, read_records
+from connect311_ingestor.parsers.open311 import parse_requests
+from connect311_ingestor.parsers.open311_document import MAX_BODY
+from connect311_ingestor.parsers.open311_document import Format as Open311Format
+from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, ColumnProfile
+from connect311_ingestor.parsers.tabular import TabularFormat, parse_row, read_records
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.sources.open311 import iso
@@ -66,13 +67,6 @@ def parse_file(
         return
     for location, item in read_records(path, fmt):
         yield item if isinstance(item, Rejected) else parse_row(item, profile, location)
-
-
-def batched(items: Iterable[ParseResult], size: int) -> Iterator[list[ParseResult]]:
-    """Consecutive lists of at most `size` items."""
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def estimate_rows(path: Path) -> int | None:

@@ -11,12 +11,10 @@ from typing import Any
 from connect311_contracts.envelope import utc_now
 from connect311_contracts.rejects import RejectReason
 from connect311_contracts.request import ServiceRequest
-from connect311_ingestor.adapters.open311 import (
-    FeedError,
-    parse_requests,
-    parse_services,
-    parse_updates,
-)
+from connect311_ingestor.parsers.open311 import parse_requests
+from connect311_ingestor.parsers.open311_document import FeedError
+from connect311_ingestor.parsers.open311_services import parse_services
+from connect311_ingestor.parsers.open311_updates import parse_updates
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.settings import Open311Feed

@@ -9,8 +9,9 @@ from typing import Any
 
 from connect311_contracts.envelope import utc_now
 from connect311_contracts.rejects import RejectReason
-from connect311_ingestor.adapters.normalize import RecordError, parse_datetime
-from connect311_ingestor.adapters.seeclickfix import parse_issues_page
+from connect311_ingestor.parsers.dates import parse_datetime
+from connect311_ingestor.parsers.errors import RecordError
+from connect311_ingestor.parsers.seeclickfix import parse_issues_page
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, Rejected
 from connect311_ingestor.settings import SeeClickFixFeed

@@ -304,13 +304,19 @@ class ManageAction(BaseModel):
     subscription_id: str = Field(min_length=1, max_length=100)
     action: Literal["set_delivery", "unsubscribe", "resume", "edit", "delete"] = Field(
         description="`unsubscribe` pauses (no emails) and `resume` turns it back on; `edit` "
-        "changes `radius_m` (a circle alert) and/or `filters`"
+        "changes the place (`lat` and `long`) and `radius_m` of a circle alert and/or `filters`"
     )
     delivery: Delivery | None = None
     radius_m: float | None = Field(
         default=None, ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="New radius (edit)"
     )
     filters: SubscriptionFilters | None = Field(default=None, description="New filters (edit)")
+    lat: float | None = Field(
+        default=None, ge=-90, le=90, description="New place (edit a circle alert; with `long`)"
+    )
+    long: float | None = Field(
+        default=None, ge=-180, le=180, description="New place (edit a circle alert; with `lat`)"
+    )
 
 
 class Health(BaseModel):

@@ -15,9 +15,9 @@ from sqlalchemy import select, text, update
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from connect311_contracts.auth import bearer_matches
+from connect311_bus.auth import bearer_matches
+from connect311_bus.kafka import UndecodableMessage, decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
-from connect311_contracts.kafka import UndecodableMessage, decode
 from connect311_map_api.api.models import DeadLetter, Health, ReplayResult, SubscriberCounts
 from connect311_map_api.context import AppContext, get_ctx
 from connect311_map_api.core.state import naive_utc

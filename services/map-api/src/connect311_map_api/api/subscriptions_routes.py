@@ -30,6 +30,7 @@ from connect311_map_api.db import queries
 from connect311_map_api.db import subscription_store as store
 from connect311_map_api.signup import NoLongerActive, NotAllowed, RateLimited
 from connect311_map_api.web.alert_words import describe_alert, followed_summary
+from connect311_map_api.web.confirmed import CONFIRMED_COOKIE
 from connect311_map_api.web.pages import TEMPLATES_DIR
 from connect311_map_api.web.security import server_page_headers
 
@@ -123,7 +124,7 @@ def preview(body: PreviewBody, ctx: Ctx) -> dict[str, Any]:
         since, until = history_window(first, newest)
         rows = queries.preview_candidates(conn, filters, since)
     return weekly_alerts(
-        [tuple(row) for row in rows],  # type: ignore[misc]
+        [tuple(row) for row in rows],
         point_matcher(body.target),
         f.event_kinds,
         since,
@@ -190,7 +191,18 @@ async def confirm(token: Token, ctx: Ctx) -> Response:
     except InvalidToken as exc:
         reason = "expired" if "expired" in str(exc) else "invalid"
         return RedirectResponse(f"{CONFIRMED_PAGE}?error={reason}", status_code=303)
-    return RedirectResponse(CONFIRMED_PAGE, status_code=303)
+    done = RedirectResponse(CONFIRMED_PAGE, status_code=303)
+    # The page names the alert from this token (see web/confirmed.py); the URL stays fixed.
+    done.set_cookie(
+        CONFIRMED_COOKIE,
+        token,
+        max_age=600,
+        path=CONFIRMED_PAGE,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.signing.public_base_url.startswith("https:"),
+    )
+    return done
 
 
 @router.get(
@@ -252,7 +264,7 @@ async def manage_list(token: Token, ctx: Ctx) -> Any:
 @router.post(
     "/manage",
     response_model=ManageList,
-    summary="Change delivery, radius or filters; pause, resume or delete",
+    summary="Change delivery, place, radius or filters; pause, resume or delete",
     responses={
         400: {"description": "Bad link"},
         403: {"description": "Not this link's, or not allowed in the alert's state"},
@@ -264,6 +276,9 @@ async def manage_change(token: Token, body: ManageAction, ctx: Ctx) -> Any:
 
     Every change is published on subscriptions.v1 as sign-up's are, so matchers follow it.
     """
+    if (body.lat is None) != (body.long is None):
+        raise unprocessable("a new place needs both lat and long: send both, or neither")
+    place = (body.lat, body.long) if body.lat is not None and body.long is not None else None
     try:
         subs = await ctx.service.change(
             token,
@@ -272,6 +287,7 @@ async def manage_change(token: Token, body: ManageAction, ctx: Ctx) -> Any:
             body.delivery,
             radius_m=body.radius_m,
             filters=body.filters,
+            place=place,
         )
     except InvalidToken as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)

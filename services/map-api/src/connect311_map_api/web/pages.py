@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from connect311_map_api.web.confirmed import CONFIRMED_COOKIE, confirmed_alert_name
 from connect311_map_api.web.security import OSM_TILE_URL, page_headers
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -73,6 +74,16 @@ def embed_view(lat: float | None, long: float | None, zoom: int | None) -> dict[
 def _clean(value: str | None) -> str:
     """A filter value from the query string, trimmed and bounded."""
     return (value or "").strip()[:_FILTER_MAX]
+
+
+def _confirmed_name(ctx: Any, token: str | None) -> str | None:
+    """The just-confirmed alert, named from the confirm link's cookie (None when unknown)."""
+    return confirmed_alert_name(
+        ctx.engine,
+        ctx.signing.secret_key.get_secret_value(),
+        token,
+        int(ctx.settings.confirm_token_max_age_s),
+    )
 
 
 def build_router(settings: Any) -> APIRouter:
@@ -174,13 +185,17 @@ def build_router(settings: Any) -> APIRouter:
 
     @router.get("/subscriptions/confirmed", response_class=HTMLResponse)
     def confirmed_page(request: Request, error: str | None = None) -> HTMLResponse:
-        """Shown after a subscriber follows the confirmation link."""
+        """Shown after a subscriber follows the confirmation link; names the alert."""
+        name = None
+        ctx = getattr(request.app.state, "ctx", None)
+        if not error and ctx is not None:
+            name = _confirmed_name(ctx, request.cookies.get(CONFIRMED_COOKIE))
         return render(
             request,
             "confirmed.html",
             page="confirmed",
             title=_CONFIRM_TITLES.get(_clean(error), "Confirmation failed"),
-            extra={"error": _clean(error)},
+            extra={"error": _clean(error), "alertName": name},
         )
 
     @router.get("/subscriptions/manage", response_class=HTMLResponse)

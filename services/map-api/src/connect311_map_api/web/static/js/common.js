@@ -81,6 +81,7 @@
         if (!response.ok) {
           var err = new Error(errorText(body, response));
           err.status = response.status;
+          err.retryAfter = response.headers.get("Retry-After"); // seconds, on 429 and 503
           throw err;
         }
         return body;

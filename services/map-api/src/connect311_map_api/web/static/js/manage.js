@@ -1,5 +1,6 @@
 /* Manage my alerts: list one person's alerts (by the signed token in their email link);
-   change how often they arrive, the radius and the filters; pause and resume; delete.
+   change how often they arrive, the place (small map or address search), the radius and the
+   filters; pause and resume; delete.
    Every change answers with the new list, which is drawn again. */
 (function () {
   "use strict";
@@ -69,13 +70,68 @@
     return select;
   }
 
-  /** Radius (a circle alert) and category/department (any alert but a followed request). */
+  /** The place of a circle alert: a small map (click to move the point) and the address
+      search. Returns the fields and a getter for the (possibly moved) point. */
+  function placeEditor(target, key) {
+    var point = { lat: target.lat, long: target.long };
+    var hint = C.el("p", { className: "hint", id: "place-hint-" + key, text: "Click the map or search an address to move this alert." });
+    var box = C.el("div", { className: "track-map place-map", id: "place-map-" + key, role: "region", "aria-label": "Where this alert is" });
+    var input = C.el("input", {
+      type: "search", id: "place-" + key, maxlength: "100", autocomplete: "off", spellcheck: "false",
+      role: "combobox", "aria-autocomplete": "list", "aria-expanded": "false",
+      "aria-controls": "place-list-" + key, "aria-describedby": "place-status-" + key,
+      placeholder: "e.g. 100 Central Ave", "data-place-input": ""
+    });
+    var locate = C.el("button", { type: "button", className: "secondary", text: "Use my location", "data-place-locate": "" });
+    var found = C.el("ul", { id: "place-list-" + key, className: "place-list", role: "listbox", "aria-label": "Places found", hidden: true, "data-place-list": "" });
+    var said = C.el("p", { id: "place-status-" + key, className: "hint", role: "status", "aria-live": "polite", "data-place-status": "" });
+    var search = C.el("div", { className: "place-search", "data-place-search": "" }, [
+      C.el("label", { for: "place-" + key, text: "Move to an address" }),
+      C.el("div", { className: "place-row" }, [input, locate]), found, said
+    ]);
+    var map = null, pin = null, ring = null;
+    function moveTo(latlng) {
+      point = { lat: Number(latlng.lat.toFixed(6)), long: Number(latlng.lng.toFixed(6)) };
+      box.setAttribute("data-point", point.lat + "," + point.long);
+      if (map) {
+        pin.setLatLng(latlng);
+        ring.setLatLng(latlng);
+        map.panTo(latlng);
+      }
+    }
+    box.setAttribute("data-point", point.lat + "," + point.long);
+    // Drawn once the card is in the page (Leaflet measures its box).
+    function draw(radiusOf) {
+      var cfg = C.config();
+      var at = L.latLng(point.lat, point.long);
+      map = L.map(box, { center: at, zoom: 15, scrollWheelZoom: false });
+      L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
+      ring = L.circle(at, { radius: radiusOf(), className: "alert-circle" }).addTo(map);
+      pin = L.circleMarker(at, { radius: 7, className: "place-pin", weight: 3 }).addTo(map);
+      map.on("click", function (e) { moveTo(e.latlng); say("Place moved on the map: press “Update this alert” to save it."); });
+      return function (m) { ring.setRadius(m); };
+    }
+    window.C311.setupPlaceSearch(search, function (latlng, label) {
+      moveTo(latlng);
+      return "Moved to " + label + ": press “Update this alert” to save it.";
+    });
+    return {
+      fields: [C.el("p", { className: "label-like", text: "Place" }), hint, box, search],
+      draw: draw,
+      point: function () { return point; },
+      moved: function () { return point.lat !== target.lat || point.long !== target.long; }
+    };
+  }
+
+  /** Place and radius (a circle alert) and category/department (any but a followed request). */
   function editor(sub, key) {
     var target = sub.target || {};
     var filters = sub.filters || {};
     var fields = [];
-    var radius = null, category = null, agency = null;
+    var radius = null, category = null, agency = null, place = null;
     if (target.kind === "circle") {
+      place = placeEditor(target, key);
+      fields = fields.concat(place.fields);
       var radii = RADII.map(function (m) { return { value: m, label: metres(m) }; });
       radius = selectOf("radius-" + key, radii, target.radius_m);
       fields.push(C.el("label", { for: "radius-" + key, text: "Radius" }), radius);
@@ -91,6 +147,7 @@
     save.addEventListener("click", function () {
       var body = { action: "edit", subscription_id: sub.subscription_id };
       if (radius) body.radius_m = Number(radius.value);
+      if (place && place.moved()) { body.lat = place.point().lat; body.long = place.point().long; }
       if (category) {
         body.filters = {
           service_codes: category.value ? [category.value] : [],
@@ -102,7 +159,14 @@
       change(body, "Saved: " + (sub.label || "your alert") + " now uses the new settings.", "Could not save");
     });
     fields.push(C.el("div", { className: "buttons" }, [save]));
-    return C.el("fieldset", { className: "edit" }, [C.el("legend", { text: "What this alert covers" })].concat(fields));
+    var box = C.el("fieldset", { className: "edit" }, [C.el("legend", { text: "What this alert covers" })].concat(fields));
+    if (place) {
+      box.drawPlace = function () {
+        var setRadius = place.draw(function () { return Number(radius.value); });
+        radius.addEventListener("change", function () { setRadius(Number(radius.value)); });
+      };
+    }
+    return box;
   }
 
   function item(sub) {
@@ -144,13 +208,18 @@
     li.appendChild(C.el("div", { className: "buttons" }, buttons));
     var edit = editor(sub, key);
     if (edit) li.appendChild(edit);
+    li.drawPlace = edit && edit.drawPlace;
     return li;
   }
 
   function render(body) {
     var subs = Array.isArray(body) ? body : (body && body.subscriptions) || [];
     C.clear(list);
-    subs.forEach(function (s) { list.appendChild(item(s)); });
+    subs.forEach(function (s) {
+      var li = item(s);
+      list.appendChild(li);
+      if (li.drawPlace && window.L) li.drawPlace(); // maps need their box in the page
+    });
     return subs;
   }
 

@@ -6,6 +6,7 @@
   var C = window.C311;
   var PAGE_SIZE = 1000;
   var MAX_PAGES = 5; // at most 5000 markers at once; beyond that the server's groups are shown
+  var MAX_RETRY_WAIT_S = 10; // a longer Retry-After is cut short: the view retries once, then says why
   var ALL_STATUSES = ["open", "acknowledged", "in_progress", "closed"];
 
   /** The API query parameters of a filter object. */
@@ -229,6 +230,32 @@
 
     function status(text) { if (options.onStatus) options.onStatus(text); }
 
+    /** Wait `ms`, or reject as an abort when the view's load is superseded meanwhile. */
+    function pause(ms, signal) {
+      return new Promise(function (resolve, reject) {
+        var t = setTimeout(resolve, ms);
+        if (signal) signal.addEventListener("abort", function () {
+          clearTimeout(t);
+          reject(new DOMException("superseded", "AbortError"));
+        });
+      });
+    }
+
+    /** Public reads are rate-limited per client (429 + Retry-After): wait as told (bounded)
+        and try once more, saying so, rather than failing the view. */
+    function readJSON(url, signal) {
+      return C.fetchJSON(url, { signal: signal }).catch(function (err) {
+        if (err.status !== 429 || (signal && signal.aborted)) throw err;
+        var seconds = Number(err.retryAfter);
+        if (!(seconds >= 0)) seconds = 1;
+        element.setAttribute("data-state", "busy");
+        status("Busy — retrying…");
+        return pause(Math.min(seconds, MAX_RETRY_WAIT_S) * 1000, signal).then(function () {
+          return C.fetchJSON(url, { signal: signal });
+        });
+      });
+    }
+
     function report() {
       var base = mode === "grid"
         ? gridTotal + " requests in view (grouped – zoom in for details)"
@@ -317,7 +344,7 @@
 
     function fetchGrid(signal) {
       var params = Object.assign({ bbox: bboxOf(map), zoom: map.getZoom() }, filterParams(filters));
-      return C.fetchJSON("/api/requests/clusters" + C.query(params), { signal: signal });
+      return readJSON("/api/requests/clusters" + C.query(params), signal);
     }
 
     /** Markers for the view; when more than MAX_MARKERS match, the honest groups instead. */
@@ -326,14 +353,14 @@
       var collected = [];
       function page(cursor, n) {
         var q = Object.assign({}, params, cursor ? { cursor: cursor } : {});
-        return C.fetchJSON("/api/requests" + C.query(q), { signal: signal }).then(function (body) {
+        return readJSON("/api/requests" + C.query(q), signal).then(function (body) {
           collected = collected.concat((body && body.features) || []);
           if (body && body.next_cursor && n + 1 < MAX_PAGES) return page(body.next_cursor, n + 1);
           return null;
         });
       }
       var first = Object.assign({}, params);
-      return C.fetchJSON("/api/requests" + C.query(first), { signal: signal }).then(function (body) {
+      return readJSON("/api/requests" + C.query(first), signal).then(function (body) {
         collected = (body && body.features) || [];
         if (!body || !body.next_cursor) return showMarkers(collected);
         // More than one page: ask the cheap grid how many there are before paging on.
@@ -418,7 +445,7 @@
 
     /** Where the requests matching the filters are (null on failure). */
     function fetchExtent() {
-      return C.fetchJSON("/api/extent" + C.query(filterParams(filters))).then(function (body) {
+      return readJSON("/api/extent" + C.query(filterParams(filters))).then(function (body) {
         dataExtent = body;
         return body;
       }, function () { return null; });

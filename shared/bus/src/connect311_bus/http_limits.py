@@ -91,11 +91,11 @@ def guarded_http(
         parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
     base: type[asyncio.Protocol]
     if parser == "httptools":
-        from connect311_contracts.http_limits_httptools import LimitedHttpToolsProtocol
+        from connect311_bus.http_limits_httptools import LimitedHttpToolsProtocol
 
         base = LimitedHttpToolsProtocol
     else:
-        from connect311_contracts.http_limits_h11 import LimitedH11Protocol
+        from connect311_bus.http_limits_h11 import LimitedH11Protocol
 
         base = LimitedH11Protocol
     hook = on_refused or ignore

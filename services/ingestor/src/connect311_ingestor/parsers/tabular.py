@@ -23,24 +23,14 @@ from typing import Any, Literal, TextIO
 
 from connect311_contracts.rejects import RejectReason
 from connect311_contracts.request import ClosedReason, RequestStatus
-from connect311_ingestor.adapters.normalize import (
-    Draft,
-    RecordError,
-    as_id,
-    clean_text,
-    clean_url,
-    closed_reason_for,
-    coordinates,
-    finish,
-    map_status,
-    optional_datetime,
-    parse_datetime,
-    present,
-    raw_text,
-    rejected,
-    zone,
-)
-from connect311_ingestor.adapters.profiles import ColumnProfile, ColumnSpec
+from connect311_ingestor.parsers.coordinates import coordinates
+from connect311_ingestor.parsers.dates import optional_datetime, parse_datetime, zone
+from connect311_ingestor.parsers.errors import RecordError
+from connect311_ingestor.parsers.normalize import Draft, finish, rejected
+from connect311_ingestor.parsers.profiles import ColumnProfile, ColumnSpec
+from connect311_ingestor.parsers.redact import raw_text
+from connect311_ingestor.parsers.statuses import closed_reason_for, map_status
+from connect311_ingestor.parsers.text import as_id, clean_text, clean_url, present
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.scrub import columns_allow_list
 

@@ -17,6 +17,20 @@ from connect311_contracts.rejects import MessageDeadLettered, clip
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import ALL_TOPICS, DEAD_LETTERS, TopicSpec
 
+__all__ = [
+    "TRACE_HEADER",
+    "UndecodableMessage",
+    "consumer",
+    "consumer_lag",
+    "dead_letter",
+    "decode",
+    "encode",
+    "ensure_topics",
+    "producer",
+    "publish_dead_letter",
+    "trace_headers",
+]
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 

@@ -50,8 +50,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connect311_contracts.request import ClosedReason, RequestStatus
-from connect311_ingestor.adapters.normalize import StatusMapping, zone
 from connect311_ingestor.exclusions import Exclusion
+from connect311_ingestor.parsers.dates import zone
+from connect311_ingestor.parsers.statuses import StatusMapping
 
 ColumnSpec = str | list[str] | None
 

@@ -26,23 +26,13 @@ from datetime import datetime
 from typing import Any
 
 from connect311_contracts.rejects import RejectReason
-from connect311_ingestor.adapters.normalize import (
-    Draft,
-    RecordError,
-    as_id,
-    clean_text,
-    clean_url,
-    closed_reason_for,
-    coordinates,
-    finish,
-    map_status,
-    optional_datetime,
-    parse_datetime,
-    present,
-    raw_text,
-    record_location,
-    rejected,
-)
+from connect311_ingestor.parsers.coordinates import coordinates
+from connect311_ingestor.parsers.dates import optional_datetime, parse_datetime
+from connect311_ingestor.parsers.errors import RecordError
+from connect311_ingestor.parsers.normalize import Draft, finish, record_location, rejected
+from connect311_ingestor.parsers.redact import raw_text
+from connect311_ingestor.parsers.statuses import closed_reason_for, map_status
+from connect311_ingestor.parsers.text import as_id, clean_text, clean_url, present
 from connect311_ingestor.records import Accepted, Note, ParseResult, Rejected
 from connect311_ingestor.scrub import SEECLICKFIX_ISSUE
 

@@ -1,4 +1,4 @@
-"""The request guard of `connect311_contracts.http_limits` on uvicorn's h11 protocol.
+"""The request guard of `connect311_bus.http_limits` on uvicorn's h11 protocol.
 
 h11 buffers a request head until it is complete, so the head is checked in that buffer
 before h11 parses it: a first line over the cap is 414, the rest of the head over its cap
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from connect311_contracts.http_limits import HttpLimits, ignore, refuse
+from connect311_bus.http_limits import HttpLimits, ignore, refuse
 
 __all__ = ["LimitedH11Protocol"]
 

@@ -1,4 +1,4 @@
-"""The request guard of `connect311_contracts.http_limits` on uvicorn's httptools protocol."""
+"""The request guard of `connect311_bus.http_limits` on uvicorn's httptools protocol."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from connect311_contracts.http_limits import HttpLimits, ignore, refuse
+from connect311_bus.http_limits import HttpLimits, ignore, refuse
 
 __all__ = ["LimitedHttpToolsProtocol"]
 

@@ -25,9 +25,29 @@ from typing import Any, Protocol
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
+__all__ = [
+    "CONTEXT_FIELDS",
+    "MAX_MESSAGE_CHARS",
+    "REDACTED",
+    "TRACE_HEADER",
+    "ContextValue",
+    "JsonFormatter",
+    "KafkaRecord",
+    "StderrHandler",
+    "TextFormatter",
+    "cap",
+    "configure_logging",
+    "current_context",
+    "header_trace_id",
+    "kafka_context",
+    "log_context",
+    "log_format",
+    "redact",
+]
+
 ContextValue = str | int
 CONTEXT_FIELDS = ("event_id", "trace_id", "topic", "partition", "offset")
-TRACE_HEADER = "trace_id"  # same as connect311_contracts.kafka.TRACE_HEADER (no aiokafka import)
+TRACE_HEADER = "trace_id"  # same as connect311_bus.kafka.TRACE_HEADER (no aiokafka import)
 REDACTED = "<email redacted>"
 MAX_MESSAGE_CHARS = 16_384  # longer messages are cut (saying so) before redaction runs
 

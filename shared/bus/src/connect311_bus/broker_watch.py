@@ -21,9 +21,11 @@ from enum import StrEnum
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from connect311_contracts.kafka import ensure_topics
+from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import ALL_TOPICS
+
+__all__ = ["BrokerState", "BrokerView", "BrokerWatch", "view_broker"]
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,8 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
+__all__ = ["Rewind"]
+
 log = logging.getLogger(__name__)
 
 

@@ -1,1 +1,0 @@
-"""Feed adapters: each turns one source format into canonical requests (pure, no I/O)."""

@@ -1,0 +1,1 @@
+"""Feed parsers: each turns one source format into canonical requests (pure, no I/O)."""

@@ -1,0 +1,85 @@
+"""The confirmed page names the alert it just turned on, from system facts only.
+
+The confirm link answers with a redirect to the fixed page `/subscriptions/confirmed` (no
+subscription id in the URL: a shared or logged URL names nothing). The link's own signed
+token rides along in a short-lived, HttpOnly cookie scoped to that page, which reads it back.
+
+Whoever signed up chose the label, and may not be the person reading (a stranger can sign
+anyone up), so the page never shows it: only the kind, the radius, and filter values the
+city's own requests carry (an unknown code is counted, not echoed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from connect311_contracts.subscriptions import Subscription
+from connect311_contracts.tokens import InvalidToken, TokenPurpose, read_subscription_token
+from connect311_map_api.db import queries
+from connect311_map_api.db import subscription_store as store
+from connect311_map_api.db.tables import requests as req_table
+from connect311_map_api.web.alert_words import format_metres
+
+__all__ = ["CONFIRMED_COOKIE", "confirmed_alert_name", "describe_confirmed"]
+
+CONFIRMED_COOKIE = "c311_confirmed"
+
+
+def _known(conn: Connection) -> tuple[dict[str, str], set[str], set[str]]:
+    """Category names by code, agencies and datasets, as the city's requests carry them."""
+    c = req_table.c
+    names = {
+        str(r[0]): str(r[1] or r[0]) for r in queries.counted(conn, c.service_code, c.service_name)
+    }
+    agencies = {str(r[0]) for r in queries.counted(conn, c.agency_responsible)}
+    datasets = {str(r[0]) for r in queries.counted(conn, c.dataset)}
+    return names, agencies, datasets
+
+
+def _narrowing(sub: Subscription, conn: Connection) -> str:
+    names, agencies, datasets = _known(conn)
+    f = sub.filters
+    shown = [names[code] for code in f.service_codes if code in names]
+    shown += [a for a in f.agencies if a in agencies]
+    shown += [d for d in f.datasets if d in datasets]
+    unknown = len(f.service_codes) + len(f.agencies) + len(f.datasets) - len(shown)
+    if unknown:
+        shown.append(f"{unknown} other filter{'s' if unknown > 1 else ''}")
+    return ", only " + ", ".join(shown) if shown else ""
+
+
+def describe_confirmed(sub: Subscription, conn: Connection) -> str:
+    """'Requests within 500 m of a point on the map, only Pothole' (never the label)."""
+    target = sub.target
+    if target.kind == "circle":
+        text = f"Requests within {format_metres(target.radius_m)} of a point on the map"
+    elif target.kind == "area":
+        text = "Requests inside an area you drew on the map"
+    elif target.kind == "corridor":
+        text = f"Requests along a route ({format_metres(target.width_m)} wide)"
+    elif target.kind == "follow":
+        row = queries.one_request(conn, target.service_request_id)
+        if row is None:
+            return "Updates on a request you chose to follow"
+        what = row.service_name or "Service request"
+        return f"Updates on the request {row.service_request_id} ({what})"
+    else:
+        text = "Requests everywhere in the city"
+    return text + _narrowing(sub, conn)
+
+
+def confirmed_alert_name(
+    engine: Engine, secret: str, token: str | None, max_age_s: int
+) -> str | None:
+    """The confirmed alert's name from the cookie's confirm token, or None (no, bad, gone)."""
+    if not token or len(token) > 500:
+        return None
+    try:
+        sid = read_subscription_token(secret, TokenPurpose.CONFIRM, token, max_age_s)
+    except InvalidToken:
+        return None
+    with engine.connect() as conn:
+        sub: Any = store.get(conn, sid)
+        return describe_confirmed(sub, conn) if sub is not None else None

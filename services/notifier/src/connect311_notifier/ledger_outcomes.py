@@ -1,0 +1,107 @@
+"""Recording what happened to an email at SMTP: sending, sent, retry later, or dead (bounce)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from connect311_notifier.ledger_schema import LedgerDatabase, bounces, emails
+from connect311_notifier.policy import EmailStatus
+
+__all__ = ["ERROR_CHARS", "Outcomes"]
+
+ERROR_CHARS = 2000
+"""How much of an SMTP error the ledger keeps (enough for the server's whole reply)."""
+
+# Hot statements built once: SQLAlchemy then reuses their cache keys and compiled forms.
+_MARK_SENDING = (
+    emails.update()
+    .where(emails.c.id == sa.bindparam("b_id"))
+    .values(status=EmailStatus.SENDING.value, claimed_at=sa.bindparam("b_at"))
+)
+_MARK_SENT = (
+    emails.update()
+    .where(emails.c.id == sa.bindparam("b_id"))
+    .values(
+        status=EmailStatus.SENT.value, sent_at=sa.bindparam("b_at"), attempts=emails.c.attempts + 1
+    )
+)
+
+
+class Outcomes:
+    """Each step of one delivery, committed as it happens (the sender decides which)."""
+
+    def __init__(self, db: LedgerDatabase) -> None:
+        self.db = db
+
+    def mark_sending(self, email_id: int, now: float) -> None:
+        """Committed just before SMTP: from here until mark_sent is the crash window."""
+        with self.db.transaction() as conn:
+            conn.execute(_MARK_SENDING, {"b_id": email_id, "b_at": now})
+
+    def mark_sent(self, email_id: int, now: float, then_sending: int | None = None) -> None:
+        """SMTP accepted it: never send it again; in the same commit, `then_sending` is next.
+
+        One commit per email instead of two: the next email becomes 'sending' together with
+        this one becoming 'sent', so the crash window (accepted, not yet recorded) is the
+        same single commit as before.
+        """
+        with self.db.transaction() as conn:
+            conn.execute(_MARK_SENT, {"b_id": email_id, "b_at": now})
+            if then_sending is not None:
+                conn.execute(_MARK_SENDING, {"b_id": then_sending, "b_at": now})
+
+    def mark_retry(self, email_id: int, error: str, next_at: float) -> None:
+        """A temporary failure: try again at `next_at`, others go on meanwhile."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                emails.update()
+                .where(emails.c.id == email_id)
+                .values(
+                    status=EmailStatus.PENDING.value,
+                    attempts=emails.c.attempts + 1,
+                    next_attempt_at=next_at,
+                    last_error=error[:ERROR_CHARS],
+                    claimed_by=None,
+                    claimed_at=None,
+                )
+            )
+
+    def hard_bounces(self, subscription_id: str) -> int:
+        """How many hard bounces this subscription's address has had."""
+        with self.db.engine.connect() as conn:
+            count = conn.execute(
+                sa.select(bounces.c.hard_count).where(bounces.c.subscription_id == subscription_id)
+            ).scalar()
+        return int(count or 0)
+
+    def mark_dead(
+        self, email_id: int, error: str, subscription_id: str, bounce: bool, now: float
+    ) -> None:
+        """A permanent failure: never retried; a hard bounce is counted for the subscription."""
+        reason = error[:ERROR_CHARS]
+        with self.db.transaction() as conn:
+            conn.execute(
+                emails.update()
+                .where(emails.c.id == email_id)
+                .values(
+                    status=EmailStatus.DEAD.value,
+                    attempts=emails.c.attempts + 1,
+                    last_error=reason,
+                )
+            )
+            if not bounce:
+                return
+            updated = conn.execute(
+                bounces.update()
+                .where(bounces.c.subscription_id == subscription_id)
+                .values(hard_count=bounces.c.hard_count + 1, last_reason=reason, updated_at=now)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    bounces.insert().values(
+                        subscription_id=subscription_id,
+                        hard_count=1,
+                        last_reason=reason,
+                        updated_at=now,
+                    )
+                )

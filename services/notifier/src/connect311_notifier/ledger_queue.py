@@ -1,0 +1,200 @@
+"""Claiming the outbox: due emails handed out per recipient in order, leases, recovery.
+
+An email an instance holds (IN_FLIGHT) carries its instance and a lease time; rows left by a
+crash, or by an instance that stopped renewing, go back to 'pending' and are sent again with
+their stored Message-ID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from connect311_contracts.notifications import NOTIFICATION_ADAPTER, NotificationCommand
+from connect311_notifier.ledger_schema import CLAIM_LOCK, LedgerDatabase, commands, emails
+from connect311_notifier.policy import IN_FLIGHT, UNFINISHED, EmailKind, EmailStatus, Route
+
+__all__ = ["ClaimedEmail", "Queue"]
+
+_PENDING = EmailStatus.PENDING.value
+_IN_FLIGHT = tuple(s.value for s in IN_FLIGHT)
+_EARLIER = emails.alias("earlier")
+
+
+@dataclass(frozen=True)
+class ClaimedEmail:
+    """An email the sender now owns: its row and the commands it carries."""
+
+    id: int
+    kind: EmailKind
+    subscription_id: str
+    recipient_key: str
+    to_addr: str
+    period: str | None
+    attempts: int
+    message_id: str
+    source_ts: float
+    commands: list[NotificationCommand]
+    notice: str | None = None
+    reasons: frozenset[str] = frozenset()
+    """The routing reasons of its commands: a digest chosen, or alerts folded at the cap."""
+
+
+def _earlier_email(*conditions: sa.ColumnElement[bool]) -> sa.Exists:
+    """Whether an earlier email of the same recipient meets the conditions."""
+    return sa.exists().where(
+        _EARLIER.c.recipient_key == emails.c.recipient_key,
+        _EARLIER.c.id < emails.c.id,
+        *conditions,
+    )
+
+
+def _claimable(now: float, limit: int) -> sa.Select[int]:
+    """Due emails whose recipient has nothing earlier in flight or waiting for a retry.
+
+    In id order, so when one of a recipient's emails is taken, all its earlier due ones are
+    too: a recipient's emails leave in the order the ledger queued them, and a retry holds
+    back everything queued after it for that recipient (and nobody else).
+    """
+    held_back = _earlier_email(
+        sa.or_(
+            _EARLIER.c.status.in_(_IN_FLIGHT),
+            sa.and_(_EARLIER.c.status == _PENDING, _EARLIER.c.next_attempt_at > now),
+        )
+    )
+    return (
+        sa.select(emails.c.id)
+        .where(emails.c.status == _PENDING, emails.c.next_attempt_at <= now, ~held_back)
+        .order_by(emails.c.id)
+        .limit(limit)
+        .with_for_update(of=emails, skip_locked=True)
+    )
+
+
+class Queue:
+    """Hands due emails to an instance, and takes back what it cannot or did not finish."""
+
+    def __init__(self, db: LedgerDatabase) -> None:
+        self.db = db
+
+    def claim(self, instance: str, now: float, limit: int) -> list[ClaimedEmail]:
+        """Take up to `limit` due emails for this instance ('claimed') and load them.
+
+        Per recipient in queue order, never past an earlier email in flight or waiting for
+        a retry (see _claimable). Instances sharing a PostgreSQL ledger claim one at a time:
+        two concurrent claims could each see the other's rows still 'pending' and take a
+        recipient's earlier and later emails apart.
+        """
+        ids = self._take(instance, now, limit)
+        return self._load(ids) if ids else []
+
+    def _take(self, instance: str, now: float, limit: int) -> list[int]:
+        # Short on purpose: other instances wait for this lock (loading happens after).
+        with self.db.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
+            ids = list(conn.execute(_claimable(now, limit)).scalars())
+            if ids:
+                conn.execute(
+                    emails.update()
+                    .where(emails.c.id.in_(ids))
+                    .values(status=EmailStatus.CLAIMED.value, claimed_by=instance, claimed_at=now)
+                )
+        return ids
+
+    def _load(self, ids: list[int]) -> list[ClaimedEmail]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(emails).where(emails.c.id.in_(ids)).order_by(emails.c.id)
+            ).all()
+            payloads: dict[int, list[NotificationCommand]] = {i: [] for i in ids}
+            reasons: dict[int, set[str]] = {i: set() for i in ids}
+            for email_id, payload, reason in conn.execute(
+                sa.select(commands.c.email_id, commands.c.payload, commands.c.reason)
+                .where(commands.c.email_id.in_(ids))
+                .order_by(commands.c.id)
+            ):
+                payloads[email_id].append(NOTIFICATION_ADAPTER.validate_json(payload))
+                reasons[email_id].add(reason)
+        return [
+            ClaimedEmail(
+                id=r.id,
+                kind=EmailKind(r.kind),
+                subscription_id=r.subscription_id,
+                recipient_key=r.recipient_key,
+                to_addr=r.to_addr,
+                period=r.period,
+                attempts=r.attempts,
+                message_id=r.message_id,
+                source_ts=r.source_ts,
+                commands=payloads[r.id],
+                notice=r.notice,
+                reasons=frozenset(reasons[r.id]),
+            )
+            for r in rows
+        ]
+
+    def recover(self, instance: str | None, lease_s: float, now: float) -> tuple[int, int]:
+        """Put back rows a crash left (ours, or anyone's past the lease): (claimed, sending).
+
+        'claimed' rows never reached SMTP; 'sending' rows may have been accepted just before
+        the crash (the remaining window): both are sent again, with their stored Message-ID.
+        With no instance, only rows whose lease ran out (their instance stopped renewing).
+        """
+        orphaned = emails.c.claimed_at < now - lease_s
+        if instance is not None:
+            orphaned = sa.or_(emails.c.claimed_by == instance, orphaned)
+        counts = []
+        with self.db.transaction() as conn:
+            for status in IN_FLIGHT:
+                result = conn.execute(
+                    emails.update()
+                    .where(emails.c.status == status.value, orphaned)
+                    .values(status=_PENDING, claimed_by=None, claimed_at=None)
+                )
+                counts.append(int(result.rowcount))
+        return counts[0], counts[1]
+
+    def renew(self, instance: str, now: float) -> int:
+        """Renew this instance's lease on the rows it holds, so no other takes them over."""
+        with self.db.transaction() as conn:
+            result = conn.execute(
+                emails.update()
+                .where(emails.c.claimed_by == instance, emails.c.status.in_(_IN_FLIGHT))
+                .values(claimed_at=now)
+            )
+        return int(result.rowcount)
+
+    def release(self, ids: list[int]) -> None:
+        """Give back emails that never reached SMTP (graceful shutdown, or queued behind a retry).
+
+        The caller knows: 'claimed' ones, and the one already marked 'sending' in the commit
+        that recorded its predecessor as sent.
+        """
+        if ids:
+            with self.db.transaction() as conn:
+                conn.execute(
+                    emails.update()
+                    .where(emails.c.id.in_(ids), emails.c.status.in_(_IN_FLIGHT))
+                    .values(status=_PENDING, claimed_by=None, claimed_at=None)
+                )
+
+    def next_due(self) -> float | None:
+        """When the earliest pending email or digest is due (to sleep until then)."""
+        # Only each recipient's first unfinished email counts: those queued behind it are
+        # due already but wait for it (and would otherwise make the sender spin).
+        first = ~_earlier_email(_EARLIER.c.status.in_([s.value for s in UNFINISHED]))
+        with self.db.engine.connect() as conn:
+            email_due = conn.execute(
+                sa.select(sa.func.min(emails.c.next_attempt_at)).where(
+                    emails.c.status == _PENDING, first
+                )
+            ).scalar()
+            digest_due = conn.execute(
+                sa.select(sa.func.min(commands.c.due_at)).where(
+                    commands.c.route == Route.DIGEST.value, commands.c.email_id.is_(None)
+                )
+            ).scalar()
+        dues = [d for d in (email_due, digest_due) if d is not None]
+        return min(dues) if dues else None
