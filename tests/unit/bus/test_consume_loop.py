@@ -53,6 +53,7 @@ class FakeConsumer:
         self.positions = {tp: 0 for tp in self.tps}
         self.high = {tp: 0 for tp in self.tps}
         self.sought: list[TopicPartition] = []
+        self.fetching = asyncio.Event()
 
     def feed(self, *records: ConsumerRecord[bytes, bytes]) -> None:
         batch: dict[TopicPartition, list[Any]] = {}
@@ -61,6 +62,7 @@ class FakeConsumer:
         self.batches.put_nowait(batch)
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        self.fetching.set()
         try:
             batch = await asyncio.wait_for(self.batches.get(), timeout_ms / 1000)
         except TimeoutError:
@@ -167,7 +169,7 @@ async def test_stop_ends_a_fetch_in_progress() -> None:
     loop.timeout_ms = 60_000  # the fetch would wait a minute; stop must not
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
-    await asyncio.sleep(0)  # let the loop start its fetch
+    await asyncio.wait_for(fake.fetching.wait(), 2)
     stop.set()
     await asyncio.wait_for(task, 2)
 

@@ -15,8 +15,9 @@ from connect311_ingestor.parsers.open311_document import FeedError
 from connect311_ingestor.parsers.open311_services import parse_services
 from connect311_ingestor.parsers.open311_updates import parse_updates
 from connect311_ingestor.parsers.profiles import get_profile
-from connect311_ingestor.parsers.tabular import parse_row, read_records
+from connect311_ingestor.parsers.tabular import parse_row
 from connect311_ingestor.records import Accepted, Rejected
+from connect311_ingestor.sources.files import read_records
 
 GOOD = {
     "service_request_id": "42",

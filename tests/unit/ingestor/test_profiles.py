@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from connect311_contracts.request import ClosedReason, RequestStatus
 from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, get_profile, load_profile
-from connect311_ingestor.parsers.tabular import parse_row, read_records
+from connect311_ingestor.parsers.tabular import parse_row
 from connect311_ingestor.records import Accepted, Rejected
+from connect311_ingestor.sources.files import read_records
 
 USER_TOML = """
 source = "springfield"

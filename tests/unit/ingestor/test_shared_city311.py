@@ -19,8 +19,9 @@ import pytest
 
 from connect311_contracts.request import ClosedReason, RequestStatus
 from connect311_ingestor.parsers.profiles import get_profile
-from connect311_ingestor.parsers.tabular import parse_row, read_records
+from connect311_ingestor.parsers.tabular import parse_row
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.sources.files import read_records
 
 
 @functools.cache  # several tests look at the same 5,000-row file: read it once

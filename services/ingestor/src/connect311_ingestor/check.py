@@ -20,9 +20,9 @@ from connect311_ingestor.exclusions import Exclusion
 from connect311_ingestor.parsers.open311 import request_records
 from connect311_ingestor.parsers.open311_document import FeedError
 from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, ColumnProfile, ColumnSpec
-from connect311_ingestor.parsers.tabular import parse_row, read_records
+from connect311_ingestor.parsers.tabular import parse_row
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
-from connect311_ingestor.sources.files import open311_format, parse_open311_file
+from connect311_ingestor.sources.files import open311_format, parse_open311_file, read_records
 
 __all__ = [
     "CheckReport",

@@ -114,7 +114,7 @@ def reject_raw(result: Rejected) -> str:
 
 
 def to_reject(result: Rejected, source: str, trace_id: str | None = None) -> RecordRejected:
-    """The rejects-topic message for an adapter's rejection (the one place raw is scrubbed).
+    """The rejects-topic message for a parser's rejection (the one place raw is scrubbed).
 
     Its event id is derived from (source, record id or location, reason, content digest), so
     the same bad record read twice (a re-import, a re-polled window) carries the same id and

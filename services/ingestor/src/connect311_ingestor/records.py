@@ -1,4 +1,4 @@
-"""What an adapter yields for each feed record: a usable request, or a reasoned rejection."""
+"""What a parser yields for each feed record: a usable request, or a reasoned rejection."""
 
 from __future__ import annotations
 

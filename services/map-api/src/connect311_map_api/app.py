@@ -156,9 +156,7 @@ async def _start(
         "publisher": ctx.publisher,
         "metrics": ctx.metrics,
     }
-    state = StateConsumer(
-        ctx.kafka, ctx.settings.group_id, broadcaster=ctx.broadcaster, **common
-    )
+    state = StateConsumer(ctx.kafka, ctx.settings.group_id, broadcaster=ctx.broadcaster, **common)
     feedback = FeedbackConsumer(
         ctx.kafka, ctx.settings.feedback_group, service=ctx.service, **common
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from connect311_contracts.settings import KafkaSettings, SigningSettings
@@ -14,6 +15,8 @@ from connect311_map_api.metrics import Metrics
 from connect311_map_api.publisher import Publisher
 from connect311_map_api.settings import MapApiSettings
 from connect311_map_api.signup import SubscriptionService
+
+__all__ = ["AppContext", "Ctx", "get_ctx"]
 
 
 @dataclass
@@ -37,3 +40,7 @@ def get_ctx(request: Request) -> AppContext:
     """FastAPI dependency: this app's context."""
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+# The one way a route gets its app's context: `def route(ctx: Ctx) -> ...`.
+Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -79,19 +79,24 @@ def compile_subscription(slot: int, sub: Subscription) -> Compiled:
         "filters": f if narrowed else None,
         "follows": followed_request(sub),
     }
-    target = sub.target
-    if isinstance(target, CircleTarget):
-        return Compiled(**base, **_circle(target))
-    if isinstance(target, AreaTarget):
-        return Compiled(**base, **_area(target))
-    if isinstance(target, CorridorTarget):
-        return Compiled(**base, **_corridor(target))
-    return Compiled(**base)
+    match sub.target:
+        case CircleTarget() as circle:
+            return Compiled(**base, **_circle(circle))
+        case AreaTarget() as area:
+            return Compiled(**base, **_area(area))
+        case CorridorTarget() as corridor:
+            return Compiled(**base, **_corridor(corridor))
+        case _:  # follow and city-wide need no geometry
+            return Compiled(**base)
 
 
 def followed_request(sub: Subscription) -> str | None:
     """The request id a follow subscription tracks, else None."""
-    return sub.target.service_request_id if isinstance(sub.target, FollowTarget) else None
+    match sub.target:
+        case FollowTarget(service_request_id=request_id):
+            return request_id
+        case _:
+            return None
 
 
 def circle_bbox(lat: float, lon: float, radius_m: float) -> tuple[BBox, float]:

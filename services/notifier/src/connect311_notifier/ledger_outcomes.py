@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from connect311_notifier.ledger_schema import LedgerDatabase, bounces, emails
 from connect311_notifier.policy import EmailStatus
@@ -25,6 +28,22 @@ _MARK_SENT = (
         status=EmailStatus.SENT.value, sent_at=sa.bindparam("b_at"), attempts=emails.c.attempts + 1
     )
 )
+
+
+def _count_attempt(
+    conn: Connection, email_id: int, status: EmailStatus, error: str, **more: Any
+) -> None:
+    """A failed attempt: counted, its error kept, the email now in `status`."""
+    conn.execute(
+        emails.update()
+        .where(emails.c.id == email_id)
+        .values(
+            status=status.value,
+            attempts=emails.c.attempts + 1,
+            last_error=error[:ERROR_CHARS],
+            **more,
+        )
+    )
 
 
 class Outcomes:
@@ -53,17 +72,14 @@ class Outcomes:
     def mark_retry(self, email_id: int, error: str, next_at: float) -> None:
         """A temporary failure: try again at `next_at`, others go on meanwhile."""
         with self.db.transaction() as conn:
-            conn.execute(
-                emails.update()
-                .where(emails.c.id == email_id)
-                .values(
-                    status=EmailStatus.PENDING.value,
-                    attempts=emails.c.attempts + 1,
-                    next_attempt_at=next_at,
-                    last_error=error[:ERROR_CHARS],
-                    claimed_by=None,
-                    claimed_at=None,
-                )
+            _count_attempt(
+                conn,
+                email_id,
+                EmailStatus.PENDING,
+                error,
+                next_attempt_at=next_at,
+                claimed_by=None,
+                claimed_at=None,
             )
 
     def hard_bounces(self, subscription_id: str) -> int:
@@ -80,15 +96,7 @@ class Outcomes:
         """A permanent failure: never retried; a hard bounce is counted for the subscription."""
         reason = error[:ERROR_CHARS]
         with self.db.transaction() as conn:
-            conn.execute(
-                emails.update()
-                .where(emails.c.id == email_id)
-                .values(
-                    status=EmailStatus.DEAD.value,
-                    attempts=emails.c.attempts + 1,
-                    last_error=reason,
-                )
-            )
+            _count_attempt(conn, email_id, EmailStatus.DEAD, reason)
             if not bounce:
                 return
             updated = conn.execute(

@@ -5,3 +5,5 @@ rewind after a broker loss, JSON logs, event-loop lag, HTTP limits, proxy header
 auth and the SQLite/PostgreSQL engine factory (`engine`). The wire types themselves live in
 `connect311_contracts`; this package depends on it, never the reverse.
 """
+
+__all__: list[str] = []

@@ -14,7 +14,7 @@ of the spec:
 For one record the first problem found decides the reason, in this order: shape, id,
 non_public, coordinates, requested_datetime, status, other dates, contract checks
 (field limits). Unusable optional dates and a closure before the opening keep the
-record, with an anomaly noted (normalize.py).
+record, with an anomaly noted (dates.py, normalize.py).
 """
 
 from __future__ import annotations

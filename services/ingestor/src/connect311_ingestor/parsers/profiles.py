@@ -36,7 +36,7 @@ the built-ins (`BUILTIN_PROFILES`: nyc, chicago, boston, open311). Example (TOML
     "Canceled" = "closed/cancelled" # "<open|acknowledged|in_progress|closed>[/<reason>]"
     "Assigned" = "acknowledged"     # reasons: fixed, duplicate, cancelled, referred
 
-Status words not in `statuses` use the shared table in `normalize.STATUS_WORDS`.
+Status words not in `statuses` use the shared table in `statuses.STATUS_WORDS`.
 """
 
 from __future__ import annotations

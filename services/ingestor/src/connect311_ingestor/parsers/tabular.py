@@ -1,15 +1,15 @@
 """Tabular exports (Socrata/CKAN CSV, JSON arrays, JSONL) read with a column profile.
 
-`read_records` is the only function here that touches the file system: it opens the file
-and yields `(location, row)` pairs, or `(location, Rejected)` for a row that cannot be read
-(broken JSONL line, CSV row with the wrong number of fields, bytes that are not UTF-8), so
-one bad line never stops an import. `parse_row` is pure: one row and a profile in, an
-Accepted request or a Rejected with its reason out. Profiles are described in `profiles`.
+Pure, like every parser: `read_rows` takes the text of an export (`sources.files.read_records`
+opens the file) and yields `(location, row)` pairs, or `(location, Rejected)` for a row that
+cannot be read (broken JSONL line, CSV row with the wrong number of fields, bytes that are
+not UTF-8), so one bad line never stops an import. `parse_row` takes one row and a profile
+and gives an Accepted request or a Rejected with its reason. Profiles are described in `profiles`.
 
 For one row the first problem found decides the reason, in this order: id, coordinates
 (including the profile's placeholder points), requested date, other dates, contract checks
 (field limits). Unusable optional dates and a closure before the opening keep the
-record, with an anomaly noted (normalize.py).
+record, with an anomaly noted (dates.py, normalize.py).
 """
 
 from __future__ import annotations
@@ -199,21 +199,18 @@ def _jsonl_rows(handle: TextIO, name: str) -> Iterator[RowOrReject]:
         yield from _object_row(item, where)
 
 
-def read_records(
-    path: Path, fmt: TabularFormat | None = None, *, encoding: str = "utf-8-sig"
-) -> Iterator[RowOrReject]:
-    """Each row of an export as (location, row), or (location, Rejected) if unreadable."""
-    kind = fmt or detect_format(path)
-    errors = "strict" if kind == "json" else "surrogateescape"
-    with path.open(
-        encoding=encoding, errors=errors, newline="" if kind == "csv" else None
-    ) as handle:
-        if kind == "csv":
-            yield from _csv_rows(handle, path.name)
-        elif kind == "json":
-            yield from _json_rows(handle, path.name)
-        else:
-            yield from _jsonl_rows(handle, path.name)
+def read_rows(handle: TextIO, kind: TabularFormat, name: str) -> Iterator[RowOrReject]:
+    """Each row of an export's text as (location, row), or (location, Rejected) if unreadable.
+
+    The caller opens the file (`sources.files.read_records`): strict UTF-8 for JSON,
+    surrogateescape otherwise (so bad bytes are found per row), newline="" for CSV.
+    """
+    if kind == "csv":
+        yield from _csv_rows(handle, name)
+    elif kind == "json":
+        yield from _json_rows(handle, name)
+    else:
+        yield from _jsonl_rows(handle, name)
 
 
 # ---------------------------------------------------------------- one row

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,13 @@ from connect311_ingestor.parsers.open311 import parse_requests
 from connect311_ingestor.parsers.open311_document import MAX_BODY
 from connect311_ingestor.parsers.open311_document import Format as Open311Format
 from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, ColumnProfile
-from connect311_ingestor.parsers.tabular import TabularFormat, parse_row, read_records
+from connect311_ingestor.parsers.tabular import (
+    RowOrReject,
+    TabularFormat,
+    detect_format,
+    parse_row,
+    read_rows,
+)
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
 from connect311_ingestor.records import Accepted, ParseResult, Rejected
 from connect311_ingestor.sources.open311 import iso
@@ -29,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def open311_format(path: Path, profile: ColumnProfile) -> Open311Format | None:
-    """The GeoReport format of a file read with the Open311 adapter, None for a tabular export.
+    """The GeoReport format of a file read with the Open311 parser, None for a tabular export.
 
     Every .xml file is a GeoReport v2 requests document (no city exports tabular XML); a
     .json file is one when read with the open311 profile's columns (whatever its source).
@@ -55,6 +61,20 @@ def parse_open311_file(path: Path, profile: ColumnProfile, fmt: Open311Format) -
         dataset=profile.dataset,
         location=path.name,
     )
+
+
+def read_records(
+    path: Path, fmt: TabularFormat | None = None, *, encoding: str = "utf-8-sig"
+) -> Iterator[RowOrReject]:
+    """Each row of an export file as (location, row), or (location, Rejected) if unreadable."""
+    kind = fmt or detect_format(path)
+    # Strict UTF-8 for a JSON document (one bad byte spoils it); otherwise bad bytes survive
+    # as surrogates so the parser rejects just the rows that hold them.
+    errors = "strict" if kind == "json" else "surrogateescape"
+    with path.open(
+        encoding=encoding, errors=errors, newline="" if kind == "csv" else None
+    ) as handle:
+        yield from read_rows(handle, kind, path.name)
 
 
 def parse_file(

@@ -22,14 +22,13 @@ from connect311_map_api.api.open311_errors import (
 )
 from connect311_map_api.api.params import unprocessable
 from connect311_map_api.cache import HEAVY_ROWS
-from connect311_map_api.context import AppContext, get_ctx
+from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core import open311
 from connect311_map_api.core.filters import RequestFilters, split_csv
 from connect311_map_api.db import queries
 from connect311_map_api.db.tables import requests as req_table
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
-Ctx = Annotated[AppContext, Depends(get_ctx)]
 CHANGESET = "2024-01-01T00:00:00Z"
 MAX_PAGE_SIZE = 200  # 1,000 per page in XML slowed every other caller (issue 12)
 

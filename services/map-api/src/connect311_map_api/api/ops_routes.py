@@ -19,7 +19,7 @@ from connect311_bus.auth import bearer_matches
 from connect311_bus.kafka import UndecodableMessage, decode
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER
 from connect311_map_api.api.models import DeadLetter, Health, ReplayResult, SubscriberCounts
-from connect311_map_api.context import AppContext, get_ctx
+from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core.state import naive_utc
 from connect311_map_api.db import subscription_store
 from connect311_map_api.db.state_store import apply_events
@@ -27,7 +27,6 @@ from connect311_map_api.db.tables import dead_letters
 from connect311_map_api.live import RETRY_AFTER_S, HeldEventSourceResponse, StreamsFull
 
 router = APIRouter(tags=["operations"])
-Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from connect311_map_api.api.params import request_filters, unprocessable
-from connect311_map_api.context import AppContext, get_ctx
+from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core.aggregates import BASE_CELL
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.places import (
@@ -31,7 +31,6 @@ __all__ = ["MAX_PLACES", "router"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["places"])
-Ctx = Annotated[AppContext, Depends(get_ctx)]
 Filters = Annotated[RequestFilters, Depends(request_filters)]
 MAX_PLACES = 10
 

@@ -23,7 +23,7 @@ from connect311_map_api.api.models import (
 )
 from connect311_map_api.api.params import request_filters, unprocessable
 from connect311_map_api.cache import HEAVY_ROWS
-from connect311_map_api.context import AppContext, get_ctx
+from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import grid_range
 from connect311_map_api.core.state import feature, iso
@@ -32,7 +32,6 @@ from connect311_map_api.db import lookup, queries
 from connect311_map_api.db.tables import requests as req_table
 
 router = APIRouter(prefix="/api", tags=["requests"])
-Ctx = Annotated[AppContext, Depends(get_ctx)]
 Filters = Annotated[RequestFilters, Depends(request_filters)]
 CELLS_PER_TILE = 4  # four grid cells across a 256-pixel tile: ~64 px per cluster
 CACHED_MAX_ZOOM = 12  # up to here a whole-city aggregation has few enough cells to keep

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Connection
@@ -22,7 +22,7 @@ from connect311_map_api.api.models import (
     SignupBody,
 )
 from connect311_map_api.api.params import unprocessable
-from connect311_map_api.context import AppContext, get_ctx
+from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import InvalidGeometry, point_matcher, target_bbox, validate_target
 from connect311_map_api.core.preview import PREVIEW_DAYS, history_window, weekly_alerts
@@ -35,7 +35,6 @@ from connect311_map_api.web.pages import TEMPLATES_DIR
 from connect311_map_api.web.security import server_page_headers
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
-Ctx = Annotated[AppContext, Depends(get_ctx)]
 Token = Annotated[str, Query(min_length=10, max_length=500, description="Token from the email")]
 ACCEPTED = (
     "Check your inbox: if the address can receive mail, a confirmation link is on its way. "
