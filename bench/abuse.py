@@ -514,8 +514,8 @@ def code_in_use(env: dict[str, str]) -> str:
 def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     """`connect311-map-api run` (info logs, access lines, redaction) on the loopback port."""
     command = [
-        sys.executable, "-m", "connect311_map_api.cli", "run", "--host", HOST,
-        "--port", str(port), "--log-level", "info",
+        sys.executable, "-m", "connect311_map_api", "run", "--http-host", HOST,
+        "--http-port", str(port), "--log-level", "info",
     ]  # fmt: skip
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -56,7 +56,12 @@ def _alerts(stack: Stack, email: str) -> list[EmailMessage]:
     return [m for m in stack.mail_to(email) if "confirm" not in str(m["Subject"]).lower()]
 
 
-def _metric(stack: Stack, port: int, name: str) -> float:
+def _wait_for_mail_saying(stack: Stack, email: str, text: str) -> EmailMessage:
+    """The first email to `email` whose subject or body says `text`."""
+    return stack.wait_for_mail(lambda m: email in str(m["To"]) and text in readable(m))
+
+
+def _metric(port: int, name: str) -> float:
     """The sum of one metric's samples over its labels."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     return sum(
@@ -67,7 +72,7 @@ def _metric(stack: Stack, port: int, name: str) -> float:
 
 
 def _matcher(stack: Stack, name: str) -> float:
-    return _metric(stack, stack.ports.matcher_port, name)
+    return _metric(stack.ports.matcher_port, name)
 
 
 def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
@@ -136,7 +141,7 @@ def person(page: Page) -> Page:
 def _history(now: datetime) -> list[dict[str, Any]]:
     """Two weeks of data: two requests within 500 m of the shop, one far away (the newest)."""
 
-    def at(days: int) -> dict[str, str]:
+    def at(days: int) -> dict[str, Any]:
         moment = (now - timedelta(days=days)).isoformat()
         return {"requested_datetime": moment, "updated_datetime": moment}
 
@@ -174,7 +179,8 @@ def test_journey_2_shop_owner_from_address_search_to_one_click_unsubscribe(
         "About 1 alert per week (based on the 14 days of data we have, so a rough guess). "
         "2 in that time."
     )
-    screenshot(page, "journey2-1-address-and-preview")
+    page.locator("#alert-preview").scroll_into_view_if_needed()
+    screenshot(page, "journey2-1-address-and-preview", full_page=False)
     page.get_by_label("How often").select_option(label="As it happens")
     page.get_by_label("Your email").fill(email)
     page.get_by_label("Name this alert (optional)").fill("Shop")
@@ -284,7 +290,7 @@ def test_journey_3_resident_tracks_the_city_number_and_hears_each_change_once(
 
     for status, note in (("in_progress", "Crew assigned"), ("closed", "Pothole filled")):
         stack.push({**record, "status": status, "status_notes": note})
-        stack.wait_for_mail(lambda m, n=note: email in str(m["To"]) and n in readable(m))
+        _wait_for_mail_saying(stack, email, note)
     # A new request near home (area alert only) comes after any stray second email.
     stack.push(request_record("j3-later", HOME[0] - 0.001, HOME[1], address="1100 4th St N"))
     stack.wait_for_mail(lambda m: email in str(m["To"]) and "1100 4th St N" in readable(m))

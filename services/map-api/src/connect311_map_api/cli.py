@@ -16,6 +16,8 @@ from connect311_bus.proxies import proxy_options
 from connect311_contracts.settings import DevelopmentSecretRefused
 from connect311_map_api.settings import MapApiSettings
 
+__all__ = ["cli", "http_protocol", "main"]
+
 cli = typer.Typer(help="Connect311 map API: live request map, stats, sign-up, Open311 output.")
 
 

@@ -12,6 +12,8 @@ from connect311_contracts.settings import KafkaSettings
 from connect311_matcher.app import run as run_matcher
 from connect311_matcher.settings import MatcherSettings
 
+__all__ = ["app", "main"]
+
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
 
