@@ -14,7 +14,13 @@ Starts its own Kafka-protocol broker and an aiosmtpd sink on loopback, then meas
      delivered. To compare with an older notifier, put its src first on PYTHONPATH (the
      notifier process inherits it).
 
-Run: uv run python bench/notifier.py [--emails 1000] [--only-instances]
+  6. fan-out: one event for 100, 1,000 and 10,000 subscribers through 1/2/4 processes
+     x 1/4/8 connections (target: 10,000 accepted within 10 s by two processes).
+The sink keeps every message it accepts: duplicates (one Message-ID twice) are reported, and
+so is whether each recipient's emails arrived in order.
+
+Run: uv run python bench/notifier.py [--emails 1000] [--only-instances] [--fanout 100,1000]
+     uv run python bench/notifier.py --quick      (what CI runs: numbers printed only)
      uv run python bench/notifier.py --smtp-outage [--outage-s 60] [--emails 200]
 """
 
@@ -26,6 +32,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -60,8 +67,11 @@ from connect311_notifier.settings import NotifierSettings
 class Sink:
     """An aiosmtpd sink in its own process (so it does not share the notifier's CPU/GIL).
 
-    It appends "<recipient> <accepted at>" lines to a file; the bench reads them back.
+    It appends one line per message accepted ("<recipient> <trace> <message-id> <at>") and
+    keeps every one, so a message delivered twice (same Message-ID) is seen and reported.
     """
+
+    keeps_order = True  # lines are appended in the order messages were accepted
 
     def __init__(self, tmp: Path, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -70,36 +80,132 @@ class Sink:
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--serve-sink", str(self.port), str(self.path)]
         )
+        self._read = 0
+        self._seen: list[tuple[str, str, str, float]] = []
+        self._first_to: dict[str, float] = {}
+        self._first_trace: dict[str, float] = {}
         while not port_answers(self.port):
             time.sleep(0.01)
 
+    def deliveries(self) -> list[tuple[str, str, str, float]]:
+        """Every message accepted: (recipient, trace id or "-", Message-ID or "-", at).
+
+        Read incrementally (only the lines added since the last call): the bench polls
+        this while the notifier runs in the same process, and must not slow it down.
+        """
+        with self.path.open("rb") as log:
+            log.seek(self._read)
+            chunk = log.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._read += len(complete)
+        for line in complete.decode().splitlines():
+            parts = line.split(" ")
+            if len(parts) == 4:
+                to, trace, mid, at = parts[0], parts[1], parts[2], float(parts[3])
+                self._seen.append((to, trace, mid, at))
+                self._first_to.setdefault(to, at)
+                self._first_trace.setdefault(trace, at)
+        return self._seen
+
     def arrivals(self) -> dict[str, float]:
-        """Recipient -> when the sink accepted its message."""
-        found: dict[str, float] = {}
-        for line in self.path.read_text().splitlines():
-            to, _, at = line.partition(" ")
-            if at:
-                found[to] = float(at)
-        return found
+        """Recipient -> when the sink first accepted a message for it."""
+        self.deliveries()
+        return self._first_to
+
+    def traced(self) -> dict[str, float]:
+        """Trace id (one per command here) -> when the sink first accepted its email."""
+        self.deliveries()
+        return self._first_trace
 
     def count(self, wanted: set[str]) -> int:
         """How many of these recipients have mail."""
         return len(wanted.intersection(self.arrivals()))
+
+    def count_traced(self, wanted: set[str]) -> int:
+        """How many of these commands (by trace id) have their email."""
+        return len(wanted.intersection(self.traced()))
+
+    def duplicates(self) -> int:
+        """Messages accepted more than once (by Message-ID): the ledger should make this 0."""
+        ids = [mid for _to, _trace, mid, _at in self.deliveries() if mid != "-"]
+        return len(ids) - len(set(ids))
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
 
 
+class PostfixSink(Sink):
+    """Postfix's smtp-sink (C, event-driven): a receiving server that is not the bottleneck.
+
+    It dumps each message to its own file (-d); the file's mtime is when it was accepted.
+    Same reading interface as Sink, so every figure and the duplicate check stay the same.
+    """
+
+    BINARY = "/usr/sbin/smtp-sink"
+    keeps_order = False  # a file's mtime ticks coarsely (ms): equal times cannot be ordered
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        # Its own folder directly in the temp dir (`tmp` is private to us): run as root, it
+        # writes as the unprivileged user it switches to. Removed on stop.
+        self.folder = Path(tempfile.mkdtemp(prefix=f"c311-smtp-sink-{tmp.name}-"))
+        self.folder.chmod(0o777)
+        self._done: set[str] = set()
+        self._seen = []
+        self._first_to = {}
+        self._first_trace = {}
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self.process = subprocess.Popen(
+            [self.BINARY, *user, "-d", f"{self.folder}/%H%M%S.", f"127.0.0.1:{self.port}", "1024"]
+        )
+        while not port_answers(self.port):
+            time.sleep(0.01)
+
+    def deliveries(self) -> list[tuple[str, str, str, float]]:
+        """Every message accepted (new dump files since the last call are read)."""
+        with os.scandir(self.folder) as found:
+            fresh = [entry for entry in found if entry.name not in self._done]
+        for entry in sorted(fresh, key=lambda e: e.stat().st_mtime):
+            raw = Path(entry.path).read_bytes()
+            if b"\n\n" not in raw:
+                continue  # its head is still being written: read it next time
+            self._done.add(entry.name)
+            head = raw.split(b"\n\n", 1)[0].replace(b"\n", b"\r\n")
+            to = header(head, b"X-Rcpt-Args").strip("<>")
+            trace, mid = header(head, b"X-Connect311-Trace"), header(head, b"Message-ID")
+            at = entry.stat().st_mtime
+            self._seen.append((to, trace, mid, at))
+            self._first_to.setdefault(to, at)
+            self._first_trace.setdefault(trace, at)
+        return self._seen
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def header(content: bytes, name: bytes) -> str:
+    """One header's value from the message head (no full parse: the sink must stay fast)."""
+    head = content.split(b"\r\n\r\n", 1)[0]
+    for line in head.split(b"\r\n"):
+        if line[: len(name) + 1].lower() == name.lower() + b":":
+            return line[len(name) + 1 :].strip().split(b" ")[0].decode() or "-"
+    return "-"
+
+
 def serve_sink(port: int, path: Path) -> None:
-    """The sink process: accept everything, note who and when, until SIGTERM."""
+    """The sink process: accept everything, note who, which and when, until SIGTERM."""
     out = path.open("a", buffering=1)
 
     class Handler:
         async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
             now = time.time()
+            content = envelope.original_content or b""
+            trace = header(content, b"X-Connect311-Trace")
+            mid = header(content, b"Message-ID")
             for to in envelope.rcpt_tos:
-                out.write(f"{to} {now:.6f}\n")
+                out.write(f"{to} {trace} {mid} {now:.6f}\n")
             return "250 OK"
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
@@ -111,10 +217,13 @@ def serve_sink(port: int, path: Path) -> None:
     out.close()
 
 
-def command(i: int, run: str) -> SubscriberMatched:
+def command(i: int, run: str, recipient: int | None = None) -> SubscriberMatched:
+    """Command i of a run: its own event (so its own email), for recipient `recipient`
+    (default: its own); the trace id names it in the sink's log."""
+    who = i if recipient is None else recipient
     sub = Subscription(
-        subscription_id=f"{run}-{i}",
-        email=f"{run}-{i}@bench.example",
+        subscription_id=f"{run}-{who}",
+        email=f"{run}-{who}@bench.example",
         label="Home",
         target=CircleTarget(lat=27.77, long=-82.64, radius_m=500),
         status=SubscriptionStatus.ACTIVE,
@@ -139,7 +248,22 @@ def command(i: int, run: str) -> SubscriberMatched:
         request_event=RequestOpened(request=request),
         distance_m=230.0,
         matched_rule="within 500 m of Home",
+        trace_id=f"{run}.{i}",
     )
+
+
+def fanout(n: int, run: str) -> list[SubscriberMatched]:
+    """One event matching n confirmed subscribers: one email each (a city-wide feed)."""
+    base = command(0, run)
+    return [
+        base.model_copy(
+            update={
+                "subscription": command(i, run).subscription,
+                "trace_id": f"{run}.{i}",
+            }
+        )
+        for i in range(n)
+    ]
 
 
 async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
@@ -285,9 +409,18 @@ def with_connections(settings: NotifierSettings, connections: int) -> NotifierSe
 
 
 async def end_to_end(
-    sink: Sink, n: int, per_connection: int, trickle_per_s: float | None, connections: int = 1
+    sink: Sink,
+    n: int,
+    per_connection: int,
+    trickle_per_s: float | None,
+    connections: int = 1,
+    recipients: int | None = None,
 ) -> dict[str, float]:
-    """Publish n commands, run the notifier, time each one from publish to SMTP accepted."""
+    """Publish n commands, run the notifier, time each one from publish to SMTP accepted.
+
+    `recipients`: how many people the n emails go to (None: each its own; 1: one person's
+    stream, e.g. a department's city-wide feed), so one recipient's queue is exercised too.
+    """
     with running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
         await ensure_topics(kafka)
@@ -297,6 +430,7 @@ async def end_to_end(
             database_url=f"sqlite:///{Path(tmp) / 'notifier.db'}",
             http_port=free_port(),
             global_rate_per_s=1e6,
+            instant_per_hour=1_000_000,  # a stream is not capped into a digest here
             group_id=f"bench-{uuid.uuid4().hex[:6]}",
         )
         settings = with_connections(settings, connections)
@@ -311,35 +445,53 @@ async def end_to_end(
             # The consumer has joined and SMTP is connected once the warm-up email is in.
             await until(lambda: sink.count({warm.subscription.email}) == 1, 60)
             run = uuid.uuid4().hex[:6]
-            commands = [command(i, run) for i in range(n)]
+            commands = [
+                command(i, run, None if recipients is None else i % recipients) for i in range(n)
+            ]
             published: dict[str, float] = {}
             start = time.time()
             pending = []
             for i, c in enumerate(commands):
                 if trickle_per_s:
                     await asyncio.sleep(max(0.0, start + i / trickle_per_s - time.time()))
-                published[c.subscription.email] = time.time()
+                published[str(c.trace_id)] = time.time()
                 key = recipient_key(c.subscription.email).encode()
                 pending.append(await prod.send("notifications.v1", encode(c), key=key))
             await asyncio.gather(*pending)
             wanted = set(published)
-            await until(lambda: sink.count(wanted) == n, 300)
+            await until(lambda: sink.count_traced(wanted) == n, 300)
         finally:
             await prod.stop()
             stop.set()
             await task
-    arrivals = sink.arrivals()
-    latencies = [arrivals[to] - published[to] for to in published]
-    last = max(arrivals[to] for to in published)
+    arrivals = sink.traced()
+    latencies = [arrivals[t] - published[t] for t in published]
+    last = max(arrivals[t] for t in published)
     return {
         "rate": n / (last - start),
         "p50": pct(latencies, 50) * 1000,
         "p99": pct(latencies, 99) * 1000,
+        "in_order": float(in_order(sink, wanted)),
     }
 
 
+def in_order(sink: Sink, traces: set[str]) -> bool:
+    """Whether each recipient's emails were accepted in the order their commands were sent."""
+    by_recipient: dict[str, list[int]] = {}
+    for to, trace, _mid, _at in sink.deliveries():
+        if trace in traces:
+            by_recipient.setdefault(to, []).append(int(trace.rsplit(".", 1)[1]))
+    return all(seq == sorted(seq) for seq in by_recipient.values())
+
+
 def spawn_notifier(
-    kafka: KafkaSettings, sink: Sink, url: str, group: str, instance: str, log: Path
+    kafka: KafkaSettings,
+    sink: Sink,
+    url: str,
+    group: str,
+    instance: str,
+    log: Path,
+    connections: int = 4,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """One notifier process (the real CLI) and its HTTP port."""
     http_port = free_port()
@@ -352,6 +504,8 @@ def spawn_notifier(
         "NOTIFIER_INSTANCE_ID": instance,
         "NOTIFIER_HTTP_PORT": str(http_port),
         "NOTIFIER_GLOBAL_RATE_PER_S": "1000000",
+        "NOTIFIER_INSTANT_PER_HOUR": "1000000",
+        "NOTIFIER_SMTP_CONNECTIONS": str(connections),
         "CONNECT311_PUBLIC_BASE_URL": "http://localhost:8000",
     }
     with log.open("ab") as out:
@@ -387,38 +541,47 @@ def sent_by_instance(url: str) -> dict[str, int]:
     return {str(who): int(count) for who, count in rows}
 
 
-async def instances_burst(sink: Sink, n: int, url: str, count: int) -> tuple[float, list[int]]:
-    """Emails/s for a burst of n through `count` notifier processes on one ledger."""
+async def instances_burst(
+    sink: Sink, n: int, url: str, count: int, connections: int = 4, one_event: bool = False
+) -> dict[str, float | list[int]]:
+    """A burst of n emails through `count` notifier processes on one ledger.
+
+    `one_event`: the n emails are one event's fan-out (n subscribers of one feed) rather
+    than n events. Returns emails/s, seconds from publish to the last email, duplicates.
+    """
     with running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
         await ensure_topics(kafka)
         group = f"bench-multi-{uuid.uuid4().hex[:6]}"
         spawned = [
-            spawn_notifier(kafka, sink, url, group, f"bench-{i}", Path(tmp) / f"n{i}.log")
+            spawn_notifier(
+                kafka, sink, url, group, f"bench-{i}", Path(tmp) / f"n{i}.log", connections
+            )
             for i in range(count)
         ]
         prod = producer(kafka, "bench")
         await prod.start()
         try:
             await until(lambda: all(port_answers(port) for _, port in spawned), 60)
-            await asyncio.sleep(4)  # let the group settle (joins wait half a session timeout)
+            await asyncio.sleep(4 if count > 1 else 0.5)  # joins wait half a session timeout
             warm = [command(i, f"warm-{uuid.uuid4().hex[:6]}") for i in range(24)]
             for c in warm:  # 24 recipients: every partition, so every member has fetched
                 key = recipient_key(c.subscription.email).encode()
                 await prod.send_and_wait("notifications.v1", encode(c), key=key)
             await until(lambda: sink.count({c.subscription.email for c in warm}) == 24, 60)
             run = uuid.uuid4().hex[:6]
-            commands = [command(i, run) for i in range(n)]
+            commands = fanout(n, run) if one_event else [command(i, run) for i in range(n)]
             start = time.time()
-            pending = []
-            for c in commands:
-                key = recipient_key(c.subscription.email).encode()
-                pending.append(await prod.send("notifications.v1", encode(c), key=key))
-            await asyncio.gather(*pending)
-            wanted = {c.subscription.email for c in commands}
-            await until(lambda: sink.count(wanted) == n, 300)
-            arrivals = sink.arrivals()
-            last = max(arrivals[to] for to in wanted)
+            await publish_all(prod, commands)
+            wanted = {str(c.trace_id) for c in commands}
+            await until(lambda: sink.count_traced(wanted) == n, 600)
+            arrivals = sink.traced()
+            last = max(arrivals[t] for t in wanted)
+            copies = sum(1 for _to, t, _m, _at in sink.deliveries() if t in wanted) - n
+            cpu = sum(cpu_seconds(process.pid) for process, _ in spawned)
+            if copies:
+                print(f"   {copies} message(s) accepted twice; the notifiers' logs say why:")
+                print_logs(Path(tmp))
         except TimeoutError:
             print_logs(Path(tmp))  # why a process did not come up or keep up
             raise
@@ -429,7 +592,22 @@ async def instances_burst(sink: Sink, n: int, url: str, count: int) -> tuple[flo
             for process, _ in spawned:
                 process.wait(timeout=30)
         shares = sent_by_instance(url)
-    return n / (last - start), [shares.get(f"bench-{i}", 0) for i in range(count)]
+    return {
+        "rate": n / (last - start),
+        "seconds": last - start,
+        "duplicates": copies,
+        "shares": [shares.get(f"bench-{i}", 0) for i in range(count)],
+        "cpu_ms_per_email": cpu * 1000 / n,  # incl. start-up and warm-up: an upper bound
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def several_instances(sink: Sink, n: int) -> None:
@@ -441,10 +619,39 @@ async def several_instances(sink: Sink, n: int) -> None:
             if url is None:
                 print("   PostgreSQL unreachable (set TEST_POSTGRES_URL)")
                 return
-            rate, shares = await instances_burst(sink, n, url, count)
+            r = await instances_burst(sink, n, url, count)
         label = "1 instance (baseline)" if count == 1 else f"{count} instances"
-        split = " + ".join(str(s) for s in shares)
-        print(f"   {label:24} {rate:8.0f} emails/s   (sent, incl. warm-up: {split})")
+        split = " + ".join(str(s) for s in r["shares"])  # type: ignore[union-attr]
+        print(
+            f"   {label:24} {r['rate']:8.0f} emails/s   duplicates {r['duplicates']}"
+            f"   (sent, incl. warm-up: {split})"
+        )
+
+
+async def fanout_matrix(
+    sink: Sink, sizes: list[int], processes: list[int], connections: list[int]
+) -> None:
+    """Section 6: one event for n subscribers, through p processes x c connections each."""
+    print("\n6. Fan-out: one event -> n subscribers -> SMTP accepted (target: 10,000 in <= 10 s")
+    print("   by two processes); PostgreSQL ledger, or SQLite for one process without it")
+    print(
+        f"   {'n':>7} {'procs':>5} {'conns':>5} {'seconds':>8} {'emails/s':>9} {'dups':>5} "
+        f"{'cpu ms/email':>12}  load"
+    )
+    for n in sizes:
+        for count in processes:
+            for conns in connections:
+                with postgres_database() as url, tempfile.TemporaryDirectory() as tmp:
+                    if url is None:
+                        if count > 1:
+                            print(f"   {n:>7} {count:>5} {conns:>5}  needs PostgreSQL")
+                            continue
+                        url = f"sqlite:///{Path(tmp) / 'notifier.db'}"
+                    r = await instances_burst(sink, n, url, count, conns, one_event=True)
+                print(
+                    f"   {n:>7} {count:>5} {conns:>5} {r['seconds']:8.2f} {r['rate']:9.0f} "
+                    f"{r['duplicates']:>5} {r['cpu_ms_per_email']:>12.2f}  {os.getloadavg()[0]:.1f}"
+                )
 
 
 async def publish_all(prod: AIOKafkaProducer, commands: list[SubscriberMatched]) -> None:
@@ -510,15 +717,29 @@ async def smtp_outage(n: int, outage_s: float) -> None:
     )
 
 
-async def main(n: int, with_faust: bool, only_instances: bool) -> None:
+def make_sink(tmp: Path, postfix: bool) -> Sink:
+    """The receiving server: aiosmtpd in its own process, or Postfix's smtp-sink."""
+    if not postfix:
+        return Sink(tmp)
+    if not Path(PostfixSink.BINARY).exists():
+        raise SystemExit("smtp-sink not found: apt-get install postfix, or drop --smtp-sink")
+    return PostfixSink(tmp)
+
+
+async def main(
+    n: int, with_faust: bool, only_instances: bool, fanout_sizes: list[int], postfix: bool
+) -> None:
     load = os.getloadavg()[0]
     print(f"notifier benchmark: {os.cpu_count()} CPU(s), load average {load:.1f}, {n} emails/run")
+    print(f"receiving server: {'Postfix smtp-sink' if postfix else 'aiosmtpd (own process)'}")
     with tempfile.TemporaryDirectory() as tmp:
-        sink = Sink(Path(tmp))
+        sink = make_sink(Path(tmp), postfix)
         try:
             if not only_instances:
                 await run_all(sink, n, with_faust)
             await several_instances(sink, n)
+            if fanout_sizes:
+                await fanout_matrix(sink, fanout_sizes, [1, 2, 4], [1, 4, 8])
         finally:
             sink.stop()
 
@@ -546,18 +767,49 @@ async def run_all(sink: Sink, n: int, with_faust: bool) -> None:
         shown = f"{rate:8.0f}" if rate else "  failed"
         print(f"   faust Table (alternative)   : {shown}      (updates/s, changelog batch 1)")
 
+    await end_to_end_table(sink, n, quick=False)
+
+
+async def end_to_end_table(sink: Sink, n: int, quick: bool) -> None:
+    """Section 3: many recipients, one recipient's stream, and the baselines."""
     print("\n3. End to end: published to Kafka -> notifier -> SMTP accepted")
-    print(f"   {'run':46} {'emails/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for label, per_conn, trickle, connections in (
-        ("burst, one reused connection", 0, None, 1),
-        ("burst, 4 reused connections", 0, None, 4),
-        ("burst, new connection per message (baseline)", 1, None, 1),
-        ("trickle 50/s, one reused connection", 0, 50.0, 1),
-        ("trickle 50/s, new connection per message", 1, 50.0, 1),
-    ):
+    print(f"   {'run':46} {'emails/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'order':>6} {'dups':>5}")
+    runs: list[tuple[str, int, float | None, int, int | None]] = [
+        ("burst, 4 connections, a recipient each", 0, None, 4, None),
+        (f"burst, 4 connections, {max(1, n // 20)} recipients x 20", 0, None, 4, max(1, n // 20)),
+        ("burst, one recipient's stream (target >= 200/s)", 0, None, 4, 1),
+    ]
+    if not quick:
+        runs += [
+            ("burst, one reused connection", 0, None, 1, None),
+            ("burst, new connection per message (baseline)", 1, None, 1, None),
+            ("trickle 50/s, one reused connection", 0, 50.0, 1, None),
+            ("trickle 50/s, new connection per message", 1, 50.0, 1, None),
+        ]
+    for label, per_conn, trickle, connections, recipients in runs:
         count = n if trickle is None else min(n, 500)
-        r = await end_to_end(sink, count, per_conn, trickle, connections)
-        print(f"   {label:46} {r['rate']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f}")
+        before = sink.duplicates()
+        r = await end_to_end(sink, count, per_conn, trickle, connections, recipients)
+        order = ("yes" if r["in_order"] else "NO") if sink.keeps_order else "n/a"
+        print(
+            f"   {label:46} {r['rate']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f} {order:>6} "
+            f"{sink.duplicates() - before:>5}"
+        )
+
+
+async def quick(n: int, postfix: bool) -> None:
+    """--quick: the figures CI prints on every change (small, no timed assertions)."""
+    load = os.getloadavg()[0]
+    print(f"notifier benchmark --quick: {os.cpu_count()} CPU(s), load average {load:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = make_sink(Path(tmp), postfix)
+        try:
+            reused = await smtp_only(sink, n, per_connection=0)
+            print(f"\n1. SMTP only, one reused connection: {reused:8.0f} emails/s")
+            await end_to_end_table(sink, n, quick=True)
+            await fanout_matrix(sink, [n], [1], [4])
+        finally:
+            sink.stop()
 
 
 if __name__ == "__main__":
@@ -573,6 +825,19 @@ if __name__ == "__main__":
         "--smtp-outage", action="store_true", help="only section 5 (drain after an outage)"
     )
     parser.add_argument("--outage-s", type=float, default=60.0, help="outage length (default 60)")
+    parser.add_argument(
+        "--fanout",
+        default="100,1000,10000",
+        help="section 6: one event to this many subscribers, comma separated ('' skips it)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small runs of sections 1, 3 and 6 (CI; ~30 s)"
+    )
+    parser.add_argument(
+        "--smtp-sink",
+        action="store_true",
+        help="receive with Postfix's smtp-sink (apt-get install postfix) instead of aiosmtpd",
+    )
     parser.add_argument("--serve-sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--faust-table", nargs=2, metavar=("N", "BOOTSTRAP"), help=argparse.SUPPRESS
@@ -582,9 +847,13 @@ if __name__ == "__main__":
         serve_sink(int(args.serve_sink[0]), Path(args.serve_sink[1]))
     elif args.faust_table:
         serve_faust_table(int(args.faust_table[0]), args.faust_table[1])
+    elif args.quick:
+        logging.basicConfig(level=logging.WARNING)
+        asyncio.run(quick(min(args.emails, 200), args.smtp_sink))
     elif args.smtp_outage:
         logging.basicConfig(level=logging.WARNING)
         asyncio.run(smtp_outage(args.emails, args.outage_s))
     else:
         logging.basicConfig(level=logging.WARNING)
-        asyncio.run(main(args.emails, args.with_faust, args.only_instances))
+        sizes = [int(size) for size in args.fanout.split(",") if size]
+        asyncio.run(main(args.emails, args.with_faust, args.only_instances, sizes, args.smtp_sink))

@@ -26,6 +26,7 @@ from connect311_map_api.api import (
     places_routes,
     requests_routes,
     subscriptions_routes,
+    tiles_routes,
     validation_errors,
 )
 from connect311_map_api.cache import AggregateCache, AnswerCache
@@ -116,6 +117,7 @@ def create_app(
     _error_handlers(app)
     validation_errors.install(app)
     docs_routes.install(app)
+    tiles_routes.install(app, ctx)
     app.add_middleware(  # inside CORS and metrics
         PublicReadLimit, spec=settings.read_limit, unit_bytes=settings.read_limit_unit_bytes
     )

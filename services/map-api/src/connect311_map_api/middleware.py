@@ -119,6 +119,7 @@ class NoSniff:
 
 PUBLIC_READ_PREFIXES = (
     "/api/requests",
+    "/api/tiles/",
     "/api/stats",
     "/api/categories",
     "/api/agencies",

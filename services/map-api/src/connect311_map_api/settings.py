@@ -46,6 +46,12 @@ class MapApiSettings(BaseSettings):
         description="The city's IANA time zone: pages show times in it, with its abbreviation "
         "(set it like NOTIFIER_DISPLAY_TIMEZONE, which does the same for emails)",
     )
+    accessibility_contact: str = Field(
+        default="",
+        max_length=320,
+        description="Where a person reports an accessibility barrier (an email address or a "
+        "URL), shown on /accessibility; empty: the page points to the city's 311 line",
+    )
     rate_limit_ip: str = Field(default="10/minute;50/hour", description="Sign-ups per client IP")
     rate_limit_email: str = Field(
         default="3/hour;10/day", description="Sign-ups per mailbox (folded: case, +tag, dots)"
@@ -120,6 +126,18 @@ class MapApiSettings(BaseSettings):
         ge=0,
         description="How long a heavy page (many features, a full Open311 page) is reused for "
         "the same question (0: off); the live stream carries changes meanwhile",
+    )
+    tile_max_age_s: int = Field(
+        default=10,
+        ge=0,
+        description="How long a map data tile may be reused by browsers and proxies (and by "
+        "this process) without asking again; live changes come over the stream meanwhile",
+    )
+    tile_stale_s: int = Field(
+        default=30,
+        ge=0,
+        description="How long after max-age a cache may still answer with a tile while it "
+        "revalidates it (stale-while-revalidate)",
     )
     read_limit_unit_bytes: int = Field(
         default=65_536,

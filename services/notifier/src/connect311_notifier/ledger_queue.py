@@ -45,9 +45,25 @@ def _earlier_email(*conditions: sa.ColumnElement[bool]) -> sa.Exists:
     """Whether an earlier email of the same recipient meets the conditions."""
     return sa.exists().where(
         _EARLIER.c.recipient_key == emails.c.recipient_key,
-        _EARLIER.c.id < emails.c.id,
         *conditions,
+        _EARLIER.c.id < emails.c.id,
     )
+
+
+def _held_back(now: float) -> sa.ColumnElement[bool]:
+    """Whether an earlier email of the same recipient is in flight or waiting for a retry.
+
+    Two lookups, each on the recipient's own index entries, not one OR inside one: with the
+    OR, the database read every earlier email of the recipient for each candidate, so
+    claiming from one recipient's queue of n emails cost O(n^2) (1.9 s for 50 at 4,000
+    queued). In flight: a probe of ix_notifier_emails_recipient_queue (recipient, status,
+    id). Retrying: ix_notifier_emails_recipient_due (recipient, status, next_attempt_at),
+    whose range holds only that recipient's retries (without it SQLite may pick the global
+    due index and read everyone's retries per candidate).
+    """
+    in_flight = _earlier_email(_EARLIER.c.status.in_(_IN_FLIGHT))
+    retrying = _earlier_email(_EARLIER.c.status == _PENDING, _EARLIER.c.next_attempt_at > now)
+    return sa.or_(in_flight, retrying)
 
 
 def _claimable(now: float, limit: int) -> sa.Select[int]:
@@ -57,15 +73,12 @@ def _claimable(now: float, limit: int) -> sa.Select[int]:
     too: a recipient's emails leave in the order the ledger queued them, and a retry holds
     back everything queued after it for that recipient (and nobody else).
     """
-    held_back = _earlier_email(
-        sa.or_(
-            _EARLIER.c.status.in_(_IN_FLIGHT),
-            sa.and_(_EARLIER.c.status == _PENDING, _EARLIER.c.next_attempt_at > now),
-        )
-    )
+    # `+ 0` keeps the database walking the queue index (status, id) in order and stopping
+    # after `limit` rows; on the due index it read and sorted every due email first.
+    due = emails.c.next_attempt_at + 0 <= now
     return (
         sa.select(emails.c.id)
-        .where(emails.c.status == _PENDING, emails.c.next_attempt_at <= now, ~held_back)
+        .where(emails.c.status == _PENDING, due, ~_held_back(now))
         .order_by(emails.c.id)
         .limit(limit)
         .with_for_update(of=emails, skip_locked=True)

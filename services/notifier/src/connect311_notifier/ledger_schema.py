@@ -55,6 +55,8 @@ emails = sa.Table(
     # The queue in order, and each recipient's unfinished emails (see ledger_queue).
     sa.Index("ix_notifier_emails_queue", "status", "id"),
     sa.Index("ix_notifier_emails_recipient_queue", "recipient_key", "status", "id"),
+    # A recipient's emails waiting for a retry: one probe per claim candidate (ledger_queue).
+    sa.Index("ix_notifier_emails_recipient_due", "recipient_key", "status", "next_attempt_at"),
 )
 
 commands = sa.Table(

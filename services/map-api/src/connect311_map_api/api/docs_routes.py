@@ -44,13 +44,42 @@ _INIT_JS = """\
   window.ui = SwaggerUIBundle({
     url: root.getAttribute("data-openapi-url"),
     dom_id: "#swagger-ui",
-    deepLinking: true,
+    deepLinking: false, // true puts a link inside each operation's button (nested controls)
     validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
     layout: "BaseLayout"
   });
 })();
 """
+
+# Swagger UI's own colours fail WCAG AA contrast (white on light blue/green method badges,
+# light-blue links): the same hues, darkened to at least 4.5:1 (issue 16).
+_A11Y_CSS = """\
+.swagger-ui .opblock .opblock-summary-method { color: #fff; }
+.swagger-ui .opblock.opblock-get .opblock-summary-method { background: #0b5cad; }
+.swagger-ui .opblock.opblock-post .opblock-summary-method { background: #1b6e2f; }
+.swagger-ui .opblock.opblock-put .opblock-summary-method { background: #8a4500; }
+.swagger-ui .opblock.opblock-delete .opblock-summary-method { background: #b3261e; }
+.swagger-ui .opblock.opblock-patch .opblock-summary-method { background: #0f6b62; }
+.swagger-ui .opblock.opblock-head .opblock-summary-method,
+.swagger-ui .opblock.opblock-options .opblock-summary-method { background: #5c3d99; }
+.swagger-ui .info .title small { background: #4a5261; }
+.swagger-ui .info .title small.version-stamp { background: #3d6b00; }
+.swagger-ui .info .title small pre,
+.swagger-ui .info .title small.version-stamp pre { color: #fff; }
+.swagger-ui .info .base-url, .swagger-ui .info a, .swagger-ui .url { color: #1a5296; }
+.swagger-ui .opblock-tag small, .swagger-ui .opblock .opblock-summary-description,
+.swagger-ui .parameter__in, .swagger-ui .parameter__type, .swagger-ui .prop-format,
+.swagger-ui .response-col_links, .swagger-ui .model-title, .swagger-ui .model .property,
+.swagger-ui table thead tr th, .swagger-ui .opblock-description-wrapper p { color: #2b2f36; }
+.swagger-ui .json-schema-2020-12-expand-deep-button { color: #3d4450; }
+.swagger-ui .parameter__name.required span,
+.swagger-ui .parameter__name.required::after { color: #b3261e; }
+@media (prefers-reduced-motion: reduce) {
+  .swagger-ui * { transition: none !important; animation: none !important; }
+}
+"""
+A11Y_CSS_URL = "/docs/a11y.css"
 
 _PAGE = """\
 <!doctype html>
@@ -59,6 +88,7 @@ _PAGE = """\
 <title>{title} · API docs</title>
 <link rel="icon" href="{assets}/favicon.png">
 <link rel="stylesheet" href="{assets}/swagger-ui.css">
+<link rel="stylesheet" href="{a11y_css}">
 </head><body>
 <div id="swagger-ui" data-openapi-url="{openapi}">
 <noscript>The API docs need JavaScript; the raw description is at {openapi}.</noscript></div>
@@ -91,8 +121,13 @@ def install(app: FastAPI) -> None:
             assets=html.escape(root + ASSETS_URL),
             openapi=html.escape(root + openapi_url),
             init=html.escape(root + INIT_URL),
+            a11y_css=html.escape(root + A11Y_CSS_URL),
         )
         return HTMLResponse(page, headers=_headers())
+
+    @app.get(A11Y_CSS_URL, include_in_schema=False)
+    async def docs_a11y_css() -> Response:
+        return Response(_A11Y_CSS, media_type="text/css", headers=_headers())
 
     @app.get(INIT_URL, include_in_schema=False)
     async def docs_init() -> Response:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from connect311_map_api.web.errors import install_error_pages
 from connect311_map_api.web.pages import build_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -45,6 +46,7 @@ def mount_web(app: FastAPI, settings: Any) -> None:
     )
     app.mount("/static/web", _NosniffStaticFiles(directory=STATIC_DIR), name="web-static")
     app.include_router(build_router(settings))
+    install_error_pages(app)
 
 
 __all__ = ["mount_web"]

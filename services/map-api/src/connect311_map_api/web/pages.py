@@ -16,6 +16,9 @@ from connect311_map_api.web.security import OSM_TILE_URL, page_headers
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
 _CONFIRM_TITLES = {"": "Subscription confirmed", "inactive": "Alert no longer active"}
+# The axe-core release the browser tests run (tests/e2e/web/test_accessibility_axe.py checks
+# this matches the one the axe-playwright-python wheel ships).
+AXE_CORE_VERSION = "4.12.1"
 _FILTER_MAX = 300  # longest filter value a page accepts (the API validates further)
 
 
@@ -93,6 +96,7 @@ def build_router(settings: Any) -> APIRouter:
     # Pages show times in the city's zone, as its emails do (MAP_API_DISPLAY_TIMEZONE).
     time_zone = str(getattr(settings, "display_timezone", None) or "America/New_York")
     router = APIRouter(include_in_schema=False)
+    contact = str(getattr(settings, "accessibility_contact", "") or "").strip()
 
     def render(
         request: Request,
@@ -182,6 +186,17 @@ def build_router(settings: Any) -> APIRouter:
     def embed_builder_page(request: Request) -> HTMLResponse:
         """Build the iframe snippet for a filtered map."""
         return render(request, "builder.html", page="builder", title="Embed the map")
+
+    @router.get("/accessibility", response_class=HTMLResponse)
+    def accessibility_page(request: Request) -> HTMLResponse:
+        """The accessibility statement: standard, how it is tested, limits, how to report."""
+        return render(
+            request,
+            "accessibility.html",
+            page="accessibility",
+            title="Accessibility statement",
+            extra={"axeCore": AXE_CORE_VERSION, "contact": contact},
+        )
 
     @router.get("/subscriptions/confirmed", response_class=HTMLResponse)
     def confirmed_page(request: Request, error: str | None = None) -> HTMLResponse:

@@ -61,10 +61,28 @@
   // "See it on the map" links (emails, the track page) name one request: centre on it and
   // open its popup. An unknown id leaves the map as it is and says so.
   var focusId = new URLSearchParams(window.location.search).get("request");
-  var requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
+  var requestMap = null;
+  // The list view of what the map shows (issue 16): "Show on the map" opens the request's
+  // popup and moves the keyboard focus into it; a group's button zooms in to it.
+  var requestList = C.setupRequestList(document.getElementById("request-list-section"), {
+    show: function (feature) {
+      requestMap.map.once("popupopen", function (event) {
+        var title = event.popup.getElement().querySelector(".popup-title");
+        if (!title) return;
+        title.setAttribute("tabindex", "-1");
+        title.focus();
+      });
+      requestMap.focusRequest(feature);
+    },
+    zoom: function (cell) {
+      requestMap.map.setView([cell.lat, cell.long], Math.max(requestMap.map.getZoom() + 2, cfg.clusterBelowZoom || 0));
+    }
+  });
+  requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
     focusPending: Boolean(focusId),
     filters: initial,
     onStatus: function (text) { statusLine.textContent = text; },
+    onView: requestList.update,
     onMapClick: function (latlng) { if (alert) alert.place(latlng); }
   });
   alert = C.setupAlert(requestMap);

@@ -1,11 +1,18 @@
 /* The request map shared by the map page and the embed: markers coloured by status,
    MarkerCluster when zoomed in, the server's grid aggregation when zoomed out, popups with
-   the timeline, and live updates from the SSE stream. */
+   the timeline, and live updates from the SSE stream. Data comes by tile
+   (/api/tiles/{z}/{x}/{y}.json?<canonical filters>): every visitor of the same place asks the
+   same URLs, which browsers and a proxy can cache (issue 15). */
 (function () {
   "use strict";
   var C = window.C311;
-  var PAGE_SIZE = 1000;
-  var MAX_PAGES = 5; // at most 5000 markers at once; beyond that the server's groups are shown
+  // A data tile spans 4 x 4 base-map tiles (1024 px): a full-screen view is a few requests.
+  // The server sends a tile's markers from data zoom 11 (map zoom 13), its groups below that
+  // or when one tile holds too many markers.
+  var DATA_ZOOM_OFFSET = 2;
+  var MAX_DATA_ZOOM = 20;
+  var MERCATOR_MAX_LAT = 85.0511287798;
+  var LIST_PARAMS = ["agency", "dataset", "service_code", "status"];
   var MAX_RETRY_WAIT_S = 10; // a longer Retry-After is cut short: the view retries once, then says why
   var ALL_STATUSES = ["open", "acknowledged", "in_progress", "closed"];
 
@@ -41,19 +48,89 @@
     return true;
   }
 
-  function bboxOf(map) {
+  function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
+
+  /** The tiles' filter key in the server's canonical form (sorted names, sorted unique
+      values, lower-case text), so the URL is the one every cache holds: no redirect. */
+  function tileKey(filters) {
+    var fp = filterParams(filters);
+    return Object.keys(fp).filter(function (k) { return fp[k]; }).sort().map(function (k) {
+      var value = String(fp[k]).trim();
+      if (LIST_PARAMS.indexOf(k) >= 0) {
+        value = value.split(",").map(function (v) { return v.trim(); }).filter(function (v, i, all) {
+          return v && all.indexOf(v) === i;
+        }).sort().join(",");
+      }
+      if (k === "q") value = value.toLowerCase();
+      return k + "=" + encodeURIComponent(value);
+    }).join("&");
+  }
+
+  /** The data tiles (slippy-map numbering) covering the map's view, nearest the centre first. */
+  function tileUrls(map, key) {
+    var z = clamp(Math.floor(map.getZoom()) - DATA_ZOOM_OFFSET, 0, MAX_DATA_ZOOM);
+    var n = Math.pow(2, z);
     var b = map.getBounds();
-    var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(hi, v)); };
-    return [
-      clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
-      clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)
-    ].map(function (v) { return v.toFixed(6); }).join(",");
+    function tx(long) { return clamp(Math.floor((clamp(long, -180, 180) + 180) / 360 * n), 0, n - 1); }
+    function ty(lat) {
+      var r = clamp(lat, -MERCATOR_MAX_LAT, MERCATOR_MAX_LAT) * Math.PI / 180;
+      return clamp(Math.floor((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2 * n), 0, n - 1);
+    }
+    var x0 = tx(b.getWest()), x1 = tx(b.getEast()), y0 = ty(b.getNorth()), y1 = ty(b.getSouth());
+    var cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    var tiles = [];
+    for (var x = x0; x <= x1; x++) for (var y = y0; y <= y1; y++) tiles.push([x, y]);
+    tiles.sort(function (a, c) {
+      return (Math.abs(a[0] - cx) + Math.abs(a[1] - cy)) - (Math.abs(c[0] - cx) + Math.abs(c[1] - cy));
+    });
+    return tiles.map(function (t) {
+      return "/api/tiles/" + z + "/" + t[0] + "/" + t[1] + ".json" + (key ? "?" + key : "");
+    });
+  }
+
+  /** Features from a tile's compact markers (names from the category list; the popup fetches
+      the rest when it opens). */
+  function tileFeatures(body, names) {
+    var f = body.fields || [];
+    var at = function (name) { return f.indexOf(name); };
+    var id = at("id"), lat = at("lat"), long = at("long"), st = at("status");
+    var ds = at("dataset"), code = at("service_code"), requested = at("requested");
+    return (body.markers || []).map(function (m) {
+      return {
+        type: "Feature",
+        geometry: { type: "Point", coordinates: [m[long], m[lat]] },
+        properties: {
+          service_request_id: m[id], status: m[st], dataset: m[ds], service_code: m[code],
+          service_name: names[m[code]] || "",
+          requested_datetime: requested >= 0 && m[requested] != null ? new Date(m[requested] * 1000).toISOString() : null,
+          compact: true
+        }
+      };
+    });
   }
 
   function detailRow(dl, term, value) {
     if (!value) return;
     dl.appendChild(C.el("dt", { text: term }));
     dl.appendChild(C.el("dd", { text: value }));
+  }
+
+  function detailRows(dl, p) {
+    detailRow(dl, "Address", p.address);
+    detailRow(dl, "Department", p.agency_responsible);
+    C.timeRows(dl, p, detailRow); // reported, then updated, then closed, in the city's zone
+    detailRow(dl, "Dataset", p.dataset);
+    detailRow(dl, "Request id", p.service_request_id || "");
+  }
+
+  /** The popup's title, rows and description from the request's full detail. */
+  function fillDetails(box, dl, p) {
+    detailRows(C.clear(dl), p);
+    var title = box.querySelector(".popup-title");
+    if (title && p.service_name) title.textContent = p.service_name;
+    if (p.description && !box.querySelector(".description")) {
+      box.insertBefore(C.el("p", { className: "description", text: p.description }), box.querySelector("h4"));
+    }
   }
 
   /** The popup of one request; the timeline is fetched when it opens. */
@@ -65,11 +142,7 @@
     ]);
     var statusLine = C.el("p", { className: "popup-status" }, [C.statusBadge(p.status)]);
     var dl = C.el("dl", { className: "details" });
-    detailRow(dl, "Address", p.address);
-    detailRow(dl, "Department", p.agency_responsible);
-    C.timeRows(dl, p, detailRow); // reported, then updated, then closed, in the city's zone
-    detailRow(dl, "Dataset", p.dataset);
-    detailRow(dl, "Request id", id);
+    detailRows(dl, p);
     var box = C.el("div", { className: "popup", "data-request-id": id }, [
       C.el("h3", { className: "popup-title", text: p.service_name || p.service_code || "Service request" }),
       statusLine,
@@ -92,6 +165,7 @@
         // The detail says why a request was closed (and the city's own word) beyond the badge.
         // The detail is a Feature: its status is in `properties`, the wording beside them.
         var now = (body && body.properties) || p;
+        if (body && body.properties) fillDetails(box, dl, now); // a tile's marker had the bare minimum
         if (body) C.statusLine(statusLine, now.status, body.status_text);
         C.renderTimeline(timeline, body && body.timeline);
         var figure = body && C.photoFigure ? C.photoFigure(body.media_url) : null;
@@ -159,8 +233,39 @@
       alt: title,
       keyboard: true
     });
+    marker.cell = cell; // the list view offers each group too
     marker.on("click", function () { map.setView([cell.lat, cell.long], Math.min(map.getZoom() + 2, 18)); });
     return marker;
+  }
+
+  /** A div icon with an accessible name: Leaflet makes a keyboard marker's icon a focusable
+      button, and a button needs a name a screen reader can say (issue 16). */
+  var NamedDivIcon = L.DivIcon.extend({
+    createIcon: function (old) {
+      var div = L.DivIcon.prototype.createIcon.call(this, old);
+      if (this.options.label) {
+        div.setAttribute("aria-label", this.options.label);
+        div.setAttribute("title", this.options.label);
+      }
+      return div;
+    }
+  });
+
+  /** MarkerCluster's group icon, named ("12 requests here…") instead of a bare number. */
+  function clusterIcon(group) {
+    var n = group.getChildCount();
+    var size = n < 10 ? "small" : n < 100 ? "medium" : "large";
+    return new NamedDivIcon({
+      html: "<div><span aria-hidden=\"true\">" + n + "</span></div>",
+      className: "marker-cluster marker-cluster-" + size,
+      iconSize: L.point(40, 40),
+      label: n + " requests here. Press Enter to show them."
+    });
+  }
+
+  /** Whether the reader asked their system for less motion (no zoom or fade animations). */
+  function reducedMotion() {
+    return Boolean(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
   }
 
   var TILE_NOTICE = "The base map could not load; requests are still shown.";
@@ -201,13 +306,18 @@
   /**
    * Create a request map in `element`.
    * cfg.center null: the map opens fitted to the requests' extent (/api/extent).
-   * options: {filters, onStatus(text), onMapClick(latlng), live: true, focusPending: false}
+   * options: {filters, onStatus(text), onMapClick(latlng), onView(view), live: true, focusPending: false}
+   * onView gets {mode: "markers", features} or {mode: "grid", cells} after every change.
    */
   function createRequestMap(element, cfg, options) {
     options = options || {};
     var centred = Array.isArray(cfg.center) && cfg.center.length === 2;
     // Without a centre the first view waits for the extent (a world view until then).
-    var map = L.map(element, { center: centred ? cfg.center : [20, 0], zoom: centred ? cfg.zoom : 2, keyboard: true, zoomControl: true });
+    var still = reducedMotion();
+    var map = L.map(element, {
+      center: centred ? cfg.center : [20, 0], zoom: centred ? cfg.zoom : 2, keyboard: true, zoomControl: true,
+      zoomAnimation: !still, fadeAnimation: !still, markerZoomAnimation: !still
+    });
     var tiles = L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 });
     watchTiles(map, tiles);
     tiles.addTo(map);
@@ -215,9 +325,14 @@
     // A place or a request was asked for: the first fit gives way. A request named in the
     // URL counts from the start, whichever of its fetch and the extent's answers first.
     var viewChosen = Boolean(options.focusPending);
-    var cluster = L.markerClusterGroup({ maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true });
+    var cluster = L.markerClusterGroup({
+      maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true,
+      iconCreateFunction: clusterIcon, animate: !still
+    });
     var grid = L.layerGroup();
     var markers = {}; // service_request_id -> marker in the cluster group
+    var live = {}; // service_request_id -> its latest live feature (newer than a cached tile)
+    var names = null; // a promise of service_code -> service_name, for the tiles' markers
     var filters = options.filters || {};
     var mode = null;
     var pending = null;
@@ -243,23 +358,27 @@
 
     /** Public reads are rate-limited per client (429 + Retry-After): wait as told (bounded)
         and try once more, saying so, rather than failing the view. */
-    function readJSON(url, signal) {
-      return C.fetchJSON(url, { signal: signal }).catch(function (err) {
+    function readJSON(url, signal, fresh) {
+      // fresh: revalidate with the server (ETag) instead of the browser's cached tile.
+      var opts = fresh ? { signal: signal, cache: "no-cache" } : { signal: signal };
+      return C.fetchJSON(url, opts).catch(function (err) {
         if (err.status !== 429 || (signal && signal.aborted)) throw err;
         var seconds = Number(err.retryAfter);
         if (!(seconds >= 0)) seconds = 1;
         element.setAttribute("data-state", "busy");
         status("Busy — retrying…");
         return pause(Math.min(seconds, MAX_RETRY_WAIT_S) * 1000, signal).then(function () {
-          return C.fetchJSON(url, { signal: signal });
+          return C.fetchJSON(url, opts);
         });
       });
     }
 
     function report() {
+      if (mode !== "grid") shown = countShown();
       var base = mode === "grid"
         ? gridTotal + " requests in view (grouped – zoom in for details)"
         : shown + " requests shown";
+      if (mode === "mixed" && gridTotal) base += ", " + gridTotal + " more grouped (zoom in for details)";
       if (liveCount) base += " · " + liveCount + " live update" + (liveCount === 1 ? "" : "s");
       var none = mode === "grid" ? gridTotal === 0 : shown === 0;
       if (none && dataExtent && dataExtent.count > 0) {
@@ -270,34 +389,72 @@
         base += narrowed ? " – none anywhere match these filters" : " – none yet: they appear here as the city reports them";
       }
       status(base);
+      if (options.onView) options.onView(currentView());
     }
 
+    /** What the map shows now, for the list view: its request features, or its groups. */
+    function currentView() {
+      if (mode === "grid") {
+        return { mode: "grid", cells: grid.getLayers().map(function (l) { return l.cell; }).filter(Boolean) };
+      }
+      return { mode: "markers", features: Object.keys(markers).map(function (id) { return markers[id].feature; }) };
+    }
+
+    /** "markers", "grid", or "mixed" (a tile too dense for markers beside sparse ones). */
     function setMode(next) {
       if (mode === next) return;
       mode = next;
-      if (next === "grid") { map.removeLayer(cluster); grid.addTo(map); }
-      else { map.removeLayer(grid); cluster.addTo(map); }
+      if (next === "markers") map.removeLayer(grid); else grid.addTo(map);
+      if (next === "grid") map.removeLayer(cluster); else cluster.addTo(map);
     }
 
-    function showMarkers(features) {
-      setMode("markers");
-      // A popup the reader has open (or one the page opened for /?request=) stays open when
-      // a small move reloads the markers.
-      Object.keys(markers).forEach(function (id) {
-        if (!focusId && markers[id].isPopupOpen()) focusId = id;
+    /** Markers inside the view (tiles reach beyond it). */
+    function countShown() {
+      var b = map.getBounds();
+      return Object.keys(markers).filter(function (id) { return b.contains(markers[id].getLatLng()); }).length;
+    }
+
+    function sameSpot(a, b) {
+      var pa = a.properties || {}, pb = b.properties || {};
+      var ca = a.geometry.coordinates, cb = b.geometry.coordinates;
+      return pa.status === pb.status && ca[0] === cb[0] && ca[1] === cb[1];
+    }
+
+    /** Show these features: markers already shown and unchanged stay (a pan redraws only
+        what it uncovers); one id is one marker, whichever tiles sent it. */
+    function placeMarkers(features, withLive) {
+      var next = {};
+      features.forEach(function (f) {
+        var id = f.properties.service_request_id;
+        var newer = live[id]; // the stream is newer than a tile cached for a few seconds
+        if (!newer) next[id] = f;
+        else if (matches(newer, filters)) next[id] = newer;
       });
-      cluster.clearLayers();
-      markers = {};
-      var layers = features.map(function (f) {
-        var m = markerFor(f);
-        markers[f.properties.service_request_id] = m;
+      var view = map.getBounds();
+      // Requests the stream brought since the tiles were cached (not where groups are shown).
+      if (withLive) Object.keys(live).forEach(function (id) {
+        var f = live[id], c = f.geometry.coordinates;
+        if (!next[id] && matches(f, filters) && view.contains(L.latLng(c[1], c[0]))) next[id] = f;
+      });
+      var drop = [];
+      Object.keys(markers).forEach(function (id) {
+        var m = markers[id], f = next[id];
+        if (f && (f === m.feature || sameSpot(f, m.feature))) { delete next[id]; return; }
+        // A popup the reader has open (or one the page opened for /?request=) opens again
+        // on the marker that replaces this one.
+        if (!focusId && m.isPopupOpen()) focusId = id;
+        drop.push(m);
+        delete markers[id];
+      });
+      if (drop.length) cluster.removeLayers(drop);
+      var add = Object.keys(next).map(function (id) {
+        var m = markerFor(next[id]);
+        markers[id] = m;
         return m;
       });
-      cluster.addLayers(layers);
-      shown = layers.length;
-      report();
-      openFocused();
+      if (add.length) cluster.addLayers(add);
     }
+
 
     /** A request the page was opened for (/?request=<id>, e.g. from an email): once its
         marker is loaded, show it out of its cluster with its popup open, once. */
@@ -330,59 +487,63 @@
       openFocused();
     }
 
-    function showGrid(body) {
-      setMode("grid");
+    /** The tiles' markers and groups together: a dense tile sends groups beside sparse
+        tiles' markers ("mixed"). */
+    function showTiles(bodies, categoryNames) {
+      var features = [];
+      var cells = [];
+      bodies.forEach(function (body) {
+        if (!body) return;
+        if (body.kind === "clusters") {
+          (body.clusters || []).forEach(function (c) { cells.push({ lat: c[0], long: c[1], count: c[2], byStatus: c[3] }); });
+        } else {
+          features = features.concat(tileFeatures(body, categoryNames));
+        }
+      });
+      setMode(cells.length ? (features.length ? "mixed" : "grid") : "markers");
       grid.clearLayers();
-      markers = {};
       gridTotal = 0;
-      cellsOf(body).forEach(function (cell) {
-        gridTotal += Number(cell.count) || 0;
+      var view = map.getBounds();
+      cellsOf({ cells: cells }).forEach(function (cell) {
+        if (view.contains(L.latLng(cell.lat, cell.long))) gridTotal += Number(cell.count) || 0;
         grid.addLayer(cellMarker(map, cell));
       });
+      placeMarkers(features, !cells.length);
       report();
+      openFocused();
     }
 
-    function fetchGrid(signal) {
-      var params = Object.assign({ bbox: bboxOf(map), zoom: map.getZoom() }, filterParams(filters));
-      return readJSON("/api/requests/clusters" + C.query(params), signal);
-    }
-
-    /** Markers for the view; when more than MAX_MARKERS match, the honest groups instead. */
-    function loadDetailed(signal) {
-      var params = Object.assign({ bbox: bboxOf(map), limit: PAGE_SIZE }, filterParams(filters));
-      var collected = [];
-      function page(cursor, n) {
-        var q = Object.assign({}, params, cursor ? { cursor: cursor } : {});
-        return readJSON("/api/requests" + C.query(q), signal).then(function (body) {
-          collected = collected.concat((body && body.features) || []);
-          if (body && body.next_cursor && n + 1 < MAX_PAGES) return page(body.next_cursor, n + 1);
-          return null;
-        });
+    /** service_code -> service_name from the category list, asked once (titles of markers). */
+    function categoryNames() {
+      if (!names) {
+        names = C.fetchJSON("/api/categories").then(function (list) {
+          var out = {};
+          (list || []).forEach(function (c) {
+            if (c && c.service_code && !out[c.service_code]) out[c.service_code] = c.service_name || "";
+          });
+          return out;
+        }, function () { names = null; return {}; }); // asked again on the next load
       }
-      var first = Object.assign({}, params);
-      return readJSON("/api/requests" + C.query(first), signal).then(function (body) {
-        collected = (body && body.features) || [];
-        if (!body || !body.next_cursor) return showMarkers(collected);
-        // More than one page: ask the cheap grid how many there are before paging on.
-        return fetchGrid(signal).then(function (groups) {
-          if ((Number(groups && groups.total) || 0) > MAX_PAGES * PAGE_SIZE) return showGrid(groups);
-          return page(body.next_cursor, 1).then(function () { showMarkers(collected); });
-        });
+      return names;
+    }
+
+    /** The view's data tiles, all at once (each one cacheable and usually cached). */
+    function loadTiles(signal, fresh) {
+      var urls = tileUrls(map, tileKey(filters));
+      var reads = Promise.all(urls.map(function (url) { return readJSON(url, signal, fresh); }));
+      return Promise.all([categoryNames(), reads]).then(function (got) {
+        if (!signal.aborted) showTiles(got[1], got[0]);
       });
     }
 
-    function loadGrid(signal) {
-      return fetchGrid(signal).then(showGrid);
-    }
-
-    function load() {
+    function load(fresh) {
       if (pending) pending.abort();
       pending = new AbortController();
       var signal = pending.signal;
       var started = performance.now();
       element.setAttribute("data-state", "loading");
       status("Loading requests…");
-      var job = map.getZoom() < cfg.clusterBelowZoom ? loadGrid(signal) : loadDetailed(signal);
+      var job = loadTiles(signal, fresh === true);
       job.then(function () {
         if (signal.aborted) return;
         // For tests and measurements: when the view finished loading, and how long it took.
@@ -406,7 +567,7 @@
     var gridRefresh = null;
     function refreshGridSoon() {
       if (gridRefresh) return;
-      gridRefresh = setTimeout(function () { gridRefresh = null; if (mode === "grid") load(); }, 3000);
+      gridRefresh = setTimeout(function () { gridRefresh = null; if (mode === "grid") load(true); }, 3000);
     }
 
     /** Apply one live change: add, move, recolour or drop its marker. */
@@ -414,17 +575,17 @@
       var p = feature && feature.properties;
       if (!p || !p.service_request_id || !feature.geometry) return;
       liveCount += 1;
+      live[p.service_request_id] = feature;
       if (mode === "grid") { refreshGridSoon(); return; }
       var old = markers[p.service_request_id];
       var wasOpen = !!(old && old.isPopupOpen());
-      if (old) { cluster.removeLayer(old); delete markers[p.service_request_id]; shown -= 1; }
+      if (old) { cluster.removeLayer(old); delete markers[p.service_request_id]; }
       var coords = feature.geometry.coordinates;
       var inView = map.getBounds().contains(L.latLng(coords[1], coords[0]));
       if (matches(feature, filters) && inView) {
         var marker = markerFor(feature);
         markers[p.service_request_id] = marker;
         cluster.addLayer(marker);
-        shown += 1;
         var icon = marker.getElement && marker.getElement();
         if (icon) icon.classList.add("just-updated");
         // A reader looking at this request keeps its popup, now with the new timeline.
@@ -483,6 +644,11 @@
     map.on("zoomend moveend", markView);
     map.on("moveend", scheduleLoad);
     if (options.onMapClick) map.on("click", function (e) { options.onMapClick(e.latlng); });
+    // Escape closes an open request from anywhere in the map (Leaflet only listens while the
+    // map itself has the focus, not a marker or the popup's own links).
+    element.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && map.closePopup) { focusId = null; map.closePopup(); }
+    });
     fitControl(function () { viewChosen = true; fitToData(); }).addTo(map);
     if (centred) {
       load();

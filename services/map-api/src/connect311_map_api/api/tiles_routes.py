@@ -1,0 +1,214 @@
+"""Map data by tile: `/api/tiles/{z}/{x}/{y}.json?<filter key>`, cacheable by design.
+
+Every client looking at the same place with the same filters asks the same URL (the filter
+key is canonical: a non-canonical query is redirected to it), and each answer carries a strong
+`ETag`, `Cache-Control: public, max-age, stale-while-revalidate` and a 304 on revalidation, so
+a reverse proxy (deploy/nginx/map-api.conf) and the browser answer a crowd for the server. Live
+changes keep coming over `/api/stream`.
+
+Answers are gzipped once when rendered and kept so (never compressed per answer on the event
+loop); each encoding has its own strong tag. An answer holds only what a marker needs (id,
+position to 6 decimals, status, dataset and category code, when reported in seconds since 1970
+UTC for the list view; the rest is fetched on click from `/api/requests/{id}`). Below
+`MARKERS_MIN_Z`, or when a tile holds more than `MAX_TILE_MARKERS`, it holds the grid groups
+of the tile instead (from the aggregates where they serve). A data tile spans 4 x 4 base-map
+tiles: the map asks at its zoom minus 2, so a full-screen view is a handful of requests (the
+read limit counts each).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import replace
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
+from fastapi.responses import Response
+
+from connect311_map_api.cache import AnswerCache
+from connect311_map_api.context import AppContext, Ctx
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.geo import BBox
+from connect311_map_api.core.tiles import (
+    MAX_ZOOM,
+    FilterKeyError,
+    Tile,
+    as_request_filters,
+    canonical_filters,
+    contains,
+    filter_key,
+)
+from connect311_map_api.db import queries, tile_queries
+
+__all__ = [
+    "CELLS_PER_TILE",
+    "MARKERS_MIN_Z",
+    "MARKER_FIELDS",
+    "MAX_TILE_MARKERS",
+    "TILES_PREFIX",
+    "etag_of",
+    "install",
+    "router",
+]
+
+TILES_PREFIX = "/api/tiles/"
+MARKERS_MIN_Z = 11  # a data tile at z11 is what the map shows at zoom 13 (its marker zoom)
+MAX_TILE_MARKERS = 2_000  # beyond this the tile's groups are sent: a browser stays quick
+CELLS_PER_TILE = 16  # 16 grid cells across a data tile = 4 per 256-pixel base tile (~64 px)
+DISPLAY_ZOOMS_ABOVE = 2  # a data tile at z covers a 1024-pixel square at map zoom z + 2
+CACHED_MAX_DISPLAY_ZOOM = 12  # as /api/requests/clusters: a whole-city aggregation per zoom
+# The date too: the list view beside the map (its equivalent for keyboards and screen
+# readers) orders and dates what the markers show. Everything else comes on click.
+MARKER_FIELDS = ("id", "lat", "long", "status", "dataset", "service_code", "requested")
+CLUSTER_FIELDS = ("lat", "long", "count", "by_status")
+GZIP_LEVEL = 6  # ~level 9's size at a fraction of its time
+
+router = APIRouter(prefix="/api", tags=["tiles"])
+ZoomParam = Annotated[int, Path(ge=0, le=MAX_ZOOM, description="Tile zoom (Web Mercator)")]
+IndexParam = Annotated[int, Path(ge=0, description="Tile column or row")]
+
+
+@router.get(
+    "/tiles/{z}/{x}/{y}.json",
+    summary="Compact map data of one tile (cacheable)",
+    responses={
+        200: {"description": "Markers or groups of the tile, with ETag and Cache-Control"},
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+        308: {"description": "The same tile under its canonical filter key"},
+        422: {"description": "Unknown parameter, bad filter value or no such tile"},
+    },
+)
+def tile(request: Request, ctx: Ctx, z: ZoomParam, x: IndexParam, y: IndexParam) -> Response:
+    """Markers (`kind: markers`) or grid groups (`kind: clusters`) inside one tile.
+
+    Query: the map's filters only (status, service_code, agency, dataset, since, until, q),
+    in canonical form (sorted names, sorted comma-separated values); any other form is
+    redirected (308) to the canonical URL, so every cache holds one copy per tile.
+    """
+    where = Tile(z, x, y)
+    if not where.valid():
+        raise HTTPException(422, detail=f"no tile {z}/{x}/{y}: x and y must be below 2**z")
+    raw = request.url.query
+    try:
+        canonical = canonical_filters(parse_qsl(raw, keep_blank_values=True))
+    except FilterKeyError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+    key = filter_key(canonical)
+    settings = ctx.settings
+    headers = {
+        "Cache-Control": f"public, max-age={settings.tile_max_age_s}, "
+        f"stale-while-revalidate={settings.tile_stale_s}",
+    }
+    if raw != key:
+        location = f"{TILES_PREFIX}{z}/{x}/{y}.json" + (f"?{key}" if key else "")
+        return Response(status_code=308, headers={**headers, "Location": location})
+    answers: AnswerCache = request.app.state.tile_answers
+    zipped = _accepts_gzip(request.headers.get("accept-encoding", ""))
+    cache_key = (z, x, y, key, zipped)
+    body = answers.lookup(cache_key)
+    if body is None:
+        body = _body(ctx, where, as_request_filters(canonical))
+        if zipped:
+            # Compressed once here (a worker thread), kept compressed: never per answer on
+            # the event loop. mtime=0: equal content, equal bytes, equal ETag.
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        answers.keep(cache_key, body)
+    # Each encoding is its own representation, so its own strong tag (RFC 9110 8.8.3).
+    headers["ETag"] = etag_of(body, ".gz" if zipped else "")
+    headers["Vary"] = "Accept-Encoding"
+    if zipped:
+        headers["Content-Encoding"] = "gzip"
+    if _matches(request.headers.get("if-none-match"), headers["ETag"]):
+        headers.pop("Content-Encoding", None)
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def etag_of(body: bytes, suffix: str = "") -> str:
+    """A strong validator from the content: equal bodies, equal tags, across processes."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + suffix + '"'
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding allows gzip (named, or `*`, without `q=0`)."""
+    for part in accept_encoding.lower().split(","):
+        name, _, params = part.partition(";")
+        if name.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=").strip()
+            return not (params.strip().startswith("q=") and _is_zero(q))
+    return False
+
+
+def _is_zero(q: str) -> bool:
+    try:
+        return float(q) == 0.0
+    except ValueError:
+        return False
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    # If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _body(ctx: AppContext, where: Tile, filters: RequestFilters) -> bytes:
+    head: dict[str, Any] = {"z": where.z, "x": where.x, "y": where.y}
+    if where.z >= MARKERS_MIN_Z:
+        with ctx.engine.connect() as conn:
+            rows = tile_queries.marker_rows(conn, filters, where, MAX_TILE_MARKERS + 1)
+        if len(rows) <= MAX_TILE_MARKERS:
+            # Sorted here, not in SQL: the same content (so ETag) whatever plan found the rows.
+            markers = sorted(
+                [sid, round(lat, 6), round(long, 6), status, dataset, code, requested]
+                for sid, lat, long, status, dataset, code, requested in rows
+            )
+            return _json({**head, "kind": "markers", "fields": MARKER_FIELDS, "markers": markers})
+    cells = _cells(ctx, where, filters)
+    return _json(
+        {
+            **head,
+            "kind": "clusters",
+            "total": sum(c["count"] for c in cells),
+            "fields": CLUSTER_FIELDS,
+            "clusters": [
+                [round(c["lat"], 6), round(c["long"], 6), c["count"], c["by_status"]] for c in cells
+            ],
+        }
+    )
+
+
+def _cells(ctx: AppContext, where: Tile, filters: RequestFilters) -> list[dict[str, Any]]:
+    """The grid groups whose centre of mass lies in the tile (each group in one tile only)."""
+    cell = 360.0 / (where.n * CELLS_PER_TILE)
+    display_zoom = where.z + DISPLAY_ZOOMS_ABOVE
+
+    def compute(f: RequestFilters) -> list[dict[str, Any]]:
+        with ctx.engine.connect() as conn:
+            return queries.clusters(conn, f, cell)
+
+    if display_zoom <= CACHED_MAX_DISPLAY_ZOOM:
+        # The same whole-city aggregation (and cache key) /api/requests/clusters uses.
+        cells: list[dict[str, Any]] = ctx.cache.get(
+            ("clusters", display_zoom, filters), lambda: compute(filters)
+        )
+    else:
+        box = BBox(where.west, where.south, where.east, where.north)
+        cells = compute(replace(filters, bbox=box))
+    return [c for c in cells if contains(where, c["lat"], c["long"])]
+
+
+def _json(content: dict[str, Any]) -> bytes:
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def install(app: FastAPI, ctx: AppContext) -> None:
+    """Add the tile route and its answer cache (rendered, and compressed when asked)."""
+    app.state.tile_answers = AnswerCache(ctx.settings.tile_max_age_s)
+    app.include_router(router)
