@@ -118,6 +118,11 @@ HOSTILE_ID = f"{SOURCE}:3003"
 TIMELINE_ID = f"{SOURCE}:1003"
 
 
+def seeded_address(index: int) -> str:
+    """The street address of the index-th seeded request."""
+    return f"{100 + index} Central Ave N"
+
+
 def position(index: int) -> tuple[float, float]:
     """(lat, long) of the n-th seeded request: a 4 x 3 grid, 0.01 degree apart."""
     row, col = divmod(index, 4)
@@ -145,7 +150,7 @@ def snapshot(
         raw_status=status.value,
         status_notes=notes,
         description=seed.description,
-        address=f"{100 + index} Central Ave N",
+        address=seeded_address(index),
         lat=lat,
         long=long,
         requested_datetime=requested,

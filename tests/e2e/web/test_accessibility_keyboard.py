@@ -18,7 +18,7 @@ from connect311_contracts.request import RequestStatus, ServiceRequest
 from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
 from tests.e2e.web.app_under_test import SECRET
 from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
-from tests.e2e.web.seed import CENTER_LAT, CENTER_LONG, SEEDED
+from tests.e2e.web.seed import CENTER_LAT, CENTER_LONG, SEEDED, seeded_address
 
 pytestmark = pytest.mark.browser
 
@@ -135,10 +135,13 @@ def test_the_list_view_follows_the_map_and_opens_a_request(
     _ready(page, web_server.url + "/")
     items = page.locator("#request-list > li")
     expect(items).to_have_count(len(SEEDED))
-    # Every item says its status in words, and links to the tracking page.
+    # Every item says its status in words and its address, and links to the tracking page.
+    addresses = {r.service_request_id: seeded_address(i) for i, r in enumerate(SEEDED)}
     for i in range(len(SEEDED)):
         item = items.nth(i)
         assert (item.locator(".badge").text_content() or "").strip()
+        sid = item.get_attribute("data-request-id") or ""
+        assert addresses[sid] and addresses[sid] in (item.text_content() or "")
         href = item.get_by_role("link").get_attribute("href") or ""
         assert href == "/requests/" + (item.get_attribute("data-request-id") or "").replace(
             ":", "%3A"

@@ -106,7 +106,10 @@ def test_public_reads_are_limited_per_client(tmp_path: Path) -> None:
         origin = {"Origin": "https://elsewhere.example"}
         refused = client.get("/open311/v2/requests.xml", headers=origin)
         assert refused.status_code == 429
-        assert 0 < int(refused.headers["retry-after"]) <= 60
+        # A sliding-window counter: when all 5 fell in the current minute, the wait is the
+        # rest of this minute plus the time the next one needs to weigh them down to 4
+        # (60 s * (1 - 4/5) = 12 s): at most 72 s, depending on when in the minute it runs.
+        assert 0 < int(refused.headers["retry-after"]) <= 72
         assert "try again in" in refused.json()["detail"]
         assert refused.headers["access-control-allow-origin"] == "*"  # the map can read it
         assert client.get("/healthz").status_code == 200  # only public reads count

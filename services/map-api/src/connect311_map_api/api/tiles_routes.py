@@ -62,7 +62,9 @@ DISPLAY_ZOOMS_ABOVE = 2  # a data tile at z covers a 1024-pixel square at map zo
 CACHED_MAX_DISPLAY_ZOOM = 12  # as /api/requests/clusters: a whole-city aggregation per zoom
 # The date too: the list view beside the map (its equivalent for keyboards and screen
 # readers) orders and dates what the markers show. Everything else comes on click.
-MARKER_FIELDS = ("id", "lat", "long", "status", "dataset", "service_code", "requested")
+# The address rides along: the list view beside the map (the map's accessible equivalent)
+# names each request by kind and address without a request per row.
+MARKER_FIELDS = ("id", "lat", "long", "status", "dataset", "service_code", "requested", "address")
 CLUSTER_FIELDS = ("lat", "long", "count", "by_status")
 GZIP_LEVEL = 6  # ~level 9's size at a fraction of its time
 
@@ -165,8 +167,8 @@ def _body(ctx: AppContext, where: Tile, filters: RequestFilters) -> bytes:
         if len(rows) <= MAX_TILE_MARKERS:
             # Sorted here, not in SQL: the same content (so ETag) whatever plan found the rows.
             markers = sorted(
-                [sid, round(lat, 6), round(long, 6), status, dataset, code, requested]
-                for sid, lat, long, status, dataset, code, requested in rows
+                [sid, round(lat, 6), round(long, 6), status, dataset, code, requested, address]
+                for sid, lat, long, status, dataset, code, requested, address in rows
             )
             return _json({**head, "kind": "markers", "fields": MARKER_FIELDS, "markers": markers})
     cells = _cells(ctx, where, filters)

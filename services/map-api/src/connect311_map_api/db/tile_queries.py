@@ -25,7 +25,7 @@ def _inside(tile: Tile) -> list[ColumnElement[bool]]:
 
 
 def marker_rows(conn: Connection, f: RequestFilters, tile: Tile, limit: int) -> Sequence[Any]:
-    """Up to `limit` (id, lat, long, status, dataset, service_code, requested epoch s) rows
+    """Up to `limit` (id, lat, long, status, dataset, service_code, requested epoch s, address) rows
     (the caller asks one more than it shows to learn that there are more)."""
     query = (
         select(
@@ -38,6 +38,7 @@ def marker_rows(conn: Connection, f: RequestFilters, tile: Tile, limit: int) -> 
             # Seconds since 1970 (UTC), computed by the database: parsing and formatting a
             # datetime per row cost a third of a tile's time.
             cast(extract("epoch", r.requested_datetime), BigInteger),
+            r.address,
         )
         .where(and_(True, *_inside(tile), *conditions(f)))
         # No ORDER BY: sorting every row of a dense tile cost more than the rest of the query,

@@ -95,6 +95,7 @@
     var at = function (name) { return f.indexOf(name); };
     var id = at("id"), lat = at("lat"), long = at("long"), st = at("status");
     var ds = at("dataset"), code = at("service_code"), requested = at("requested");
+    var address = at("address");
     return (body.markers || []).map(function (m) {
       return {
         type: "Feature",
@@ -103,6 +104,7 @@
           service_request_id: m[id], status: m[st], dataset: m[ds], service_code: m[code],
           service_name: names[m[code]] || "",
           requested_datetime: requested >= 0 && m[requested] != null ? new Date(m[requested] * 1000).toISOString() : null,
+          address: address >= 0 ? m[address] || null : null,
           compact: true
         }
       };
