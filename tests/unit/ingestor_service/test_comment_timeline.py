@@ -20,66 +20,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connect311_contracts.events import RequestEvent
-from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.request import RequestStatus, ServiceRequest
 from connect311_ingestor.changes import StoredState, as_of, decide, fingerprint
-from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.notes import steps
 from connect311_ingestor.parsers.open311_updates import RequestUpdate
 from connect311_ingestor.parsers.seeclickfix import parse_issue
-from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.records import Accepted, Note
-from connect311_ingestor.store import IngestorStore
-from connect311_map_api.db.engine import create_schema, make_engine
-from connect311_map_api.db.queries import timeline
-from connect311_map_api.db.state_store import apply_events
+from tests.support.ingest_to_map import IngestToMap
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 
-class Publisher:
-    """Keeps what would have been published."""
-
-    def __init__(self) -> None:
-        self.events: list[RequestEvent] = []
-
-    async def publish_events(self, events: Sequence[RequestEvent]) -> None:
-        self.events += events
-
-    async def publish_rejects(self, rejects: Sequence[RecordRejected]) -> None:
-        assert not rejects
-
-
-class Pipeline:
-    """Ingestor (SQLite) -> events -> map API state store (SQLite), one poll at a time."""
+class Pipeline(IngestToMap):
+    """One SeeClickFix poll (or Open311 update batch) at a time into the map API's history."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.publisher = Publisher()
-        store = IngestorStore.from_url(f"sqlite:///{tmp_path}/ingestor.db")
-        self.ingestor = Ingestor(store, self.publisher, IngestMetrics(), clock=lambda: NOW)  # type: ignore[arg-type]
-        self.map_db = make_engine(f"sqlite:///{tmp_path}/map.db")
-        create_schema(self.map_db)
+        super().__init__(tmp_path, NOW)
 
     def poll(self, results: list[Any]) -> list[RequestEvent]:
-        before = len(self.publisher.events)
-        asyncio.run(self.ingestor.ingest(results, source="scf"))
-        return self._apply(before)
+        return self.ingest(results, source="scf")
 
-    def updates(self, updates: list[RequestUpdate]) -> list[RequestEvent]:
-        before = len(self.publisher.events)
-        asyncio.run(self.ingestor.ingest_updates(updates, source="city"))  # type: ignore[arg-type]
-        return self._apply(before)
-
-    def _apply(self, before: int) -> list[RequestEvent]:
-        new = self.publisher.events[before:]
-        with self.map_db.begin() as conn:
-            apply_events(conn, new)
-        return new
+    def updates(self, updates: Sequence[Any], source: str = "city") -> list[RequestEvent]:
+        return super().updates(updates, source)
 
     def history(self, srid: str) -> list[tuple[str, str | None, datetime, str]]:
-        with self.map_db.connect() as conn:
-            rows = timeline(conn, srid)
-        return [(r.event_type, r.status_notes, r.source_at, r.status) for r in rows]
+        return [(r.event_type, r.status_notes, r.source_at, r.status) for r in self.timeline(srid)]
 
 
 def _examples(shared_data: Path) -> dict[str, Any]:

@@ -9,7 +9,6 @@ map API's state store (SQLite).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,72 +18,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connect311_contracts.events import RequestEvent
-from connect311_contracts.rejects import RecordRejected
 from connect311_contracts.request import RequestStatus, ServiceRequest
-from connect311_ingestor.metrics import IngestMetrics
 from connect311_ingestor.parsers.open311_updates import RequestUpdate, parse_updates
-from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.records import Accepted
-from connect311_ingestor.store import IngestorStore
 from connect311_ingestor.updates import apply_update
-from connect311_map_api.db.engine import create_schema, make_engine
-from connect311_map_api.db.queries import one_request, timeline
-from connect311_map_api.db.state_store import apply_events
+from tests.support.ingest_to_map import IngestToMap
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 T0 = datetime(2024, 5, 1, 9, tzinfo=UTC)
 
 
-class Publisher:
-    """Keeps what would have been published."""
-
-    def __init__(self) -> None:
-        self.events: list[RequestEvent] = []
-
-    async def publish_events(self, events: Sequence[RequestEvent]) -> None:
-        self.events += events
-
-    async def publish_rejects(self, rejects: Sequence[RecordRejected]) -> None:
-        assert not rejects
-
-
-class Pipeline:
-    """Ingestor (SQLite) -> events -> map API state store (SQLite)."""
+class Pipeline(IngestToMap):
+    """Requests and update batches from one Open311 city into the map API's state."""
 
     def __init__(self, where: Path) -> None:
-        self.publisher = Publisher()
-        store = IngestorStore.from_url(f"sqlite:///{where}/ingestor.db")
-        self.ingestor = Ingestor(store, self.publisher, IngestMetrics(), clock=lambda: NOW)  # type: ignore[arg-type]
-        self.map_db = make_engine(f"sqlite:///{where}/map.db")
-        create_schema(self.map_db)
+        super().__init__(where, NOW)
 
     def requests(self, requests: Sequence[ServiceRequest]) -> list[RequestEvent]:
-        before = len(self.publisher.events)
-        batch = [Accepted(r) for r in requests]
-        asyncio.run(self.ingestor.ingest(batch, source="city"))
-        return self._apply(before)
+        return self.ingest([Accepted(r) for r in requests], source="city")
 
-    def updates(self, updates: Sequence[Any]) -> list[RequestEvent]:
-        before = len(self.publisher.events)
-        asyncio.run(self.ingestor.ingest_updates(list(updates), source="city"))
-        return self._apply(before)
-
-    def _apply(self, before: int) -> list[RequestEvent]:
-        new = self.publisher.events[before:]
-        with self.map_db.begin() as conn:
-            apply_events(conn, new)
-        return new
+    def updates(self, updates: Sequence[Any], source: str = "city") -> list[RequestEvent]:
+        return super().updates(updates, source)
 
     def history(self, srid: str) -> list[tuple[str | None, datetime, str]]:
-        with self.map_db.connect() as conn:
-            rows = timeline(conn, srid)
-        return [(r.status_notes, r.source_at, r.status) for r in rows]
-
-    def current(self, srid: str) -> tuple[str, str | None]:
-        with self.map_db.connect() as conn:
-            row = one_request(conn, srid)
-        assert row is not None
-        return row.status, row.status_notes
+        return [(r.status_notes, r.source_at, r.status) for r in self.timeline(srid)]
 
 
 def opened(srid: str = "city:7") -> ServiceRequest:
