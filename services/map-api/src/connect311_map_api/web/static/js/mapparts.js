@@ -1,0 +1,328 @@
+/* The pieces of the request map (mapview.js): filters and their live matching, the data
+   tiles' URLs and compact markers, markers and popups, grid cells, the base-map notice and the
+   "Show all requests" control. Loaded before mapview.js, which assembles them into a map. */
+(function () {
+  "use strict";
+  var C = window.C311;
+  // A data tile spans 4 x 4 base-map tiles (1024 px): a full-screen view is a few requests.
+  // The server sends a tile's markers from data zoom 11 (map zoom 13), its groups below that
+  // or when one tile holds too many markers.
+  var DATA_ZOOM_OFFSET = 2;
+  var MAX_DATA_ZOOM = 20;
+  var MERCATOR_MAX_LAT = 85.0511287798;
+  var LIST_PARAMS = ["agency", "dataset", "service_code", "status"];
+  var MAX_RETRY_WAIT_S = 10; // a longer Retry-After is cut short: the view retries once, then says why
+  var ALL_STATUSES = ["open", "acknowledged", "in_progress", "closed"];
+
+  /** The API query parameters of a filter object. */
+  function filterParams(filters) {
+    var statuses = (filters.statuses || []).filter(function (s) { return ALL_STATUSES.indexOf(s) >= 0; });
+    return {
+      status: statuses.length && statuses.length < ALL_STATUSES.length ? statuses.join(",") : "",
+      service_code: filters.service_code || "",
+      agency: filters.agency || "",
+      dataset: filters.dataset || "",
+      since: C.dayStart(filters.since || ""),
+      until: C.dayEnd(filters.until || ""),
+      q: filters.q || ""
+    };
+  }
+
+  /** Whether a live feature passes the filters (the same rules the API applies). */
+  function matches(feature, filters) {
+    var p = feature.properties || {};
+    var statuses = filters.statuses || [];
+    if (statuses.length && statuses.indexOf(p.status) < 0) return false;
+    if (filters.service_code && p.service_code !== filters.service_code) return false;
+    if (filters.agency && p.agency_responsible !== filters.agency) return false;
+    if (filters.dataset && p.dataset !== filters.dataset) return false;
+    var requested = p.requested_datetime ? new Date(p.requested_datetime) : null;
+    if (requested && filters.since && requested < new Date(C.dayStart(filters.since))) return false;
+    if (requested && filters.until && requested >= new Date(C.dayEnd(filters.until))) return false;
+    if (filters.q) {
+      var hay = [p.description, p.address, p.service_name].join(" ").toLowerCase();
+      if (hay.indexOf(filters.q.toLowerCase()) < 0) return false;
+    }
+    return true;
+  }
+
+  function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
+
+  /** The tiles' filter key in the server's canonical form (sorted names, sorted unique
+      values, lower-case text), so the URL is the one every cache holds: no redirect. */
+  function tileKey(filters) {
+    var fp = filterParams(filters);
+    return Object.keys(fp).filter(function (k) { return fp[k]; }).sort().map(function (k) {
+      var value = String(fp[k]).trim();
+      if (LIST_PARAMS.indexOf(k) >= 0) {
+        value = value.split(",").map(function (v) { return v.trim(); }).filter(function (v, i, all) {
+          return v && all.indexOf(v) === i;
+        }).sort().join(",");
+      }
+      if (k === "q") value = value.toLowerCase();
+      return k + "=" + encodeURIComponent(value);
+    }).join("&");
+  }
+
+  /** The data tiles (slippy-map numbering) covering the map's view, nearest the centre first. */
+  function tileUrls(map, key) {
+    var z = clamp(Math.floor(map.getZoom()) - DATA_ZOOM_OFFSET, 0, MAX_DATA_ZOOM);
+    var n = Math.pow(2, z);
+    var b = map.getBounds();
+    function tx(long) { return clamp(Math.floor((clamp(long, -180, 180) + 180) / 360 * n), 0, n - 1); }
+    function ty(lat) {
+      var r = clamp(lat, -MERCATOR_MAX_LAT, MERCATOR_MAX_LAT) * Math.PI / 180;
+      return clamp(Math.floor((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2 * n), 0, n - 1);
+    }
+    var x0 = tx(b.getWest()), x1 = tx(b.getEast()), y0 = ty(b.getNorth()), y1 = ty(b.getSouth());
+    var cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    var tiles = [];
+    for (var x = x0; x <= x1; x++) for (var y = y0; y <= y1; y++) tiles.push([x, y]);
+    tiles.sort(function (a, c) {
+      return (Math.abs(a[0] - cx) + Math.abs(a[1] - cy)) - (Math.abs(c[0] - cx) + Math.abs(c[1] - cy));
+    });
+    return tiles.map(function (t) {
+      return "/api/tiles/" + z + "/" + t[0] + "/" + t[1] + ".json" + (key ? "?" + key : "");
+    });
+  }
+
+  /** Features from a tile's compact markers (names from the category list; the popup fetches
+      the rest when it opens). */
+  function tileFeatures(body, names) {
+    var f = body.fields || [];
+    var at = function (name) { return f.indexOf(name); };
+    var id = at("id"), lat = at("lat"), long = at("long"), st = at("status");
+    var ds = at("dataset"), code = at("service_code"), requested = at("requested");
+    var address = at("address");
+    return (body.markers || []).map(function (m) {
+      return {
+        type: "Feature",
+        geometry: { type: "Point", coordinates: [m[long], m[lat]] },
+        properties: {
+          service_request_id: m[id], status: m[st], dataset: m[ds], service_code: m[code],
+          service_name: names[m[code]] || "",
+          requested_datetime: requested >= 0 && m[requested] != null ? new Date(m[requested] * 1000).toISOString() : null,
+          address: address >= 0 ? m[address] || null : null,
+          compact: true
+        }
+      };
+    });
+  }
+
+  function detailRow(dl, term, value) {
+    if (!value) return;
+    dl.appendChild(C.el("dt", { text: term }));
+    dl.appendChild(C.el("dd", { text: value }));
+  }
+
+  function detailRows(dl, p) {
+    detailRow(dl, "Address", p.address);
+    detailRow(dl, "Department", p.agency_responsible);
+    C.timeRows(dl, p, detailRow); // reported, then updated, then closed, in the city's zone
+    detailRow(dl, "Dataset", p.dataset);
+    detailRow(dl, "Request id", p.service_request_id || "");
+  }
+
+  /** The popup's title, rows and description from the request's full detail. */
+  function fillDetails(box, dl, p) {
+    detailRows(C.clear(dl), p);
+    var title = box.querySelector(".popup-title");
+    if (title && p.service_name) title.textContent = p.service_name;
+    if (p.description && !box.querySelector(".description")) {
+      box.insertBefore(C.el("p", { className: "description", text: p.description }), box.querySelector("h4"));
+    }
+  }
+
+  /** The popup of one request; the timeline is fetched when it opens. */
+  function popupContent(feature, marker) {
+    var p = feature.properties || {};
+    var id = p.service_request_id || "";
+    var timeline = C.el("ol", { className: "timeline", "aria-live": "polite" }, [
+      C.el("li", { className: "muted", text: "Loading timeline…" })
+    ]);
+    var statusLine = C.el("p", { className: "popup-status" }, [C.statusBadge(p.status)]);
+    var dl = C.el("dl", { className: "details" });
+    detailRows(dl, p);
+    var box = C.el("div", { className: "popup", "data-request-id": id }, [
+      C.el("h3", { className: "popup-title", text: p.service_name || p.service_code || "Service request" }),
+      statusLine,
+      dl,
+      p.description ? C.el("p", { className: "description", text: p.description }) : null,
+      C.el("h4", { text: "Timeline" }),
+      timeline,
+      C.el("p", {}, [
+        // Inside another site's iframe the page opens in a new tab, never replacing theirs.
+        C.el("a", {
+          href: "/requests/" + encodeURIComponent(id),
+          target: window.top === window.self ? null : "_blank",
+          rel: window.top === window.self ? null : "noopener",
+          text: "Track or follow this request"
+        })
+      ])
+    ]);
+    C.fetchJSON("/api/requests/" + encodeURIComponent(id))
+      .then(function (body) {
+        // The detail says why a request was closed (and the city's own word) beyond the badge.
+        // The detail is a Feature: its status is in `properties`, the wording beside them.
+        var now = (body && body.properties) || p;
+        if (body && body.properties) fillDetails(box, dl, now); // a tile's marker had the bare minimum
+        if (body) C.statusLine(statusLine, now.status, body.status_text);
+        C.renderTimeline(timeline, body && body.timeline);
+        var figure = body && C.photoFigure ? C.photoFigure(body.media_url) : null;
+        if (figure) box.insertBefore(figure, timeline.previousSibling);
+        // The popup grew (timeline, photo): lay it out again so it pans fully into view.
+        // update() takes the content out and puts it back, which drops the keyboard focus:
+        // give it back to whatever in the popup had it (the title, after "Show on the map").
+        if (marker && marker.isPopupOpen()) {
+          var focused = box.contains(document.activeElement) ? document.activeElement : null;
+          marker.getPopup().update();
+          if (focused && document.activeElement !== focused) focused.focus();
+        }
+      })
+      .catch(function (err) {
+        C.clear(timeline).appendChild(C.el("li", { className: "error", text: "Timeline unavailable: " + err.message }));
+      });
+    return box;
+  }
+
+  function markerFor(feature) {
+    var p = feature.properties || {};
+    var coords = feature.geometry.coordinates;
+    var marker = L.marker([coords[1], coords[0]], {
+      icon: L.divIcon({
+        className: "req-marker status-" + C.safeStatus(p.status),
+        iconSize: [18, 18]
+      }),
+      title: (p.service_name || "Service request") + " (" + C.statusLabel(p.status) + ")",
+      alt: (p.service_name || "Service request") + " (" + C.statusLabel(p.status) + ")",
+      keyboard: true,
+      riseOnHover: true
+    });
+    marker.feature = feature;
+    marker.on("add", function () {
+      var icon = marker.getElement();
+      if (icon) icon.setAttribute("data-request-id", p.service_request_id || "");
+    });
+    // One box per opening: popup.update() (after the timeline and photo load) calls this
+    // function again, which must not build a fresh box and fetch again (an endless loop).
+    var box = null;
+    marker.on("popupclose", function () { box = null; });
+    marker.bindPopup(function () {
+      if (!box) box = popupContent(feature, marker);
+      return box;
+    }, { maxWidth: 320, minWidth: 220 });
+    return marker;
+  }
+
+  /** Grid cells from the clusters answer (GeoJSON features, or plain cells). */
+  function cellsOf(body) {
+    if (body && Array.isArray(body.features)) {
+      return body.features.map(function (f) {
+        var p = f.properties || {};
+        return { lat: f.geometry.coordinates[1], long: f.geometry.coordinates[0], count: p.count, byStatus: p.by_status };
+      });
+    }
+    return (body && body.cells) || [];
+  }
+
+  function cellMarker(map, cell) {
+    var count = Number(cell.count) || 0;
+    var size = count < 100 ? 34 : count < 1000 ? 42 : 52;
+    var label = C.el("span", { text: count >= 10000 ? Math.round(count / 1000) + "k" : String(count) });
+    var parts = Object.keys(cell.byStatus || {}).map(function (s) {
+      return cell.byStatus[s] + " " + C.statusLabel(s).toLowerCase();
+    });
+    var title = count + " requests here" + (parts.length ? " (" + parts.join(", ") + ")" : "") + ". Zoom in to see them.";
+    var marker = L.marker([cell.lat, cell.long], {
+      icon: L.divIcon({ className: "grid-cell", html: label, iconSize: [size, size] }),
+      title: title,
+      alt: title,
+      keyboard: true
+    });
+    marker.cell = cell; // the list view offers each group too
+    marker.on("click", function () { map.setView([cell.lat, cell.long], Math.min(map.getZoom() + 2, 18)); });
+    return marker;
+  }
+
+  /** A div icon with an accessible name: Leaflet makes a keyboard marker's icon a focusable
+      button, and a button needs a name a screen reader can say (issue 16). */
+  var NamedDivIcon = L.DivIcon.extend({
+    createIcon: function (old) {
+      var div = L.DivIcon.prototype.createIcon.call(this, old);
+      if (this.options.label) {
+        div.setAttribute("aria-label", this.options.label);
+        div.setAttribute("title", this.options.label);
+      }
+      return div;
+    }
+  });
+
+  /** MarkerCluster's group icon, named ("12 requests here…") instead of a bare number. */
+  function clusterIcon(group) {
+    var n = group.getChildCount();
+    var size = n < 10 ? "small" : n < 100 ? "medium" : "large";
+    return new NamedDivIcon({
+      html: "<div><span aria-hidden=\"true\">" + n + "</span></div>",
+      className: "marker-cluster marker-cluster-" + size,
+      iconSize: L.point(40, 40),
+      label: n + " requests here. Press Enter to show them."
+    });
+  }
+
+  /** Whether the reader asked their system for less motion (no zoom or fade animations). */
+  function reducedMotion() {
+    return Boolean(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+  }
+
+  var TILE_NOTICE = "The base map could not load; requests are still shown.";
+  var FIT_MAX_ZOOM = 16;
+
+  /** A notice on the map when tiles fail, gone again once a round of tiles loads cleanly. */
+  function watchTiles(map, tiles) {
+    var notice = C.el("p", { className: "map-notice", role: "status", hidden: true, text: TILE_NOTICE });
+    map.getContainer().appendChild(notice);
+    var failed = 0;
+    tiles.on("loading", function () { failed = 0; });
+    tiles.on("tileerror", function () {
+      failed += 1;
+      notice.hidden = false;
+      map.getContainer().setAttribute("data-tiles", "failed");
+    });
+    tiles.on("load", function () {
+      if (failed) return;
+      notice.hidden = true;
+      map.getContainer().setAttribute("data-tiles", "ok");
+    });
+  }
+
+  /** A "Show all requests" button on the map: fits the view to the requests' extent. */
+  function fitControl(onClick) {
+    var Control = L.Control.extend({
+      options: { position: "topleft" },
+      onAdd: function () {
+        var button = C.el("button", { type: "button", className: "map-fit", text: "Show all requests" });
+        L.DomEvent.disableClickPropagation(button);
+        button.addEventListener("click", onClick);
+        return C.el("div", { className: "leaflet-bar map-fit-bar" }, [button]);
+      }
+    });
+    return new Control();
+  }
+
+  window.C311.mapParts = {
+    FIT_MAX_ZOOM: FIT_MAX_ZOOM,
+    MAX_RETRY_WAIT_S: MAX_RETRY_WAIT_S,
+    cellMarker: cellMarker,
+    cellsOf: cellsOf,
+    clusterIcon: clusterIcon,
+    filterParams: filterParams,
+    fitControl: fitControl,
+    markerFor: markerFor,
+    matches: matches,
+    reducedMotion: reducedMotion,
+    tileFeatures: tileFeatures,
+    tileKey: tileKey,
+    tileUrls: tileUrls,
+    watchTiles: watchTiles
+  };
+})();
