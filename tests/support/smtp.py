@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,11 +22,22 @@ class SmtpSink:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     fail_with: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold_next: bool = False
+    """Set it to park the next message before the server answers its DATA (see `holding`)."""
+    holding: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """aiosmtpd hook: accept (and keep) or refuse one message."""
         if self.fail_with:
             return self.fail_with
+        if self.hold_next:
+            # A sender killed while it waits here never got a 250: the message was never
+            # delivered (a real server drops it too), so its resend is its only copy.
+            self.hold_next = False
+            self.holding.set()
+            await asyncio.to_thread(self.released.wait)
+            return "451 Requested action aborted: the sender went away"
         raw: Any = envelope.original_content or envelope.content
         message = message_from_bytes(raw, policy=policy.default)
         with self.lock:
@@ -44,9 +56,9 @@ class SmtpSink:
         raise AssertionError(f"expected {count} messages, got {len(self.messages)}")
 
 
-def start_smtp_sink(port: int) -> tuple[Controller, SmtpSink]:
+def start_smtp_sink(port: int, sink: SmtpSink | None = None) -> tuple[Controller, SmtpSink]:
     """Start an SMTP server on 127.0.0.1:port; stop it with `controller.stop()`."""
-    sink = SmtpSink()
+    sink = sink or SmtpSink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     return controller, sink

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_contracts.settings import KafkaSettings
-from connect311_local.broker import port_answers
+from connect311_local.broker import free_port, port_answers
 from connect311_notifier.ledger import Ledger, emails
 from connect311_notifier.sender import TRACE_HEADER
 from tests.integration.notifier.conftest import (
@@ -29,7 +29,7 @@ from tests.integration.notifier.conftest import (
     skip_to_end,
     spawn,
 )
-from tests.support.smtp import SmtpSink
+from tests.support.smtp import SmtpSink, start_smtp_sink
 from tests.unit.notifier.factories import matched, subscription
 
 RECIPIENTS = 60
@@ -124,7 +124,11 @@ async def test_an_instance_killed_for_good_has_its_rows_taken_over_once(
     tmp_path: Path,
 ) -> None:
     """kill -9 of one instance that never comes back: the other takes over its claimed rows
-    (and the recipients queued behind them) once the lease runs out, sending each once."""
+    (and the recipients queued behind them) once the lease runs out, sending each once.
+
+    The doomed instance mails through its own SMTP server (same message list as the
+    survivor's, so arrival order is kept), which parks its next message unanswered: the kill
+    lands mid-send, after the row was marked sending and before any 250, every time."""
     run = uuid.uuid4().hex[:6]
     queue = commands(run, recipients=10)  # 40 emails, 4 per recipient
     addresses = sorted({c.subscription.email for c in queue})
@@ -132,14 +136,19 @@ async def test_an_instance_killed_for_good_has_its_rows_taken_over_once(
     group = f"test-notifier-killed-{run}"
     lease_s = 3.0
     await skip_to_end(kafka_settings, group)
+    doomed_port = free_port()
+    doomed_smtp, doomed_sink = start_smtp_sink(
+        doomed_port,
+        SmtpSink(messages=smtp_sink.messages, envelopes=smtp_sink.envelopes, lock=smtp_sink.lock),
+    )
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "NOTIFIER_SMTP_PORT": str(smtp_sink.port),  # type: ignore[attr-defined]
+        "NOTIFIER_SMTP_PORT": str(doomed_port),
         "NOTIFIER_DATABASE_URL": postgres_database,
         "NOTIFIER_GROUP_ID": group,
         "NOTIFIER_INSTANCE_ID": f"doomed-{run}",
-        "NOTIFIER_GLOBAL_RATE_PER_S": "10",  # slow: the kill lands between two sends
+        "NOTIFIER_GLOBAL_RATE_PER_S": "10",  # slow: work is left for the survivor to take
         "NOTIFIER_SENDING_LEASE_S": str(lease_s),
     }
     await publish(kafka_settings, queue)
@@ -163,12 +172,15 @@ async def test_an_instance_killed_for_good_has_its_rows_taken_over_once(
         )
         before = sent()
         await eventually(lambda: sent() >= before + 5, timeout_s=60, what="5 more emails")
-        await asyncio.sleep(0.04)  # between two sends, not in the ~1 ms after SMTP's 250
+        doomed_sink.hold_next = True
+        await eventually(doomed_sink.holding.is_set, timeout_s=60, what="the doomed mid-send")
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
     finally:
         if doomed.poll() is None:
             doomed.kill()
+        doomed_sink.released.set()
+        doomed_smtp.stop()
     held = by_status_and_sender(survivor.ledger, keys)
     assert sum(n for (status, _), n in held.items() if status in ("claimed", "sending")) > 0
 

@@ -11,6 +11,7 @@ doubles nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 class Rewind:
     """The partitions of one topic still to be read from the start; apply between batches."""
+
+    position_timeout_s = 5.0
+    """A position not known by then (the partition is moving) is retried at the next batch."""
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -40,19 +44,26 @@ class Rewind:
 
     async def apply(self, consumer: AIOKafkaConsumer) -> set[TopicPartition]:
         """Seek and commit every due partition this consumer holds; the ones it rewound."""
+        partitions = consumer.partitions_for_topic(self.topic) or set()
+        existing = {TopicPartition(self.topic, p) for p in partitions}
         if self._requested:
-            partitions = consumer.partitions_for_topic(self.topic) or set()
-            self._due = {TopicPartition(self.topic, p) for p in partitions}
+            self._due = existing
             self._requested = not partitions  # metadata not known yet: take it up next time
+        # A topic re-created by a metadata request may have fewer partitions than before; a
+        # partition that no longer exists has nothing to read (and no position to wait for).
+        self._due &= existing
         held: set[TopicPartition] = self._due & set(consumer.assignment())
         if not held:
             return set()
         try:
             await consumer.seek_to_beginning(*held)
-            starts = {tp: await consumer.position(tp) for tp in held}
+            starts = {
+                tp: await asyncio.wait_for(consumer.position(tp), self.position_timeout_s)
+                for tp in held
+            }
             await consumer.commit(starts)
-        except (IllegalStateError, KafkaError) as exc:  # mid-rebalance: due until next time
-            log.info("rewinding %s waits for the rebalance to settle (%s)", self.topic, exc)
+        except (IllegalStateError, KafkaError, TimeoutError) as exc:  # mid-rebalance: retry
+            log.info("rewinding %s waits for the rebalance to settle (%r)", self.topic, exc)
             return set()
         self._due -= held
         log.warning(
