@@ -19,6 +19,22 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _logging(
+    log_level: str = typer.Option(
+        "INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR (every command)"
+    ),
+) -> None:
+    """Connect311 ingestor: city 311 feeds onto Kafka as request events."""
+    from connect311_bus.logs import configure_logging
+
+    if log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise typer.BadParameter("use DEBUG, INFO, WARNING or ERROR", param_hint="--log-level")
+    configure_logging("ingestor", log_level.upper())  # LOG_FORMAT=json|text
+
+
 app.command("import")(import_command)
 app.command()(replay)
 app.command()(check)
@@ -30,8 +46,5 @@ app.command()(backfill)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    from connect311_bus.logs import configure_logging
-
-    configure_logging("ingestor", "INFO")  # LOG_FORMAT=json|text
+    """Console-script entry point (logging is set up by the `--log-level` callback)."""
     app()
