@@ -20,6 +20,8 @@ class RejectReason(StrEnum):
 
     MISSING_COORDINATES = "missing_coordinates"
     INVALID_COORDINATES = "invalid_coordinates"
+    OUTSIDE_BOUNDS = "outside_bounds"
+    """A real point, but outside the deployment's area (a profile's `bounds`)."""
     MISSING_FIELD = "missing_field"
     INVALID_FIELD = "invalid_field"
     INVALID_DATE = "invalid_date"

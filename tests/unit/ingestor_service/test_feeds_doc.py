@@ -11,13 +11,14 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from connect311_ingestor.cli import app
-from connect311_ingestor.parsers.profiles import ColumnProfile, Columns
+from connect311_ingestor.parsers.profiles import ColumnProfile, Columns, RowGroup
 from connect311_ingestor.settings import IngestorSettings, Open311Feed, SeeClickFixFeed
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "feeds.md"
 MODELS: dict[str, type[BaseModel]] = {
     "ColumnProfile": ColumnProfile,
     "Columns": Columns,
+    "RowGroup": RowGroup,
     "Open311Feed": Open311Feed,
     "SeeClickFixFeed": SeeClickFixFeed,
     "IngestorSettings": IngestorSettings,

@@ -20,8 +20,8 @@ from connect311_ingestor.exclusions import Exclusion
 from connect311_ingestor.parsers.open311 import request_records
 from connect311_ingestor.parsers.open311_document import FeedError
 from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, ColumnProfile, ColumnSpec
-from connect311_ingestor.parsers.tabular import parse_row
-from connect311_ingestor.records import Accepted, ParseResult, Rejected
+from connect311_ingestor.parsers.tabular import parse_rows
+from connect311_ingestor.records import Accepted, ParseResult
 from connect311_ingestor.sources.files import open311_format, parse_open311_file, read_records
 
 __all__ = [
@@ -66,9 +66,13 @@ class CheckReport:
     mapping: list[ColumnMapping]
     unmapped: list[str]
     records: int = 0
+    rows: int = 0
+    """Export rows read for those records (more than `records` when rows are folded)."""
     accepted: int = 0
     samples: list[ServiceRequest] = field(default_factory=list)
     rejects: Counter[str] = field(default_factory=Counter)
+    reject_rows: Counter[str] = field(default_factory=Counter)
+    """Export rows per reject reason (a rejected folded record covers all its rows)."""
     examples: dict[str, RejectExample] = field(default_factory=dict)
     excluded: int = 0
     """Records of a category the profile excludes (`exclude_service_codes`/`_names`)."""
@@ -95,7 +99,7 @@ def _mapping(profile: ColumnProfile, present: Sequence[str]) -> list[ColumnMappi
 
 
 def _unmapped(profile: ColumnProfile, present: Sequence[str]) -> list[str]:
-    used = {c for _, spec in profile.columns for c in _columns(spec)}
+    used = set(profile.read_columns())
     return [c for c in present if c not in used]
 
 
@@ -138,8 +142,7 @@ def _document_columns(path: Path, profile: ColumnProfile, rows: int) -> list[str
 
 
 def _tabular_results(path: Path, profile: ColumnProfile) -> Iterator[ParseResult]:
-    for location, item in read_records(path):
-        yield item if isinstance(item, Rejected) else parse_row(item, profile, location)
+    return parse_rows(read_records(path), profile)
 
 
 def check_file(
@@ -196,6 +199,7 @@ def check_file(
 
 def _tally(report: CheckReport, result: ParseResult, samples: int, exclusion: Exclusion) -> None:
     report.records += 1
+    report.rows += result.rows
     if isinstance(result, Accepted):
         request = result.request
         where = result.location or report.file
@@ -216,6 +220,7 @@ def _tally(report: CheckReport, result: ParseResult, samples: int, exclusion: Ex
         return
     reason = result.reason.value
     report.rejects[reason] += 1
+    report.reject_rows[reason] += result.rows
     if reason not in report.examples:
         report.examples[reason] = RejectExample(result.location or report.file, result.detail)
 

@@ -39,6 +39,8 @@ class IngestSummary:
     """
 
     records: int = 0
+    rows: int = 0
+    """Export rows those records came from (more than `records` when rows are folded)."""
     accepted: int = 0
     unchanged: int = 0
     unmatched_updates: int = 0
@@ -57,6 +59,7 @@ class IngestSummary:
     def add(self, other: IngestSummary) -> None:
         """Fold another summary into this one."""
         self.records += other.records
+        self.rows += other.rows
         self.accepted += other.accepted
         self.unchanged += other.unchanged
         self.unmatched_updates += other.unmatched_updates
@@ -219,7 +222,11 @@ class Ingestor:
         past_notes: Sequence[RequestEvent] = (),
         update_keys: Sequence[str] = (),
     ) -> tuple[IngestSummary, list[Outcome]]:
-        summary = IngestSummary(records=len(results), past_notes=len(past_notes))
+        summary = IngestSummary(
+            records=len(results),
+            rows=sum(r.rows for r in results),
+            past_notes=len(past_notes),
+        )
         ids = [r.request.service_request_id for r in results if isinstance(r, Accepted)]
         known = await asyncio.to_thread(self.store.load_states, ids)
         changed: dict[str, StoredState] = {}

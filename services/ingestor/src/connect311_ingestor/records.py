@@ -28,6 +28,8 @@ class Accepted:
     location: str | None = None
     notes: tuple[Note, ...] = ()
     """Every comment the record holds (each becomes its own timeline entry; see `notes`)."""
+    rows: int = 1
+    """Export rows folded into this record (a case with one row per violation; `folding`)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Rejected:
     """The parsed record (a mapping from JSON, XML or a CSV row), when there was one."""
     allow: AllowList | None = None
     """Which of `record`'s keys may be kept (its source type's allow-list)."""
+    rows: int = 1
+    """Export rows this rejection covers (all the rows of a folded record; `folding`)."""
 
 
 ParseResult = Accepted | Rejected

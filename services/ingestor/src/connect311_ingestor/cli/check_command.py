@@ -77,7 +77,8 @@ def check_tables(report: CheckReport) -> list[Table]:
         samples.add_column(name)
     for request in report.samples:
         samples.add_row(*(describe(getattr(request, name)) for name in fields))
-    counts = Table(title=f"{report.records} records read")
+    folded = f" from {report.rows} rows" if report.rows > report.records else ""
+    counts = Table(title=f"{report.records} records read{folded}")
     for column in ("outcome", "count", "first example (where: why)"):
         counts.add_column(column)
     counts.add_row("accepted", str(report.accepted), "")
@@ -92,5 +93,7 @@ def check_tables(report: CheckReport) -> list[Table]:
         counts.add_row("excluded (exclude_service_codes/names)", str(report.excluded), shown)
     for reason, n in sorted(report.rejects.items()):
         example = report.examples[reason]
-        counts.add_row(f"rejected: {reason}", str(n), f"{example.location}: {example.detail}")
+        rows = report.reject_rows[reason]
+        shown = f"{n} ({rows} rows)" if rows > n else str(n)
+        counts.add_row(f"rejected: {reason}", shown, f"{example.location}: {example.detail}")
     return [mapping, unmapped, samples, counts]

@@ -245,6 +245,8 @@ def summary_table(title: str, summary: IngestSummary) -> Table:
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("records read", str(summary.records))
+    if summary.rows > summary.records:
+        table.add_row("  from export rows (several rows per record)", str(summary.rows))
     table.add_row("accepted", str(summary.accepted))
     for event_type, n in sorted(summary.events.items()):
         table.add_row(f"  event {event_type}", str(n))

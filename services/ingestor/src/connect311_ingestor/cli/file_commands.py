@@ -59,7 +59,8 @@ def import_command(
                     batch_size=settings.batch_size,
                     progress=lambda n: bar.advance(task, n),
                 )
-                bar.update(task, total=summary.records, completed=summary.records)
+                done = max(summary.rows, summary.records)
+                bar.update(task, total=done, completed=done)
             return summary
 
     summary = run_async(work)

@@ -1,7 +1,8 @@
 """Feed coordinates as validated WGS84 (lat, long).
 
 Missing -> MISSING_COORDINATES; not a number, NaN, infinite, out of range or (0, 0) ("null
-island") -> INVALID_COORDINATES; a source's listed placeholder point -> MISSING_COORDINATES.
+island") -> INVALID_COORDINATES; a source's listed placeholder point -> MISSING_COORDINATES;
+a real point outside the profile's `bounds` (geocoded in another state) -> OUTSIDE_BOUNDS.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from connect311_contracts.rejects import RejectReason, clip
 from connect311_ingestor.parsers.errors import RecordError
 from connect311_ingestor.parsers.text import present
 
-__all__ = ["coordinates"]
+__all__ = ["Bounds", "coordinates"]
+
+Bounds = tuple[tuple[float, float], tuple[float, float]]
+"""((south, west), (north, east)) in degrees, edges included."""
 
 
 def _number(value: Any, name: str) -> float:
@@ -35,6 +39,7 @@ def coordinates(
     names: tuple[str, str] = ("lat", "long"),
     kind: str = "fields",
     placeholders: Iterable[tuple[float, float]] = (),
+    bounds: Bounds | None = None,
 ) -> tuple[float, float]:
     """Validated WGS84 (lat, long); RecordError for missing or impossible coordinates."""
     missing = [n for n, v in zip(names, (lat_raw, long_raw), strict=True) if not present(v)]
@@ -67,5 +72,13 @@ def coordinates(
                 RejectReason.MISSING_COORDINATES,
                 f"coordinates ({lat}, {long}) are this source's placeholder for a request "
                 "without a real location (listed in its profile), so it cannot be mapped.",
+            )
+    if bounds is not None:
+        (south, west), (north, east) = bounds
+        if not (south <= lat <= north and west <= long <= east):
+            raise RecordError(
+                RejectReason.OUTSIDE_BOUNDS,
+                f"coordinates ({lat}, {long}) are outside the city's bounds "
+                f"({south}..{north}, {west}..{east} in its profile): geocoded elsewhere.",
             )
     return lat, long

@@ -11,6 +11,16 @@ the built-ins (`BUILTIN_PROFILES`: nyc, chicago, boston, open311). Example (TOML
     placeholder_coordinates = [[42.3594, -71.0587]]  # optional: "no real location" points
     exclude_service_codes = ["TEST"]        # optional: categories left out (counted as
     exclude_service_names = ["Test issue"]  # "excluded", never published); names: any case
+    missing_values = ["NA"]         # optional: cell values that mean "empty" (R writes NA)
+    drop_address_notes = true       # optional: "1 Elm St (Unit 3)" -> "1 Elm St" (`cells`)
+    bounds = [[42.98, -76.21], [43.09, -76.07]]  # optional [[south, west], [north, east]]:
+                                    # points outside are rejected as "outside_bounds"
+    point_events = false            # true: no lifecycle (crime), each record is published
+                                    # closed at its own time, with no status word
+    id_columns = ["time", "address", "offence"]  # instead of columns.id, for exports without
+                                    # one: a digest of these values (see `derived_ids`)
+    generalise_address = "block"    # optional: "1234 MAIN ST" -> "1200 block of MAIN ST"
+    coordinate_decimals = 3         # optional: round lat/long (3 decimals ~ 110 m)
 
     [columns]                       # column names in the export; a list = first non-empty
     id = "case_id"                  # required
@@ -36,7 +46,13 @@ the built-ins (`BUILTIN_PROFILES`: nyc, chicago, boston, open311). Example (TOML
     "Canceled" = "closed/cancelled" # "<open|acknowledged|in_progress|closed>[/<reason>]"
     "Assigned" = "acknowledged"     # reasons: fixed, duplicate, cancelled, referred
 
-Status words not in `statuses` use the shared table in `statuses.STATUS_WORDS`.
+    [group]                         # optional: several rows per record, folded by id
+    status = "violation_status"     # each row's own status: open while any row is open
+    item = "violation"              # each row's line in the description
+    label = "Violations"            # what the rows are, heading that list
+
+Status words not in `statuses` use the shared table in `statuses.STATUS_WORDS`. How rows
+are folded: `folding`; addresses and coordinates generalised: `generalise`.
 """
 
 from __future__ import annotations
@@ -45,9 +61,9 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connect311_contracts.request import ClosedReason, RequestStatus
 from connect311_ingestor.exclusions import Exclusion
@@ -62,7 +78,7 @@ class Columns(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: ColumnSpec
+    id: ColumnSpec = None  # required unless the profile derives ids (`id_columns`)
     requested_datetime: ColumnSpec
     lat: ColumnSpec
     long: ColumnSpec
@@ -80,6 +96,23 @@ class Columns(BaseModel):
     address: ColumnSpec = None
     zipcode: ColumnSpec = None
     media_url: ColumnSpec = None
+
+
+def column_names(spec: ColumnSpec) -> tuple[str, ...]:
+    """The column names of a spec, in order (none for an unmapped field)."""
+    if spec is None:
+        return ()
+    return (spec,) if isinstance(spec, str) else tuple(spec)
+
+
+class RowGroup(BaseModel):
+    """`[group]`: an export with several rows per record, folded by id (see `folding`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: ColumnSpec = None
+    item: ColumnSpec = None
+    label: str = Field(default="Rows", min_length=1, max_length=40)
 
 
 def _status_rule(text: str) -> StatusMapping:
@@ -112,6 +145,55 @@ class ColumnProfile(BaseModel):
     statuses: dict[str, str] = Field(default_factory=dict)
     exclude_service_codes: tuple[str, ...] = ()
     exclude_service_names: tuple[str, ...] = ()
+    missing_values: tuple[str, ...] = ()
+    drop_address_notes: bool = False
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+    point_events: bool = False
+    id_columns: tuple[str, ...] = ()
+    generalise_address: Literal["block"] | None = None
+    coordinate_decimals: int | None = Field(default=None, ge=1, le=7)
+    group: RowGroup | None = None
+
+    @field_validator("bounds")
+    @classmethod
+    def _valid_bounds(
+        cls, value: tuple[tuple[float, float], tuple[float, float]] | None
+    ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        if value is None:
+            return None
+        (south, west), (north, east) = value
+        if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
+            raise ValueError(
+                "bounds must be [[south, west], [north, east]] with south < north and "
+                "west < east, in degrees"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnProfile:
+        if (self.columns.id is None) == (not self.id_columns):
+            raise ValueError(
+                "give columns.id (the export's record id) or id_columns (columns whose "
+                "values name a record, for exports without an id), not both or neither"
+            )
+        if self.group is not None and self.columns.id is None:
+            raise ValueError("group folds rows by columns.id: it cannot use id_columns")
+        if self.point_events and (
+            self.group is not None or self.columns.status or self.columns.closed_datetime
+        ):
+            raise ValueError(
+                "point_events records have no lifecycle: remove columns.status, "
+                "columns.closed_datetime and group"
+            )
+        return self
+
+    def read_columns(self) -> tuple[str, ...]:
+        """Every export column this profile reads, in a fixed order (nothing else is kept)."""
+        specs = [spec for _, spec in self.columns]
+        if self.group is not None:
+            specs += [self.group.status, self.group.item]
+        names = [name for spec in specs for name in column_names(spec)]
+        return tuple(dict.fromkeys([*names, *self.id_columns]))
 
     def exclusion(self) -> Exclusion:
         """The categories this export leaves out (test issues), see `exclusions`."""

@@ -22,7 +22,7 @@ from connect311_ingestor.parsers.tabular import (
     RowOrReject,
     TabularFormat,
     detect_format,
-    parse_row,
+    parse_rows,
     read_rows,
 )
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
@@ -80,21 +80,30 @@ def read_records(
 def parse_file(
     path: Path, profile: ColumnProfile, fmt: TabularFormat | None = None
 ) -> Iterator[ParseResult]:
-    """Every row of an export as an accepted request or a reasoned rejection."""
+    """Every row of an export as an accepted request or a reasoned rejection (rows folded
+    into one record per id when the profile has `[group]`)."""
     document = open311_format(path, profile) if fmt is None else None
     if document is not None:
         yield from parse_open311_file(path, profile, document)
         return
-    for location, item in read_records(path, fmt):
-        yield item if isinstance(item, Rejected) else parse_row(item, profile, location)
+    yield from parse_rows(read_records(path, fmt), profile)
 
 
 def estimate_rows(path: Path) -> int | None:
-    """A quick upper bound on the row count of line-based files (for the progress bar)."""
+    """A quick upper bound on the row count of line-based files (for the progress bar).
+
+    Counts line ends of either kind: some exports end lines with a bare CR (old Mac / R).
+    """
     if path.suffix.lower() not in {".csv", ".jsonl", ".ndjson"}:
         return None
+    newlines = returns = 0
+    tail = b""
     with path.open("rb") as handle:
-        lines = sum(1 for _ in handle)
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            newlines += chunk.count(b"\n")
+            returns += chunk.count(b"\r")
+            tail = chunk[-1:]
+    lines = max(newlines, returns) + (1 if tail not in (b"", b"\n", b"\r") else 0)
     return max(0, lines - (1 if path.suffix.lower() == ".csv" else 0))
 
 
@@ -135,7 +144,7 @@ async def import_file(
             part, _ = await publishing
         summary.add(part)
         if progress:
-            progress(len(batch))
+            progress(sum(result.rows for result in batch))
         batch = upcoming
     done = {**(cursor or {}), "last_import": path.name, "imported_at": iso(utc_now())}
     await asyncio.to_thread(store.set_cursor, profile.source, done)
