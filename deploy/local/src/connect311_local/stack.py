@@ -12,6 +12,8 @@ from connect311_local.broker import free_port
 from connect311_local.supervisor import ProcessSpec
 
 DEMO_FILE = Path("data/demo/nyc311_2023-02-28_demo.csv")
+DEMO_PROFILE = Path("data/demo/nyc_demo.toml")
+"""The built-in nyc profile, plus housing and buildings complaints as a second layer."""
 
 STATE_DIR = Path("var")
 """Where the local run keeps its databases: the services' own default paths (`var/<service>.db`),
@@ -173,7 +175,7 @@ def lap_spec(ports: LocalPorts, state: Path, lap_file: Path, speed: float) -> Pr
             "replay",
             str(lap_file),
             "--profile",
-            "nyc",
+            str(DEMO_PROFILE.resolve()),  # the project root is the working directory
             "--speed",
             str(speed),
             "--shift-to-now",
@@ -186,6 +188,7 @@ def lap_spec(ports: LocalPorts, state: Path, lap_file: Path, speed: float) -> Pr
 __all__ = [
     "DATABASES",
     "DEMO_FILE",
+    "DEMO_PROFILE",
     "LOCAL_METRICS_TOKEN",
     "STATE_DIR",
     "LocalPorts",

@@ -4,7 +4,8 @@ A profile is a JSON or TOML mapping file a user can write (`load_profile(path)`)
 the built-ins (`BUILTIN_PROFILES`: nyc, chicago, boston, open311). Example (TOML)::
 
     source = "springfield"          # feed name: request ids become "springfield:<id>"
-    dataset = "311"                 # optional, default "311" (e.g. "code_enforcement")
+    dataset = "311"                 # optional, default "311" (e.g. "code_violations")
+    datasets_by_agency = { "Buildings" = "code_violations" }  # optional: agency -> dataset
     timezone = "America/New_York"   # IANA name; dates without an offset are local time
     date_formats = ["%m/%d/%Y %I:%M:%S %p"]  # optional; ISO 8601 is always tried first
     zipcode_digits = 5              # optional: zero-pad numeric zips (2113 -> "02113")
@@ -137,6 +138,9 @@ class ColumnProfile(BaseModel):
 
     source: str = Field(min_length=1, max_length=100)
     dataset: str = Field(default="311", min_length=1, max_length=60)
+    datasets_by_agency: dict[str, str] = Field(default_factory=dict)
+    """Agency (columns.agency_responsible, any case) -> dataset, for a feed that carries
+    several: a city whose code-enforcement complaints come in through 311."""
     timezone: str = "UTC"
     date_formats: tuple[str, ...] = ()
     zipcode_digits: int | None = Field(default=None, ge=1, le=10)
@@ -194,6 +198,15 @@ class ColumnProfile(BaseModel):
             specs += [self.group.status, self.group.item]
         names = [name for spec in specs for name in column_names(spec)]
         return tuple(dict.fromkeys([*names, *self.id_columns]))
+
+    def dataset_of(self, agency: object) -> str:
+        """The dataset of a record handled by `agency` (`dataset` unless mapped)."""
+        if agency is not None and self.datasets_by_agency:
+            wanted = str(agency).strip().casefold()
+            for name, dataset in self.datasets_by_agency.items():
+                if name.casefold() == wanted:
+                    return dataset
+        return self.dataset
 
     def exclusion(self) -> Exclusion:
         """The categories this export leaves out (test issues), see `exclusions`."""

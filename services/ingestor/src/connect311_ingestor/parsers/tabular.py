@@ -338,7 +338,7 @@ def _build_row(
     return Draft(
         source=profile.source,
         source_request_id=request_id,
-        dataset=profile.dataset,
+        dataset=profile.dataset_of(_get(row, cols.agency_responsible)),
         raw_status=raw_status,  # "" when the export has no status: nothing invented
         status=mapping.status,
         closed_reason=closed_reason,
