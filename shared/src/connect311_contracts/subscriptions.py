@@ -5,13 +5,24 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+    model_validator,
+)
 
 from connect311_contracts.envelope import Envelope
 from connect311_contracts.events import EventKind
 from connect311_contracts.request import Latitude, Longitude, UtcDatetime
+from connect311_contracts.webhooks import WebhookChannel
 
 __all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGE_PATTERN",
     "MAX_CORRIDOR_WIDTH_M",
     "MAX_GEOMETRY_VERTICES",
     "MAX_RADIUS_M",
@@ -36,6 +47,10 @@ MIN_RADIUS_M = 50.0
 MAX_RADIUS_M = 10_000.0
 MAX_CORRIDOR_WIDTH_M = 2_000.0
 MAX_GEOMETRY_VERTICES = 5_000
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Z]{2}|-[0-9]{3})?$"
+"""A language tag: 'en', 'es', 'es-US' or 'es-419' (BCP 47 language and optional region).
+Which languages exist is the services' business (a catalog each); unknown ones read English."""
 
 
 class _Frozen(BaseModel):
@@ -132,13 +147,44 @@ class Subscription(_Frozen):
     status: SubscriptionStatus = SubscriptionStatus.PENDING
     created_at: UtcDatetime
     confirmed_at: UtcDatetime | None = None
+    language: str = Field(
+        default=DEFAULT_LANGUAGE,
+        min_length=2,
+        max_length=12,
+        pattern=LANGUAGE_PATTERN,
+        description="The language the person signed up in: their emails are written in it",
+    )
+    webhook: WebhookChannel | None = Field(
+        default=None, description="Also (or only) POST each alert to this signed webhook"
+    )
+    email_alerts: bool = Field(
+        default=True,
+        description="False: alerts go to the webhook only (the confirmation is always emailed)",
+    )
 
     @model_validator(mode="after")
     def _citywide_needs_a_filter(self) -> Subscription:
         f = self.filters
         if self.target.kind == "citywide" and not (f.service_codes or f.agencies or f.datasets):
             raise ValueError("a city-wide subscription needs a category, agency or dataset filter")
+        if not self.email_alerts and self.webhook is None:
+            raise ValueError("a subscription without email alerts needs a webhook")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_default_language(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # English serializes exactly as before the field existed, so a service not yet
+        # upgraded (its models forbid unknown fields) still reads every English subscription.
+        data = handler(self)
+        if self.language == DEFAULT_LANGUAGE and isinstance(data, dict):
+            data.pop("language", None)
+        # Likewise a subscription without a webhook (the channels came later).
+        if isinstance(data, dict):
+            if self.webhook is None:
+                data.pop("webhook", None)
+            if self.email_alerts:
+                data.pop("email_alerts", None)
+        return data
 
 
 class SubscriptionChanged(Envelope):
@@ -159,6 +205,18 @@ class SubscriptionBounced(Envelope):
     reason: str = Field(max_length=2000)
     permanent: bool
     disable: bool = Field(description="True once hard bounces pass the threshold")
+    channel: Literal["email", "webhook"] = Field(
+        default="email",
+        description="What failed: 'webhook' disables only the subscription's webhook",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_email_channel(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # An email bounce serializes as before the field existed (older map APIs forbid it).
+        data = handler(self)
+        if self.channel == "email" and isinstance(data, dict):
+            data.pop("channel", None)
+        return data
 
 
 SUBSCRIPTION_CHANGED_ADAPTER: TypeAdapter[SubscriptionChanged] = TypeAdapter(SubscriptionChanged)

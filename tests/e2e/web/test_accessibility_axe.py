@@ -103,6 +103,13 @@ def test_alert_me_steps(page: Page) -> None:
     check(page, "alert me: sent")
 
 
+def test_embed_list_open(page: Page) -> None:
+    _ready_map(page, "/embed")
+    page.locator(".embed-list summary").click()
+    expect(page.locator("#request-list li").first).to_be_visible()
+    check(page, "embed, list open")
+
+
 def test_alert_me_area(page: Page) -> None:
     _ready_map(page, "/#alert")
     page.get_by_label("An area I draw").check()
@@ -125,6 +132,8 @@ def test_alert_me_area(page: Page) -> None:
         ("api docs", "/docs", ".swagger-ui, redoc, #docs"),
         ("404", "/no-such-page", "h1, body"),
         ("accessibility statement", "/accessibility", "h1"),
+        ("map in Spanish", "/?lang=es", "#map[data-state=ready]"),
+        ("track in Spanish: found", f"/track?id={TIMELINE_ID}&lang=es", "#track-title"),
     ],
 )
 def test_page(page: Page, state: str, url: str, ready: str) -> None:

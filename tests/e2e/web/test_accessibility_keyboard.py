@@ -8,6 +8,7 @@ person who opens their inbox.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -246,3 +247,34 @@ def test_pages_reflow_at_320_px(page: Page, web_server: WebServer, path: str) ->
     if overflow > 0:
         screenshot(page, "reflow-320-" + path.strip("/").replace("/", "-").replace("?", "-"))
     assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 320 px wide"
+
+
+@pytest.mark.parametrize("path", ["/", "/#alert", "/track?id=webtest:1003", "/stats", "/?lang=es"])
+def test_pages_stay_usable_at_200_percent_zoom(
+    page: Page, web_server: WebServer, path: str
+) -> None:
+    # 200% zoom of a 1280 x 720 window leaves 640 x 360 CSS pixels (WCAG 1.4.4 and 1.4.10).
+    page.set_viewport_size({"width": 640, "height": 360})
+    page.goto(web_server.url + path)
+    page.wait_for_load_state("networkidle")
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 200% zoom"
+    # Still usable: Tab moves to something on screen and inside the width; the menu and
+    # the language switch are there to reach.
+    page.keyboard.press("Tab")
+    focused = page.locator(":focus")
+    expect(focused).to_be_visible()
+    box = focused.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 640
+    for link in (
+        page.get_by_role("navigation").get_by_role("link").first,
+        page.locator(".lang-switch"),
+    ):
+        expect(link).to_be_visible()
+        box = link.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 640
+    if path in ("/", "/?lang=es"):
+        alert_me = re.compile("Alert me about a place|Avisarme sobre un lugar")
+        expect(page.get_by_role("button", name=alert_me)).to_be_visible()

@@ -168,6 +168,29 @@ def test_alert_me_ends_with_a_confirmation_email_that_confirms(
     expect(page.get_by_role("heading", level=1)).to_have_text("Your alert is confirmed")
     screenshot(page, "web-alert-email-confirmed")
 
+    # The same from the Spanish page: the email is Spanish, and so is the page its link
+    # opens (issue 16).
+    vecina = f"vecina-{uuid.uuid4().hex[:8]}@example.org"
+    page.goto(map_api_on_kafka + "/?lang=es#alert")
+    page.get_by_role("button", name="use el centro del mapa").click()
+    expect(page.locator("#alert-preview")).to_contain_text("por semana")
+    page.get_by_label("Su correo electrónico").fill(vecina)
+    page.get_by_role("button", name="Enviarme un correo de confirmación").click()
+    expect(page.locator("#alert-message")).to_contain_text("Revise su bandeja de entrada")
+    spanish = mail_to(smtp_sink, vecina)
+    assert str(spanish["Subject"]) == "Confirme sus alertas de Connect311"
+    assert spanish["Content-Language"] == "es"
+    body = spanish.get_body(preferencelist=("plain",))
+    assert body is not None
+    texto = body.get_content()
+    assert "a menos de 500 m de un punto del mapa" in texto and "Confirme la suscripción" in texto
+    enlace = re.findall(r"https?://\S+/api/subscriptions/confirm\?token=[\w.\-]+&lang=es", texto)
+    assert enlace, texto
+    page.goto(enlace[0])
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Su alerta está confirmada")
+    screenshot(page, "web-alert-email-confirmed-es")
+
 
 def produce(kafka: KafkaSettings, events: list[RequestEvent]) -> None:
     """Publish request events as the ingestor does (from a worker thread: see web_kafka)."""

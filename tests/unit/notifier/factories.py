@@ -16,6 +16,7 @@ from connect311_contracts.subscriptions import (
     Subscription,
     SubscriptionStatus,
 )
+from connect311_contracts.webhooks import WebhookChannel, WebhookFormat
 
 T0 = datetime(2024, 5, 6, 14, 30, tzinfo=UTC)
 
@@ -109,3 +110,11 @@ def confirmation(
         confirm_url=f"http://localhost:8000/api/subscriptions/confirm?token=tok-{sub.subscription_id}",
         expires_at=(datetime.now(UTC) + expires_in).isoformat(),
     )
+
+
+def with_webhook(
+    sub: Subscription, url: str, *, email_alerts: bool = True, fmt: str = "standard"
+) -> Subscription:
+    """The subscription with a webhook channel (and, optionally, no email alerts)."""
+    channel = WebhookChannel(url=url, format=WebhookFormat(fmt))
+    return sub.model_copy(update={"webhook": channel, "email_alerts": email_alerts})

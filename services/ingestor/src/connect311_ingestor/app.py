@@ -21,6 +21,7 @@ from connect311_bus.kafka import ensure_topics, producer
 from connect311_bus.proxies import proxy_options
 from connect311_contracts.settings import KafkaSettings
 from connect311_ingestor.metrics import IngestMetrics
+from connect311_ingestor.overdue_sweep import OverdueSweeper
 from connect311_ingestor.pipeline import Ingestor
 from connect311_ingestor.publisher import Publisher
 from connect311_ingestor.settings import IngestorSettings
@@ -150,8 +151,11 @@ def make_pollers(runtime: Runtime, client: httpx.AsyncClient) -> list[Poller]:
 
 
 async def run_pollers(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Run every configured poller, and the broker watch, until `stop` is set."""
+    """Run every configured poller, the broker watch and the overdue clock until `stop`."""
     watch = asyncio.create_task(watch_broker(runtime, stop))
+    overdue = asyncio.create_task(
+        overdue_sweeper(runtime).run(runtime.settings.overdue_check_s, stop)
+    )
     try:
         async with runtime.metrics.loop_lag.running(), http_client(runtime.settings) as client:
             pollers = make_pollers(runtime, client)
@@ -166,7 +170,20 @@ async def run_pollers(runtime: Runtime, stop: asyncio.Event) -> None:
             await stop.wait()  # without feeds the watch still guards pushed events
     finally:
         watch.cancel()
-        await asyncio.gather(watch, return_exceptions=True)
+        overdue.cancel()
+        await asyncio.gather(watch, overdue, return_exceptions=True)
+
+
+def overdue_sweeper(runtime: Runtime) -> OverdueSweeper:
+    """The overdue clock over this runtime's store and producer (see overdue_sweep.py)."""
+    settings = runtime.settings
+    return OverdueSweeper(
+        runtime.ingestor,
+        settings.service_levels_file,
+        settings.city_timezone,
+        timedelta(seconds=settings.overdue_alert_window_s),
+        batch_size=settings.batch_size,
+    )
 
 
 async def watch_broker(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -88,6 +88,31 @@ class IngestMetrics:
             registry=self.registry,
         )
 
+        self.overdue_sweeps = Counter(
+            "ingestor_overdue_sweeps",
+            "Overdue sweeps, by outcome (ok; service_levels: the file is unusable, nothing "
+            "was judged until it is fixed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.overdue_published = Counter(
+            "ingestor_overdue_published",
+            "RequestOverdue events published, by kind (alert; backfill: noticed longer than "
+            "INGESTOR_OVERDUE_ALERT_WINDOW_S after the due time, recorded but never alerted)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.overdue_unreadable = Counter(
+            "ingestor_overdue_unreadable_snapshots",
+            "Stored snapshots an overdue sweep could not read (left out of the sweep)",
+            registry=self.registry,
+        )
+        self.overdue_last_sweep = Gauge(
+            "ingestor_overdue_last_sweep_timestamp_seconds",
+            "Unix time the last overdue sweep finished",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""
         return generate_latest(self.registry)

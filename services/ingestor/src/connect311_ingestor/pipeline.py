@@ -193,6 +193,13 @@ class Ingestor:
         self._lock = asyncio.Lock()
         self._exclusions: dict[str, Exclusion] = {}
 
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held while a batch is decided, published and stored. Whatever else publishes
+        request events from the stored states (the overdue sweep) holds it too, so it never
+        judges a state a batch is about to replace (one request's events stay in order)."""
+        return self._lock
+
     def exclude(self, source: str, exclusion: Exclusion) -> None:
         """Leave a source's categories out from now on (its profile's or feed's setting)."""
         self._exclusions[source] = exclusion

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connect311_contracts import service_levels
 from connect311_ingestor.exclusions import Exclusion
 
 
@@ -113,6 +116,45 @@ class IngestorSettings(BaseSettings):
         default="gzip", description="Producer compression: rejects carry whole raw rows"
     )
     user_agent: str = "Connect311-ingestor/0.1 (+https://github.com/connect311)"
+    # The overdue clock (overdue_sweep.py): due dates by the same rule and file as the map API.
+    service_levels_file: Path | None = Field(
+        default=None,
+        description="TOML file of target times by category or department (format: "
+        "deploy/service-levels.example.toml), the map API's too; unset: only the feeds' own "
+        "due dates make a request overdue",
+    )
+    city_timezone: str = Field(
+        default="America/New_York",
+        description="The city's IANA time zone, in which day targets count (the same as "
+        "MAP_API_DISPLAY_TIMEZONE, so both services agree on every due time)",
+    )
+    overdue_check_s: float = Field(
+        default=60.0, gt=0, description="How often `run` looks for requests that became overdue"
+    )
+    overdue_alert_window_s: float = Field(
+        default=7 * 86_400.0,
+        ge=0,
+        description="An overdue noticed later than this after the due time (the ingestor was "
+        "off, or history was imported) is published as backfill: recorded, never alerted",
+    )
+
+    @field_validator("city_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as America/New_York"
+            ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _readable_service_levels(self) -> IngestorSettings:
+        # Read at start, so a wrong file stops the ingestor with the reason, not each sweep.
+        if self.service_levels_file is not None:
+            service_levels.read_service_levels(self.service_levels_file, self.city_timezone)
+        return self
 
     def tokens(self) -> frozenset[str]:
         """The configured push tokens (none means push is disabled)."""

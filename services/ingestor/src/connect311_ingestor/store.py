@@ -8,7 +8,7 @@ run them in a worker thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -102,6 +102,17 @@ recent_event = Table(
     Column("event_id", String(64), nullable=False, unique=True),
     Column("published_at", DateTime(timezone=True), nullable=False, index=True),
     Column("body", Text, nullable=False),
+)
+
+overdue_published = Table(
+    "ingestor_overdue_published",
+    metadata,
+    # One RequestOverdue per request per due time (naive UTC), recorded once acknowledged; a
+    # moved due date is a new row. See docs/architecture.md, "Where the clock lives".
+    Column("request_id", String(300), primary_key=True),
+    Column("due_datetime", DateTime(timezone=False), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
 )
 
 _CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
@@ -345,6 +356,47 @@ class IngestorStore:
                 index_elements=["update_key"]
             )
             conn.execute(insert, rows)
+
+    def open_snapshots(self, chunk: int = 1_000) -> Iterator[list[tuple[str, str]]]:
+        """Every request not closed, as (id, snapshot JSON), `chunk` at a time (streamed: a
+        city has hundreds of thousands open, and only their due dates are wanted)."""
+        query = select(request_state.c.service_request_id, request_state.c.snapshot).where(
+            request_state.c.status != "closed"
+        )
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=chunk).execute(query)
+            for rows in result.partitions():
+                yield [(rid, snapshot) for rid, snapshot in rows]
+
+    def overdue_published(self, ids: Iterable[str]) -> set[tuple[str, datetime]]:
+        """(request id, due time) of every overdue event recorded for these requests."""
+        wanted = list(dict.fromkeys(ids))
+        found: set[tuple[str, datetime]] = set()
+        table = overdue_published
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(table.c.request_id, table.c.due_datetime).where(
+                    table.c.request_id.in_(wanted[start : start + _CHUNK])
+                )
+                found.update((rid, due) for rid, due in conn.execute(query))
+        return found
+
+    def record_overdue(self, rows: Iterable[tuple[str, datetime, str]]) -> None:
+        """Remember (request id, due time, event id) as published (after the broker
+        acknowledged); one already recorded (another instance, a re-run) is left as it is."""
+        now = datetime.now(UTC)
+        values = [
+            {"request_id": rid, "due_datetime": due, "event_id": eid, "published_at": now}
+            for rid, due, eid in rows
+        ]
+        if not values:
+            return
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            insert = dialect.insert(overdue_published).on_conflict_do_nothing(
+                index_elements=["request_id", "due_datetime"]
+            )
+            conn.execute(insert, values)
 
     def reject_counts(self) -> dict[tuple[str, str], int]:
         """Every reject counter, by (source, reason)."""

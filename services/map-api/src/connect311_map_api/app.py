@@ -20,7 +20,10 @@ from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_map_api import tokenlog
 from connect311_map_api.api import (
+    breakdown_routes,
+    departments_routes,
     docs_routes,
+    feeds_routes,
     open311_routes,
     ops_routes,
     places_routes,
@@ -107,11 +110,15 @@ def create_app(
     app.state.ctx = ctx
     app.state.settings = settings
     for router in (
+        breakdown_routes.router,
+        departments_routes.router,
         requests_routes.router,
         subscriptions_routes.router,
         open311_routes.router,
         ops_routes.router,
         places_routes.router,
+        feeds_routes.router,
+        feeds_routes.manage_router,
     ):
         app.include_router(router)
     _error_handlers(app)

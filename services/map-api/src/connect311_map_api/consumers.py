@@ -140,6 +140,7 @@ class StateConsumer(_Loop):
         self._metrics.events.labels("applied").inc(result.applied - result.stale)
         self._metrics.events.labels("stale").inc(result.stale)
         self._metrics.events.labels("duplicate").inc(result.duplicates)
+        self._metrics.events.labels("not_state").inc(result.not_state)
 
 
 def apply_and_read(engine: Engine, events: list[RequestEvent]) -> tuple[ApplyResult, list[Any]]:

@@ -125,6 +125,7 @@ PUBLIC_READ_PREFIXES = (
     "/api/agencies",
     "/api/datasets",
     "/open311/v2/",
+    "/feeds/requests",  # the public Atom feeds (a view's, a request's); not the private one
 )
 """Read-only open data any site may fetch from a browser; nothing else gets CORS headers."""
 

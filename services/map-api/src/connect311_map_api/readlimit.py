@@ -32,8 +32,9 @@ from connect311_map_api.ratelimit import parse_limits
 
 __all__ = ["DEFAULT_UNIT_BYTES", "LIMITED_PREFIXES", "PublicReadLimit", "ReadBudget", "units"]
 
-LIMITED_PREFIXES = (*PUBLIC_READ_PREFIXES, "/api/subscriptions/preview")
-"""Reads anyone may make without a token: open data and the sign-up volume preview."""
+LIMITED_PREFIXES = (*PUBLIC_READ_PREFIXES, "/api/subscriptions/preview", "/feeds/")
+"""Reads anyone may make without a token (open data, the sign-up volume preview), and every
+Atom feed: feed readers poll, and a private feed's token is not a reason to poll unlimited."""
 
 DEFAULT_UNIT_BYTES = 65_536
 

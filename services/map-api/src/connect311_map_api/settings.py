@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connect311_contracts import service_levels
+from connect311_contracts.webhook_url import TargetPolicy
 from connect311_map_api.mailbox import MailboxRules
 
 OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -45,6 +48,12 @@ class MapApiSettings(BaseSettings):
         default="America/New_York",
         description="The city's IANA time zone: pages show times in it, with its abbreviation "
         "(set it like NOTIFIER_DISPLAY_TIMEZONE, which does the same for emails)",
+    )
+    feed_author: str = Field(
+        default="City 311",
+        min_length=1,
+        max_length=200,
+        description="The author every Atom feed entry names: the city, never a resident",
     )
     accessibility_contact: str = Field(
         default="",
@@ -144,6 +153,24 @@ class MapApiSettings(BaseSettings):
         ge=1_024,
         description="Answer bytes one read-limit unit pays for: heavy answers cost more units",
     )
+    service_levels_file: Path | None = Field(
+        default=None,
+        description="TOML file of target times by category or department (format: "
+        "deploy/service-levels.example.toml); unset: only the feeds' own due dates",
+    )
+    stats_max_age_s: int = Field(
+        default=60,
+        ge=0,
+        description="How long browsers and proxies may reuse the department numbers, their "
+        "CSV and the stats widget (they are measured to the minute)",
+    )
+
+    webhook_allow: list[str] = Field(
+        default_factory=list,
+        description='JSON list of "host:port" or "host:*" webhook receivers allowed http, any '
+        'port and private addresses (tests, on-premise), e.g. ["127.0.0.1:*"]; set the '
+        "notifier's NOTIFIER_WEBHOOK_ALLOW alike, since it checks again before every delivery",
+    )
 
     @field_validator("display_timezone")
     @classmethod
@@ -155,6 +182,23 @@ class MapApiSettings(BaseSettings):
                 f"unknown time zone {value!r}: use an IANA name such as America/New_York"
             ) from exc
         return value
+
+    @model_validator(mode="after")
+    def _readable_service_levels(self) -> MapApiSettings:
+        # Read at start, so a wrong file stops the app with the reason instead of a 503 later.
+        if self.service_levels_file is not None:
+            service_levels.read_service_levels(self.service_levels_file, self.display_timezone)
+        return self
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _allow_entries(cls, value: list[str]) -> list[str]:
+        TargetPolicy(allow=tuple(value))  # a typo stops the app at start, with the entry
+        return value
+
+    def webhook_policy(self) -> TargetPolicy:
+        """What a webhook URL may be (https to a public host, or on the allow-list)."""
+        return TargetPolicy(allow=tuple(self.webhook_allow))
 
     def mailbox_rules(self) -> MailboxRules:
         """How addresses fold into mailboxes for the per-mailbox limit."""

@@ -1,4 +1,9 @@
-"""Subscription life cycle: sign-up, confirm, unsubscribe, manage, bounce, republish."""
+"""Subscription life cycle: sign-up, confirm, unsubscribe, manage, bounce, republish.
+
+A subscription may carry a webhook: its URL is checked as the notifier checks it (https to a
+public host unless the allow-list says otherwise), and its secret is derived from the
+shared key (contracts.webhooks), shown once at sign-up and at each rotation, never stored.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -16,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from connect311_contracts.notifications import ConfirmationRequested
 from connect311_contracts.settings import SigningSettings
 from connect311_contracts.subscriptions import (
+    DEFAULT_LANGUAGE,
     Delivery,
     Subscription,
     SubscriptionBounced,
@@ -28,6 +35,8 @@ from connect311_contracts.tokens import (
     read_subscription_token,
     sign_subscription_token,
 )
+from connect311_contracts.webhook_url import Refused, check_url
+from connect311_contracts.webhooks import WebhookChannel, webhook_secret
 from connect311_map_api.core.geo import InvalidGeometry, Target, validate_target
 from connect311_map_api.db import queries
 from connect311_map_api.db import subscription_store as store
@@ -55,6 +64,15 @@ class NotAllowed(Exception):
 
 class NoLongerActive(InvalidToken):
     """A confirm link of an alert that was since unsubscribed, disabled or deleted."""
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A webhook's signing secret, for the one answer that shows it."""
+
+    subscription_id: str
+    secret: str
+    secret_version: int
 
 
 def _check_resumable(sub: Subscription) -> None:
@@ -145,15 +163,21 @@ class SubscriptionService:
         delivery: Delivery,
         label: str | None,
         client_ip: str,
-    ) -> None:
-        """Store a pending subscription and ask for a confirmation email.
+        language: str = DEFAULT_LANGUAGE,
+        webhook: WebhookChannel | None = None,
+        email_alerts: bool = True,
+    ) -> IssuedSecret | None:
+        """Store a pending subscription and ask for a confirmation email (in `language`).
 
         Raises InvalidGeometry or ValueError (422) and RateLimited (429); the caller's answer
-        is otherwise the same whether or not the address is known.
+        is otherwise the same whether or not the address is known. With a webhook, its
+        secret is returned (to be shown once).
         """
         if isinstance(self._publisher, NoPublisher):
             raise PublishUnavailable  # nothing stored that could never be confirmed
         validate_target(target, self._settings.max_polygon_vertices)
+        if webhook is not None:
+            self._check_webhook(webhook.url)
         if target.kind == "follow":
             exists = await self._db(lambda c: queries.one_request(c, target.service_request_id))
             if exists is None:
@@ -169,12 +193,31 @@ class SubscriptionService:
                 delivery=delivery,
                 status=SubscriptionStatus.PENDING,
                 created_at=now,
+                language=language,
+                webhook=webhook,
+                email_alerts=email_alerts,
             )
         except ValidationError as exc:
             raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
         await self._count_and_store(sub, client_ip)
         await self._publisher.subscription_changed(sub)
         await self._publisher.confirmation_requested(self._confirmation(sub, now))
+        return self._issued(sub) if sub.webhook else None
+
+    def _check_webhook(self, url: str) -> None:
+        """The URL's text checks, as the notifier makes them (it also checks the address)."""
+        checked = check_url(url, self._settings.webhook_policy())
+        if isinstance(checked, Refused):
+            raise ValueError(
+                f"this webhook URL cannot be used ({checked.reason}): give an https:// URL "
+                "of a public host on the standard port"
+            )
+
+    def _issued(self, sub: Subscription) -> IssuedSecret:
+        assert sub.webhook is not None
+        version = sub.webhook.secret_version
+        secret = webhook_secret(self._secret(), sub.subscription_id, version)
+        return IssuedSecret(sub.subscription_id, secret, version)
 
     async def _count_and_store(self, sub: Subscription, client_ip: str) -> None:
         # Known and unknown addresses take exactly this path: no lookup by address, the same
@@ -200,9 +243,11 @@ class SubscriptionService:
         expires = now + timedelta(seconds=self._settings.confirm_token_max_age_s)
         # Allow-list: the email is described by system facts only, so the command carries no
         # user-chosen label (it would turn the city's mail server into a phishing relay).
+        # A language other than English rides along, so the confirmed page opens in it.
+        lang = "" if sub.language == DEFAULT_LANGUAGE else f"&lang={sub.language}"
         return ConfirmationRequested(
             subscription=sub.model_copy(update={"label": None}),
-            confirm_url=f"{base}/api/subscriptions/confirm?token={token}",
+            confirm_url=f"{base}/api/subscriptions/confirm?token={token}{lang}",
             expires_at=expires.isoformat().replace("+00:00", "Z"),
         )
 
@@ -271,6 +316,27 @@ class SubscriptionService:
             raise InvalidToken("this subscription no longer exists")
         return sid, subs
 
+    async def rotate_webhook(self, token: str, subscription_id: str) -> IssuedSecret:
+        """A new secret for one of the owner's webhooks (the old one signs for a grace
+        period more); it also turns a webhook the notifier turned off back on, to be
+        verified afresh. Raises NotAllowed (403) for another's alert or one without."""
+        _, subs = await self.owned(token)
+        sub = next((x for x in subs if x.subscription_id == subscription_id), None)
+        if sub is None:
+            raise NotAllowed("this link cannot change that subscription")
+        if sub.webhook is None:
+            raise NotAllowed("this alert has no webhook")
+        channel = sub.webhook.model_copy(
+            update={
+                "secret_version": sub.webhook.secret_version + 1,
+                "rotated_at": datetime.now(UTC),
+                "enabled": True,
+            }
+        )
+        changed = sub.model_copy(update={"webhook": channel})
+        await self._save_and_publish(changed)
+        return self._issued(changed)
+
     async def change(
         self,
         token: str,
@@ -323,12 +389,31 @@ class SubscriptionService:
         await self._publisher.subscription_changed(changed)
 
     async def bounced(self, message: SubscriptionBounced) -> bool:
-        """Disable a subscription whose address keeps bouncing; True if it changed."""
+        """Disable a subscription whose address keeps bouncing (or only its webhook, when
+        the notifier turned that off); True if it changed."""
         if not message.disable:
             return False
+        if message.channel == "webhook":
+            return await self._webhook_off(message.subscription_id)
         changed = await self._set_status(
             message.subscription_id, SubscriptionStatus.DISABLED, missing_ok=True
         )
+        return changed is not None
+
+    async def _webhook_off(self, sid: str) -> bool:
+        def work(conn: Connection) -> Subscription | None:
+            sub = store.get(conn, sid)
+            if sub is None or sub.webhook is None or not sub.webhook.enabled:
+                return None
+            changed = sub.model_copy(
+                update={"webhook": sub.webhook.model_copy(update={"enabled": False})}
+            )
+            store.save(conn, changed)
+            return changed
+
+        changed = await self._db(work)
+        if changed is not None:
+            await self._publisher.subscription_changed(changed)
         return changed is not None
 
     async def republish(self) -> int:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from connect311_contracts.events import RequestEvent
+from connect311_contracts.datasets import dataset_words
+from connect311_contracts.events import EventKind, RequestEvent, RequestOverdue
 from connect311_contracts.notifications import (
     MAX_ALSO_MATCHED,
     AlsoMatched,
@@ -39,29 +40,54 @@ class Match:
     rule: str
 
 
-def passes_filters(filters: SubscriptionFilters | None, event: RequestEvent) -> bool:
-    """True when the event's request passes every non-empty filter (None: no filters)."""
-    if filters is None:
-        return True
+def passes_filters(
+    filters: SubscriptionFilters | None, event: RequestEvent, follows: bool = False
+) -> bool:
+    """True when the event's request passes every non-empty filter (None: no filters).
+
+    Overdue is asked for, never implied by "any change": only a subscription that lists it
+    hears of it, and one that follows the request (unless it narrowed its kinds without it).
+    """
     r = event.request
+    if filters is None:
+        return event.kind is not EventKind.OVERDUE or follows
+    if event.kind is EventKind.OVERDUE:
+        kinds = filters.event_kinds
+        wanted = EventKind.OVERDUE in kinds or (follows and not kinds)
+    else:
+        wanted = not filters.event_kinds or event.kind in filters.event_kinds
     return (
-        (not filters.service_codes or r.service_code in filters.service_codes)
+        wanted
+        and (not filters.service_codes or r.service_code in filters.service_codes)
         and (not filters.agencies or r.agency_responsible in filters.agencies)
         and (not filters.datasets or r.dataset in filters.datasets)
-        and (not filters.event_kinds or event.kind in filters.event_kinds)
     )
 
 
+def news_at(event: RequestEvent) -> float:
+    """When the news happened (timestamp): subscriptions confirmed later do not hear of it.
+
+    The request's making for a change to it; the due time for an overdue request, so an
+    alert asking for overdue requests hears of every one that passes its due time after it
+    was confirmed, however old the request.
+    """
+    if isinstance(event, RequestOverdue):
+        return event.due_datetime.timestamp()
+    return event.request.requested_datetime.timestamp()
+
+
 def eligible_slots(index: SubscriptionIndex, slots: SlotArray, event: RequestEvent) -> SlotArray:
-    """Slots confirmed no later than the request was made, whose filters pass (vectorized)."""
+    """Slots confirmed no later than the news (`news_at`), whose filters pass (vectorized)."""
     if not len(slots):
         return slots
     s = index.slots
-    requested = event.request.requested_datetime.timestamp()
+    requested = news_at(event)
     # Shortcuts for the common case: nothing confirmed after the request, nothing filtered.
     kept = (
         slots if index.latest_confirmed <= requested else slots[s.confirmed_ts[slots] <= requested]
     )
+    if event.kind is EventKind.OVERDUE:  # asked for only: an unfiltered circle never hears it
+        kept = kept[s.filtered[kept]]
     if not index.filtered_count:
         return kept
     narrowed = s.filtered[kept]
@@ -88,23 +114,23 @@ def find_matches(index: SubscriptionIndex, event: RequestEvent) -> list[Match]:
         sub, away = c.subscription, circle_distance_m(c, r.lat, r.long)
         matches.append(Match(c, sub, away, circle_rule(sub, away)))
     for c, d in index.shapes_at(r.lat, r.long):
-        if _recent_enough(c, r) and passes_filters(c.filters, event):
+        if _recent_enough(c, event) and passes_filters(c.filters, event):
             sub = c.subscription
             matches.append(Match(c, sub, d, shape_rule(sub, d)))
     for c in index.citywide():
-        if _recent_enough(c, r) and passes_filters(c.filters, event):
+        if _recent_enough(c, event) and passes_filters(c.filters, event):
             sub = c.subscription
             matches.append(Match(c, sub, None, citywide_rule(sub, r)))
     # Following a request is the one case where an older request still alerts.
     for c in index.followers(r.service_request_id):
-        if passes_filters(c.filters, event):
+        if passes_filters(c.filters, event, follows=True):
             rule = f"you follow request {r.service_request_id}"
             matches.append(Match(c, c.subscription, None, rule))
     return matches
 
 
-def _recent_enough(c: Compiled, r: ServiceRequest) -> bool:
-    return c.confirmed_ts <= r.requested_datetime.timestamp()
+def _recent_enough(c: Compiled, event: RequestEvent) -> bool:
+    return c.confirmed_ts <= news_at(event)
 
 
 def circle_rule(sub: Subscription, away: float) -> str:
@@ -130,14 +156,15 @@ def shape_rule(sub: Subscription, distance_m: float | None) -> str:
 
 
 def citywide_rule(sub: Subscription, r: ServiceRequest) -> str:
-    """e.g. 'all Water Resources requests', naming the filter that let this request through."""
+    """e.g. 'all Water Resources requests', 'all crime incidents', naming the filter that
+    let this request through (a dataset in its own words: a crime is not a request)."""
     f = sub.filters
     if f.agencies:
         what = r.agency_responsible
     elif f.service_codes:
         what = r.service_name or r.service_code
     else:
-        what = f"{r.dataset} dataset"
+        return f"all {dataset_words(r.dataset).items}"
     return f"all {what} requests"
 
 

@@ -25,6 +25,9 @@ from connect311_notifier.metrics import Metrics
 from connect311_notifier.render import Renderer
 from connect311_notifier.sender import Sender
 from connect311_notifier.settings import NotifierSettings
+from connect311_notifier.webhook_client import DeliveryLimits, WebhookClient
+from connect311_notifier.webhook_sender import WebhookSender
+from connect311_notifier.webhook_target import TargetPolicy
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +92,30 @@ async def run(
     sender = Sender(
         settings, ledger, mailers, Renderer.create(settings, links), kafka_producer, metrics
     )
+    hook_client = WebhookClient(
+        TargetPolicy(allow=tuple(settings.webhook_allow)),
+        DeliveryLimits(
+            timeout_s=settings.webhook_timeout_s,
+            connect_timeout_s=min(5.0, settings.webhook_timeout_s),
+        ),
+    )
+    hooks = WebhookSender(
+        settings,
+        ledger,
+        hook_client,
+        links,
+        kafka_producer,
+        metrics,
+        signing.secret_key.get_secret_value(),
+        on_email=sender.wake.set,
+    )
+
+    def recorded() -> None:
+        sender.wake.set()
+        hooks.wake.set()
+
     commands = CommandConsumer(
-        settings, kafka_consumer, kafka_producer, ledger, metrics, on_recorded=sender.wake.set
+        settings, kafka_consumer, kafka_producer, ledger, metrics, on_recorded=recorded
     )
     runner = web.AppRunner(make_app(ledger, metrics, lambda: not stop.is_set()))
     await runner.setup()
@@ -107,6 +132,7 @@ async def run(
     tasks = [
         asyncio.create_task(commands.run(stop), name="consumer"),
         asyncio.create_task(sender.run(stop), name="sender"),
+        asyncio.create_task(hooks.run(stop), name="webhooks"),
     ]
     watch = asyncio.create_task(_broker_watch(kafka, commands, settings), name="watch")
     lag = asyncio.create_task(metrics.loop_lag.run(), name="loop-lag")
@@ -123,6 +149,7 @@ async def run(
         await kafka_producer.stop()
         for mailer in mailers:
             await mailer.close()
+        await hook_client.aclose()
         await runner.cleanup()
         engine.dispose()
         log.info("notifier stopped")

@@ -175,6 +175,8 @@ class CommandConsumer:
                 continue
             for decision in (result.decision, *result.more):
                 self.metrics.commands.labels(decision.route.value, decision.reason).inc()
+            for hook in result.hooks:
+                self.metrics.webhook_commands.labels(hook.route.value, hook.reason).inc()
             if result.decision.route is Route.SKIP:
                 with log_context(event_id=item.command.event_id, trace_id=item.command.trace_id):
                     log.info(

@@ -8,7 +8,8 @@ commands table until due.
 Its parts, one job each, share one database handle (and so one SQLite writer):
 `ledger_intake` records commands and folds due digests, `ledger_queue` hands out and takes
 back emails (claims, leases, recovery), `ledger_outcomes` records each delivery step, and
-`ledger_status` counts. `Ledger` puts them behind one object for the service's wiring.
+`ledger_status` counts, `ledger_webhooks` keeps each webhook's state with its delivery
+steps. `Ledger` puts them behind one object for the service's wiring.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from connect311_notifier.ledger_outcomes import Outcomes
 from connect311_notifier.ledger_queue import ClaimedEmail, Queue
 from connect311_notifier.ledger_schema import LedgerDatabase, bounces, commands, emails
 from connect311_notifier.ledger_status import LedgerStatus
+from connect311_notifier.ledger_webhooks import HookState, Webhooks
 
 __all__ = [
     "ClaimedEmail",
+    "HookState",
     "Incoming",
     "Ledger",
     "Planner",
@@ -54,6 +57,7 @@ class Ledger:
         self.queue = Queue(self.db)
         self.outcomes = Outcomes(self.db)
         self.status = LedgerStatus(self.db)
+        self.webhooks = Webhooks(self.db)
         self.create_schema = self.db.create_schema
         # Recording commands (the consumer) and folding due digests (the sender).
         self.record = self.intake.record

@@ -3,14 +3,20 @@
 A command naming several subscriptions of one person (`SubscriberMatched.also`) is recorded
 as one row per subscription, each de-duplicated on its own, and its instant ones share one
 email: one email per event per person, listing every reason.
+
+A subscription with a webhook also gets one webhook row per command, queued in the same
+transaction (so the command's de-duplication covers it too), keyed by the subscription
+rather than the address: no merging, no hourly cap, its own order and retries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,12 +27,14 @@ from connect311_contracts.notifications import (
     SubscriberMatched,
     recipient_key,
 )
+from connect311_contracts.webhooks import url_key
 from connect311_notifier.ledger_schema import (
     INSTANT_KINDS,
     LedgerDatabase,
     bounces,
     commands,
     emails,
+    webhooks,
 )
 from connect311_notifier.policy import (
     MERGED,
@@ -35,10 +43,12 @@ from connect311_notifier.policy import (
     EmailStatus,
     RecipientState,
     Route,
+    decide_webhook,
     dedup_key,
 )
+from connect311_notifier.webhook_payload import webhook_id
 
-__all__ = ["Incoming", "Intake", "Planner", "Recorded"]
+__all__ = ["Incoming", "Intake", "Planner", "Recorded", "hook_recipient_key"]
 
 # Hot statements built once: SQLAlchemy then reuses their cache keys and compiled forms.
 _SEEN = sa.select(commands.c.id).where(
@@ -49,8 +59,19 @@ _SEEN = sa.select(commands.c.id).where(
 _HARD_BOUNCES = sa.select(bounces.c.hard_count).where(
     bounces.c.subscription_id == sa.bindparam("b_sub")
 )
+_HOOK_TURNED_OFF = sa.select(webhooks.c.subscription_id).where(
+    webhooks.c.subscription_id == sa.bindparam("b_sub"),
+    webhooks.c.url_key == sa.bindparam("b_key"),
+    webhooks.c.disabled_at.is_not(None),
+)
 _INSERT_EMAIL = emails.insert()
 _INSERT_COMMAND = commands.insert()
+
+
+def hook_recipient_key(subscription_id: str) -> str:
+    """The queue key of a subscription's webhooks: each subscription's in order, its retries
+    holding back only its own later webhooks (never anyone's emails)."""
+    return hashlib.sha256(f"webhook\x1f{subscription_id}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -67,12 +88,14 @@ class Recorded:
     """What the ledger did with one command: its decision, or that it was a duplicate.
 
     A command for several subscriptions: `decision` is its first new part's, `more` the
-    other new parts' (each counted by the consumer).
+    other new parts' (each counted by the consumer). `hooks`: what each new part's webhook
+    got (none for subscriptions without one).
     """
 
     duplicate: bool
     decision: Decision | None
     more: tuple[Decision, ...] = ()
+    hooks: tuple[Decision, ...] = ()
 
 
 @dataclass
@@ -112,15 +135,22 @@ class Intake:
         """One command; a command for several subscriptions is recorded part by part."""
         if not isinstance(item.command, SubscriberMatched) or not item.command.also:
             return self._record_one(conn, item, plan, now, state)
-        decisions = []
+        decisions: list[Decision] = []
+        hooks: list[Decision] = []
         for part in item.command.parts():
             key = recipient_key(part.subscription.email)
             one = self._record_one(conn, Incoming(part, key, item.source_ts), plan, now, state)
             if one.decision is not None:
                 decisions.append(one.decision)
+            hooks += one.hooks
         if not decisions:
             return Recorded(duplicate=True, decision=None)
-        return Recorded(duplicate=False, decision=decisions[0], more=tuple(decisions[1:]))
+        return Recorded(
+            duplicate=False,
+            decision=decisions[0],
+            more=tuple(decisions[1:]),
+            hooks=tuple(hooks),
+        )
 
     def _record_one(
         self, conn: Connection, item: Incoming, plan: Planner, now: float, batch: _BatchState
@@ -153,7 +183,7 @@ class Intake:
                 batch.instant[key] += 1
         elif instant and decision.kind is not None:
             email_id = self._new_email(conn, decision, item, now)
-        conn.execute(
+        inserted = conn.execute(
             _INSERT_COMMAND,
             {
                 "subscription_id": sub_id,
@@ -170,7 +200,44 @@ class Intake:
                 "source_ts": item.source_ts,
             },
         )
-        return Recorded(duplicate=False, decision=decision)
+        command_id = inserted.inserted_primary_key
+        assert command_id is not None
+        hook = self._record_hook(conn, item, int(command_id[0]), now)
+        return Recorded(duplicate=False, decision=decision, hooks=(hook,) if hook else ())
+
+    def _record_hook(
+        self, conn: Connection, item: Incoming, command_id: int, now: float
+    ) -> Decision | None:
+        """The command's webhook, queued unless turned off; None without a webhook."""
+        command = item.command
+        channel = command.subscription.webhook
+        if channel is None:
+            return None
+        sub_id = command.subscription.subscription_id
+        off = conn.execute(_HOOK_TURNED_OFF, {"b_sub": sub_id, "b_key": url_key(channel)})
+        decision = decide_webhook(command, turned_off=off.first() is not None)
+        if decision is None or decision.route is not Route.INSTANT:
+            return decision
+        assert isinstance(command, SubscriberMatched)  # decide_webhook routes only these
+        conn.execute(
+            _INSERT_EMAIL,
+            {
+                "kind": EmailKind.WEBHOOK.value,
+                "subscription_id": sub_id,
+                "recipient_key": hook_recipient_key(sub_id),
+                # The host only: a chat app's webhook URL is itself a secret (the full URL
+                # is read from the command when sending).
+                "to_addr": (urlsplit(channel.url).hostname or "")[:320],
+                "status": EmailStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "message_id": webhook_id(command),
+                "created_at": now,
+                "source_ts": item.source_ts,
+                "command_id": command_id,
+            },
+        )
+        return decision
 
     def _instant_last_hour(self, conn: Connection, recipient_key: str, now: float) -> int:
         recent = sa.select(emails.c.id).where(

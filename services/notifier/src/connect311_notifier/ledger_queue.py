@@ -3,6 +3,9 @@
 An email an instance holds (IN_FLIGHT) carries its instance and a lease time; rows left by a
 crash, or by an instance that stopped renewing, go back to 'pending' and are sent again with
 their stored Message-ID.
+
+Webhooks are rows of the same outbox with the same life cycle, but each send loop claims,
+waits for and recovers only its own channel's rows (see Channel).
 """
 
 from __future__ import annotations
@@ -13,13 +16,30 @@ import sqlalchemy as sa
 
 from connect311_contracts.notifications import NOTIFICATION_ADAPTER, NotificationCommand
 from connect311_notifier.ledger_schema import CLAIM_LOCK, LedgerDatabase, commands, emails
-from connect311_notifier.policy import IN_FLIGHT, UNFINISHED, EmailKind, EmailStatus, Route
+from connect311_notifier.policy import (
+    IN_FLIGHT,
+    UNFINISHED,
+    Channel,
+    EmailKind,
+    EmailStatus,
+    Route,
+)
 
 __all__ = ["ClaimedEmail", "Queue"]
 
 _PENDING = EmailStatus.PENDING.value
 _IN_FLIGHT = tuple(s.value for s in IN_FLIGHT)
 _EARLIER = emails.alias("earlier")
+_WEBHOOK = EmailKind.WEBHOOK.value
+
+
+def _of(channel: Channel | None) -> sa.ColumnElement[bool]:
+    """The rows of one send loop (None: every row)."""
+    if channel is Channel.WEBHOOK:
+        return emails.c.kind == _WEBHOOK
+    if channel is Channel.EMAIL:
+        return emails.c.kind != _WEBHOOK
+    return sa.true()
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,8 @@ class ClaimedEmail:
     notice: str | None = None
     reasons: frozenset[str] = frozenset()
     """The routing reasons of its commands: a digest chosen, or alerts folded at the cap."""
+    command_id: int | None = None
+    """A webhook's command (its only one), or the one a turned-off notice is about."""
 
 
 def _earlier_email(*conditions: sa.ColumnElement[bool]) -> sa.Exists:
@@ -66,7 +88,7 @@ def _held_back(now: float) -> sa.ColumnElement[bool]:
     return sa.or_(in_flight, retrying)
 
 
-def _claimable(now: float, limit: int) -> sa.Select[int]:
+def _claimable(now: float, limit: int, channel: Channel = Channel.EMAIL) -> sa.Select[int]:
     """Due emails whose recipient has nothing earlier in flight or waiting for a retry.
 
     In id order, so when one of a recipient's emails is taken, all its earlier due ones are
@@ -75,10 +97,11 @@ def _claimable(now: float, limit: int) -> sa.Select[int]:
     """
     # `+ 0` keeps the database walking the queue index (status, id) in order and stopping
     # after `limit` rows; on the due index it read and sorted every due email first.
+    # Webhooks walk (kind, status, id) the same way.
     due = emails.c.next_attempt_at + 0 <= now
     return (
         sa.select(emails.c.id)
-        .where(emails.c.status == _PENDING, due, ~_held_back(now))
+        .where(emails.c.status == _PENDING, _of(channel), due, ~_held_back(now))
         .order_by(emails.c.id)
         .limit(limit)
         .with_for_update(of=emails, skip_locked=True)
@@ -91,23 +114,25 @@ class Queue:
     def __init__(self, db: LedgerDatabase) -> None:
         self.db = db
 
-    def claim(self, instance: str, now: float, limit: int) -> list[ClaimedEmail]:
-        """Take up to `limit` due emails for this instance ('claimed') and load them.
+    def claim(
+        self, instance: str, now: float, limit: int, channel: Channel = Channel.EMAIL
+    ) -> list[ClaimedEmail]:
+        """Take up to `limit` due rows of one channel for this instance ('claimed'), loaded.
 
         Per recipient in queue order, never past an earlier email in flight or waiting for
         a retry (see _claimable). Instances sharing a PostgreSQL ledger claim one at a time:
         two concurrent claims could each see the other's rows still 'pending' and take a
         recipient's earlier and later emails apart.
         """
-        ids = self._take(instance, now, limit)
+        ids = self._take(instance, now, limit, channel)
         return self._load(ids) if ids else []
 
-    def _take(self, instance: str, now: float, limit: int) -> list[int]:
+    def _take(self, instance: str, now: float, limit: int, channel: Channel) -> list[int]:
         # Short on purpose: other instances wait for this lock (loading happens after).
         with self.db.transaction() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
-            ids = list(conn.execute(_claimable(now, limit)).scalars())
+            ids = list(conn.execute(_claimable(now, limit, channel)).scalars())
             if ids:
                 conn.execute(
                     emails.update()
@@ -130,6 +155,15 @@ class Queue:
             ):
                 payloads[email_id].append(NOTIFICATION_ADAPTER.validate_json(payload))
                 reasons[email_id].add(reason)
+            # A webhook row (or a turned-off notice) names its one command directly.
+            about = {r.command_id: r.id for r in rows if r.command_id is not None}
+            if about:
+                for command_id, payload in conn.execute(
+                    sa.select(commands.c.id, commands.c.payload).where(
+                        commands.c.id.in_(list(about))
+                    )
+                ):
+                    payloads[about[command_id]] = [NOTIFICATION_ADAPTER.validate_json(payload)]
         return [
             ClaimedEmail(
                 id=r.id,
@@ -144,16 +178,20 @@ class Queue:
                 commands=payloads[r.id],
                 notice=r.notice,
                 reasons=frozenset(reasons[r.id]),
+                command_id=r.command_id,
             )
             for r in rows
         ]
 
-    def recover(self, instance: str | None, lease_s: float, now: float) -> tuple[int, int]:
+    def recover(
+        self, instance: str | None, lease_s: float, now: float, channel: Channel | None = None
+    ) -> tuple[int, int]:
         """Put back rows a crash left (ours, or anyone's past the lease): (claimed, sending).
 
         'claimed' rows never reached SMTP; 'sending' rows may have been accepted just before
         the crash (the remaining window): both are sent again, with their stored Message-ID.
         With no instance, only rows whose lease ran out (their instance stopped renewing).
+        With a channel, only that send loop's rows: the other loop may be sending its own.
         """
         orphaned = emails.c.claimed_at < now - lease_s
         if instance is not None:
@@ -163,7 +201,7 @@ class Queue:
             for status in IN_FLIGHT:
                 result = conn.execute(
                     emails.update()
-                    .where(emails.c.status == status.value, orphaned)
+                    .where(emails.c.status == status.value, orphaned, _of(channel))
                     .values(status=_PENDING, claimed_by=None, claimed_at=None)
                 )
                 counts.append(int(result.rowcount))
@@ -193,17 +231,19 @@ class Queue:
                     .values(status=_PENDING, claimed_by=None, claimed_at=None)
                 )
 
-    def next_due(self) -> float | None:
-        """When the earliest pending email or digest is due (to sleep until then)."""
+    def next_due(self, channel: Channel = Channel.EMAIL) -> float | None:
+        """When the channel's earliest pending row (or, for email, digest) is due."""
         # Only each recipient's first unfinished email counts: those queued behind it are
         # due already but wait for it (and would otherwise make the sender spin).
         first = ~_earlier_email(_EARLIER.c.status.in_([s.value for s in UNFINISHED]))
         with self.db.engine.connect() as conn:
             email_due = conn.execute(
                 sa.select(sa.func.min(emails.c.next_attempt_at)).where(
-                    emails.c.status == _PENDING, first
+                    emails.c.status == _PENDING, _of(channel), first
                 )
             ).scalar()
+            if channel is Channel.WEBHOOK:
+                return float(email_due) if email_due is not None else None
             digest_due = conn.execute(
                 sa.select(sa.func.min(commands.c.due_at)).where(
                     commands.c.route == Route.DIGEST.value, commands.c.email_id.is_(None)

@@ -1,8 +1,10 @@
 """The ledger's tables, and the one handle every part of the ledger writes through.
 
 `notifier_commands` holds every command seen, keyed by (subscription, request, event), so a
-redelivered or replayed one is a no-op; `notifier_emails` is the outbox the sender drains
-(see EmailStatus); `notifier_bounces` counts hard bounces per subscription.
+redelivered or replayed one is a no-op; `notifier_emails` is the outbox the senders drain
+(see EmailStatus): emails, and webhooks (kind 'webhook', its own send loop, see Channel);
+`notifier_bounces` counts hard bounces per subscription; `notifier_webhooks` holds each
+subscription's webhook state (verified, consecutive failures, turned off).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "commands",
     "emails",
     "metadata",
+    "webhooks",
 ]
 
 metadata = sa.MetaData()
@@ -50,6 +53,9 @@ emails = sa.Table(
     sa.Column("claimed_at", sa.Double),
     # Added later (see LedgerDatabase.create_schema): what the email must also tell, e.g. the cap.
     sa.Column("notice", sa.String(40)),
+    # Added later: the command a webhook (or a webhook's turned-off email) is about. An email
+    # finds its commands through commands.email_id instead (a digest carries many).
+    sa.Column("command_id", sa.Integer),
     sa.Index("ix_notifier_emails_due", "status", "next_attempt_at"),
     sa.Index("ix_notifier_emails_recipient", "recipient_key", "created_at"),
     # The queue in order, and each recipient's unfinished emails (see ledger_queue).
@@ -57,6 +63,8 @@ emails = sa.Table(
     sa.Index("ix_notifier_emails_recipient_queue", "recipient_key", "status", "id"),
     # A recipient's emails waiting for a retry: one probe per claim candidate (ledger_queue).
     sa.Index("ix_notifier_emails_recipient_due", "recipient_key", "status", "next_attempt_at"),
+    # The webhook loop's queue in order (the email loop walks ix_notifier_emails_queue).
+    sa.Index("ix_notifier_emails_kind_queue", "kind", "status", "id"),
 )
 
 commands = sa.Table(
@@ -87,6 +95,20 @@ bounces = sa.Table(
     sa.Column("subscription_id", sa.String(100), primary_key=True),
     sa.Column("hard_count", sa.Integer, nullable=False),
     sa.Column("last_reason", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+webhooks = sa.Table(
+    "notifier_webhooks",
+    metadata,
+    sa.Column("subscription_id", sa.String(100), primary_key=True),
+    # Which URL and secret version the rest is about (webhooks.url_key): a new one starts afresh.
+    sa.Column("url_key", sa.String(64), nullable=False),
+    sa.Column("verified_at", sa.Double),
+    # Failed attempts in a row (reset by a delivery): at the threshold it is turned off.
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("disabled_at", sa.Double),
+    sa.Column("last_error", sa.Text),
     sa.Column("updated_at", sa.Double, nullable=False),
 )
 
@@ -124,5 +146,7 @@ class LedgerDatabase:
             columns = {c["name"] for c in sa.inspect(conn).get_columns(emails.name)}
             if "notice" not in columns:  # a ledger made before the column existed
                 conn.execute(sa.text(f"ALTER TABLE {emails.name} ADD COLUMN notice VARCHAR(40)"))
+            if "command_id" not in columns:
+                conn.execute(sa.text(f"ALTER TABLE {emails.name} ADD COLUMN command_id INTEGER"))
             for index in emails.indexes:
                 index.create(conn, checkfirst=True)

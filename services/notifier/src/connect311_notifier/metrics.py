@@ -73,6 +73,36 @@ class Metrics:
         self.digest_queue = Gauge(
             "notifier_digest_queue_size", "Digest items waiting for their digest", registry=r
         )
+        self.webhook_commands = Counter(
+            "notifier_webhook_commands",
+            "Commands for a subscription's webhook, by route and reason (webhook_disabled, ...)",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.webhooks_sent = Counter(
+            "notifier_webhooks_sent", "Webhooks the receiver accepted (2xx)", ["format"], registry=r
+        )
+        self.webhooks_failed = Counter(
+            "notifier_webhooks_failed",
+            "Webhook attempts that failed, by kind (http_5xx, timeout, connect, refused_target, ...)",
+            ["kind"],
+            registry=r,
+        )
+        self.webhook_retries = Counter(
+            "notifier_webhook_retries", "Webhook attempts scheduled again", registry=r
+        )
+        self.webhook_verifications = Counter(
+            "notifier_webhook_verifications",
+            "Verification handshakes before a URL's first delivery, by result",
+            ["result"],
+            registry=r,
+        )
+        self.webhooks_disabled = Counter(
+            "notifier_webhooks_disabled",
+            "Webhooks turned off (gone: a 410; failing: repeated failures)",
+            ["why"],
+            registry=r,
+        )
         self.latency = Histogram(
             "notifier_command_to_smtp_seconds",
             "From the command's Kafka timestamp to SMTP accepting the email",

@@ -23,12 +23,23 @@ class Route(StrEnum):
 
 
 class EmailKind(StrEnum):
-    """The kinds of email the notifier sends."""
+    """The kinds of message the notifier sends (rows of its outbox)."""
 
     CONFIRMATION = "confirmation"
     ALERT = "alert"
     FOLLOW = "follow"
     DIGEST = "digest"
+    WEBHOOK = "webhook"
+    """Not an email: one signed POST per (subscription, event), sent by the webhook loop."""
+    WEBHOOK_DISABLED = "webhook_disabled"
+    """The email telling a webhook's owner that the notifier turned the webhook off."""
+
+
+class Channel(StrEnum):
+    """Which send loop an outbox row belongs to: SMTP's pauses and pacing never hold webhooks."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
 
 
 class EmailStatus(StrEnum):
@@ -93,6 +104,11 @@ RATE_LIMITED = "rate_limited"
 """An instant alert folded into an hourly summary: the person reached the hourly cap."""
 MERGED = "merged_into_one_email"
 """A match folded into the email of the same person's other match for the same event."""
+EMAIL_ALERTS_OFF = "email_alerts_off"
+"""The subscription's alerts go to its webhook only."""
+WEBHOOK = "webhook"
+WEBHOOK_DISABLED = "webhook_disabled"
+"""Turned off (by the notifier after repeated failures or a 410, or in the subscription)."""
 
 
 def dedup_key(command: NotificationCommand) -> tuple[str, str, str]:
@@ -138,6 +154,8 @@ def _matched(command: SubscriberMatched, state: RecipientState, limits: Limits) 
         return Decision(Route.SKIP, f"subscription_{subscription.status}")
     if command.request_event.backfill:
         return Decision(Route.SKIP, "backfill")
+    if not subscription.email_alerts:
+        return Decision(Route.SKIP, EMAIL_ALERTS_OFF)
     if subscription.delivery is not Delivery.INSTANT:
         return Decision(Route.DIGEST, CHOSEN_DIGEST, period=subscription.delivery)
     if state.instant_last_hour >= limits.instant_per_hour:
@@ -146,6 +164,28 @@ def _matched(command: SubscriberMatched, state: RecipientState, limits: Limits) 
     # The last instant email before the cap tells the person, once, what happens next.
     last = state.instant_last_hour + 1 >= limits.instant_per_hour
     return Decision(Route.INSTANT, "instant", kind=kind, notice=CAP_REACHED if last else None)
+
+
+def decide_webhook(command: NotificationCommand, turned_off: bool) -> Decision | None:
+    """Route one command to its subscription's webhook, or None when it has none.
+
+    A webhook gets every matched event as it happens: no digest, no hourly cap, no merging
+    with the person's other subscriptions (each has its own endpoint). Confirmations are
+    email only. `turned_off`: the notifier disabled this URL and secret (its own record, in
+    force before the map API's updated subscription comes back round).
+    """
+    if not isinstance(command, SubscriberMatched):
+        return None
+    subscription = command.subscription
+    if subscription.webhook is None:
+        return None
+    if subscription.status is not SubscriptionStatus.ACTIVE:
+        return Decision(Route.SKIP, f"subscription_{subscription.status}")
+    if command.request_event.backfill:
+        return Decision(Route.SKIP, "backfill")
+    if turned_off or not subscription.webhook.enabled:
+        return Decision(Route.SKIP, WEBHOOK_DISABLED)
+    return Decision(Route.INSTANT, WEBHOOK, kind=EmailKind.WEBHOOK)
 
 
 def backoff_s(attempt: int, base_s: float, max_s: float, jitter: float) -> float:

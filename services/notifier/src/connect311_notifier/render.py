@@ -22,6 +22,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -29,6 +30,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
 from connect311_contracts.subscriptions import Delivery, Subscription
 from connect311_notifier.describe import describe_alert
+from connect311_notifier.i18n import ENGLISH, N_, Language, install_gettext, language
 from connect311_notifier.links import LinkBuilder
 from connect311_notifier.policy import CAP_REACHED, parse_expiry
 from connect311_notifier.schedule import next_digest_at
@@ -59,16 +61,25 @@ def clean_header(text: str, limit: int = SUBJECT_MAX) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def subscription_name(subscription: Subscription) -> str:
+_NAMES = {
+    "circle": N_("your place"),
+    "area": N_("your area"),
+    "corridor": N_("your route"),
+}
+_CITYWIDE = N_("city-wide alerts")
+DEFAULT_FOOTER = N_("You receive this because you subscribed to 311 alerts on Connect311.")
+"""settings.NotifierSettings.footer's default, for the catalog: a footer the catalog knows
+is translated, one a city wrote itself is sent as written."""
+
+
+def subscription_name(subscription: Subscription, lang: Language = ENGLISH) -> str:
     """The subscriber's own label, or a description of what it watches."""
     if subscription.label:
         return subscription.label
     target = subscription.target
     if target.kind == "follow":
-        return f"request {target.service_request_id}"
-    return {"circle": "your place", "area": "your area", "corridor": "your route"}.get(
-        target.kind, "city-wide alerts"
-    )
+        return lang.gettext(N_("request %(id)s")) % {"id": target.service_request_id}
+    return lang.gettext(_NAMES.get(target.kind, _CITYWIDE))
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,8 @@ class Renderer:
             undefined=StrictUndefined,
             keep_trailing_newline=True,
         )
-        return cls(settings, links, ZoneInfo(settings.display_timezone), env)
+        # `_()` in the templates reads each render's `lang` (the subscriber's language).
+        return cls(settings, links, ZoneInfo(settings.display_timezone), install_gettext(env))
 
     def confirmation(
         self, command: ConfirmationRequested, message_id: str, now: datetime
@@ -108,17 +120,18 @@ class Renderer:
         Whoever signs up chooses the recipient, so nothing they typed is shown: the alert is
         described by system facts only (describe.py), and the confirm link is the only link.
         """
-        description = describe_alert(command.subscription)
+        lang = language(command.subscription.language)
+        description = describe_alert(command.subscription, lang)
         context = {
             "description": description,
             "subscription_name": description,  # the shared layout's name: never the label
             "confirm_url": command.confirm_url,
-            "expires": format_time(parse_expiry(command.expires_at), self.tz),
+            "expires": format_time(parse_expiry(command.expires_at), self.tz, lang),
         }
         return self._message(
             "confirmation",
             command.subscription,
-            "Please confirm your Connect311 alerts",
+            lang.gettext(N_("Please confirm your Connect311 alerts")),
             context,
             self.settings.branding(None),
             message_id,
@@ -141,27 +154,33 @@ class Renderer:
         every reason, each with its own stop link (List-Unsubscribe names `command`'s).
         `notice`: CAP_REACHED on the email that reaches the hourly cap.
         """
-        item = item_view(command, self.links, self.tz)
+        lang = language(command.subscription.language)
+        links = self.links.in_language(lang.code)
+        item = item_view(command, links, self.tz, lang=lang)
         unique = {c.subscription.subscription_id: c for c in (command, *also)}
         reasons = [
             Reason(
-                reason_text(c),
-                subscription_name(c.subscription),
-                self.links.unsubscribe_url(c.subscription.subscription_id),
+                reason_text(c, lang),
+                subscription_name(c.subscription, lang),
+                links.unsubscribe_url(c.subscription.subscription_id),
             )
             for c in unique.values()
         ]
         if follow:
-            subject = f"Update: {item.title} is now {item.status}"
+            subject = lang.gettext(N_("Update: %(title)s is now %(status)s")) % {
+                "title": item.title,
+                "status": item.status,
+            }
         else:
-            subject = f"{item.kind}: {item.title}" + (f" at {item.address}" if item.address else "")
+            where = f" {item.at} {item.address}" if item.address else ""
+            subject = f"{item.kind}: {item.title}{where}"
         context = {
             "item": item,
             "follow": follow,
-            "place": command.subscription.label or "your place",
-            "subscription_name": subscription_name(command.subscription),
+            "place": command.subscription.label or lang.gettext(N_("your place")),
+            "subscription_name": subscription_name(command.subscription, lang),
             "reasons": reasons,
-            "notice": self._cap_notice(now) if notice == CAP_REACHED else None,
+            "notice": self._cap_notice(now, lang) if notice == CAP_REACHED else None,
         }
         branding = self.settings.branding(command.request_event.request.agency_responsible)
         unsubscribes = [(r.subscription_name, r.unsubscribe_url) for r in reasons]
@@ -176,15 +195,39 @@ class Renderer:
             unsubscribes=unsubscribes,
         )
 
-    def _cap_notice(self, now: datetime) -> str:
+    def webhook_disabled(
+        self, command: SubscriberMatched, why: str | None, message_id: str, now: datetime
+    ) -> Message:
+        """Tells a webhook's owner that the notifier turned it off (`why`: 'gone' for a 410,
+        else repeated failures), and how to turn it back on. Names the host only: a chat
+        app's webhook URL is itself a secret."""
+        subscription = command.subscription
+        lang = language(subscription.language)
+        url = subscription.webhook.url if subscription.webhook else ""
+        host = urlsplit(url).hostname or "?"
+        context = {
+            "host": host,
+            "gone": why == "gone",
+            "failures": self.settings.webhook_disable_after,
+            "email_alerts": subscription.email_alerts,
+            "subscription_name": subscription_name(subscription, lang),
+        }
+        subject = lang.gettext(N_("Your webhook to %(host)s is turned off")) % {"host": host}
+        branding = self.settings.branding(None)
+        return self._message(
+            "webhook_disabled", subscription, subject, context, branding, message_id, now
+        )
+
+    def _cap_notice(self, now: datetime, lang: Language = ENGLISH) -> str:
         """Told once, on the email that reaches the cap: what happens to the next alerts."""
         cap = self.settings.instant_per_hour
-        at = format_clock(next_digest_at(Delivery.HOURLY, now, self.tz, 0), self.tz)
-        return (
-            f"You are getting many alerts ({cap} within an hour), so we are grouping any more "
-            f"that arrive in the next hour into a summary instead of one email each: "
-            f"next summary at {at} (city time)."
+        at = format_clock(next_digest_at(Delivery.HOURLY, now, self.tz, 0), self.tz, lang)
+        notice = N_(
+            "You are getting many alerts (%(cap)s within an hour), so we are grouping any more "
+            "that arrive in the next hour into a summary instead of one email each: "
+            "next summary at %(at)s (city time)."
         )
+        return lang.gettext(notice) % {"cap": cap, "at": at}
 
     def digest(
         self,
@@ -200,24 +243,32 @@ class Renderer:
         the person chose; the email says which, so its words are true.
         """
         subscription = max(commands, key=lambda c: c.occurred_at).subscription
-        view = digest_view(commands, self.links, self.tz, self.settings.max_digest_items)
+        lang = language(subscription.language)
+        links = self.links.in_language(lang.code)
+        view = digest_view(commands, links, self.tz, self.settings.max_digest_items, lang)
         agencies = {c.request_event.request.agency_responsible for c in commands}
         branding = self.settings.branding(agencies.pop() if len(agencies) == 1 else None)
+        name = subscription_name(subscription, lang)
+        title = _digest_title(period, grouped, lang)
         context = {
             "view": view,
-            "groups": [("New", view.new), ("Updated", view.updated), ("Closed", view.closed)],
+            "groups": [
+                (lang.pgettext("digest group", "New"), view.new),
+                (lang.pgettext("digest group", "Updated"), view.updated),
+                (lang.pgettext("digest group", "Closed"), view.closed),
+            ],
             "period": period,
+            "title": title,
             "a_period": with_article(period),
             "grouped": grouped,
             "cap": self.settings.instant_per_hour,
-            "subscription_name": subscription_name(subscription),
+            "subscription_name": name,
         }
-        name = subscription_name(subscription)
-        subject = (
-            f"Your grouped 311 alerts: {view.total} request(s) for {name}"
-            if grouped
-            else f"Your {period} 311 digest: {view.total} request(s) for {name}"
-        )
+        subject = lang.gettext(N_("%(title)s: %(count)s request(s) for %(name)s")) % {
+            "title": title,
+            "count": view.total,
+            "name": name,
+        }
         return self._message("digest", subscription, subject, context, branding, message_id, now)
 
     def _message(
@@ -233,15 +284,18 @@ class Renderer:
         unsubscribes: list[tuple[str, str]] | None = None,
     ) -> Message:
         sub_id = subscription.subscription_id
-        unsubscribe = self.links.unsubscribe_url(sub_id) if list_headers else None
+        lang = language(subscription.language)
+        links = self.links.in_language(lang.code)
+        unsubscribe = links.unsubscribe_url(sub_id) if list_headers else None
         if unsubscribes is None:
             name = context["subscription_name"]
             unsubscribes = [(name, unsubscribe)] if unsubscribe else []
         full = {
             **context,
+            "lang": lang.code,
             "subject": subject,
-            "footer": branding.footer,
-            "manage_url": self.links.manage_url(sub_id) if list_headers else None,
+            "footer": lang.gettext(branding.footer) if branding.footer else "",
+            "manage_url": links.manage_url(sub_id) if list_headers else None,
             "unsubscribe_url": unsubscribe,
             "unsubscribes": unsubscribes if list_headers else [],
         }
@@ -252,6 +306,7 @@ class Renderer:
             "Date": format_datetime(now),
             "Message-ID": message_id,
             "Auto-Submitted": "auto-generated",
+            "Content-Language": lang.code,
         }
         if unsubscribe:
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
@@ -261,6 +316,22 @@ class Renderer:
         if subscription.email.isascii() and self.settings.from_address.isascii():
             return _compat_message(headers, text, html)
         return _smtputf8_message(headers, text, html)
+
+
+_DIGEST_TITLES = {
+    "hourly": N_("Your hourly 311 digest"),
+    "daily": N_("Your daily 311 digest"),
+    "weekly": N_("Your weekly 311 digest"),
+}
+
+
+def _digest_title(period: str, grouped: bool, lang: Language) -> str:
+    """'Your daily 311 digest' (one sentence per period: word order differs by language)."""
+    if grouped:
+        return lang.gettext(N_("Your grouped 311 alerts"))
+    if period in _DIGEST_TITLES:
+        return lang.gettext(_DIGEST_TITLES[period])
+    return f"Your {period} 311 digest"  # a period the catalog does not know reads English
 
 
 def _compat_message(headers: dict[str, str], text: str, html: str) -> Message:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -14,7 +13,6 @@ from datetime import UTC, datetime
 from email.message import Message
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.exc import SQLAlchemyError
 
 from connect311_bus.kafka import encode
 from connect311_bus.logs import log_context
@@ -25,6 +23,7 @@ from connect311_contracts.notifications import (
 )
 from connect311_contracts.subscriptions import SubscriptionBounced
 from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
+from connect311_notifier.leases import Leases
 from connect311_notifier.ledger import ClaimedEmail, Ledger
 from connect311_notifier.mailer import Mailer
 from connect311_notifier.metrics import Metrics
@@ -36,7 +35,7 @@ from connect311_notifier.outcome import (
     Step,
     judge,
 )
-from connect311_notifier.policy import CHOSEN_DIGEST, RATE_LIMITED, EmailKind
+from connect311_notifier.policy import CHOSEN_DIGEST, RATE_LIMITED, Channel, EmailKind
 from connect311_notifier.relay_watch import RelayWatch
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
@@ -112,48 +111,17 @@ class Sender:
         self.limits = RetryLimits(
             settings.max_attempts, settings.retry_base_s, settings.retry_max_s
         )
+        self.leases = Leases(ledger, settings, metrics, Channel.EMAIL, self.wake)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; the in-flight email is always finished and recorded."""
-        await self._recover(self.settings.instance_id)  # ours at once, others' past the lease
-        leases = asyncio.create_task(self._keep_leases(stop), name="leases")
+        await self.leases.recover(self.settings.instance_id)  # ours now, others' past the lease
+        leases = asyncio.create_task(self.leases.keep(stop), name="leases")
         try:
             await self._send_until(stop)
         finally:
             leases.cancel()
             await asyncio.gather(leases, return_exceptions=True)
-
-    async def _recover(self, instance: str | None) -> None:
-        claimed, sending = await asyncio.to_thread(
-            self.ledger.recover, instance, self.settings.sending_lease_s, time.time()
-        )
-        if claimed:
-            log.info("%d email(s) claimed before a crash go back in the queue", claimed)
-        if sending:
-            # The crash window: SMTP may have accepted these just before the crash. They go
-            # again with the same Message-ID, so receiving systems can drop the copy.
-            log.warning("resending %d email(s) a crash left in the middle of SMTP", sending)
-            self.metrics.resent_after_crash.inc(sending)
-        if claimed or sending:
-            self.wake.set()
-
-    async def _keep_leases(self, stop: asyncio.Event) -> None:
-        """Renew the lease on our rows; take over rows whose instance stopped renewing.
-
-        Without this, rows of an instance that died and never came back (and with them its
-        recipients' later emails, which wait behind them) would wait for some restart.
-        """
-        interval = self.settings.sending_lease_s / 4
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
-            if stop.is_set():
-                return
-            try:
-                await asyncio.to_thread(self.ledger.renew, self.settings.instance_id, time.time())
-                await self._recover(None)
-            except SQLAlchemyError as exc:  # the send loop reports a database that stays down
-                log.warning("could not renew or check leases: %s", exc)
 
     async def _send_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -233,6 +201,8 @@ class Sender:
         first = email.commands[0]
         if email.kind is EmailKind.CONFIRMATION and isinstance(first, ConfirmationRequested):
             return self.renderer.confirmation(first, message_id, now)
+        if email.kind is EmailKind.WEBHOOK_DISABLED and isinstance(first, SubscriberMatched):
+            return self.renderer.webhook_disabled(first, email.notice, message_id, now)
         matched = [c for c in email.commands if isinstance(c, SubscriberMatched)]
         if email.kind is EmailKind.DIGEST:
             # Folded at the cap (not a summary the person chose): the digest says so.

@@ -86,6 +86,22 @@ class NotifierSettings(BaseSettings):
         default=5.0, gt=0, description="How often to check the broker still holds the topics"
     )
 
+    # Webhooks (retries reuse retry_base_s, retry_max_s and max_attempts)
+    webhook_allow: list[str] = Field(
+        default_factory=list,
+        description='JSON list of "host:port" or "host:*" receivers allowed http, any port and '
+        'private addresses (tests, on-premise), e.g. ["127.0.0.1:*"]; the map API has its own',
+    )
+    webhook_connections: int = Field(
+        default=8, ge=1, le=256, description="Webhooks in flight at once (one per subscription)"
+    )
+    webhook_timeout_s: float = Field(
+        default=15.0, gt=0, le=60, description="One attempt, answer included"
+    )
+    webhook_disable_after: int = Field(
+        default=20, ge=1, description="Failed attempts in a row that turn a webhook off"
+    )
+
     # HTTP
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8003, ge=0, le=65535)

@@ -10,6 +10,7 @@ __all__ = [
     "format_distance",
     "format_time",
     "item_view",
+    "kind_words",
     "reason_text",
     "with_article",
 ]
@@ -18,18 +19,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from connect311_contracts.datasets import (
+    KNOWN_DATASETS,
+    SERVICE_REQUESTS,
+    DatasetWords,
+    dataset_words,
+)
 from connect311_contracts.events import EventKind
 from connect311_contracts.media import public_media_url
 from connect311_contracts.notifications import SubscriberMatched
 from connect311_contracts.request import RequestStatus
-from connect311_contracts.status_words import STATUS_WORDS, resident_status
+from connect311_notifier.i18n import ENGLISH, N_, Language
 from connect311_notifier.links import LinkBuilder
+from connect311_notifier.wording import (
+    kind_phrase,
+    local_clock,
+    local_distance,
+    local_status,
+    local_time,
+    local_words,
+    rule_text,
+    status_word,
+)
 
 KIND_LABELS = {
-    EventKind.OPENED: "New request",
-    EventKind.UPDATED: "Updated",
-    EventKind.CLOSED: "Closed",
-    EventKind.REOPENED: "Reopened",
+    EventKind.OPENED: N_("New request"),
+    EventKind.UPDATED: N_("Updated"),
+    EventKind.CLOSED: N_("Closed"),
+    EventKind.REOPENED: N_("Reopened"),
 }
 NOTES_IN_DIGEST = 300
 """Longest notes or description shown per digest item, so 200 items stay readable."""
@@ -60,6 +77,10 @@ class ItemView:
     photo_url: str | None = None
     """The request's photo, http(s) only: emails link to it rather than embed it (a remote
     image is blocked by most mail clients, and would tell the photo host who opened)."""
+    words: DatasetWords = field(default_factory=lambda: dataset_words(SERVICE_REQUESTS))
+    """What kind of record it is: a crime incident has no status and is not "a request"."""
+    at: str = "at"
+    """'near' for a crime incident: its address is generalised to the block."""
 
 
 @dataclass(frozen=True)
@@ -78,23 +99,19 @@ class DigestView:
         return len(self.new) + len(self.updated) + len(self.closed)
 
 
-def format_distance(metres: float | None) -> str | None:
+def format_distance(metres: float | None, lang: Language = ENGLISH) -> str | None:
     """'350 m' or '1.2 km'; None when the subscription has no place."""
-    if metres is None:
-        return None
-    return f"{round(metres):d} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+    return local_distance(metres, lang)
 
 
-def format_time(moment: datetime, tz: ZoneInfo) -> str:
-    """A local, human time with its zone abbreviation."""
-    return moment.astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z")
+def format_time(moment: datetime, tz: ZoneInfo, lang: Language = ENGLISH) -> str:
+    """A local, human time with its zone abbreviation, as the language writes it (Babel)."""
+    return local_time(moment, tz, lang)
 
 
-def format_clock(moment: datetime, tz: ZoneInfo) -> str:
+def format_clock(moment: datetime, tz: ZoneInfo, lang: Language = ENGLISH) -> str:
     """'3:00 PM EDT': a time of day in the city's zone, for 'next summary at ...'."""
-    local = moment.astimezone(tz)
-    hour = local.hour % 12 or 12
-    return f"{hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local:%Z}"
+    return local_clock(moment, tz, lang)
 
 
 def with_article(word: str) -> str:
@@ -102,7 +119,16 @@ def with_article(word: str) -> str:
     return f"{'an' if word[:1].lower() in 'aeiou' or word.lower() == 'hourly' else 'a'} {word}"
 
 
-def reason_text(command: SubscriberMatched) -> str:
+def kind_words(words: DatasetWords, kind: EventKind, lang: Language = ENGLISH) -> str:
+    """What happened, worded for the dataset: 'New request', 'Crime incident reported',
+    'Code violation case closed'. A crime incident is never 'a request that was closed'.
+    (`words` are already in `lang`.)"""
+    if words.dataset == SERVICE_REQUESTS or words.dataset not in KNOWN_DATASETS:
+        return lang.gettext(KIND_LABELS[kind])
+    return kind_phrase(words.item, kind, words.has_status, lang)
+
+
+def reason_text(command: SubscriberMatched, lang: Language = ENGLISH) -> str:
     """One reason an email was sent, as a sentence about the request.
 
     e.g. 'You follow this request', 'It is within 500 m of Shop (312 m away)',
@@ -110,10 +136,11 @@ def reason_text(command: SubscriberMatched) -> str:
     """
     kind = command.subscription.target.kind
     if kind == "follow":
-        return "You follow this request"
+        return lang.gettext(N_("You follow this request"))
+    rule = rule_text(command, lang)
     if kind == "citywide":
-        return f"You asked for {command.matched_rule}"
-    return f"It is {command.matched_rule}"
+        return lang.gettext(N_("You asked for %(rule)s")) % {"rule": rule}
+    return lang.gettext(N_("It is %(rule)s")) % {"rule": rule}
 
 
 def _clip(text: str | None, limit: int | None) -> str | None:
@@ -123,40 +150,60 @@ def _clip(text: str | None, limit: int | None) -> str | None:
 
 
 def item_view(
-    command: SubscriberMatched, links: LinkBuilder, tz: ZoneInfo, clip: int | None = None
+    command: SubscriberMatched,
+    links: LinkBuilder,
+    tz: ZoneInfo,
+    clip: int | None = None,
+    lang: Language = ENGLISH,
 ) -> ItemView:
-    """What to show for one matched event."""
+    """What to show for one matched event, in the subscriber's language (`lang`)."""
     event = command.request_event
     request = event.request
+    words = local_words(dataset_words(request.dataset), lang)
     moment = request.updated_datetime or event.occurred_at
-    if event.kind is EventKind.OPENED:
+    if event.kind is EventKind.OPENED or not words.has_status:  # an incident's time is its own
         moment = request.requested_datetime
     previous = event.previous_status
+    kind = kind_words(words, event.kind, lang)
+    # "Closed — duplicate of another request", with the city's own word when it adds some;
+    # a record with no status of its own (crime) says what happened instead.
+    status = local_status(request.status, request.closed_reason, request.raw_status, lang)
     return ItemView(
         service_request_id=request.service_request_id,
-        title=request.service_name or request.service_code or "Service request",
-        kind=KIND_LABELS[event.kind],
-        # "Closed — duplicate of another request", with the city's own word when it adds some.
-        status=resident_status(request.status, request.closed_reason, request.raw_status),
-        previous_status=STATUS_WORDS[previous] if previous else None,
+        title=request.service_name
+        or request.service_code
+        or (
+            lang.gettext(N_("Service request"))
+            if words.dataset == SERVICE_REQUESTS
+            else words.item.capitalize()
+        ),
+        kind=kind,
+        status=status if words.has_status else kind,
+        previous_status=status_word(previous, lang) if previous else None,
         agency=request.agency_responsible,
         address=request.address,
-        distance=format_distance(command.distance_m),
+        distance=format_distance(command.distance_m, lang),
         description=_clip(request.description, clip),
         notes=_clip(request.status_notes, clip),
-        when=format_time(moment, tz),
-        requested=format_time(request.requested_datetime, tz),
+        when=format_time(moment, tz, lang),
+        requested=format_time(request.requested_datetime, tz, lang),
         url=links.request_url(request.service_request_id),
         map_url=links.map_url(request.service_request_id),
         photo_url=public_media_url(request.media_url),
-        matched_rule=command.matched_rule,
+        matched_rule=rule_text(command, lang),
         occurred_at=event.occurred_at,
         event_kind=event.kind,
+        words=words,
+        at=lang.gettext(N_("at") if words.has_status else N_("near")),
     )
 
 
 def digest_view(
-    commands: list[SubscriberMatched], links: LinkBuilder, tz: ZoneInfo, max_items: int
+    commands: list[SubscriberMatched],
+    links: LinkBuilder,
+    tz: ZoneInfo,
+    max_items: int,
+    lang: Language = ENGLISH,
 ) -> DigestView:
     """Fold many events into one digest: one line per request, in its latest state.
 
@@ -171,7 +218,7 @@ def digest_view(
         by_request.values(), key=lambda cs: cs[-1].request_event.occurred_at, reverse=True
     )
     for events in latest_first[:max_items]:
-        item = item_view(events[-1], links, tz, clip=NOTES_IN_DIGEST)
+        item = item_view(events[-1], links, tz, clip=NOTES_IN_DIGEST, lang=lang)
         if any(c.request_event.kind is EventKind.OPENED for c in events):
             view.new.append(item)
         elif events[-1].request_event.request.status is RequestStatus.CLOSED:

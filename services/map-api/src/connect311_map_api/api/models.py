@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from connect311_contracts.subscriptions import (
+    LANGUAGE_PATTERN,
     MAX_RADIUS_M,
     MIN_RADIUS_M,
     AreaTarget,
@@ -16,6 +17,8 @@ from connect311_contracts.subscriptions import (
     SubscriptionStatus,
     SubscriptionTarget,
 )
+from connect311_contracts.webhook_url import MAX_URL_CHARS
+from connect311_contracts.webhooks import WebhookFormat
 
 
 class PointGeometry(BaseModel):
@@ -106,6 +109,17 @@ class RequestDetail(RequestFeature):
     raw_status: str = Field(description="The city's own status word, as the source gave it")
     closed_datetime: str | None
     expected_datetime: str | None
+    due_datetime: str | None = Field(
+        default=None,
+        description="When it should be closed: the feed's expected_datetime, else the "
+        "operator's service level for its category or department (null: no target)",
+    )
+    due_source: Literal["feed", "service_level"] | None = None
+    due_target: str | None = Field(
+        default=None, description="The service level applied, e.g. '3 business days'"
+    )
+    overdue: bool = Field(default=False, description="Open and past its due date now")
+    overdue_seconds: int | None = Field(default=None, description="How late, when overdue")
     media_url: str | None = Field(
         default=None, description="The request's photo (http or https only; else null)"
     )
@@ -176,6 +190,47 @@ class Dataset(BaseModel):
     count: int
 
 
+class TypeCount(BaseModel):
+    """How many records of one type (a crime's offence, a request's category)."""
+
+    type: str
+    count: int
+
+
+class WeekdayCount(BaseModel):
+    """How many records on one day of the week (city time)."""
+
+    day: str
+    count: int
+
+
+class HourCount(BaseModel):
+    """How many records in one hour of the day, 0-23 (city time)."""
+
+    hour: int
+    count: int
+
+
+class DayCount(BaseModel):
+    """How many records on one date (city time, ISO date)."""
+
+    day: str
+    count: int
+
+
+class Breakdown(BaseModel):
+    """Counts by type and by time of the filtered records (crime: no time to close)."""
+
+    time_zone: str = Field(description="The city's zone the days and hours are in")
+    total: int
+    by_type: list[TypeCount] = Field(description="Largest first, at most 25")
+    other_types: int = Field(description="Records of the types not listed")
+    type_count: int = Field(description="How many different types there are")
+    by_weekday: list[WeekdayCount]
+    by_hour: list[HourCount]
+    per_day: list[DayCount]
+
+
 GEOMETRY_KEYS = frozenset({"type", "coordinates"})
 """The only members an area's GeoJSON geometry may have (an allow-list: nothing else is kept)."""
 
@@ -192,6 +247,22 @@ def plain_geometry(target: SubscriptionTarget) -> SubscriptionTarget:
     return target
 
 
+class WebhookSignup(BaseModel):
+    """Where a subscription's alerts are POSTed (docs/webhooks.md: payloads, signatures)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        min_length=8,
+        max_length=MAX_URL_CHARS,
+        description="https:// to a public host, port 443 (the receiver's own endpoint)",
+    )
+    format: WebhookFormat = Field(
+        default=WebhookFormat.STANDARD,
+        description="`standard` (our signed JSON), or `slack` / `teams` incoming-webhook messages",
+    )
+
+
 class SignupBody(BaseModel):
     """A new subscription; it stays pending until its confirmation link is opened."""
 
@@ -202,14 +273,55 @@ class SignupBody(BaseModel):
     filters: SubscriptionFilters = SubscriptionFilters()
     delivery: Delivery = Delivery.INSTANT
     label: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=12,
+        pattern=LANGUAGE_PATTERN,
+        description="The page's language ('en', 'es'): the emails are written in it. Without "
+        "it (or for a language the site lacks) the request's cookie or Accept-Language decides",
+    )
+    webhook: WebhookSignup | None = Field(
+        default=None, description="Also POST each alert, signed, to this receiver"
+    )
+    email_alerts: bool = Field(
+        default=True,
+        description="False: alerts go to the webhook only (the confirmation is still emailed)",
+    )
 
     _plain_geometry = field_validator("target")(plain_geometry)
 
 
+class WebhookRotate(BaseModel):
+    """Which of the manage link owner's subscriptions gets a new webhook secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subscription_id: str = Field(min_length=1, max_length=100)
+
+
+class WebhookSecret(BaseModel):
+    """A webhook's signing secret: shown in this answer only, never again (rotate to replace)."""
+
+    subscription_id: str
+    secret: str = Field(description="`whsec_...`: verify `webhook-signature` with it")
+    secret_version: int
+
+
 class Accepted(BaseModel):
-    """The same answer for every accepted sign-up."""
+    """The same answer for every accepted sign-up (plus its webhook's secret, if it has one)."""
 
     message: str
+    webhook: WebhookSecret | None = None
+
+
+class ManagedWebhook(BaseModel):
+    """A subscription's webhook, as its owner sees it (never its secret)."""
+
+    url: str
+    format: WebhookFormat
+    enabled: bool = Field(description="False once turned off after repeated failures or a 410")
+    secret_version: int
 
 
 class PreviewBody(BaseModel):
@@ -268,6 +380,8 @@ class ManagedSubscription(BaseModel):
     followed: FollowedRequest | None = Field(
         default=None, description="For a followed request: what and where it is"
     )
+    webhook: ManagedWebhook | None = None
+    email_alerts: bool = True
 
 
 class RequestMatch(BaseModel):

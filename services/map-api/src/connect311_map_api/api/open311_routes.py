@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from connect311_contracts.datasets import OPEN311_DATASETS, dataset_words
 from connect311_map_api.api.open311_errors import (
     JSON_TYPE,
     XML_TYPE,
@@ -63,7 +64,9 @@ def discovery_xml(ctx: Ctx) -> Response:
 def _services(ctx: AppContext) -> list[dict[str, Any]]:
     c = req_table.c
     with ctx.engine.connect() as conn:
-        rows = queries.counted(conn, c.service_code, c.service_name, c.agency_responsible)
+        rows = queries.counted(
+            conn, c.service_code, c.service_name, c.agency_responsible, datasets=OPEN311_DATASETS
+        )
     seen: dict[str, dict[str, Any]] = {}
     for code, name, agency, _count in rows:
         seen.setdefault(code, open311.service_dict(code, name, agency))
@@ -85,7 +88,7 @@ def services_xml(ctx: Ctx) -> Response:
 def _definition(ctx: AppContext, service_code: str) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
         known = queries.open311_requests(
-            conn, (), RequestFilters(service_codes=(service_code,)), 1, 1
+            conn, (), RequestFilters(service_codes=(service_code,), datasets=OPEN311_DATASETS), 1, 1
         )
     if not known:
         raise HTTPException(
@@ -146,6 +149,7 @@ def _requests(
         service_codes=split_csv(service_code),
         since=start_date,
         until=end_date,
+        datasets=OPEN311_DATASETS,  # service requests only: docs/open311.md
     )
     with ctx.engine.connect() as conn:
         rows = queries.open311_requests(
@@ -218,6 +222,13 @@ def _single(ctx: AppContext, service_request_id: str, extensions: bool) -> list[
         raise HTTPException(
             404,
             detail="no request with this service_request_id: check the id (source:number)",
+        )
+    if row.dataset not in OPEN311_DATASETS:
+        item = dataset_words(row.dataset).item
+        raise HTTPException(
+            404,
+            detail=f"this id is a {item}, not a service request: Open311 serves 311 requests "
+            "only (see /api/requests/{id})",
         )
     return [open311.request_dict(row, extensions)]
 

@@ -30,6 +30,7 @@ from connect311_map_api.core.state import feature, iso
 from connect311_map_api.core.stats import Interval
 from connect311_map_api.db import lookup, queries
 from connect311_map_api.db.tables import requests as req_table
+from connect311_map_api.due_dates import due_fields
 
 router = APIRouter(prefix="/api", tags=["requests"])
 Filters = Annotated[RequestFilters, Depends(request_filters)]
@@ -187,6 +188,7 @@ def one_request(ctx: Ctx, service_request_id: str) -> dict[str, Any]:
         raw_status=row.raw_status,
         closed_datetime=iso(row.closed_datetime),
         expected_datetime=iso(row.expected_datetime),
+        **due_fields(ctx.settings, row),
         media_url=public_media_url(row.media_url),
         timeline=[
             {

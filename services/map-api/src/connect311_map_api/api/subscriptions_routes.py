@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import StrictUndefined
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from connect311_contracts.subscriptions import Subscription
+from connect311_contracts.webhooks import WebhookChannel
 from connect311_contracts.tokens import InvalidToken
 from connect311_map_api.api.models import (
     Accepted,
@@ -20,6 +22,8 @@ from connect311_map_api.api.models import (
     Preview,
     PreviewBody,
     SignupBody,
+    WebhookRotate,
+    WebhookSecret,
 )
 from connect311_map_api.api.params import unprocessable
 from connect311_map_api.context import AppContext, Ctx
@@ -31,21 +35,38 @@ from connect311_map_api.db import subscription_store as store
 from connect311_map_api.signup import NoLongerActive, NotAllowed, RateLimited
 from connect311_map_api.web.alert_words import describe_alert, followed_summary
 from connect311_map_api.web.confirmed import CONFIRMED_COOKIE
+from connect311_map_api.web.i18n import (
+    N_,
+    available_languages,
+    gettext_for,
+    language_context,
+    page_environment,
+    request_language,
+)
+from connect311_map_api.web.language import supported
 from connect311_map_api.web.pages import TEMPLATES_DIR
 from connect311_map_api.web.security import server_page_headers
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 Token = Annotated[str, Query(min_length=10, max_length=500, description="Token from the email")]
-ACCEPTED = (
+ACCEPTED = N_(
     "Check your inbox: if the address can receive mail, a confirmation link is on its way. "
     "Alerts start once you confirm."
 )
 CONFIRMED_PAGE = "/subscriptions/confirmed"
 _WHERE = {
-    "ip": "from here",
-    "addr": "for this address",
-    "domain": "for this mail domain",
-    "all": "across the city right now",
+    "ip": N_("from here"),
+    "addr": N_("for this address"),
+    "domain": N_("for this mail domain"),
+    "all": N_("across the city right now"),
+}
+TOO_MANY = N_("too many sign-ups %(where)s; try again in %(seconds)s seconds")
+# The token errors in words a person reads on the unsubscribe page (contracts/tokens.py and
+# signup.py raise them); anything else reads as an invalid link.
+_LINK_REASONS = {
+    "this link has expired": N_("This link has expired."),
+    "this link is not valid": N_("This link is not valid."),
+    "this subscription no longer exists": N_("This alert no longer exists."),
 }
 
 
@@ -59,29 +80,43 @@ _WHERE = {
         429: {"description": "Too many sign-ups; see Retry-After"},
     },
 )
-async def sign_up(body: SignupBody, request: Request, ctx: Ctx) -> dict[str, str]:
+async def sign_up(body: SignupBody, request: Request, ctx: Ctx) -> dict[str, Any]:
     """Create a pending subscription and send a confirmation email.
 
-    The answer is the same whether or not the address already has subscriptions.
+    The answer is the same whether or not the address already has subscriptions. With a
+    `webhook`, it carries the webhook's signing secret: shown this once, never again.
     """
     ip = request.client.host if request.client else "unknown"
+    # The emails are written in the language of the page the person signed up on (which
+    # the page sends), else the one this request negotiates.
+    language = supported(body.language, available_languages()) or request_language(request)
+    _ = gettext_for(language)
+    hook = body.webhook
     try:
-        await ctx.service.sign_up(
-            str(body.email), body.target, body.filters, body.delivery, body.label, ip
+        issued = await ctx.service.sign_up(
+            str(body.email),
+            body.target,
+            body.filters,
+            body.delivery,
+            body.label,
+            ip,
+            language=language,
+            webhook=WebhookChannel(url=hook.url, format=hook.format) if hook else None,
+            email_alerts=body.email_alerts,
         )
     except RateLimited as exc:
         ctx.metrics.signups.labels("rate_limited").inc()
+        where = _(_WHERE.get(exc.scope, _WHERE["ip"]))
         raise HTTPException(
             429,
-            detail=f"too many sign-ups {_WHERE.get(exc.scope, 'from here')}; "
-            f"try again in {exc.seconds} seconds",
+            detail=_(TOO_MANY) % {"where": where, "seconds": exc.seconds},
             headers={"Retry-After": str(exc.seconds)},
         ) from exc
     except ValueError as exc:  # InvalidGeometry is a ValueError too
         ctx.metrics.signups.labels("invalid").inc()
         raise unprocessable(str(exc)) from exc
     ctx.metrics.signups.labels("accepted").inc()
-    return {"message": ACCEPTED}
+    return {"message": _(ACCEPTED), "webhook": asdict(issued) if issued else None}
 
 
 @router.post(
@@ -131,20 +166,23 @@ def preview(body: PreviewBody, ctx: Ctx) -> dict[str, Any]:
     )
 
 
-_PAGES = Environment(
-    loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True, undefined=StrictUndefined
-)
+_PAGES = page_environment(TEMPLATES_DIR, undefined=StrictUndefined)
 
 
-def _page(title: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(request: Request, title: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A server-rendered, script-free page in the site's layout (unsubscribe)."""
     values = {"state": "", "reason": "", "alert_name": None, "action": "", "manage_url": ""}
-    body = _PAGES.get_template("unsubscribe.html").render(title=title, **(values | context))
-    return HTMLResponse(body, status_code=status, headers=server_page_headers())
+    language = language_context(request)
+    body = _PAGES.get_template("unsubscribe.html").render(
+        title=title, **(values | language | context)
+    )
+    headers = {**server_page_headers(), "Content-Language": language["lang"]}
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
-def _invalid_link(exc: InvalidToken) -> HTMLResponse:
-    return _page("This link does not work", 400, state="invalid", reason=str(exc))
+def _invalid_link(request: Request, exc: InvalidToken) -> HTMLResponse:
+    reason = _LINK_REASONS.get(str(exc), _LINK_REASONS["this link is not valid"])
+    return _page(request, N_("This link does not work"), 400, state="invalid", reason=reason)
 
 
 def _followed(conn: Connection, sub: Subscription) -> dict[str, Any] | None:
@@ -154,11 +192,11 @@ def _followed(conn: Connection, sub: Subscription) -> dict[str, Any] | None:
     return followed_summary(row) if row is not None else None
 
 
-def _alert_name(ctx: AppContext, subscription_id: str) -> str | None:
+def _alert_name(ctx: AppContext, subscription_id: str, lang: str) -> str | None:
     """How the unsubscribe page names the alert (None once it was deleted)."""
     with ctx.engine.connect() as conn:
         sub = store.get(conn, subscription_id)
-        return describe_alert(sub, _followed(conn, sub)) if sub is not None else None
+        return describe_alert(sub, _followed(conn, sub), lang) if sub is not None else None
 
 
 def _managed(ctx: AppContext, subs: list[Subscription]) -> dict[str, Any]:
@@ -181,16 +219,22 @@ def _managed(ctx: AppContext, subs: list[Subscription]) -> dict[str, Any]:
         303: {"description": "To /subscriptions/confirmed (?error=expired|invalid|inactive)"}
     },
 )
-async def confirm(token: Token, ctx: Ctx) -> Response:
+async def confirm(
+    token: Token,
+    ctx: Ctx,
+    lang: Annotated[str | None, Query(max_length=12, description="The page's language")] = None,
+) -> Response:
     """Activate a pending subscription, then go to the fixed confirmation page."""
+    chosen = supported(lang, available_languages())
+    page = f"{CONFIRMED_PAGE}?lang={chosen}&" if chosen else f"{CONFIRMED_PAGE}?"
     try:
         await ctx.service.confirm(token)
     except NoLongerActive:
-        return RedirectResponse(f"{CONFIRMED_PAGE}?error=inactive", status_code=303)
+        return RedirectResponse(f"{page}error=inactive", status_code=303)
     except InvalidToken as exc:
         reason = "expired" if "expired" in str(exc) else "invalid"
-        return RedirectResponse(f"{CONFIRMED_PAGE}?error={reason}", status_code=303)
-    done = RedirectResponse(CONFIRMED_PAGE, status_code=303)
+        return RedirectResponse(f"{page}error={reason}", status_code=303)
+    done = RedirectResponse(page.rstrip("?&"), status_code=303)
     # The page names the alert from this token (see web/confirmed.py); the URL stays fixed.
     done.set_cookie(
         CONFIRMED_COOKIE,
@@ -209,17 +253,20 @@ async def confirm(token: Token, ctx: Ctx) -> Response:
     response_class=HTMLResponse,
     summary="Unsubscribe page (asks before acting)",
 )
-def unsubscribe_page(token: Token, ctx: Ctx) -> HTMLResponse:
+def unsubscribe_page(token: Token, request: Request, ctx: Ctx) -> HTMLResponse:
     """A small page with a button; GET never unsubscribes (mail scanners follow links)."""
     try:
         sid = ctx.service.check_unsubscribe_link(token)
     except InvalidToken as exc:
-        return _invalid_link(exc)  # no form: the button could not work
+        return _invalid_link(request, exc)  # no form: the button could not work
     return _page(
-        "Unsubscribe from alerts",
+        request,
+        N_("Unsubscribe from alerts"),
         state="ask",
-        alert_name=_alert_name(ctx, sid),
-        action=f"/api/subscriptions/unsubscribe?token={quote(token, safe='')}",
+        alert_name=_alert_name(ctx, sid, request_language(request)),
+        # The answer page stays in this page's language (an email link may name it).
+        action=f"/api/subscriptions/unsubscribe?token={quote(token, safe='')}"
+        f"&lang={request_language(request)}",
         manage_url=ctx.service.manage_path(sid),
     )
 
@@ -230,15 +277,16 @@ def unsubscribe_page(token: Token, ctx: Ctx) -> HTMLResponse:
     summary="One-click unsubscribe (RFC 8058)",
     responses={400: {"description": "Bad link"}},
 )
-async def unsubscribe(token: Token, ctx: Ctx) -> HTMLResponse:
+async def unsubscribe(token: Token, request: Request, ctx: Ctx) -> HTMLResponse:
     """Stop the subscription (body `List-Unsubscribe=One-Click`, or the page's button)."""
     try:
         sid = await ctx.service.unsubscribe(token)
     except InvalidToken as exc:
-        return _invalid_link(exc)
-    name = await run_in_threadpool(_alert_name, ctx, sid)
+        return _invalid_link(request, exc)
+    name = await run_in_threadpool(_alert_name, ctx, sid, request_language(request))
     return _page(
-        "You are unsubscribed",
+        request,
+        N_("You are unsubscribed"),
         state="done",
         alert_name=name,
         manage_url=ctx.service.manage_path(sid) if name is not None else "",
@@ -258,6 +306,30 @@ async def manage_list(token: Token, ctx: Ctx) -> Any:
     except InvalidToken as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     return await run_in_threadpool(_managed, ctx, subs)
+
+
+@router.post(
+    "/webhook/rotate",
+    response_model=WebhookSecret,
+    summary="A new signing secret for a subscription's webhook (shown once)",
+    responses={
+        400: {"description": "Bad link"},
+        403: {"description": "Not this link's subscription, or it has no webhook"},
+    },
+)
+async def rotate_webhook_secret(token: Token, body: WebhookRotate, ctx: Ctx) -> Any:
+    """Replace the webhook's secret; the old one keeps signing beside it for 24 hours.
+
+    Also turns a webhook the notifier turned off back on (verified afresh before its next
+    delivery). Behind the manage link, like every change.
+    """
+    try:
+        issued = await ctx.service.rotate_webhook(token, body.subscription_id)
+    except InvalidToken as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    except NotAllowed as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+    return asdict(issued)
 
 
 @router.post(

@@ -293,11 +293,13 @@ def _close_minutes(conn: Connection) -> ColumnElement[int]:
     )
 
 
-def counted(conn: Connection, *columns: Any) -> Sequence[Any]:
-    """Distinct values of the columns (first must be non-null) with how many requests each."""
+def counted(conn: Connection, *columns: Any, datasets: tuple[str, ...] = ()) -> Sequence[Any]:
+    """Distinct values of the columns (first must be non-null) with how many requests each
+    (of these datasets only, when given)."""
+    only = [r.dataset.in_(datasets)] if datasets else []
     query = (
         select(*columns, func.count().label("count"))
-        .where(columns[0].is_not(None))
+        .where(columns[0].is_not(None), *only)
         .group_by(*columns)
         .order_by(*columns)
     )

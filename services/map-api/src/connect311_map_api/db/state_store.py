@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connect311_contracts.events import RequestEvent
+from connect311_contracts.events import RequestEvent, RequestOverdue
 from connect311_map_api.core.aggregates import Facts, Key, change, facts, merge
 from connect311_map_api.core.state import Rank, event_rank, history_row, is_newer, request_row
 from connect311_map_api.db import aggregates
@@ -23,6 +23,7 @@ class ApplyResult:
     applied: int = 0
     duplicates: int = 0
     stale: int = 0
+    not_state: int = 0
     changed_ids: list[str] = field(default_factory=list)
 
 
@@ -48,6 +49,10 @@ def apply_events(conn: Connection, events: Sequence[RequestEvent]) -> ApplyResul
     Runs inside the caller's transaction; replaying any event again changes nothing.
     """
     result = ApplyResult()
+    # An overdue event changes nothing here: this service works due dates out itself, by
+    # the same rule (connect311_contracts.due), for every page that shows them.
+    result.not_state = sum(isinstance(ev, RequestOverdue) for ev in events)
+    events = [ev for ev in events if not isinstance(ev, RequestOverdue)]
     seen: set[str] = set()
     fresh: list[RequestEvent] = []
     new_ids = _new_event_ids(conn, list({ev.event_id for ev in events}))

@@ -10,12 +10,13 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from connect311_contracts.notifications import recipient_key
 from connect311_contracts.subscriptions import (
+    DEFAULT_LANGUAGE,
     Delivery,
     Subscription,
     SubscriptionStatus,
 )
 from connect311_map_api.core.state import aware_utc, naive_utc
-from connect311_map_api.db.tables import subscriptions
+from connect311_map_api.db.tables import feed_tokens, subscriptions
 
 s = subscriptions.c
 
@@ -34,6 +35,9 @@ def to_row(sub: Subscription) -> dict[str, Any]:
         "created_at": naive_utc(sub.created_at),
         "confirmed_at": naive_utc(sub.confirmed_at) if sub.confirmed_at else None,
         "updated_at": naive_utc(datetime.now(UTC)),
+        "language": sub.language,
+        "webhook": sub.webhook.model_dump(mode="json") if sub.webhook else None,
+        "email_alerts": int(sub.email_alerts),
     }
 
 
@@ -51,6 +55,9 @@ def from_row(row: Any) -> Subscription:
             "status": m["status"],
             "created_at": aware_utc(m["created_at"]),
             "confirmed_at": aware_utc(m["confirmed_at"]),
+            "language": m["language"] or DEFAULT_LANGUAGE,  # NULL: stored before languages
+            "webhook": m["webhook"],
+            "email_alerts": m["email_alerts"] is None or bool(m["email_alerts"]),
         }
     )
 
@@ -75,6 +82,7 @@ def save(conn: Connection, sub: Subscription) -> None:
 def remove(conn: Connection, subscription_id: str) -> bool:
     """Delete a subscription (and so its address and place); True if it existed."""
     result = conn.execute(delete(subscriptions).where(s.subscription_id == subscription_id))
+    conn.execute(delete(feed_tokens).where(feed_tokens.c.subscription_id == subscription_id))
     return bool(result.rowcount)
 
 

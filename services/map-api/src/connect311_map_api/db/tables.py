@@ -76,6 +76,8 @@ Index(
 Index("ix_requests_dataset", requests.c.dataset)
 # "Track my request" looks requests up by the city's own number (db/lookup.py).
 Index("ix_requests_source_request_id", requests.c.source_request_id)
+# Atom feeds list requests newest change first (api/feeds_routes.py): one index walk.
+Index("ix_requests_rank_source", requests.c.rank_source_at, requests.c.pk)
 
 history = Table(
     "request_history",
@@ -107,9 +109,24 @@ subscriptions = Table(
     Column("created_at", DateTime, nullable=False),
     Column("confirmed_at", DateTime),
     Column("updated_at", DateTime, nullable=False),
+    Column("language", String(12)),  # the emails' language; NULL (older rows) is English
+    # The webhook channel (contracts WebhookChannel as JSON; never its secret, which is
+    # derived) and whether alerts are also emailed; NULL (older rows): none, and yes.
+    Column("webhook", JSON),
+    Column("email_alerts", Integer),
 )
 Index("ix_subscriptions_email_key", subscriptions.c.email_key)
 Index("ix_subscriptions_status", subscriptions.c.status)
+
+# The version a subscription's private feed URL must carry (db/feed_tokens.py): a new
+# feed address raises it, and every older URL stops working. No row: version 0.
+feed_tokens = Table(
+    "feed_tokens",
+    metadata,
+    Column("subscription_id", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("rotated_at", DateTime, nullable=False),
+)
 
 # Aggregates the state writer keeps in step with `requests` (core/aggregates.py), so stats
 # and low-zoom clusters read hundreds of rows instead of every request. `n` can reach 0

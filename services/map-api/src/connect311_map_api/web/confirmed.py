@@ -15,12 +15,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from connect311_contracts.datasets import dataset_words
 from connect311_contracts.subscriptions import Subscription
 from connect311_contracts.tokens import InvalidToken, TokenPurpose, read_subscription_token
 from connect311_map_api.db import queries
 from connect311_map_api.db import subscription_store as store
 from connect311_map_api.db.tables import requests as req_table
-from connect311_map_api.web.alert_words import format_metres
+from connect311_map_api.web.alert_words import alert_sentence
+from connect311_map_api.web.i18n import translations
+from connect311_map_api.web.language import DEFAULT_LANGUAGE
 
 __all__ = ["CONFIRMED_COOKIE", "confirmed_alert_name", "describe_confirmed"]
 
@@ -38,40 +41,35 @@ def _known(conn: Connection) -> tuple[dict[str, str], set[str], set[str]]:
     return names, agencies, datasets
 
 
-def _narrowing(sub: Subscription, conn: Connection) -> str:
+def _narrowing(sub: Subscription, conn: Connection, lang: str) -> str:
     names, agencies, datasets = _known(conn)
     f = sub.filters
     shown = [names[code] for code in f.service_codes if code in names]
     shown += [a for a in f.agencies if a in agencies]
-    shown += [d for d in f.datasets if d in datasets]
+    shown += [dataset_words(d).label for d in f.datasets if d in datasets]
     unknown = len(f.service_codes) + len(f.agencies) + len(f.datasets) - len(shown)
+    translation = translations(lang)
     if unknown:
-        shown.append(f"{unknown} other filter{'s' if unknown > 1 else ''}")
-    return ", only " + ", ".join(shown) if shown else ""
+        others = translation.ngettext("%(n)s other filter", "%(n)s other filters", unknown)
+        shown.append(others % {"n": unknown})
+    if not shown:
+        return ""
+    return translation.gettext(", only %(filters)s") % {"filters": ", ".join(shown)}
 
 
-def describe_confirmed(sub: Subscription, conn: Connection) -> str:
+def describe_confirmed(sub: Subscription, conn: Connection, lang: str = DEFAULT_LANGUAGE) -> str:
     """'Requests within 500 m of a point on the map, only Pothole' (never the label)."""
     target = sub.target
-    if target.kind == "circle":
-        text = f"Requests within {format_metres(target.radius_m)} of a point on the map"
-    elif target.kind == "area":
-        text = "Requests inside an area you drew on the map"
-    elif target.kind == "corridor":
-        text = f"Requests along a route ({format_metres(target.width_m)} wide)"
-    elif target.kind == "follow":
+    if target.kind == "follow":
         row = queries.one_request(conn, target.service_request_id)
         if row is None:
-            return "Updates on a request you chose to follow"
-        what = row.service_name or "Service request"
-        return f"Updates on the request {row.service_request_id} ({what})"
-    else:
-        text = "Requests everywhere in the city"
-    return text + _narrowing(sub, conn)
+            return translations(lang).gettext("Updates on a request you chose to follow")
+        return alert_sentence(sub, {"service_name": row.service_name}, lang)
+    return alert_sentence(sub, None, lang) + _narrowing(sub, conn, lang)
 
 
 def confirmed_alert_name(
-    engine: Engine, secret: str, token: str | None, max_age_s: int
+    engine: Engine, secret: str, token: str | None, max_age_s: int, lang: str = DEFAULT_LANGUAGE
 ) -> str | None:
     """The confirmed alert's name from the cookie's confirm token, or None (no, bad, gone)."""
     if not token or len(token) > 500:
@@ -82,4 +80,4 @@ def confirmed_alert_name(
         return None
     with engine.connect() as conn:
         sub: Any = store.get(conn, sid)
-        return describe_confirmed(sub, conn) if sub is not None else None
+        return describe_confirmed(sub, conn, lang) if sub is not None else None

@@ -15,9 +15,18 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from connect311_map_api.web.i18n import (
+    N_,
+    language_context,
+    page_environment,
+    request_language,
+)
 from connect311_map_api.web.security import server_page_headers
 
-_TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_TEMPLATES = Jinja2Templates(
+    env=page_environment(Path(__file__).parent / "templates"),
+    context_processors=[language_context],
+)
 # Machine paths keep their JSON answers whatever the client's Accept header says.
 _MACHINE_PREFIXES = ("/api/", "/open311/", "/static/", "/metrics", "/health", "/openapi")
 
@@ -36,9 +45,9 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return _TEMPLATES.TemplateResponse(
         request,
         "not_found.html",
-        {"title": "Page not found", "page": "error"},
+        {"title": N_("Page not found"), "page": "error"},
         status_code=404,
-        headers=server_page_headers(),
+        headers={**server_page_headers(), "Content-Language": request_language(request)},
     )
 
 

@@ -6,16 +6,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from connect311_map_api.api.departments_routes import (
+    PeriodParam,
+    department_filters,
+    view_or_error,
+)
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.http_cache import cacheable
 from connect311_map_api.web.confirmed import CONFIRMED_COOKIE, confirmed_alert_name
+from connect311_map_api.web.dataset_words import datasets_config
+from connect311_map_api.web.i18n import (
+    N_,
+    format_locale,
+    js_catalog,
+    language_context,
+    page_environment,
+    remember_language,
+    request_language,
+)
 from connect311_map_api.web.security import OSM_TILE_URL, page_headers
+from connect311_map_api.web.stats_widget import widget_context
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
-_CONFIRM_TITLES = {"": "Subscription confirmed", "inactive": "Alert no longer active"}
+_CONFIRM_TITLES = {"": N_("Subscription confirmed"), "inactive": N_("Alert no longer active")}
 # The axe-core release the browser tests run (tests/e2e/web/test_accessibility_axe.py checks
 # this matches the one the axe-playwright-python wheel ships).
 AXE_CORE_VERSION = "4.12.1"
@@ -79,19 +97,23 @@ def _clean(value: str | None) -> str:
     return (value or "").strip()[:_FILTER_MAX]
 
 
-def _confirmed_name(ctx: Any, token: str | None) -> str | None:
+def _confirmed_name(ctx: Any, token: str | None, lang: str) -> str | None:
     """The just-confirmed alert, named from the confirm link's cookie (None when unknown)."""
     return confirmed_alert_name(
         ctx.engine,
         ctx.signing.secret_key.get_secret_value(),
         token,
         int(ctx.settings.confirm_token_max_age_s),
+        lang,
     )
 
 
 def build_router(settings: Any) -> APIRouter:
     """The router with every HTML page of the site."""
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    # Every page gets its language, the scripts' strings and the language switch's links.
+    templates = Jinja2Templates(
+        env=page_environment(TEMPLATES_DIR), context_processors=[language_context]
+    )
     config = map_config(settings)
     # Pages show times in the city's zone, as its emails do (MAP_API_DISPLAY_TIMEZONE).
     time_zone = str(getattr(settings, "display_timezone", None) or "America/New_York")
@@ -108,18 +130,34 @@ def build_router(settings: Any) -> APIRouter:
         embeddable: bool = False,
         photos: bool = False,
     ) -> HTMLResponse:
-        data = {"page": page, "timeZone": time_zone, **config.as_json(), **(extra or {})}
-        return templates.TemplateResponse(
+        data = {
+            "page": page,
+            "timeZone": time_zone,
+            # How the scripts name and draw each known dataset, in the page's language.
+            "datasets": datasets_config(request_language(request)),
+            **config.as_json(),
+            **(extra or {}),
+        }
+        context = {
+            "title": title,
+            "page": page,
+            "config": data,
+            "statuses": STATUSES,
+            "i18n": js_catalog(request_language(request), template),
+        }
+        response = templates.TemplateResponse(
             request,
             template,
-            {"title": title, "page": page, "config": data, "statuses": STATUSES},
+            context,
             headers=page_headers(config.tile_url, embeddable=embeddable, photos=photos),
         )
+        remember_language(request, response)
+        return response
 
     @router.get("/", response_class=HTMLResponse)
     def map_page(request: Request) -> HTMLResponse:
         """The live map of every request, with filters and "Alert me"."""
-        return render(request, "map.html", page="map", title="Live 311 map", photos=True)
+        return render(request, "map.html", page="map", title=N_("Live 311 map"), photos=True)
 
     @router.get("/track", response_class=HTMLResponse)
     def track_page(request: Request, id: str | None = Query(default=None)) -> HTMLResponse:
@@ -128,7 +166,7 @@ def build_router(settings: Any) -> APIRouter:
             request,
             "track.html",
             page="track",
-            title="Track my request",
+            title=N_("Track my request"),
             extra={"requestId": _clean(id)},
             photos=True,
         )
@@ -140,7 +178,7 @@ def build_router(settings: Any) -> APIRouter:
             request,
             "track.html",
             page="track",
-            title="Track my request",
+            title=N_("Track my request"),
             extra={"requestId": _clean(service_request_id)},
             photos=True,
         )
@@ -148,7 +186,40 @@ def build_router(settings: Any) -> APIRouter:
     @router.get("/stats", response_class=HTMLResponse)
     def stats_page(request: Request) -> HTMLResponse:
         """Department statistics: opened vs resolved and time to close."""
-        return render(request, "stats.html", page="stats", title="Department statistics")
+        return render(request, "stats.html", page="stats", title=N_("Department statistics"))
+
+    @router.get("/stats/departments", response_class=HTMLResponse)
+    def departments_page(request: Request) -> HTMLResponse:
+        """Departments compared: due dates met, backlog by age, trend; CSV and widget."""
+        return render(request, "departments.html", page="stats", title=N_("Department performance"))
+
+    @router.get("/embed/stats", response_class=HTMLResponse)
+    def stats_widget_page(
+        request: Request,
+        filters: Annotated[RequestFilters, Depends(department_filters)],
+        period: PeriodParam = "month",
+    ) -> Response:
+        """Our opened vs resolved this month, for another site's iframe: no script, cached."""
+        ctx = request.app.state.ctx
+        view = view_or_error(ctx, filters, period)
+        lang = request_language(request)
+        response = templates.TemplateResponse(
+            request,
+            "embed_stats.html",
+            {"w": widget_context(view, filters, format_locale(lang), time_zone)},
+        )
+        # No language cookie is set from inside another site's iframe; the language is the
+        # snippet's ?lang= or the reader's browser, so caches keep one copy per language.
+        headers = page_headers(config.tile_url, embeddable=True)
+        headers.pop("Cache-Control")  # cacheable() sets it: public, for the widget's minute
+        headers |= {"Vary": "Accept-Language, Cookie", "Content-Language": lang}
+        return cacheable(
+            request,
+            bytes(response.body),
+            "text/html; charset=utf-8",
+            int(ctx.settings.stats_max_age_s),
+            headers,
+        )
 
     @router.get("/embed", response_class=HTMLResponse)
     def embed_page(
@@ -176,7 +247,7 @@ def build_router(settings: Any) -> APIRouter:
             request,
             "embed.html",
             page="embed",
-            title="311 map",
+            title=N_("311 map"),
             extra={"fixedFilters": filters, **embed_view(lat, long, zoom)},
             embeddable=True,
             photos=True,
@@ -185,7 +256,7 @@ def build_router(settings: Any) -> APIRouter:
     @router.get("/embed/builder", response_class=HTMLResponse)
     def embed_builder_page(request: Request) -> HTMLResponse:
         """Build the iframe snippet for a filtered map."""
-        return render(request, "builder.html", page="builder", title="Embed the map")
+        return render(request, "builder.html", page="builder", title=N_("Embed the map"))
 
     @router.get("/accessibility", response_class=HTMLResponse)
     def accessibility_page(request: Request) -> HTMLResponse:
@@ -194,7 +265,7 @@ def build_router(settings: Any) -> APIRouter:
             request,
             "accessibility.html",
             page="accessibility",
-            title="Accessibility statement",
+            title=N_("Accessibility statement"),
             extra={"axeCore": AXE_CORE_VERSION, "contact": contact},
         )
 
@@ -204,12 +275,14 @@ def build_router(settings: Any) -> APIRouter:
         name = None
         ctx = getattr(request.app.state, "ctx", None)
         if not error and ctx is not None:
-            name = _confirmed_name(ctx, request.cookies.get(CONFIRMED_COOKIE))
+            name = _confirmed_name(
+                ctx, request.cookies.get(CONFIRMED_COOKIE), request_language(request)
+            )
         return render(
             request,
             "confirmed.html",
             page="confirmed",
-            title=_CONFIRM_TITLES.get(_clean(error), "Confirmation failed"),
+            title=_CONFIRM_TITLES.get(_clean(error), N_("Confirmation failed")),
             extra={"error": _clean(error), "alertName": name},
         )
 
@@ -220,7 +293,7 @@ def build_router(settings: Any) -> APIRouter:
             request,
             "manage.html",
             page="manage",
-            title="Manage my alerts",
+            title=N_("Manage my alerts"),
             extra={"token": (token or "").strip()[:2000]},
         )
 

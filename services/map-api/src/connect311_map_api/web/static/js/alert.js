@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._, _n = C._n;
   var MIN_R = 50, MAX_R = 10000;
 
   /** Slider position (0..100) to a radius in metres on a log scale, rounded to a nice value. */
@@ -13,7 +14,7 @@
   }
 
   function formatRadius(r) {
-    return r < 1000 ? r + " m" : (Math.round(r / 100) / 10) + " km";
+    return r < 1000 ? C.formatNumber(r) + " m" : C.formatNumber(Math.round(r / 100) / 10) + " km";
   }
 
   function byId(id) { return document.getElementById(id); }
@@ -48,7 +49,8 @@
         state.vertices.forEach(function (v) { L.circleMarker(v, { radius: 4, className: "alert-vertex" }).addTo(layer); });
       }
       var n = state.vertices.length;
-      areaCount.textContent = n === 0 ? "No points yet." : n + " point" + (n === 1 ? "" : "s") + (n < 3 ? " – add " + (3 - n) + " more" : " – area ready");
+      areaCount.textContent = n === 0 ? _("No points yet.") : _n("%(count)s point", "%(count)s points", n) + " – " +
+        (n < 3 ? _n("add %(count)s more", "add %(count)s more", 3 - n) : _("area ready"));
     }
 
     function target() {
@@ -62,6 +64,33 @@
       return { kind: "area", geometry: { type: "Polygon", coordinates: [ring] } };
     }
 
+    /** The dataset choices ("311 requests", "Code violations", "Crime"), one per dataset
+        present; shown when there is more than one. */
+    var datasetBox = byId("alert-datasets");
+    var datasetList = byId("alert-dataset-list");
+    function setDatasets(items) {
+      C.clear(datasetList);
+      items.forEach(function (d) {
+        var input = C.el("input", { type: "checkbox", name: "alert-dataset", value: d.value });
+        input.checked = true;
+        input.addEventListener("change", schedulePreview);
+        datasetList.appendChild(C.el("label", { className: "check layer" }, [
+          input,
+          C.el("span", { className: "legend-symbol" }, [C.datasetSymbol(d.value, "legend")]),
+          d.label
+        ]));
+      });
+      datasetBox.hidden = items.length < 2;
+    }
+
+    /** The ticked datasets: [] when all are (any dataset, new ones too), null when none. */
+    function chosenDatasets() {
+      var boxes = form.querySelectorAll("input[name=alert-dataset]");
+      var on = Array.prototype.filter.call(boxes, function (i) { return i.checked; }).map(function (i) { return i.value; });
+      if (!on.length && boxes.length) return null;
+      return on.length === boxes.length ? [] : on;
+    }
+
     function filters() {
       var category = byId("alert-category").value;
       var agency = byId("alert-agency").value;
@@ -70,13 +99,13 @@
       return {
         service_codes: category ? [category] : [],
         agencies: agency ? [agency] : [],
-        datasets: [],
+        datasets: chosenDatasets() || [],
         event_kinds: kinds.length === 4 ? [] : kinds // all four means "any"
       };
     }
 
     function previewText(body) {
-      if (!body) return "No estimate available.";
+      if (!body) return _("No estimate available.");
       var perWeek = [body.per_week_average, body.alerts_per_week, body.per_week, body.average_per_week, body.mean_per_week]
         .filter(function (v) { return typeof v === "number"; })[0];
       var weeks = body.weeks || body.per_week_counts || body.weekly;
@@ -84,30 +113,31 @@
         var total = weeks.reduce(function (s, w) { return s + (typeof w === "number" ? w : Number(w.alerts || w.count || 0)); }, 0);
         perWeek = total / weeks.length;
       }
-      if (perWeek === undefined) return "No estimate available.";
+      if (perWeek === undefined) return _("No estimate available.");
       var rounded = perWeek < 10 ? Math.round(perWeek * 10) / 10 : Math.round(perWeek);
-      var text = "About " + rounded + " alert" + (rounded === 1 ? "" : "s") + " per week";
+      var text = _n("About %(count)s alert per week", "About %(count)s alerts per week", rounded);
       // Say how much history the estimate rests on: a short history is a rough guess.
       var days = typeof body.history_days === "number" ? body.history_days : body.days;
       if (typeof days !== "number") return text + ".";
-      var span = days < 1 ? "less than a day" : Math.round(days) + " day" + (Math.round(days) === 1 ? "" : "s");
-      text += body.short_history
-        ? " (based on the " + span + " of data we have, so a rough guess)."
-        : " (based on the last " + span + ").";
-      if (typeof body.total === "number") text += " " + body.total + " in that time.";
+      var span = days < 1 ? _("less than a day") : _n("%(count)s day", "%(count)s days", Math.round(days));
+      text += " " + (body.short_history
+        ? _("(based on the %(span)s of data we have, so a rough guess).", { span: span })
+        : _("(based on the last %(span)s).", { span: span }));
+      if (typeof body.total === "number") text += " " + _("%(count)s in that time.", { count: C.formatNumber(body.total) });
       return text;
     }
 
     function schedulePreview() {
       clearTimeout(previewTimer);
       var t = target();
-      if (!t) { preview.textContent = state.mode === "circle" ? "Choose a place to see how many alerts to expect." : "Add at least 3 points to see how many alerts to expect."; return; }
-      preview.textContent = "Estimating…";
+      if (!t) { preview.textContent = state.mode === "circle" ? _("Choose a place to see how many alerts to expect.") : _("Add at least 3 points to see how many alerts to expect."); return; }
+      if (chosenDatasets() === null) { preview.textContent = _("No alerts: no kind of record is ticked."); return; }
+      preview.textContent = _("Estimating…");
       previewTimer = setTimeout(function () {
         var seq = ++previewSeq;
         C.fetchJSON("/api/subscriptions/preview", { json: { target: t, filters: filters() } })
           .then(function (body) { if (seq === previewSeq) preview.textContent = previewText(body); })
-          .catch(function (err) { if (seq === previewSeq) preview.textContent = "Estimate unavailable: " + err.message; });
+          .catch(function (err) { if (seq === previewSeq) preview.textContent = _("Estimate unavailable: %(reason)s", { reason: err.message }); });
       }, 300);
     }
 
@@ -129,6 +159,12 @@
         var f = requestMap.getFilters();
         if (f.service_code) byId("alert-category").value = f.service_code;
         if (f.agency) byId("alert-agency").value = f.agency;
+        // The layers on the map are what the alert starts with ("crime near my school").
+        if (Array.isArray(f.datasets)) {
+          Array.prototype.forEach.call(form.querySelectorAll("input[name=alert-dataset]"), function (i) {
+            i.checked = f.datasets.indexOf(i.value) >= 0;
+          });
+        }
         var first = form.querySelector("input[name=alert-mode]:checked");
         if (first) first.focus();
       }
@@ -140,7 +176,7 @@
       if (!state.active) return;
       if (state.mode === "circle") {
         state.point = latlng;
-        byId("alert-chosen").textContent = label ? "Alert around " + label + "." : "";
+        byId("alert-chosen").textContent = label ? _("Alert around %(place)s.", { place: label }) : "";
       } else state.vertices.push(latlng);
       draw();
       schedulePreview();
@@ -154,7 +190,7 @@
         place(latlng, label);
         map.setView(latlng, Math.max(map.getZoom(), 16));
         var name = byId("alert-label");
-        if (!name.value.trim() && label !== "Your location") name.value = label.slice(0, 200);
+        if (!name.value.trim() && label !== _("Your location")) name.value = label.slice(0, 200);
       });
     }
 
@@ -186,17 +222,22 @@
       var t = target();
       var email = byId("alert-email");
       if (!t) {
-        message.textContent = state.mode === "circle" ? "Click the map (or use the centre of the map) to choose the place first." : "Add at least 3 points to outline the area first.";
+        message.textContent = state.mode === "circle" ? _("Click the map (or use the centre of the map) to choose the place first.") : _("Add at least 3 points to outline the area first.");
+        message.classList.add("error");
+        return;
+      }
+      if (chosenDatasets() === null) {
+        message.textContent = _("Tick at least one kind of record to hear about (311 requests, code violations, crime…).");
         message.classList.add("error");
         return;
       }
       if (!filters().event_kinds.length && !form.querySelector("input[name=alert-kind]:checked")) {
-        message.textContent = "Tick at least one kind of change to hear about.";
+        message.textContent = _("Tick at least one kind of change to hear about.");
         message.classList.add("error");
         return;
       }
       if (!email.value || !email.checkValidity()) {
-        message.textContent = "Please enter a valid email address.";
+        message.textContent = _("Please enter a valid email address.");
         message.classList.add("error");
         email.focus();
         return;
@@ -206,18 +247,19 @@
         target: t,
         filters: filters(),
         delivery: byId("alert-delivery").value,
-        label: byId("alert-label").value.trim() || null
+        label: byId("alert-label").value.trim() || null,
+        language: C.lang // the confirmation and the alerts are written in the page's language
       };
       var button = byId("alert-submit");
       button.disabled = true;
-      message.textContent = "Sending…";
+      message.textContent = _("Sending…");
       C.fetchJSON("/api/subscriptions", { json: payload })
         .then(function (body) {
-          message.textContent = (body && body.message) || "Check your inbox: we sent a link to confirm your alert.";
+          message.textContent = (body && body.message) || _("Check your inbox: we sent a link to confirm your alert.");
           message.classList.add("success");
         })
         .catch(function (err) {
-          message.textContent = "Could not sign up: " + err.message;
+          message.textContent = _("Could not sign up: %(reason)s", { reason: err.message });
           message.classList.add("error");
         })
         .then(function () { button.disabled = false; });
@@ -230,7 +272,7 @@
     }
     window.addEventListener("hashchange", openFromHash);
     openFromHash();
-    return { place: place, isActive: function () { return state.active; } };
+    return { place: place, setDatasets: setDatasets, isActive: function () { return state.active; } };
   }
 
   window.C311.setupAlert = setupAlert;

@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._;
   var form = document.getElementById("builder-form");
   var snippet = document.getElementById("b-snippet");
   var preview = document.getElementById("b-preview");
@@ -21,12 +22,13 @@
 
   function describeView() {
     viewText.textContent = view
-      ? "Starts at " + view.lat + ", " + view.long + " (zoom " + view.zoom + ")."
-      : "Starts fitted to the requests it shows.";
+      ? _("Starts at %(lat)s, %(long)s (zoom %(zoom)s).", { lat: view.lat, long: view.long, zoom: view.zoom })
+      : _("Starts fitted to the requests it shows.");
   }
 
   function update() {
     var params = {
+      dataset: form.elements.dataset.value, // one dataset only (e.g. crime), or all
       agency: form.elements.agency.value,
       service_code: form.elements.service_code.value,
       status: form.elements.status.value
@@ -37,7 +39,7 @@
     var w = size(form.elements.width, 600), h = size(form.elements.height, 450);
     // The snippet is text for the user to copy; it is shown in a textarea, never parsed here.
     snippet.value = '<iframe src="' + escapeAttr(url) + '" width="' + w + '" height="' + h +
-      '" title="311 service requests map" loading="lazy" style="border:0"></iframe>';
+      '" title="' + escapeAttr(_("311 service requests map")) + '" loading="lazy" style="border:0"></iframe>';
     if (preview.getAttribute("src") !== path) preview.setAttribute("src", path);
     preview.setAttribute("width", String(w));
     preview.setAttribute("height", String(h));
@@ -63,27 +65,28 @@
   document.getElementById("b-use-view").addEventListener("click", function () {
     var message = document.getElementById("b-message");
     var chosen = previewView();
-    if (!chosen) { message.textContent = "The preview is still loading; try again in a moment."; return; }
+    if (!chosen) { message.textContent = _("The preview is still loading; try again in a moment."); return; }
     view = chosen;
-    message.textContent = "The snippet now opens the map at the preview's view.";
+    message.textContent = _("The snippet now opens the map at the preview's view.");
     update();
   });
   document.getElementById("b-fit-view").addEventListener("click", function () {
     view = null;
-    document.getElementById("b-message").textContent = "The snippet now opens fitted to its requests.";
+    document.getElementById("b-message").textContent = _("The snippet now opens fitted to its requests.");
     update();
   });
   document.getElementById("b-copy").addEventListener("click", function () {
     var message = document.getElementById("b-message");
     snippet.select();
-    var done = function () { message.textContent = "Snippet copied."; };
+    var done = function () { message.textContent = _("Snippet copied."); };
     if (navigator.clipboard && navigator.clipboard.writeText) {
-      navigator.clipboard.writeText(snippet.value).then(done, function () { message.textContent = "Press Ctrl+C to copy the selected snippet."; });
+      navigator.clipboard.writeText(snippet.value).then(done, function () { message.textContent = _("Press Ctrl+C to copy the selected snippet."); });
     } else {
-      message.textContent = "Press Ctrl+C to copy the selected snippet.";
+      message.textContent = _("Press Ctrl+C to copy the selected snippet.");
     }
   });
 
+  C.loadDatasets().then(function (items) { C.fillSelect(form.elements.dataset, items); update(); }).catch(function () {});
   C.loadAgencies().then(function (items) { C.fillSelect(form.elements.agency, items); update(); }).catch(function () {});
   C.loadCategories().then(function (items) { C.fillSelect(form.elements.service_code, items); update(); }).catch(function () {});
   update();

@@ -47,7 +47,7 @@
     while (container.firstChild) container.removeChild(container.firstChild);
     var p = document.createElement("p");
     p.className = "muted";
-    p.textContent = text || "No data for these filters.";
+    p.textContent = text || window.C311._("No data for these filters.");
     container.appendChild(p);
   }
 
@@ -70,7 +70,7 @@
     })));
     var plotW = width - labelW - valueW;
     var svg = svgEl("svg", { viewBox: "0 0 " + width + " " + height, role: "img", class: "chart-svg" });
-    svg.appendChild(svgEl("title", {}, data.title || "Bar chart"));
+    svg.appendChild(svgEl("title", {}, data.title || window.C311._("Bar chart")));
     data.labels.forEach(function (label, i) {
       var y0 = i * groupH + 5;
       var text = label.length > maxChars ? label.slice(0, maxChars - 1) + "…" : label;
@@ -106,7 +106,7 @@
     var ticks = Math.max(1, Math.ceil(raw / step));
     var max = step * ticks;
     var svg = svgEl("svg", { viewBox: "0 0 " + width + " " + height, role: "img", class: "chart-svg" });
-    svg.appendChild(svgEl("title", {}, data.title || "Chart over time"));
+    svg.appendChild(svgEl("title", {}, data.title || window.C311._("Chart over time")));
     for (var g = 0; g <= ticks; g++) {
       var gy = top + plotH - (g / ticks) * plotH;
       svg.appendChild(svgEl("line", { x1: left, x2: width - right, y1: gy, y2: gy, class: "grid-line" }));

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._;
   var cfg = C.config();
   var fixed = cfg.fixedFilters || {};
   var filters = {
@@ -11,17 +12,31 @@
     statuses: (fixed.status || "").split(",").filter(Boolean)
   };
   var title = [fixed.agency, fixed.service_code].filter(Boolean).join(" · ");
-  document.getElementById("embed-title").textContent = title ? "311 requests: " + title : "311 requests";
+  // An embed restricted to one dataset (`?dataset=crime`) is named after it ("Crime").
+  var heading = fixed.dataset ? C.datasetInfo(fixed.dataset).label : _("311 requests");
+  document.getElementById("embed-title").textContent = title ? heading + ": " + title : heading;
   document.getElementById("embed-subscribe").setAttribute("href", "/" + C.query({
     agency: filters.agency, service_code: filters.service_code, dataset: filters.dataset,
-    status: filters.statuses.join(",")
+    status: filters.statuses.join(","),
+    lang: C.lang === "en" ? "" : C.lang // the sign-up page opens in the embed's language
   }) + "#alert");
   var statusLine = document.getElementById("map-status");
+  var requestMap = null;
+  // The list of what the map shows, as on the map page: a keyboard and screen reader way in.
+  var requestList = C.setupRequestList(
+    document.getElementById("request-list-section"),
+    C.listMapHandlers(function () { return requestMap; }, cfg)
+  );
   // No centre in the snippet: the map fits to this embed's own requests (see pages.embed_view).
-  var requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
+  requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
     filters: filters,
-    onStatus: function (text) { statusLine.textContent = text; }
+    onStatus: function (text) { statusLine.textContent = text; },
+    onView: requestList.update
   });
   // The builder (same origin) reads the preview's view to put it in the snippet.
   window.C311.embedMap = requestMap.map;
+  // The legend names the symbols of what this embed shows: its one dataset, or every one.
+  var legend = document.querySelector("[data-dataset-legend]");
+  if (fixed.dataset) C.mapParts.fillDatasetLegend(legend, [{ value: fixed.dataset }]);
+  else C.loadDatasetLayers().then(function (items) { C.mapParts.fillDatasetLegend(legend, items); }).catch(function () {});
 })();

@@ -6,6 +6,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._, _n = C._n;
   var LIST_MAX = 100; // the newest ones; more is a wall of text, not a list
 
   function newestFirst(a, b) {
@@ -17,26 +18,33 @@
   function requestItem(feature, onShow) {
     var p = feature.properties || {};
     var id = p.service_request_id || "";
-    var kind = p.service_name || p.service_code || "Service request";
-    return C.el("li", { className: "request-item", "data-request-id": id }, [
+    var info = C.datasetInfo(p.dataset);
+    var item = info.item.charAt(0).toUpperCase() + info.item.slice(1);
+    var kind = p.service_name || p.service_code || (info.dataset === "311" ? _("Service request") : item);
+    return C.el("li", { className: "request-item", "data-request-id": id, "data-dataset": info.dataset }, [
+      // A crime incident has no lifecycle to track: its title is not a link to the track page.
       C.el("h3", { className: "request-item-title" }, [
-        C.el("a", { href: "/requests/" + encodeURIComponent(id), text: kind })
+        info.hasStatus ? C.el("a", { href: "/requests/" + encodeURIComponent(id), text: kind }) : kind
       ]),
       C.el("p", { className: "request-item-meta" }, [
-        C.statusBadge(p.status),
+        info.hasStatus ? C.statusBadge(p.status) : null,
+        // What kind of record it is, in words, beside its status (never the symbol alone).
+        info.dataset !== "311" ? C.el("span", { className: "dataset-tag", text: item }) : null,
         p.address ? " " + p.address : null
       ]),
       p.requested_datetime
         ? C.el("p", { className: "request-item-date" }, [
-            "Reported ",
+            (info.hasStatus ? _("Reported") : _("When")) + " ",
             C.el("time", { datetime: p.requested_datetime, text: C.formatDate(p.requested_datetime) })
           ])
         : null,
       C.el("button", {
         type: "button",
         className: "link",
-        text: "Show on the map",
-        "aria-label": "Show " + kind + (p.address ? " at " + p.address : "") + " on the map",
+        text: _("Show on the map"),
+        "aria-label": p.address
+          ? _("Show %(kind)s at %(address)s on the map", { kind: kind, address: p.address })
+          : _("Show %(kind)s on the map", { kind: kind }),
         onclick: function () { onShow(feature); }
       })
     ]);
@@ -45,13 +53,13 @@
   function groupItem(cell, onZoom) {
     var count = Number(cell.count) || 0;
     var parts = Object.keys(cell.byStatus || {}).map(function (s) {
-      return cell.byStatus[s] + " " + C.statusLabel(s).toLowerCase();
+      return C.formatNumber(cell.byStatus[s]) + " " + C.statusLabel(s).toLowerCase();
     });
     return C.el("li", { className: "request-item" }, [
       C.el("button", {
         type: "button",
         className: "secondary",
-        text: "Zoom in to " + count + " request" + (count === 1 ? "" : "s") + (parts.length ? " (" + parts.join(", ") + ")" : ""),
+        text: _n("Zoom in to %(count)s request", "Zoom in to %(count)s requests", count) + (parts.length ? " (" + parts.join(", ") + ")" : ""),
         onclick: function () { onZoom(cell); }
       })
     ]);
@@ -70,18 +78,19 @@
       if (view.mode === "grid") {
         var cells = (view.cells || []).slice().sort(function (a, b) { return (b.count || 0) - (a.count || 0); });
         summary.textContent = cells.length
-          ? "Zoomed out, the requests are grouped. Zoom in to a group to list its requests:"
-          : "No requests in this view.";
+          ? _("Zoomed out, the requests are grouped. Zoom in to a group to list its requests:")
+          : _("No requests in this view.");
         cells.slice(0, LIST_MAX).forEach(function (cell) { list.appendChild(groupItem(cell, handlers.zoom)); });
         return;
       }
       var features = (view.features || []).slice().sort(newestFirst);
-      if (!features.length) summary.textContent = "No requests in this view.";
+      if (!features.length) summary.textContent = _("No requests in this view.");
       else if (features.length > LIST_MAX) {
-        summary.textContent = "The " + LIST_MAX + " newest of " + features.length +
-          " requests in view. Zoom in or filter to list the others.";
+        summary.textContent = _("The %(shown)s newest of %(total)s requests in view. Zoom in or filter to list the others.", {
+          shown: C.formatNumber(LIST_MAX), total: C.formatNumber(features.length)
+        });
       } else {
-        summary.textContent = features.length + " request" + (features.length === 1 ? "" : "s") + " in view, newest first.";
+        summary.textContent = _n("%(count)s request in view, newest first.", "%(count)s requests in view, newest first.", features.length);
       }
       features.slice(0, LIST_MAX).forEach(function (f) { list.appendChild(requestItem(f, handlers.show)); });
     }
@@ -89,5 +98,28 @@
     return { update: update };
   }
 
+  /** The list's handlers for a request map (createRequestMap; `mapOf` returns it, as the
+      list is made before the map it follows): "Show on the map" opens the request's popup
+      and moves the keyboard focus into it; a group's button zooms in to it. */
+  function mapHandlers(mapOf, cfg) {
+    return {
+      show: function (feature) {
+        var requestMap = mapOf();
+        requestMap.map.once("popupopen", function (event) {
+          var title = event.popup.getElement().querySelector(".popup-title");
+          if (!title) return;
+          title.setAttribute("tabindex", "-1");
+          title.focus();
+        });
+        requestMap.focusRequest(feature);
+      },
+      zoom: function (cell) {
+        var map = mapOf().map;
+        map.setView([cell.lat, cell.long], Math.max(map.getZoom() + 2, cfg.clusterBelowZoom || 0));
+      }
+    };
+  }
+
   window.C311.setupRequestList = setupRequestList;
+  window.C311.listMapHandlers = mapHandlers;
 })();

@@ -5,43 +5,50 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._, _n = C._n;
   var cfg = C.config();
   var token = cfg.token || "";
   var list = document.getElementById("manage-list");
   var message = document.getElementById("manage-message");
-  var DELIVERY = [["instant", "As it happens"], ["hourly", "Hourly digest"], ["daily", "Daily digest"], ["weekly", "Weekly digest"]];
+  var DELIVERY = [["instant", _("As it happens")], ["hourly", _("Hourly digest")], ["daily", _("Daily digest")], ["weekly", _("Weekly digest")]];
   var RADII = [100, 250, 500, 1000, 2000, 5000];
   var url = "/api/subscriptions/manage" + C.query({ token: token });
+  var feedsUrl = "/api/subscriptions/feeds" + C.query({ token: token });
+  var feedUrls = {}; // subscription id -> its private Atom feed URL (issue 19)
   var categories = [];
   var agencies = [];
 
   function metres(m) {
-    return m >= 1000 ? (m / 1000) + " km" : Math.round(m) + " m";
+    return m >= 1000 ? C.formatNumber(m / 1000) + " km" : C.formatNumber(Math.round(m)) + " m";
   }
 
   function describe(sub) {
     var target = sub.target || {};
     switch (target.kind) {
-      case "circle": return "Within " + metres(target.radius_m) + " of a point on the map";
-      case "area": return "Inside an area you drew";
-      case "corridor": return "Along a route (" + metres(target.width_m) + " wide)";
+      case "circle": return _("Within %(distance)s of a point on the map", { distance: metres(target.radius_m) });
+      case "area": return _("Inside an area you drew");
+      case "corridor": return _("Along a route (%(width)s wide)", { width: metres(target.width_m) });
       case "follow": {
         var f = sub.followed;
-        var what = f ? (f.service_name || "Service request") + (f.address ? " at " + f.address : "") : null;
-        return "Updates on " + (what ? what + " (request " + target.service_request_id + ")" : "request " + target.service_request_id);
+        var id = target.service_request_id;
+        if (!f) return _("Updates on request %(id)s", { id: id });
+        var what = f.service_name || _("Service request");
+        return f.address
+          ? _("Updates on %(what)s at %(address)s (request %(id)s)", { what: what, address: f.address, id: id })
+          : _("Updates on %(what)s (request %(id)s)", { what: what, id: id });
       }
-      case "citywide": return "Everywhere in the city";
-      default: return "Alert";
+      case "citywide": return _("Everywhere in the city");
+      default: return _("Alert");
     }
   }
 
   function statusText(status) {
     return {
-      pending: "waiting for you to confirm (see the email we sent)",
-      active: "active: emails are on",
-      unsubscribed: "paused: no emails until you resume",
-      disabled: "stopped: emails to you could not be delivered (sign up again with an address that works)"
-    }[status] || "unknown";
+      pending: _("waiting for you to confirm (see the email we sent)"),
+      active: _("active: emails are on"),
+      unsubscribed: _("paused: no emails until you resume"),
+      disabled: _("stopped: emails to you could not be delivered (sign up again with an address that works)")
+    }[status] || _("unknown");
   }
 
   function say(text, kind) {
@@ -53,7 +60,7 @@
   function change(body, done, failed) {
     return C.fetchJSON(url, { json: body })
       .then(function (answer) { render(answer); say(done, "success"); })
-      .catch(function (err) { say(failed + ": " + err.message, "error"); });
+      .catch(function (err) { say(_("%(failed)s: %(reason)s", { failed: failed, reason: err.message }), "error"); });
   }
 
   function selectOf(id, options, current, anyLabel) {
@@ -74,19 +81,19 @@
       search. Returns the fields and a getter for the (possibly moved) point. */
   function placeEditor(target, key) {
     var point = { lat: target.lat, long: target.long };
-    var hint = C.el("p", { className: "hint", id: "place-hint-" + key, text: "Click the map or search an address to move this alert." });
-    var box = C.el("div", { className: "track-map place-map", id: "place-map-" + key, role: "region", "aria-label": "Where this alert is" });
+    var hint = C.el("p", { className: "hint", id: "place-hint-" + key, text: _("Click the map or search an address to move this alert.") });
+    var box = C.el("div", { className: "track-map place-map", id: "place-map-" + key, role: "region", "aria-label": _("Where this alert is") });
     var input = C.el("input", {
       type: "search", id: "place-" + key, maxlength: "100", autocomplete: "off", spellcheck: "false",
       role: "combobox", "aria-autocomplete": "list", "aria-expanded": "false",
       "aria-controls": "place-list-" + key, "aria-describedby": "place-status-" + key,
-      placeholder: "e.g. 100 Central Ave", "data-place-input": ""
+      placeholder: _("e.g. 100 Central Ave"), "data-place-input": ""
     });
-    var locate = C.el("button", { type: "button", className: "secondary", text: "Use my location", "data-place-locate": "" });
-    var found = C.el("ul", { id: "place-list-" + key, className: "place-list", role: "listbox", "aria-label": "Places found", hidden: true, "data-place-list": "" });
+    var locate = C.el("button", { type: "button", className: "secondary", text: _("Use my location"), "data-place-locate": "" });
+    var found = C.el("ul", { id: "place-list-" + key, className: "place-list", role: "listbox", "aria-label": _("Places found"), hidden: true, "data-place-list": "" });
     var said = C.el("p", { id: "place-status-" + key, className: "hint", role: "status", "aria-live": "polite", "data-place-status": "" });
     var search = C.el("div", { className: "place-search", "data-place-search": "" }, [
-      C.el("label", { for: "place-" + key, text: "Move to an address" }),
+      C.el("label", { for: "place-" + key, text: _("Move to an address") }),
       C.el("div", { className: "place-row" }, [input, locate]), found, said
     ]);
     var map = null, pin = null, ring = null;
@@ -108,15 +115,15 @@
       L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
       ring = L.circle(at, { radius: radiusOf(), className: "alert-circle" }).addTo(map);
       pin = L.circleMarker(at, { radius: 7, className: "place-pin", weight: 3 }).addTo(map);
-      map.on("click", function (e) { moveTo(e.latlng); say("Place moved on the map: press “Update this alert” to save it."); });
+      map.on("click", function (e) { moveTo(e.latlng); say(_("Place moved on the map: press “Update this alert” to save it.")); });
       return function (m) { ring.setRadius(m); };
     }
     window.C311.setupPlaceSearch(search, function (latlng, label) {
       moveTo(latlng);
-      return "Moved to " + label + ": press “Update this alert” to save it.";
+      return _("Moved to %(place)s: press “Update this alert” to save it.", { place: label });
     });
     return {
-      fields: [C.el("p", { className: "label-like", text: "Place" }), hint, box, search],
+      fields: [C.el("p", { className: "label-like", text: _("Place") }), hint, box, search],
       draw: draw,
       point: function () { return point; },
       moved: function () { return point.lat !== target.lat || point.long !== target.long; }
@@ -134,16 +141,16 @@
       fields = fields.concat(place.fields);
       var radii = RADII.map(function (m) { return { value: m, label: metres(m) }; });
       radius = selectOf("radius-" + key, radii, target.radius_m);
-      fields.push(C.el("label", { for: "radius-" + key, text: "Radius" }), radius);
+      fields.push(C.el("label", { for: "radius-" + key, text: _("Radius") }), radius);
     }
     if (target.kind !== "follow") {
-      category = selectOf("category-" + key, categories, (filters.service_codes || [])[0] || "", "Every category");
-      agency = selectOf("agency-" + key, agencies, (filters.agencies || [])[0] || "", "Every department");
-      fields.push(C.el("label", { for: "category-" + key, text: "Category" }), category,
-        C.el("label", { for: "agency-" + key, text: "Department" }), agency);
+      category = selectOf("category-" + key, categories, (filters.service_codes || [])[0] || "", _("Every category"));
+      agency = selectOf("agency-" + key, agencies, (filters.agencies || [])[0] || "", _("Every department"));
+      fields.push(C.el("label", { for: "category-" + key, text: _("Category") }), category,
+        C.el("label", { for: "agency-" + key, text: _("Department") }), agency);
     }
     if (!fields.length) return null;
-    var save = C.el("button", { type: "button", className: "secondary", text: "Update this alert" });
+    var save = C.el("button", { type: "button", className: "secondary", text: _("Update this alert") });
     save.addEventListener("click", function () {
       var body = { action: "edit", subscription_id: sub.subscription_id };
       if (radius) body.radius_m = Number(radius.value);
@@ -156,10 +163,12 @@
           event_kinds: filters.event_kinds || []
         };
       }
-      change(body, "Saved: " + (sub.label || "your alert") + " now uses the new settings.", "Could not save");
+      change(body, sub.label
+        ? _("Saved: %(label)s now uses the new settings.", { label: sub.label })
+        : _("Saved: your alert now uses the new settings."), _("Could not save"));
     });
     fields.push(C.el("div", { className: "buttons" }, [save]));
-    var box = C.el("fieldset", { className: "edit" }, [C.el("legend", { text: "What this alert covers" })].concat(fields));
+    var box = C.el("fieldset", { className: "edit" }, [C.el("legend", { text: _("What this alert covers") })].concat(fields));
     if (place) {
       box.drawPlace = function () {
         var setRadius = place.draw(function () { return Number(radius.value); });
@@ -167,6 +176,31 @@
       };
     }
     return box;
+  }
+
+  function keepFeeds(body) {
+    ((body && body.feeds) || []).forEach(function (f) { feedUrls[f.subscription_id] = f.feed_url; });
+  }
+
+  /** The alert's private feed address, and a button that replaces it (the old one stops). */
+  function feedBox(id, key) {
+    var field = C.el("input", { type: "text", id: "feed-" + key, readonly: "", value: feedUrls[id], "aria-describedby": "feed-hint-" + key });
+    var open = C.el("a", { href: feedUrls[id], type: "application/atom+xml", text: _("Open the feed") });
+    var renew = C.el("button", { type: "button", className: "secondary", text: _("Make a new feed address") });
+    renew.addEventListener("click", function () {
+      C.fetchJSON(feedsUrl, { json: { subscription_id: id } }).then(function (body) {
+        keepFeeds(body);
+        field.value = feedUrls[id];
+        open.setAttribute("href", feedUrls[id]);
+        say(_("New feed address made: the old one no longer works."), "success");
+      }).catch(function (err) { say(_("Could not make a new feed address: %(reason)s", { reason: err.message }), "error"); });
+    });
+    return C.el("div", { className: "feed-address stack" }, [
+      C.el("label", { for: "feed-" + key, text: _("Private feed (Atom) of this alert") }),
+      C.el("p", { className: "hint", id: "feed-hint-" + key, text: _("A feed reader shows what this alert's emails carry. Anyone with this address can read it: make a new one to stop the old.") }),
+      field,
+      C.el("div", { className: "buttons" }, [open, renew])
+    ]);
   }
 
   function item(sub) {
@@ -177,35 +211,36 @@
     var narrowing = [].concat(filters.service_codes || [], filters.agencies || [], filters.datasets || []);
     var li = C.el("li", { className: "card sub-item", "data-subscription-id": id, "data-status": sub.status }, [
       C.el("h2", { className: "h-small", text: sub.label || describe(sub) }),
-      C.el("p", { text: describe(sub) + (narrowing.length ? " · only " + narrowing.join(", ") : "") }),
-      C.el("p", { className: sub.status === "active" ? "muted" : "status-paused", text: "Status: " + statusText(sub.status) }),
-      C.el("label", { for: "delivery-" + key, text: "How often" }),
+      C.el("p", { text: describe(sub) + (narrowing.length ? " · " + _("only %(filters)s", { filters: narrowing.join(", ") }) : "") }),
+      C.el("p", { className: sub.status === "active" ? "muted" : "status-paused", text: _("Status: %(status)s", { status: statusText(sub.status) }) }),
+      C.el("label", { for: "delivery-" + key, text: _("How often") }),
       delivery
     ]);
-    var save = C.el("button", { type: "button", text: "Save" });
+    var save = C.el("button", { type: "button", text: _("Save") });
     save.addEventListener("click", function () {
-      change({ action: "set_delivery", subscription_id: id, delivery: delivery.value }, "Saved.", "Could not save");
+      change({ action: "set_delivery", subscription_id: id, delivery: delivery.value }, _("Saved."), _("Could not save"));
     });
     var buttons = [save];
     if (sub.status === "active") {
-      var stop = C.el("button", { type: "button", className: "secondary", text: "Pause these emails" });
+      var stop = C.el("button", { type: "button", className: "secondary", text: _("Pause these emails") });
       stop.addEventListener("click", function () {
-        change({ action: "unsubscribe", subscription_id: id }, "Paused: you will get no emails for this alert until you resume it.", "Could not pause");
+        change({ action: "unsubscribe", subscription_id: id }, _("Paused: you will get no emails for this alert until you resume it."), _("Could not pause"));
       });
       buttons.push(stop);
     } else if (sub.status === "unsubscribed") {
-      var resume = C.el("button", { type: "button", className: "secondary", text: "Resume these emails" });
+      var resume = C.el("button", { type: "button", className: "secondary", text: _("Resume these emails") });
       resume.addEventListener("click", function () {
-        change({ action: "resume", subscription_id: id }, "Resumed: emails for this alert are on again.", "Could not resume");
+        change({ action: "resume", subscription_id: id }, _("Resumed: emails for this alert are on again."), _("Could not resume"));
       });
       buttons.push(resume);
     }
-    var del = C.el("button", { type: "button", className: "danger", text: "Delete this alert" });
+    var del = C.el("button", { type: "button", className: "danger", text: _("Delete this alert") });
     del.addEventListener("click", function () {
-      change({ action: "delete", subscription_id: id }, "Alert deleted.", "Could not delete");
+      change({ action: "delete", subscription_id: id }, _("Alert deleted."), _("Could not delete"));
     });
     buttons.push(del);
     li.appendChild(C.el("div", { className: "buttons" }, buttons));
+    if (feedUrls[id]) li.appendChild(feedBox(id, key));
     var edit = editor(sub, key);
     if (edit) li.appendChild(edit);
     li.drawPlace = edit && edit.drawPlace;
@@ -224,7 +259,7 @@
   }
 
   if (!token) {
-    say("This page needs the link from one of our emails (it carries your personal key).", "error");
+    say(_("This page needs the link from one of our emails (it carries your personal key)."), "error");
     return;
   }
   // The category and department lists are only for the editor: without them it offers "Every".
@@ -234,13 +269,14 @@
   ]).then(function (loaded) {
     categories = loaded[0];
     agencies = loaded[1];
-    return C.fetchJSON(url);
-  }).then(function (body) {
-    var subs = render(body);
-    say(subs.length ? "You have " + subs.length + " alert" + (subs.length === 1 ? "" : "s") + "." : "You have no alerts.");
+    // The feed addresses are extra: without them the alerts still show.
+    return Promise.all([C.fetchJSON(url), C.fetchJSON(feedsUrl).then(keepFeeds, function () {})]);
+  }).then(function (got) {
+    var subs = render(got[0]);
+    say(subs.length ? _n("You have %(count)s alert.", "You have %(count)s alerts.", subs.length) : _("You have no alerts."));
   }).catch(function (err) {
     say(err.status === 400 || err.status === 403 || err.status === 404
-      ? "This link is invalid or has expired. Open the newest email from us, or sign up again."
-      : "Could not load your alerts: " + err.message, "error");
+      ? _("This link is invalid or has expired. Open the newest email from us, or sign up again.")
+      : _("Could not load your alerts: %(reason)s", { reason: err.message }), "error");
   });
 })();

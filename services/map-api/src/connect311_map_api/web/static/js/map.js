@@ -2,10 +2,18 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._;
   var cfg = C.config();
   var form = document.getElementById("filters");
   var statusLine = document.getElementById("map-status");
   var alert = null;
+
+  /** The layers in the URL: `datasets=311,crime` (`datasets=` alone: none), the embed's
+      one `dataset=`, or null: every dataset. */
+  function layersFromUrl(params) {
+    if (params.has("datasets")) return (params.get("datasets") || "").split(",").filter(Boolean);
+    return params.get("dataset") ? [params.get("dataset")] : null;
+  }
 
   /** Filters from the URL query (the embed's "subscribe to this view" link uses these). */
   function filtersFromUrl() {
@@ -14,7 +22,7 @@
     return {
       service_code: params.get("service_code") || "",
       agency: params.get("agency") || "",
-      dataset: params.get("dataset") || "",
+      datasets: layersFromUrl(params),
       statuses: statuses,
       since: params.get("since") || "",
       until: params.get("until") || "",
@@ -28,7 +36,7 @@
     return {
       service_code: form.elements.service_code.value,
       agency: form.elements.agency.value,
-      dataset: form.elements.dataset.value,
+      datasets: layers.chosen(),
       statuses: checked.length === 4 ? [] : checked,
       since: form.elements.since.value,
       until: form.elements.until.value,
@@ -46,11 +54,68 @@
   }
 
   function writeUrl(f) {
-    var url = window.location.pathname + C.query({
-      service_code: f.service_code, agency: f.agency, dataset: f.dataset,
+    var query = C.query({
+      service_code: f.service_code, agency: f.agency, datasets: f.datasets ? f.datasets.join(",") : "",
       status: f.statuses.join(","), since: f.since, until: f.until, q: f.q
-    }) + window.location.hash;
-    window.history.replaceState(null, "", url);
+    });
+    // Every layer switched off is kept too (`datasets=` alone), so a reload shows none.
+    if (f.datasets && !f.datasets.length) query += (query ? "&" : "?") + "datasets=";
+    window.history.replaceState(null, "", window.location.pathname + query + window.location.hash);
+    updateFeedLinks(f);
+  }
+
+  /** The Atom feed of what is in view (issue 19): the visible "Feed" link and the page's
+      <link rel="alternate"> follow the filters and the part of the map shown. */
+  function updateFeedLinks(f) {
+    if (!requestMap) return;
+    var params = C.filterParams(f);
+    var b = null;
+    try { b = requestMap.map.getBounds(); } catch (e) { /* no view yet: moveend follows */ }
+    function clamp(v, limit) { return Math.max(-limit, Math.min(limit, v)).toFixed(4); }
+    if (b) params.bbox = [clamp(b.getWest(), 180), clamp(b.getSouth(), 90), clamp(b.getEast(), 180), clamp(b.getNorth(), 90)].join(",");
+    var href = "/feeds/requests.atom" + C.query(params);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-feed-link]"), function (link) {
+      link.setAttribute("href", href);
+    });
+  }
+
+  /** The layer switches: one checkbox per dataset present, with its symbol; a change
+      applies at once and is kept in the URL (`datasets=`). Hidden with a single dataset. */
+  var layers = (function () {
+    var box = document.getElementById("layers");
+    var list = document.getElementById("layer-list");
+    var present = null; // the datasets present, once /api/datasets answered
+    var wanted = null; // the URL's choice until then
+    function chosen() {
+      if (!present) return wanted;
+      var on = Array.prototype.filter.call(list.querySelectorAll("input[name=layer]"), function (i) { return i.checked; })
+        .map(function (i) { return i.value; });
+      return on.length === present.length ? null : on; // all of them: no narrowing (new ones too)
+    }
+    function show(items, initial) {
+      present = items.map(function (d) { return d.value; });
+      wanted = initial;
+      C.clear(list);
+      items.forEach(function (d) {
+        var input = C.el("input", { type: "checkbox", name: "layer", value: d.value });
+        input.checked = !initial || initial.indexOf(d.value) >= 0;
+        input.addEventListener("change", apply);
+        list.appendChild(C.el("label", { className: "check layer" }, [
+          input,
+          C.el("span", { className: "legend-symbol" }, [C.datasetSymbol(d.value, "legend")]),
+          d.label + " (" + d.count + ")"
+        ]));
+      });
+      box.hidden = items.length < 2;
+    }
+    return { chosen: chosen, show: show };
+  })();
+
+  /** A layer switched on or off: the map, the URL and the alert form follow. */
+  function apply() {
+    var f = Object.assign({}, requestMap.getFilters(), { datasets: layers.chosen() });
+    writeUrl(f);
+    requestMap.setFilters(f);
   }
 
   // On a phone the filters start folded so the map and "Alert me" are close together.
@@ -64,20 +129,10 @@
   var requestMap = null;
   // The list view of what the map shows (issue 16): "Show on the map" opens the request's
   // popup and moves the keyboard focus into it; a group's button zooms in to it.
-  var requestList = C.setupRequestList(document.getElementById("request-list-section"), {
-    show: function (feature) {
-      requestMap.map.once("popupopen", function (event) {
-        var title = event.popup.getElement().querySelector(".popup-title");
-        if (!title) return;
-        title.setAttribute("tabindex", "-1");
-        title.focus();
-      });
-      requestMap.focusRequest(feature);
-    },
-    zoom: function (cell) {
-      requestMap.map.setView([cell.lat, cell.long], Math.max(requestMap.map.getZoom() + 2, cfg.clusterBelowZoom || 0));
-    }
-  });
+  var requestList = C.setupRequestList(
+    document.getElementById("request-list-section"),
+    C.listMapHandlers(function () { return requestMap; }, cfg)
+  );
   requestMap = C.createRequestMap(document.getElementById("map"), cfg, {
     focusPending: Boolean(focusId),
     filters: initial,
@@ -86,9 +141,11 @@
     onMapClick: function (latlng) { if (alert) alert.place(latlng); }
   });
   alert = C.setupAlert(requestMap);
+  requestMap.map.on("moveend", function () { updateFeedLinks(requestMap.getFilters()); });
+  updateFeedLinks(initial);
   C.setupPlaceSearch(document.getElementById("map-search"), function (latlng, label) {
     requestMap.showPlace(latlng, label);
-    return "Showing " + label + " on the map.";
+    return _("Showing %(place)s on the map.", { place: label });
   });
 
   if (focusId && requestMap.focusRequest) {
@@ -97,7 +154,7 @@
       .catch(function () {
         // The map waited for this request instead of fitting to the data: fit now.
         requestMap.fitToData().then(function (moved) { if (!moved) requestMap.reload(); });
-        statusLine.textContent = "The request " + focusId + " is not on the map (it may have been removed).";
+        statusLine.textContent = _("The request %(id)s is not on the map (it may have been removed).", { id: focusId });
       });
   }
 
@@ -109,9 +166,11 @@
     C.fillSelect(form.elements.agency, items, initial.agency);
     C.fillSelect(document.getElementById("alert-agency"), items, initial.agency);
   }).catch(function () {});
-  C.loadDatasets().then(function (items) {
-    C.fillSelect(form.elements.dataset, items, initial.dataset);
-  }).catch(function () {});
+  C.loadDatasetLayers().then(function (items) {
+    layers.show(items, initial.datasets);
+    C.mapParts.fillDatasetLegend(document.querySelector("[data-dataset-legend]"), items);
+    if (alert && alert.setDatasets) alert.setDatasets(items);
+  }).catch(function () { /* every dataset stays shown */ });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();

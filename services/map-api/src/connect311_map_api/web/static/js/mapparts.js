@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._, _n = C._n;
   // A data tile spans 4 x 4 base-map tiles (1024 px): a full-screen view is a few requests.
   // The server sends a tile's markers from data zoom 11 (map zoom 13), its groups below that
   // or when one tile holds too many markers.
@@ -21,7 +22,8 @@
       status: statuses.length && statuses.length < ALL_STATUSES.length ? statuses.join(",") : "",
       service_code: filters.service_code || "",
       agency: filters.agency || "",
-      dataset: filters.dataset || "",
+      // The layers switched on (an array; absent: every dataset), else one named dataset.
+      dataset: Array.isArray(filters.datasets) ? filters.datasets.join(",") : filters.dataset || "",
       since: C.dayStart(filters.since || ""),
       until: C.dayEnd(filters.until || ""),
       q: filters.q || ""
@@ -35,7 +37,9 @@
     if (statuses.length && statuses.indexOf(p.status) < 0) return false;
     if (filters.service_code && p.service_code !== filters.service_code) return false;
     if (filters.agency && p.agency_responsible !== filters.agency) return false;
-    if (filters.dataset && p.dataset !== filters.dataset) return false;
+    if (Array.isArray(filters.datasets)) {
+      if (filters.datasets.indexOf(p.dataset) < 0) return false;
+    } else if (filters.dataset && p.dataset !== filters.dataset) return false;
     var requested = p.requested_datetime ? new Date(p.requested_datetime) : null;
     if (requested && filters.since && requested < new Date(C.dayStart(filters.since))) return false;
     if (requested && filters.until && requested >= new Date(C.dayEnd(filters.until))) return false;
@@ -116,11 +120,46 @@
   }
 
   function detailRows(dl, p) {
-    detailRow(dl, "Address", p.address);
-    detailRow(dl, "Department", p.agency_responsible);
-    C.timeRows(dl, p, detailRow); // reported, then updated, then closed, in the city's zone
-    detailRow(dl, "Dataset", p.dataset);
-    detailRow(dl, "Request id", p.service_request_id || "");
+    var info = C.datasetInfo(p.dataset);
+    if (info.hasStatus) {
+      detailRow(dl, _("Address"), p.address);
+      detailRow(dl, _("Department"), p.agency_responsible);
+      C.timeRows(dl, p, detailRow); // reported, then updated, then closed, in the city's zone
+    } else {
+      // A point event (crime): what and when it happened, near where (the address is
+      // generalised to the block); no status, no "closed", no time to close.
+      detailRow(dl, info.kindLabel, p.service_name || p.service_code);
+      detailRow(dl, _("When"), C.formatDate(p.requested_datetime));
+      detailRow(dl, _("Near"), p.address);
+      detailRow(dl, _("Department"), p.agency_responsible);
+    }
+    detailRow(dl, _("Dataset"), info.label);
+    detailRow(dl, _("%(label)s id", { label: info.idLabel }), p.service_request_id || "");
+  }
+
+  /** The popup or list title of a record: its category, or what kind of record it is. */
+  function recordTitle(p) {
+    var info = C.datasetInfo(p.dataset);
+    if (p.service_name || p.service_code) return p.service_name || p.service_code;
+    return info.dataset === "311" ? _("Service request") : info.item.charAt(0).toUpperCase() + info.item.slice(1);
+  }
+
+  /** A marker's accessible name: "Pothole (Open)", "BURGLARY (crime incident, Jan 3, 2006…)". */
+  function markerName(p) {
+    var info = C.datasetInfo(p.dataset);
+    if (!info.hasStatus) return recordTitle(p) + " (" + info.item + ", " + C.formatDate(p.requested_datetime) + ")";
+    var kind = info.dataset === "311" ? "" : info.item + ", ";
+    return recordTitle(p) + " (" + kind + C.statusLabel(p.status) + ")";
+  }
+
+  /** The description, labelled when it is not a plain description ("Violations: …"). */
+  function descriptionNode(p) {
+    if (!p.description) return null;
+    var label = C.datasetInfo(p.dataset).descriptionLabel;
+    var node = C.el("p", { className: "description" });
+    if (label && label !== _("Description")) node.appendChild(C.el("strong", { text: label + ": " }));
+    node.appendChild(document.createTextNode(p.description));
+    return node;
   }
 
   /** The popup's title, rows and description from the request's full detail. */
@@ -129,7 +168,7 @@
     var title = box.querySelector(".popup-title");
     if (title && p.service_name) title.textContent = p.service_name;
     if (p.description && !box.querySelector(".description")) {
-      box.insertBefore(C.el("p", { className: "description", text: p.description }), box.querySelector("h4"));
+      box.insertBefore(descriptionNode(p), box.querySelector(".popup-after"));
     }
   }
 
@@ -137,28 +176,34 @@
   function popupContent(feature, marker) {
     var p = feature.properties || {};
     var id = p.service_request_id || "";
+    var info = C.datasetInfo(p.dataset);
     var timeline = C.el("ol", { className: "timeline", "aria-live": "polite" }, [
-      C.el("li", { className: "muted", text: "Loading timeline…" })
+      C.el("li", { className: "muted", text: _("Loading timeline…") })
     ]);
-    var statusLine = C.el("p", { className: "popup-status" }, [C.statusBadge(p.status)]);
+    // A record without a status (a crime incident) says what it is instead of a badge.
+    var statusLine = info.hasStatus
+      ? C.el("p", { className: "popup-status" }, [C.statusBadge(p.status)])
+      : C.el("p", { className: "popup-kind", text: info.item.charAt(0).toUpperCase() + info.item.slice(1) });
     var dl = C.el("dl", { className: "details" });
     detailRows(dl, p);
-    var box = C.el("div", { className: "popup", "data-request-id": id }, [
-      C.el("h3", { className: "popup-title", text: p.service_name || p.service_code || "Service request" }),
+    var follow = info.idLabel === "Case" ? _("Track or follow this case") : _("Track or follow this request");
+    var box = C.el("div", { className: "popup", "data-request-id": id, "data-dataset": info.dataset }, [
+      C.el("h3", { className: "popup-title", text: recordTitle(p) }),
       statusLine,
       dl,
-      p.description ? C.el("p", { className: "description", text: p.description }) : null,
-      C.el("h4", { text: "Timeline" }),
-      timeline,
-      C.el("p", {}, [
+      descriptionNode(p),
+      // No lifecycle, nothing to follow: a crime incident has no timeline and no tracking.
+      info.hasStatus ? C.el("h4", { className: "popup-after", text: _("Timeline") }) : C.el("span", { className: "popup-after" }),
+      info.hasStatus ? timeline : null,
+      info.hasStatus ? C.el("p", {}, [
         // Inside another site's iframe the page opens in a new tab, never replacing theirs.
         C.el("a", {
           href: "/requests/" + encodeURIComponent(id),
           target: window.top === window.self ? null : "_blank",
           rel: window.top === window.self ? null : "noopener",
-          text: "Track or follow this request"
+          text: follow
         })
-      ])
+      ]) : null
     ]);
     C.fetchJSON("/api/requests/" + encodeURIComponent(id))
       .then(function (body) {
@@ -166,10 +211,10 @@
         // The detail is a Feature: its status is in `properties`, the wording beside them.
         var now = (body && body.properties) || p;
         if (body && body.properties) fillDetails(box, dl, now); // a tile's marker had the bare minimum
-        if (body) C.statusLine(statusLine, now.status, body.status_text);
+        if (body && info.hasStatus) C.statusLine(statusLine, now.status, body.status_text);
         C.renderTimeline(timeline, body && body.timeline);
         var figure = body && C.photoFigure ? C.photoFigure(body.media_url) : null;
-        if (figure) box.insertBefore(figure, timeline.previousSibling);
+        if (figure) box.insertBefore(figure, box.querySelector(".popup-after"));
         // The popup grew (timeline, photo): lay it out again so it pans fully into view.
         // update() takes the content out and puts it back, which drops the keyboard focus:
         // give it back to whatever in the popup had it (the title, after "Show on the map").
@@ -180,7 +225,7 @@
         }
       })
       .catch(function (err) {
-        C.clear(timeline).appendChild(C.el("li", { className: "error", text: "Timeline unavailable: " + err.message }));
+        C.clear(timeline).appendChild(C.el("li", { className: "error", text: _("Timeline unavailable: %(reason)s", { reason: err.message }) }));
       });
     return box;
   }
@@ -188,13 +233,19 @@
   function markerFor(feature) {
     var p = feature.properties || {};
     var coords = feature.geometry.coordinates;
+    var info = C.datasetInfo(p.dataset);
+    // 311 requests keep their round status markers; other datasets are drawn by their own
+    // shape (a house for a code violation case, a triangle for a crime incident).
+    var symbol = info.symbol !== "circle";
+    var name = markerName(p);
     var marker = L.marker([coords[1], coords[0]], {
       icon: L.divIcon({
-        className: "req-marker status-" + C.safeStatus(p.status),
-        iconSize: [18, 18]
+        className: "req-marker " + (info.hasStatus ? "status-" + C.safeStatus(p.status) : "no-status") + (symbol ? " symbol" : ""),
+        html: symbol ? C.datasetSymbol(p.dataset, p.status) : "",
+        iconSize: symbol ? [22, 22] : [18, 18]
       }),
-      title: (p.service_name || "Service request") + " (" + C.statusLabel(p.status) + ")",
-      alt: (p.service_name || "Service request") + " (" + C.statusLabel(p.status) + ")",
+      title: name,
+      alt: name,
       keyboard: true,
       riseOnHover: true
     });
@@ -230,9 +281,10 @@
     var size = count < 100 ? 34 : count < 1000 ? 42 : 52;
     var label = C.el("span", { text: count >= 10000 ? Math.round(count / 1000) + "k" : String(count) });
     var parts = Object.keys(cell.byStatus || {}).map(function (s) {
-      return cell.byStatus[s] + " " + C.statusLabel(s).toLowerCase();
+      return C.formatNumber(cell.byStatus[s]) + " " + C.statusLabel(s).toLowerCase();
     });
-    var title = count + " requests here" + (parts.length ? " (" + parts.join(", ") + ")" : "") + ". Zoom in to see them.";
+    var title = _n("%(count)s request here", "%(count)s requests here", count) +
+      (parts.length ? " (" + parts.join(", ") + ")" : "") + ". " + _("Zoom in to see them.");
     var marker = L.marker([cell.lat, cell.long], {
       icon: L.divIcon({ className: "grid-cell", html: label, iconSize: [size, size] }),
       title: title,
@@ -265,7 +317,7 @@
       html: "<div><span aria-hidden=\"true\">" + n + "</span></div>",
       className: "marker-cluster marker-cluster-" + size,
       iconSize: L.point(40, 40),
-      label: n + " requests here. Press Enter to show them."
+      label: _n("%(count)s request here. Press Enter to show it.", "%(count)s requests here. Press Enter to show them.", n)
     });
   }
 
@@ -274,7 +326,7 @@
     return Boolean(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
   }
 
-  var TILE_NOTICE = "The base map could not load; requests are still shown.";
+  var TILE_NOTICE = _("The base map could not load; requests are still shown.");
   var FIT_MAX_ZOOM = 16;
 
   /** A notice on the map when tiles fail, gone again once a round of tiles loads cleanly. */
@@ -300,13 +352,30 @@
     var Control = L.Control.extend({
       options: { position: "topleft" },
       onAdd: function () {
-        var button = C.el("button", { type: "button", className: "map-fit", text: "Show all requests" });
+        var button = C.el("button", { type: "button", className: "map-fit", text: _("Show all requests") });
         L.DomEvent.disableClickPropagation(button);
         button.addEventListener("click", onClick);
         return C.el("div", { className: "leaflet-bar map-fit-bar" }, [button]);
       }
     });
     return new Control();
+  }
+
+  /** The legend's dataset entries: each layer's shape, and whether its colour is a status.
+      Shown when more than 311 requests are on the map. */
+  function fillDatasetLegend(list, layers) {
+    if (!list) return;
+    C.clear(list);
+    var names = layers.map(function (l) { return l.value; });
+    list.hidden = !names.length || (names.length === 1 && names[0] === "311");
+    names.forEach(function (name) {
+      var info = C.datasetInfo(name);
+      var item = info.item.charAt(0).toUpperCase() + info.item.slice(1);
+      list.appendChild(C.el("li", {}, [
+        C.el("span", { className: "legend-symbol" }, [C.datasetSymbol(name, "legend")]),
+        info.hasStatus ? _("%(item)s (colour: its status)", { item: item }) : _("%(item)s (no status)", { item: item })
+      ]));
+    });
   }
 
   window.C311.mapParts = {
@@ -316,6 +385,7 @@
     cellsOf: cellsOf,
     clusterIcon: clusterIcon,
     filterParams: filterParams,
+    fillDatasetLegend: fillDatasetLegend,
     fitControl: fitControl,
     markerFor: markerFor,
     matches: matches,

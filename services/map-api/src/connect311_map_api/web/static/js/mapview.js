@@ -6,6 +6,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._, _n = C._n;
   // The pieces live in mapparts.js (loaded first); local names keep this file readable.
   var P = window.C311.mapParts;
   var FIT_MAX_ZOOM = P.FIT_MAX_ZOOM,
@@ -87,7 +88,7 @@
         var seconds = Number(err.retryAfter);
         if (!(seconds >= 0)) seconds = 1;
         element.setAttribute("data-state", "busy");
-        status("Busy — retrying…");
+        status(_("Busy — retrying…"));
         return pause(Math.min(seconds, MAX_RETRY_WAIT_S) * 1000, signal).then(function () {
           return C.fetchJSON(url, opts);
         });
@@ -97,17 +98,19 @@
     function report() {
       if (mode !== "grid") shown = countShown();
       var base = mode === "grid"
-        ? gridTotal + " requests in view (grouped – zoom in for details)"
-        : shown + " requests shown";
-      if (mode === "mixed" && gridTotal) base += ", " + gridTotal + " more grouped (zoom in for details)";
-      if (liveCount) base += " · " + liveCount + " live update" + (liveCount === 1 ? "" : "s");
+        ? _n("%(count)s request in view (grouped – zoom in for details)", "%(count)s requests in view (grouped – zoom in for details)", gridTotal)
+        : _n("%(count)s request shown", "%(count)s requests shown", shown);
+      if (mode === "mixed" && gridTotal) base += ", " + _n("%(count)s more grouped (zoom in for details)", "%(count)s more grouped (zoom in for details)", gridTotal);
+      if (liveCount) base += " · " + _n("%(count)s live update", "%(count)s live updates", liveCount);
       var none = mode === "grid" ? gridTotal === 0 : shown === 0;
-      if (none && dataExtent && dataExtent.count > 0) {
-        base += " – " + dataExtent.count + " elsewhere: press “Show all requests” on the map";
+      if (noLayers()) {
+        base = _("No layer is switched on: tick one under “Layers” to see its records.");
+      } else if (none && dataExtent && dataExtent.count > 0) {
+        base += " – " + _("%(count)s elsewhere: press “Show all requests” on the map", { count: C.formatNumber(dataExtent.count) });
       } else if (none && dataExtent && dataExtent.count === 0) {
         var fp = filterParams(filters);
         var narrowed = Object.keys(fp).some(function (k) { return fp[k]; });
-        base += narrowed ? " – none anywhere match these filters" : " – none yet: they appear here as the city reports them";
+        base += " – " + (narrowed ? _("none anywhere match these filters") : _("none yet: they appear here as the city reports them"));
       }
       status(base);
       if (options.onView) options.onView(currentView());
@@ -249,7 +252,16 @@
     }
 
     /** The view's data tiles, all at once (each one cacheable and usually cached). */
+    /** Every layer switched off (an empty dataset list): nothing to ask the server. */
+    function noLayers() {
+      return Array.isArray(filters.datasets) && !filters.datasets.length;
+    }
+
     function loadTiles(signal, fresh) {
+      if (noLayers()) {
+        showTiles([], {});
+        return Promise.resolve();
+      }
       var urls = tileUrls(map, tileKey(filters));
       var reads = Promise.all(urls.map(function (url) { return readJSON(url, signal, fresh); }));
       return Promise.all([categoryNames(), reads]).then(function (got) {
@@ -263,7 +275,7 @@
       var signal = pending.signal;
       var started = performance.now();
       element.setAttribute("data-state", "loading");
-      status("Loading requests…");
+      status(_("Loading requests…"));
       var job = loadTiles(signal, fresh === true);
       job.then(function () {
         if (signal.aborted) return;
@@ -275,7 +287,7 @@
       }).catch(function (err) {
         if (err.name === "AbortError") return;
         element.setAttribute("data-state", "error");
-        status("Could not load requests: " + err.message);
+        status(_("Could not load requests: %(reason)s", { reason: err.message }));
       });
     }
 
@@ -327,6 +339,10 @@
 
     /** Where the requests matching the filters are (null on failure). */
     function fetchExtent() {
+      if (noLayers()) {
+        dataExtent = null;
+        return Promise.resolve(null);
+      }
       return readJSON("/api/extent" + C.query(filterParams(filters))).then(function (body) {
         dataExtent = body;
         return body;
@@ -350,7 +366,7 @@
       viewChosen = true;
       placeLayer.clearLayers();
       L.circleMarker(latlng, { radius: 8, className: "place-pin", weight: 3 })
-        .bindTooltip(label || "Chosen place", { permanent: true, direction: "top", className: "place-label" })
+        .bindTooltip(label || _("Chosen place"), { permanent: true, direction: "top", className: "place-label" })
         .addTo(placeLayer);
       map.setView(latlng, zoom || 17);
     }
@@ -376,7 +392,7 @@
       // Only to say how many are elsewhere when this view has none.
       fetchExtent().then(function () { if (element.getAttribute("data-state") === "ready") report(); });
     } else {
-      status("Finding the requests…");
+      status(_("Finding the requests…"));
       fitToData(true).then(function (moved) { if (!moved && !viewChosen) load(); });
     }
     startLive();

@@ -5,7 +5,8 @@
 (function () {
   "use strict";
   var C = window.C311;
-  var ALT = "Photo of the reported problem";
+  var _ = C._;
+  var ALT = _("Photo of the reported problem");
 
   function photoFigure(url) {
     var link = typeof url === "string" ? url : "";
@@ -19,15 +20,15 @@
       });
       // A photo that no longer loads leaves a link rather than a broken-image icon.
       img.addEventListener("error", function () {
-        img.replaceWith(C.el("a", { href: link, rel: "noopener noreferrer", target: "_blank", text: "Open the photo (it did not load here)" }));
+        img.replaceWith(C.el("a", { href: link, rel: "noopener noreferrer", target: "_blank", text: _("Open the photo (it did not load here)") }));
       });
       return C.el("figure", { className: "photo" }, [
-        C.el("a", { href: link, rel: "noopener noreferrer", target: "_blank", "aria-label": ALT + " (opens full size)" }, [img])
+        C.el("a", { href: link, rel: "noopener noreferrer", target: "_blank", "aria-label": _("%(alt)s (opens full size)", { alt: ALT }) }, [img])
       ]);
     }
     if (scheme.slice(0, 7) === "http://") {
       return C.el("p", { className: "photo" }, [
-        C.el("a", { href: link, rel: "noopener noreferrer", target: "_blank", text: "See the photo of the reported problem" })
+        C.el("a", { href: link, rel: "noopener noreferrer", target: "_blank", text: _("See the photo of the reported problem") })
       ]);
     }
     return null;

@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._, _n = C._n;
   var MIN_CHARS = 3;
   var WAIT_MS = 250; // typing pauses this long before a search is sent
 
@@ -51,7 +52,7 @@
       C.clear(list);
       places.forEach(function (place, i) {
         var note = place.source === "requests"
-          ? " (" + place.requests + " request" + (place.requests === 1 ? "" : "s") + ")"
+          ? " (" + _n("%(count)s request", "%(count)s requests", place.requests) + ")"
           : "";
         var li = C.el("li", { id: list.id + "-" + i, role: "option", "aria-selected": "false", className: "place-option" }, [
           C.el("span", { text: place.label }),
@@ -66,9 +67,9 @@
       input.setAttribute("aria-expanded", open ? "true" : "false");
       active = -1;
       var text = open
-        ? places.length + " place" + (places.length === 1 ? "" : "s") + " found: use the arrow keys and Enter, or click one."
-        : "No address found for “" + body.query + "”. Try the street name, or click the map.";
-      if (body && body.geocoder === "unavailable") text += " (Only this city's own addresses were searched just now.)";
+        ? _n("%(count)s place found: use the arrow keys and Enter, or click one.", "%(count)s places found: use the arrow keys and Enter, or click one.", places.length)
+        : _("No address found for “%(query)s”. Try the street name, or click the map.", { query: body.query });
+      if (body && body.geocoder === "unavailable") text += " " + _("(Only this city's own addresses were searched just now.)");
       status.textContent = text;
     }
 
@@ -76,14 +77,14 @@
       var text = input.value.trim();
       if (text.length < MIN_CHARS) {
         close();
-        status.textContent = text ? "Type at least " + MIN_CHARS + " characters." : "";
+        status.textContent = text ? _("Type at least %(count)s characters.", { count: MIN_CHARS }) : "";
         return;
       }
       var mine = ++seq;
-      status.textContent = "Searching…";
+      status.textContent = _("Searching…");
       C.fetchJSON("/api/places" + C.query({ q: text }))
         .then(function (body) { if (mine === seq) show(body); })
-        .catch(function (err) { if (mine === seq) { close(); status.textContent = "Search unavailable: " + err.message + ". Click the map instead."; } });
+        .catch(function (err) { if (mine === seq) { close(); status.textContent = _("Search unavailable: %(reason)s. Click the map instead.", { reason: err.message }); } });
     }
 
     input.addEventListener("input", function () {
@@ -111,16 +112,17 @@
 
     if (!navigator.geolocation) {
       locate.disabled = true;
-      locate.title = "This browser cannot tell its location";
+      locate.title = _("This browser cannot tell its location");
     }
     locate.addEventListener("click", function () {
-      status.textContent = "Finding your location…";
+      status.textContent = _("Finding your location…");
       navigator.geolocation.getCurrentPosition(function (position) {
         var here = L.latLng(position.coords.latitude, position.coords.longitude);
-        var said = onPick(here, "Your location");
-        status.textContent = "Using your location (within about " + Math.round(position.coords.accuracy) + " m)." + (said ? " " + said : "");
+        var said = onPick(here, _("Your location"));
+        status.textContent = _("Using your location (within about %(metres)s m).", { metres: C.formatNumber(Math.round(position.coords.accuracy)) }) + (said ? " " + said : "");
       }, function (err) {
-        status.textContent = "Could not get your location (" + (err.message || "permission denied") + "). Type an address instead.";
+        var reason = err.message || _("permission denied");
+        status.textContent = _("Could not get your location (%(reason)s). Type an address instead.", { reason: reason });
       }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
     });
     return { search: search };

@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var C = window.C311;
+  var _ = C._, _n = C._n;
   var cfg = C.config();
   var form = document.getElementById("track-form");
   var input = document.getElementById("track-id");
@@ -24,20 +25,24 @@
     // The API answers a GeoJSON Feature with the timeline and a few fields beside it.
     var body = Object.assign({}, answer.properties || {}, answer);
     current = body.service_request_id;
-    document.getElementById("track-title").textContent = body.service_name || body.service_code || "Service request";
-    C.statusLine(document.getElementById("track-status"), body.status, body.status_text);
+    document.getElementById("track-title").textContent = body.service_name || body.service_code || _("Service request");
+    C.statusLine(document.getElementById("track-status"), body.status, body.status_text, body.closed_reason);
     var dl = C.clear(document.getElementById("track-details"));
-    row(dl, "Request id", body.service_request_id);
-    row(dl, "Address", body.address);
-    row(dl, "Department", body.agency_responsible);
+    row(dl, _("Request id"), body.service_request_id);
+    row(dl, _("Address"), body.address);
+    row(dl, _("Department"), body.agency_responsible);
     C.timeRows(dl, body, row); // reported, then updated, then closed, in the city's zone
-    row(dl, "Latest notes", body.status_notes);
+    row(dl, _("Latest notes"), body.status_notes);
     document.getElementById("track-description").textContent = body.description || "";
     var photo = C.clear(document.getElementById("track-photo"));
     var figure = C.photoFigure(body.media_url);
     if (figure) photo.appendChild(figure);
     document.getElementById("track-full-map").setAttribute("href", "/" + C.query({ request: current }));
     C.renderTimeline(document.getElementById("track-timeline"), body.timeline);
+    // The timeline as an Atom feed (issue 19), for the request shown (found by any number).
+    Array.prototype.forEach.call(document.querySelectorAll("[data-feed-link]"), function (link) {
+      link.setAttribute("href", "/feeds/requests/" + encodeURIComponent(current) + ".atom");
+    });
     document.getElementById("follow-message").textContent = "";
     result.hidden = false;
     message.textContent = "";
@@ -57,7 +62,7 @@
     }
     smallMap.setView(at, 16);
     if (pin) pin.remove();
-    var label = (body.service_name || "Service request") + " (" + C.statusLabel(body.status) + ")";
+    var label = (body.service_name || _("Service request")) + " (" + C.statusLabel(body.status) + ")";
     pin = L.marker(at, {
       icon: L.divIcon({ className: "req-marker status-" + C.safeStatus(body.status), iconSize: [18, 18] }),
       title: label,
@@ -71,8 +76,10 @@
 
   function pick(match) {
     var where = [match.address, match.agency_responsible].filter(Boolean).join(" · ");
-    var text = (match.service_name || "Service request") + (where ? " — " + where : "") +
-      " (" + match.dataset + ", " + C.statusLabel(match.status) + ", reported " + C.formatDate(match.requested_datetime) + ")";
+    var text = (match.service_name || _("Service request")) + (where ? " — " + where : "") + " (" +
+      _("%(dataset)s, %(status)s, reported %(date)s", {
+        dataset: match.dataset, status: C.statusLabel(match.status), date: C.formatDate(match.requested_datetime)
+      }) + ")";
     var button = C.el("button", { type: "button", className: "secondary", "data-request-id": match.service_request_id, text: text });
     button.addEventListener("click", function () {
       window.history.replaceState(null, "", "/track" + C.query({ id: match.service_request_id }));
@@ -87,13 +94,13 @@
     matches.forEach(function (m) { choices.appendChild(pick(m)); });
     choices.hidden = false;
     message.className = "message";
-    message.textContent = matches.length + " requests have the number " + number + ": which one is yours?";
+    message.textContent = _n("%(count)s request has the number %(number)s: which one is yours?", "%(count)s requests have the number %(number)s: which one is yours?", matches.length, { number: number });
   }
 
   function failed(id, err) {
     message.textContent = err.status === 404
-      ? "No request with id or number " + id + ". Check the number in the city's confirmation (e.g. 56922334), or find the request on the map."
-      : "Could not look it up: " + err.message;
+      ? _("No request with id or number %(id)s. Check the number in the city's confirmation (e.g. 56922334), or find the request on the map.", { id: id })
+      : _("Could not look it up: %(reason)s", { reason: err.message });
     message.classList.add("error");
   }
 
@@ -110,7 +117,7 @@
     id = id.trim();
     if (!id) return;
     message.className = "message";
-    message.textContent = "Looking up " + id + "…";
+    message.textContent = _("Looking up %(id)s…", { id: id });
     result.hidden = true;
     choices.hidden = true;
     C.fetchJSON("/api/requests/lookup" + C.query({ number: id }))
@@ -136,27 +143,28 @@
     var out = document.getElementById("follow-message");
     out.className = "message";
     if (!email.value || !email.checkValidity()) {
-      out.textContent = "Please enter a valid email address.";
+      out.textContent = _("Please enter a valid email address.");
       out.classList.add("error");
       email.focus();
       return;
     }
     var button = document.getElementById("follow-submit");
     button.disabled = true;
-    out.textContent = "Sending…";
+    out.textContent = _("Sending…");
     C.fetchJSON("/api/subscriptions", {
       json: {
         email: email.value.trim(),
         target: { kind: "follow", service_request_id: current },
         filters: { service_codes: [], agencies: [], datasets: [], event_kinds: [] },
         delivery: "instant",
-        label: "Request " + current
+        label: _("Request %(id)s", { id: current }),
+        language: C.lang // the emails are written in the page's language
       }
     }).then(function (body) {
-      out.textContent = (body && body.message) || "Check your inbox: we sent a link to confirm.";
+      out.textContent = (body && body.message) || _("Check your inbox: we sent a link to confirm.");
       out.classList.add("success");
     }).catch(function (err) {
-      out.textContent = "Could not sign up: " + err.message;
+      out.textContent = _("Could not sign up: %(reason)s", { reason: err.message });
       out.classList.add("error");
     }).then(function () { button.disabled = false; });
   });

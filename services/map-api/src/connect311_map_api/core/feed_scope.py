@@ -1,0 +1,54 @@
+"""Which recorded changes a subscription's feed carries: those its emails carry (pure).
+
+The matcher's rules (services/matcher rules.py), restated over stored history: the target's
+place (a box in SQL, then the exact shape here, as the volume preview does), the category,
+department, dataset and kind filters, never backfill imports, and, except for a followed
+request, only requests made after the alert was confirmed. One difference: the matcher reads
+each event's own snapshot, the feed reads the request's current row for category, department,
+dataset and place (they rarely change after a request is made).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from connect311_contracts.subscriptions import FollowTarget, Subscription
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.geo import point_matcher, target_bbox
+from connect311_map_api.core.state import naive_utc
+
+__all__ = ["EventScope", "subscription_scope"]
+
+
+@dataclass(frozen=True)
+class EventScope:
+    """The SQL side of a subscription's changes; `inside` is the exact place test."""
+
+    filters: RequestFilters
+    event_types: tuple[str, ...] = ()
+    service_request_id: str | None = None
+    requested_since: datetime | None = None  # naive UTC, as stored
+    inside: Callable[[str, float, float], bool] = lambda _id, _lat, _long: True
+
+
+def subscription_scope(sub: Subscription) -> EventScope:
+    """The changes an active subscription's emails would have carried."""
+    f = sub.filters
+    target = sub.target
+    followed = target.service_request_id if isinstance(target, FollowTarget) else None
+    confirmed = sub.confirmed_at or sub.created_at  # as the matcher compiles it
+    return EventScope(
+        filters=RequestFilters(
+            bbox=target_bbox(sub.target),
+            service_codes=f.service_codes,
+            agencies=f.agencies,
+            datasets=f.datasets,
+        ),
+        event_types=tuple(f"request.{kind.value}" for kind in f.event_kinds),
+        service_request_id=followed,
+        # Following is the one case where an older request still alerts (rules.py).
+        requested_since=None if followed else naive_utc(confirmed),
+        inside=point_matcher(sub.target),
+    )

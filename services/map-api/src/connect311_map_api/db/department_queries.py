@@ -1,0 +1,58 @@
+"""Rows the department view counts: every open request, and those made or closed lately."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from connect311_contracts.due import DueInput
+from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.db.queries import conditions
+from connect311_map_api.db.tables import requests
+
+r = requests.c
+COLUMNS = (
+    r.requested_datetime,
+    r.expected_datetime,
+    r.service_code,
+    r.service_name,
+    r.agency_responsible,
+    r.status,
+    r.closed_datetime,
+)
+
+
+def due_input(row: Any) -> DueInput:
+    """The due-date rule's view of a stored request (a row with at least COLUMNS)."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    is_open = m["status"] != "closed"
+    return DueInput(
+        requested_at=m["requested_datetime"],
+        expected_at=m["expected_datetime"],
+        service_code=m["service_code"],
+        service_name=m["service_name"],
+        agency=m["agency_responsible"],
+        is_open=is_open,
+        # A reopened request may still carry its old close time: it is open, not closed.
+        closed_at=None if is_open else m["closed_datetime"],
+    )
+
+
+def department_rows(conn: Connection, f: RequestFilters, since: datetime) -> Iterator[DueInput]:
+    """Open requests, and requests made or closed at or after `since` (naive UTC).
+
+    Everything else (closed before `since`, made before it) counts in no number of the view.
+    """
+    query = select(*COLUMNS).where(
+        *conditions(f),
+        or_(
+            r.status != "closed",
+            r.requested_datetime >= since,
+            r.closed_datetime >= since,
+        ),
+    )
+    for row in conn.execute(query.execution_options(yield_per=2_000)):
+        yield due_input(row)

@@ -1,0 +1,316 @@
+"""The webhook loop: drains the outbox's webhook rows as signed POSTs, with the email's guarantees.
+
+A loop of its own, beside the email sender, so SMTP's outage pauses and pacing never hold a
+webhook (nor a slow receiver an email). The rows go through the same states as an email:
+'sending' is committed before the POST and 'sent' after a 2xx, so a crash in between sends
+it again with the same `webhook-id` (the receiver's de-duplication key): once in effect.
+A claimed batch is spread over `webhook_connections` parallel lanes by subscription, each
+subscription's webhooks in queue order, a retry holding back only that subscription's.
+
+Per attempt: the URL is checked and pinned again (webhook_client), a standard-format URL
+first passes the verification handshake (once per URL and secret version), and the
+outcome is judged (webhook_outcome): retried with back-off, or dead-lettered after the last
+try. Failed attempts in a row are counted per subscription; at `webhook_disable_after`, or
+on a 410 Gone, the webhook is turned off: SubscriptionBounced(channel="webhook") tells the
+map API, and its owner gets an email (queued in the same commit as the turning off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from aiokafka import AIOKafkaProducer
+
+from connect311_bus.kafka import encode as encode_message
+from connect311_bus.logs import log_context
+from connect311_contracts.notifications import NotificationDeadLettered, SubscriberMatched
+from connect311_contracts.subscriptions import SubscriptionBounced
+from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
+from connect311_contracts.webhooks import (
+    WebhookChannel,
+    WebhookFormat,
+    signing_secrets,
+    url_key,
+)
+from connect311_notifier.i18n import language
+from connect311_notifier.leases import Leases
+from connect311_notifier.ledger import ClaimedEmail, HookState, Ledger
+from connect311_notifier.links import LinkBuilder
+from connect311_notifier.metrics import Metrics
+from connect311_notifier.outcome import DEAD_LETTER_RETRY_S, Outcome, RetryLimits, Step
+from connect311_notifier.policy import Channel
+from connect311_notifier.sender import lane
+from connect311_notifier.settings import NotifierSettings
+from connect311_notifier.webhook_client import WebhookClient
+from connect311_notifier.webhook_outcome import HookResult, judge_hook
+from connect311_notifier.webhook_payload import Shape, body, encode, verification_payload
+
+__all__ = ["WebhookSender"]
+
+log = logging.getLogger(__name__)
+CLAIM_BATCH = 50
+IDLE_FLOOR_S = 0.05
+
+
+class WebhookSender:
+    """Claims due webhooks, delivers them, records each outcome with the webhook's state."""
+
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        ledger: Ledger,
+        client: WebhookClient,
+        links: LinkBuilder,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+        server_key: str,
+        on_email: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.client = client
+        self.links = links
+        self.producer = producer
+        self.metrics = metrics
+        self.server_key = server_key
+        self.on_email = on_email  # wakes the email sender for an owner's turned-off email
+        self.tz = ZoneInfo(settings.display_timezone)
+        self.wake = asyncio.Event()
+        self.limits = RetryLimits(
+            settings.max_attempts, settings.retry_base_s, settings.retry_max_s
+        )
+        self.leases = Leases(ledger, settings, metrics, Channel.WEBHOOK, self.wake)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; the webhooks in flight are finished and recorded."""
+        await self.leases.recover(self.settings.instance_id)
+        leases = asyncio.create_task(self.leases.keep(stop), name="webhook-leases")
+        try:
+            await self._send_until(stop)
+        finally:
+            leases.cancel()
+            await asyncio.gather(leases, return_exceptions=True)
+
+    async def _send_until(self, stop: asyncio.Event) -> None:
+        lanes = self.settings.webhook_connections
+        while not stop.is_set():
+            self.wake.clear()  # before looking: a row recorded after this always wakes us
+            batch = await asyncio.to_thread(
+                self.ledger.claim,
+                self.settings.instance_id,
+                time.time(),
+                CLAIM_BATCH,
+                Channel.WEBHOOK,
+            )
+            if not batch:
+                await self._idle(stop)
+                continue
+            groups: list[list[ClaimedEmail]] = [[] for _ in range(lanes)]
+            for row in batch:
+                groups[lane(row, lanes)].append(row)
+            async with asyncio.TaskGroup() as group:
+                for rows in groups:
+                    if rows:
+                        group.create_task(self._drain(rows, stop))
+
+    async def _drain(self, rows: list[ClaimedEmail], stop: asyncio.Event) -> None:
+        """One lane's webhooks in order; a subscription's later ones wait behind its retry."""
+        waiting: set[str] = set()
+        held: list[int] = []
+        try:
+            for index, row in enumerate(rows):
+                if stop.is_set():
+                    held += [r.id for r in rows[index:]]
+                    return
+                if row.recipient_key in waiting:
+                    held.append(row.id)
+                    continue
+                if not await self.deliver(row):
+                    waiting.add(row.recipient_key)
+        finally:
+            if held:
+                await asyncio.shield(asyncio.to_thread(self.ledger.release, held))
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        due = await asyncio.to_thread(self.ledger.next_due, Channel.WEBHOOK)
+        timeout = self.settings.digest_check_s
+        if due is not None:
+            timeout = max(IDLE_FLOOR_S, min(timeout, due - time.time()))
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def deliver(self, row: ClaimedEmail) -> bool:
+        """One attempt for one webhook, recorded before the next; True when it is finished
+        (delivered or given up on), False when it waits for a retry."""
+        first = row.commands[0] if row.commands else None
+        trace = first.trace_id if first else None
+        with log_context(event_id=first.event_id if first else None, trace_id=trace):
+            return await self._deliver(row)
+
+    async def _deliver(self, row: ClaimedEmail) -> bool:
+        command = row.commands[0] if len(row.commands) == 1 else None
+        if not isinstance(command, SubscriberMatched) or command.subscription.webhook is None:
+            return await self._give_up(row, "no webhook in the command", "unusable")
+        channel = command.subscription.webhook
+        key = url_key(channel)
+        state = await asyncio.to_thread(self.ledger.webhooks.state, row.subscription_id, key)
+        if state.disabled or not channel.enabled:
+            return await self._give_up(row, "the webhook is turned off", "webhook_disabled")
+        try:
+            lang = language(command.subscription.language)
+            links = self.links.in_language(lang.code)
+            payload = body(Shape(channel.format.value), command, links, self.tz, lang)
+            keys = signing_secrets(
+                self.server_key, row.subscription_id, channel, datetime.now(UTC)
+            )
+        except Exception as exc:  # a bug or impossible data: keep it visible, move on
+            log.exception("could not build webhook %d", row.id)
+            return await self._give_up(row, f"payload failed: {exc}", "unusable")
+        await asyncio.to_thread(self.ledger.mark_sending, row.id, time.time())
+        result = await self._attempt(row, channel, key, state, payload, keys)
+        now = time.time()
+        verdict = judge_hook(result, row.attempts, self.limits, random.random())
+        if verdict.step is Step.SENT:
+            await asyncio.to_thread(self.ledger.webhooks.sent, row, key, now)
+            self.metrics.webhooks_sent.labels(channel.format.value).inc()
+            self.metrics.latency.labels("webhook").observe(max(0.0, now - row.source_ts))
+            log.info("delivered webhook %d for subscription %s", row.id, row.subscription_id)
+            return True
+        self.metrics.webhooks_failed.labels(result.kind).inc()
+        failures = state.failures + 1
+        if verdict.disable or failures >= self.settings.webhook_disable_after:
+            why = "gone" if verdict.disable else "failing"
+            return await self._turn_off(row, key, verdict.result, failures, why)
+        if verdict.step is Step.RETRY:
+            delay = verdict.retry_in_s
+            log.info("webhook %d: %s; retry in %.1f s", row.id, result.reason, delay)
+            await asyncio.to_thread(
+                self.ledger.webhooks.failed, row, key, result.reason, failures, now, now + delay
+            )
+            self.metrics.webhook_retries.inc()
+            return False
+        if not await self._dead_letter(row, verdict.result.reason):
+            return False
+        await asyncio.to_thread(
+            self.ledger.webhooks.failed, row, key, verdict.result.reason, failures, now, None
+        )
+        self.metrics.dead_letters.labels(NOTIFICATIONS_DEAD.name, "webhook_gave_up").inc()
+        return True
+
+    async def _attempt(
+        self,
+        row: ClaimedEmail,
+        channel: WebhookChannel,
+        key: str,
+        state: HookState,
+        payload: bytes,
+        keys: list[str],
+    ) -> HookResult:
+        """The POST, after the handshake when this URL and secret are not verified yet.
+
+        Slack and Teams answer their own way (they cannot echo a challenge), so only our
+        standard format is verified; their URLs are the apps' own.
+        """
+        if channel.format is WebhookFormat.STANDARD and not state.verified:
+            challenge = secrets.token_urlsafe(24)
+            occurred = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            hello = encode(verification_payload(row.subscription_id, challenge, occurred))
+            hello_id = f"msg_verify_{uuid.uuid4().hex}"
+            result = await self.client.deliver(
+                channel.url, hello_id, hello, keys, challenge=challenge
+            )
+            passed = result.outcome is Outcome.SENT
+            self.metrics.webhook_verifications.labels("verified" if passed else result.kind).inc()
+            if not passed:
+                return result
+            await asyncio.to_thread(
+                self.ledger.webhooks.verified, row.subscription_id, key, time.time()
+            )
+        return await self.client.deliver(channel.url, row.message_id, payload, keys)
+
+    async def _dead_letter(self, row: ClaimedEmail, reason: str) -> bool:
+        """Publish the dead letter first, then record: a crash between repeats it. False
+        when Kafka did not take it: the webhook waits for another try."""
+        letter = NotificationDeadLettered(
+            email_kind=row.kind.value,
+            subscription_id=row.subscription_id,
+            reason=reason[:2000],
+            attempts=row.attempts + 1,
+            commands=row.commands,
+        )
+        try:
+            await self.producer.send_and_wait(
+                NOTIFICATIONS_DEAD.name, encode_message(letter), key=row.recipient_key.encode()
+            )
+        except Exception as exc:  # Kafka unavailable: keep the row, try the whole step later
+            log.warning("could not publish dead letter for webhook %d: %s", row.id, exc)
+            await asyncio.to_thread(
+                self.ledger.mark_retry,
+                row.id,
+                f"dead letter not published: {exc}",
+                time.time() + DEAD_LETTER_RETRY_S,
+            )
+            return False
+        return True
+
+    async def _give_up(self, row: ClaimedEmail, reason: str, why: str) -> bool:
+        """Dead-letter a webhook that cannot go at all (not counted against the webhook)."""
+        if not await self._dead_letter(row, reason):
+            return False
+        await asyncio.to_thread(self.ledger.webhooks.dead, row, reason)
+        self.metrics.dead_letters.labels(NOTIFICATIONS_DEAD.name, why).inc()
+        return True
+
+    async def _turn_off(
+        self, row: ClaimedEmail, key: str, result: HookResult, failures: int, why: str
+    ) -> bool:
+        """The last straw: dead letter and SubscriptionBounced published, then recorded."""
+        reason = (
+            result.reason
+            if why == "gone"
+            else f"turned off after {failures} failed attempts in a row: {result.reason}"
+        )
+        if not await self._dead_letter(row, reason):
+            return False
+        event = SubscriptionBounced(
+            subscription_id=row.subscription_id,
+            reason=reason[:2000],
+            permanent=True,
+            disable=True,
+            channel="webhook",
+        )
+        try:
+            await self.producer.send_and_wait(
+                SUBSCRIPTION_FEEDBACK.name,
+                encode_message(event),
+                key=row.subscription_id.encode(),
+            )
+        except Exception as exc:
+            log.warning("could not publish the turned-off webhook %d: %s", row.id, exc)
+            await asyncio.to_thread(
+                self.ledger.mark_retry,
+                row.id,
+                f"turn-off not published: {exc}",
+                time.time() + DEAD_LETTER_RETRY_S,
+            )
+            return False
+        await asyncio.to_thread(
+            self.ledger.webhooks.turn_off, row, key, reason, failures, why, time.time()
+        )
+        log.warning("webhook of subscription %s turned off: %s", row.subscription_id, reason)
+        self.metrics.dead_letters.labels(NOTIFICATIONS_DEAD.name, "webhook_turned_off").inc()
+        self.metrics.webhooks_disabled.labels(why).inc()
+        self.on_email()
+        return True
