@@ -16,12 +16,16 @@ Starts its own Kafka-protocol broker and an aiosmtpd sink on loopback, then meas
 
   6. fan-out: one event for 100, 1,000 and 10,000 subscribers through 1/2/4 processes
      x 1/4/8 connections (target: 10,000 accepted within 10 s by two processes).
+  7. webhooks: commands published to Kafka -> notifier (ledger, webhook loop) -> a receiver
+     in its own process that verifies every signature (401 otherwise) and answers the
+     verification handshake: webhooks/s beside section 3's emails/s.
 The sink keeps every message it accepts: duplicates (one Message-ID twice) are reported, and
 so is whether each recipient's emails arrived in order.
 
 Run: uv run python bench/notifier.py [--emails 1000] [--only-instances] [--fanout 100,1000]
      uv run python bench/notifier.py --quick      (what CI runs: numbers printed only)
      uv run python bench/notifier.py --smtp-outage [--outage-s 60] [--emails 200]
+     uv run python bench/notifier.py --only-webhooks [--emails 1000]
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_contracts.request import ServiceRequest
 from connect311_contracts.settings import KafkaSettings, SigningSettings
 from connect311_contracts.subscriptions import CircleTarget, Subscription, SubscriptionStatus
+from connect311_contracts.webhooks import WebhookChannel, webhook_secret
 from connect311_local.broker import free_port, port_answers, running_broker
 from connect311_notifier.app import run as run_notifier
 from connect311_notifier.consumer import make_planner
@@ -62,6 +67,11 @@ from connect311_notifier.links import LinkBuilder
 from connect311_notifier.mailer import Mailer, Outcome
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
+from connect311_notifier.webhook_payload import VERIFICATION_TYPE, webhook_id
+from connect311_notifier.webhook_signing import SignatureError, verify
+
+HOOK_KEY = "bench-webhook-key"
+"""The server key the bench's notifier signs with (the receiver derives each secret)."""
 
 
 class Sink:
@@ -73,12 +83,12 @@ class Sink:
 
     keeps_order = True  # lines are appended in the order messages were accepted
 
-    def __init__(self, tmp: Path, port: int | None = None) -> None:
+    def __init__(self, tmp: Path, port: int | None = None, serve: str = "--serve-sink") -> None:
         self.port = port or free_port()
         self.path = tmp / f"sink-{self.port}.log"
         self.path.touch()
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve-sink", str(self.port), str(self.path)]
+            [sys.executable, __file__, serve, str(self.port), str(self.path)]
         )
         self._read = 0
         self._seen: list[tuple[str, str, str, float]] = []
@@ -215,6 +225,43 @@ def serve_sink(port: int, path: Path) -> None:
     stopped.wait()
     controller.stop()
     out.close()
+
+
+def serve_hooks(port: int, path: Path) -> None:
+    """The webhook receiver process: verify, answer, note "<sub> <webhook-id> <id> <at>"."""
+    import json
+
+    from aiohttp import web
+
+    out = path.open("a", buffering=1)
+
+    async def handle(request: web.Request) -> web.Response:
+        sub = request.match_info["sub"]
+        raw = await request.read()
+        try:
+            verify(webhook_secret(HOOK_KEY, sub, 1), request.headers, raw, time.time())
+        except SignatureError:
+            return web.Response(status=401)  # the notifier dead-letters it: the bench stalls
+        payload = json.loads(raw)
+        if payload.get("type") == VERIFICATION_TYPE:
+            return web.json_response({"challenge": payload["challenge"]})
+        hook_id = request.headers["webhook-id"]
+        out.write(f"{sub} {hook_id} {hook_id} {time.time():.6f}\n")
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook/{sub}", handle)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    out.close()
+
+
+def hook_command(i: int, run: str, port: int, subscription: int | None = None) -> SubscriberMatched:
+    """Command i for a webhook-only subscription posting to the bench's receiver."""
+    base = command(i, run, subscription)
+    sub_id = base.subscription.subscription_id
+    channel = WebhookChannel(url=f"http://127.0.0.1:{port}/hook/{sub_id}")
+    sub = base.subscription.model_copy(update={"webhook": channel, "email_alerts": False})
+    return base.model_copy(update={"subscription": sub})
 
 
 def command(i: int, run: str, recipient: int | None = None) -> SubscriberMatched:
@@ -473,6 +520,84 @@ async def end_to_end(
         "p99": pct(latencies, 99) * 1000,
         "in_order": float(in_order(sink, wanted)),
     }
+
+
+async def end_to_end_hooks(hooks: Sink, n: int, subscriptions: int | None) -> dict[str, float]:
+    """Publish n commands for webhook-only subscriptions; time each to the receiver's 2xx.
+
+    `subscriptions`: how many subscriptions the n webhooks belong to (None: each its own,
+    so each first passes the verification handshake too); one subscription's webhooks go
+    one at a time, in order.
+    """
+    with running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        await ensure_topics(kafka)
+        settings = NotifierSettings(
+            smtp_port=free_port(),  # no email is sent: the subscriptions are webhook only
+            database_url=f"sqlite:///{Path(tmp) / 'notifier.db'}",
+            http_port=free_port(),
+            group_id=f"bench-hooks-{uuid.uuid4().hex[:6]}",
+            webhook_allow=["127.0.0.1:*"],
+        )
+        stop = asyncio.Event()
+        signing = SigningSettings(secret_key=HOOK_KEY, public_base_url="http://localhost:8000")  # type: ignore[arg-type]
+        task = asyncio.create_task(run_notifier(settings, kafka, signing, stop))
+        prod = producer(kafka, "bench")
+        await prod.start()
+        try:
+            warm = hook_command(0, f"warmup-{uuid.uuid4().hex[:6]}", hooks.port)
+            await prod.send_and_wait("notifications.v1", encode(warm), key=b"w")
+            await until(lambda: hooks.count_traced({webhook_id(warm)}) == 1, 60)
+            run = uuid.uuid4().hex[:6]
+            commands = [
+                hook_command(i, run, hooks.port, None if subscriptions is None else i % subscriptions)
+                for i in range(n)
+            ]
+            published: dict[str, float] = {}
+            start = time.time()
+            pending = []
+            for c in commands:
+                published[webhook_id(c)] = time.time()
+                key = recipient_key(c.subscription.email).encode()
+                pending.append(await prod.send("notifications.v1", encode(c), key=key))
+            await asyncio.gather(*pending)
+            wanted = set(published)
+            await until(lambda: hooks.count_traced(wanted) == n, 300)
+        finally:
+            await prod.stop()
+            stop.set()
+            await task
+    arrivals = hooks.traced()
+    latencies = [arrivals[t] - published[t] for t in published]
+    last = max(arrivals[t] for t in published)
+    return {
+        "rate": n / (last - start),
+        "p50": pct(latencies, 50) * 1000,
+        "p99": pct(latencies, 99) * 1000,
+    }
+
+
+async def webhooks_table(n: int) -> None:
+    """Section 7: webhooks/s end to end, in the columns of section 3 (emails/s)."""
+    print("\n7. Webhooks end to end: published to Kafka -> notifier -> receiver 2xx (signature")
+    print("   verified by the receiver, in its own process; 8 deliveries in flight)")
+    print(f"   {'run':46} {'hooks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'dups':>6}")
+    runs = [
+        ("burst, a subscription each (+ handshake each)", None),
+        (f"burst, {max(1, n // 20)} subscriptions x 20", max(1, n // 20)),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        hooks = Sink(Path(tmp), serve="--serve-hooks")
+        try:
+            for label, subscriptions in runs:
+                before = hooks.duplicates()
+                r = await end_to_end_hooks(hooks, n, subscriptions)
+                print(
+                    f"   {label:46} {r['rate']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f} "
+                    f"{hooks.duplicates() - before:>6}"
+                )
+        finally:
+            hooks.stop()
 
 
 def in_order(sink: Sink, traces: set[str]) -> bool:
@@ -768,6 +893,7 @@ async def run_all(sink: Sink, n: int, with_faust: bool) -> None:
         print(f"   faust Table (alternative)   : {shown}      (updates/s, changelog batch 1)")
 
     await end_to_end_table(sink, n, quick=False)
+    await webhooks_table(n)
 
 
 async def end_to_end_table(sink: Sink, n: int, quick: bool) -> None:
@@ -810,6 +936,7 @@ async def quick(n: int, postfix: bool) -> None:
             await fanout_matrix(sink, [n], [1], [4])
         finally:
             sink.stop()
+    await webhooks_table(n)
 
 
 if __name__ == "__main__":
@@ -838,13 +965,22 @@ if __name__ == "__main__":
         action="store_true",
         help="receive with Postfix's smtp-sink (apt-get install postfix) instead of aiosmtpd",
     )
+    parser.add_argument(
+        "--only-webhooks", action="store_true", help="only section 7 (webhooks end to end)"
+    )
     parser.add_argument("--serve-sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-hooks", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--faust-table", nargs=2, metavar=("N", "BOOTSTRAP"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.serve_sink:
         serve_sink(int(args.serve_sink[0]), Path(args.serve_sink[1]))
+    elif args.serve_hooks:
+        serve_hooks(int(args.serve_hooks[0]), Path(args.serve_hooks[1]))
+    elif args.only_webhooks:
+        logging.basicConfig(level=logging.WARNING)
+        asyncio.run(webhooks_table(args.emails))
     elif args.faust_table:
         serve_faust_table(int(args.faust_table[0]), args.faust_table[1])
     elif args.quick:

@@ -8,6 +8,7 @@ hostile parameters, and nothing a reporter wrote beyond the city's own notes.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from tests.unit.map_api.factories import T0, RecordingPublisher, event, lifecycl
 REPORTER_TEXT = "Call Jane Roe on 555-0100, jane@example.org"
 
 
-def _apply(engine: Engine, events: list[RequestEvent]) -> None:
+def _apply(engine: Engine, events: Sequence[RequestEvent]) -> None:
     with engine.begin() as conn:
         apply_events(conn, events)
 

@@ -47,7 +47,7 @@ def test_any_text_renders_a_feed_a_real_parser_reads(text: str, key: str) -> Non
 
 
 def test_characters_xml_cannot_carry_are_dropped_and_the_rest_kept() -> None:
-    assert atom.xml_text("a\x00b\x0bc\x1fd\tе\n\ufffe\ud800") == "abcd\tе\n"
+    assert atom.xml_text("a\x00b\x0bc\x1fd\té\n\ufffe\ud800") == "abcd\té\n"
 
 
 def test_tag_uris_escape_what_a_tag_may_not_hold() -> None:

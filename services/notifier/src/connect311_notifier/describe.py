@@ -63,6 +63,7 @@ _CHANGES = {
     EventKind.UPDATED: N_("updated"),
     EventKind.CLOSED: N_("closed"),
     EventKind.REOPENED: N_("reopened"),
+    EventKind.OVERDUE: N_("overdue"),
 }
 
 

@@ -70,15 +70,23 @@ class Webhooks:
 
     def state(self, subscription_id: str, key: str) -> HookState:
         """The state of this subscription's webhook at this URL key (fresh if another)."""
+        return self.states([(subscription_id, key)])[(subscription_id, key)]
+
+    def states(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], HookState]:
+        """Several (subscription, URL key) states in one query (a claimed batch's)."""
+        ids = sorted({sub for sub, _ in wanted})
         with self.db.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(w.verified_at, w.failures, w.disabled_at).where(
-                    w.subscription_id == subscription_id, w.url_key == key
-                )
-            ).first()
-        if row is None:
-            return HookState()
-        return HookState(row.verified_at is not None, int(row.failures), row.disabled_at is not None)
+            rows = conn.execute(
+                sa.select(w.subscription_id, w.url_key, w.verified_at, w.failures, w.disabled_at)
+                .where(w.subscription_id.in_(ids))
+            ).all()
+        found = {
+            (r.subscription_id, r.url_key): HookState(
+                r.verified_at is not None, int(r.failures), r.disabled_at is not None
+            )
+            for r in rows
+        }
+        return {pair: found.get(pair, HookState()) for pair in wanted}
 
     def verified(self, subscription_id: str, key: str, now: float) -> None:
         """The receiver answered the handshake: deliveries may start."""

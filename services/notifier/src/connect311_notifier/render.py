@@ -166,7 +166,9 @@ class Renderer:
             )
             for c in unique.values()
         ]
-        if follow:
+        if item.overdue:  # how late and what was promised says it all
+            subject = item.overdue
+        elif follow:
             subject = lang.gettext(N_("Update: %(title)s is now %(status)s")) % {
                 "title": item.title,
                 "status": item.status,

@@ -25,7 +25,7 @@ from connect311_contracts.datasets import (
     DatasetWords,
     dataset_words,
 )
-from connect311_contracts.events import EventKind
+from connect311_contracts.events import EventKind, RequestOverdue
 from connect311_contracts.media import public_media_url
 from connect311_contracts.notifications import SubscriberMatched
 from connect311_contracts.request import RequestStatus
@@ -38,6 +38,7 @@ from connect311_notifier.wording import (
     local_status,
     local_time,
     local_words,
+    overdue_sentence,
     rule_text,
     status_word,
 )
@@ -47,6 +48,7 @@ KIND_LABELS = {
     EventKind.UPDATED: N_("Updated"),
     EventKind.CLOSED: N_("Closed"),
     EventKind.REOPENED: N_("Reopened"),
+    EventKind.OVERDUE: N_("Overdue"),
 }
 NOTES_IN_DIGEST = 300
 """Longest notes or description shown per digest item, so 200 items stay readable."""
@@ -81,6 +83,8 @@ class ItemView:
     """What kind of record it is: a crime incident has no status and is not "a request"."""
     at: str = "at"
     """'near' for a crime incident: its address is generalised to the block."""
+    overdue: str | None = None
+    """For an overdue request, how late and what was promised (`wording.overdue_sentence`)."""
 
 
 @dataclass(frozen=True)
@@ -163,20 +167,30 @@ def item_view(
     moment = request.updated_datetime or event.occurred_at
     if event.kind is EventKind.OPENED or not words.has_status:  # an incident's time is its own
         moment = request.requested_datetime
+    if isinstance(event, RequestOverdue):  # what happened is the due time passing
+        moment = event.due_datetime
     previous = event.previous_status
     kind = kind_words(words, event.kind, lang)
     # "Closed — duplicate of another request", with the city's own word when it adds some;
     # a record with no status of its own (crime) says what happened instead.
     status = local_status(request.status, request.closed_reason, request.raw_status, lang)
-    return ItemView(
-        service_request_id=request.service_request_id,
-        title=request.service_name
+    title = (
+        request.service_name
         or request.service_code
         or (
             lang.gettext(N_("Service request"))
             if words.dataset == SERVICE_REQUESTS
             else words.item.capitalize()
-        ),
+        )
+    )
+    at = lang.gettext(N_("at") if words.has_status else N_("near"))
+    overdue = None
+    if isinstance(event, RequestOverdue):
+        named = f"{title} {at} {request.address}" if request.address else title
+        overdue = overdue_sentence(event, named, tz, lang)
+    return ItemView(
+        service_request_id=request.service_request_id,
+        title=title,
         kind=kind,
         status=status if words.has_status else kind,
         previous_status=status_word(previous, lang) if previous else None,
@@ -194,7 +208,8 @@ def item_view(
         occurred_at=event.occurred_at,
         event_kind=event.kind,
         words=words,
-        at=lang.gettext(N_("at") if words.has_status else N_("near")),
+        at=at,
+        overdue=overdue,
     )
 
 

@@ -60,6 +60,14 @@ CLAIM_BATCH = 50
 IDLE_FLOOR_S = 0.05
 
 
+def _key(row: ClaimedEmail) -> str | None:
+    """The URL key of a webhook row's channel (None for a row that is not usable)."""
+    command = row.commands[0] if len(row.commands) == 1 else None
+    if isinstance(command, SubscriberMatched) and command.subscription.webhook is not None:
+        return url_key(command.subscription.webhook)
+    return None
+
+
 class WebhookSender:
     """Claims due webhooks, delivers them, records each outcome with the webhook's state."""
 
@@ -88,6 +96,9 @@ class WebhookSender:
             settings.max_attempts, settings.retry_base_s, settings.retry_max_s
         )
         self.leases = Leases(ledger, settings, metrics, Channel.WEBHOOK, self.wake)
+        # The claimed batch's webhook states, read at once and kept up to date by each step
+        # (a subscription's rows are all in one lane, one at a time: nobody else changes them).
+        self._known: dict[tuple[str, str], HookState] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; the webhooks in flight are finished and recorded."""
@@ -113,6 +124,8 @@ class WebhookSender:
             if not batch:
                 await self._idle(stop)
                 continue
+            wanted = [(row.subscription_id, key) for row in batch if (key := _key(row))]
+            self._known = await asyncio.to_thread(self.ledger.webhooks.states, wanted)
             groups: list[list[ClaimedEmail]] = [[] for _ in range(lanes)]
             for row in batch:
                 groups[lane(row, lanes)].append(row)
@@ -165,7 +178,9 @@ class WebhookSender:
             return await self._give_up(row, "no webhook in the command", "unusable")
         channel = command.subscription.webhook
         key = url_key(channel)
-        state = await asyncio.to_thread(self.ledger.webhooks.state, row.subscription_id, key)
+        state = self._known.get((row.subscription_id, key))
+        if state is None:  # delivered outside the loop's batches
+            state = await asyncio.to_thread(self.ledger.webhooks.state, row.subscription_id, key)
         if state.disabled or not channel.enabled:
             return await self._give_up(row, "the webhook is turned off", "webhook_disabled")
         try:
@@ -179,9 +194,12 @@ class WebhookSender:
             log.exception("could not build webhook %d", row.id)
             return await self._give_up(row, f"payload failed: {exc}", "unusable")
         await asyncio.to_thread(self.ledger.mark_sending, row.id, time.time())
-        result = await self._attempt(row, channel, key, state, payload, keys)
+        result, verified = await self._attempt(row, channel, key, state, payload, keys)
         now = time.time()
         verdict = judge_hook(result, row.attempts, self.limits, random.random())
+        failures = 0 if verdict.step is Step.SENT else state.failures + 1
+        off = verdict.disable or failures >= self.settings.webhook_disable_after
+        self._known[(row.subscription_id, key)] = HookState(verified, failures, off)
         if verdict.step is Step.SENT:
             await asyncio.to_thread(self.ledger.webhooks.sent, row, key, now)
             self.metrics.webhooks_sent.labels(channel.format.value).inc()
@@ -189,8 +207,7 @@ class WebhookSender:
             log.info("delivered webhook %d for subscription %s", row.id, row.subscription_id)
             return True
         self.metrics.webhooks_failed.labels(result.kind).inc()
-        failures = state.failures + 1
-        if verdict.disable or failures >= self.settings.webhook_disable_after:
+        if off:
             why = "gone" if verdict.disable else "failing"
             return await self._turn_off(row, key, verdict.result, failures, why)
         if verdict.step is Step.RETRY:
@@ -217,8 +234,9 @@ class WebhookSender:
         state: HookState,
         payload: bytes,
         keys: list[str],
-    ) -> HookResult:
-        """The POST, after the handshake when this URL and secret are not verified yet.
+    ) -> tuple[HookResult, bool]:
+        """The POST, after the handshake when this URL and secret are not verified yet;
+        and whether they are verified now.
 
         Slack and Teams answer their own way (they cannot echo a challenge), so only our
         standard format is verified; their URLs are the apps' own.
@@ -234,11 +252,11 @@ class WebhookSender:
             passed = result.outcome is Outcome.SENT
             self.metrics.webhook_verifications.labels("verified" if passed else result.kind).inc()
             if not passed:
-                return result
+                return result, False
             await asyncio.to_thread(
                 self.ledger.webhooks.verified, row.subscription_id, key, time.time()
             )
-        return await self.client.deliver(channel.url, row.message_id, payload, keys)
+        return await self.client.deliver(channel.url, row.message_id, payload, keys), True
 
     async def _dead_letter(self, row: ClaimedEmail, reason: str) -> bool:
         """Publish the dead letter first, then record: a crash between repeats it. False

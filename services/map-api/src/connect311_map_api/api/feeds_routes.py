@@ -226,27 +226,23 @@ def _event_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 def scoped_page(
     conn: Connection, scope: EventScope, limit: int, before: tuple[datetime, str] | None
 ) -> tuple[list[Any], str | None]:
-    """Up to `limit` changes in scope (exact place test here) and the next page's cursor.
+    """Up to `limit` changes in scope and the next page's cursor (None: no more).
 
     Reads at most SCAN_MAX rows: a page that reaches it ends early with a `next` link from
     the last row read, so no request costs more than that and the walk still sees everything.
     """
     found: list[Any] = []
-    scanned = 0
-    while True:
-        rows = feeds.scoped_events(conn, scope, before, SCAN_CHUNK)
-        for row in rows:
-            scanned += 1
-            if scope.inside(row.service_request_id, row.lat, row.long):
-                found.append(row)
-                if len(found) > limit:
-                    last = found[limit - 1]
-                    return found[:limit], feed_cursor.encode(last.source_at, last.event_id)
-        if len(rows) < SCAN_CHUNK:
-            return found, None
-        before = (rows[-1].source_at, rows[-1].event_id)
-        if scanned >= SCAN_MAX:
-            return found, feed_cursor.encode(*before)
+    last: Any = None
+    for scanned, (row, in_scope) in enumerate(feeds.scoped_rows(conn, scope, before, SCAN_CHUNK)):
+        if in_scope:
+            found.append(row)
+            if len(found) > limit:
+                end = found[limit - 1]
+                return found[:limit], feed_cursor.encode(end["source_at"], end["event_id"])
+        last = row
+        if scanned + 1 >= SCAN_MAX:
+            return found, feed_cursor.encode(last["source_at"], last["event_id"])
+    return found, None
 
 
 def _owned_feed(ctx: AppContext, token: str) -> tuple[Subscription, datetime | None]:
@@ -293,7 +289,7 @@ def subscription_feed(
     with ctx.engine.connect() as conn:
         rows, after = scoped_page(conn, scope, limit, before)
     site = _site(ctx)
-    entries = [event_entry(site, row._mapping) for row in rows]
+    entries = [event_entry(site, row) for row in rows]
     # An edit or a new address changes what the feed holds even when no entry is newer.
     times = [e.updated for e in entries] + [changed or EPOCH]
     if sub.confirmed_at is not None:

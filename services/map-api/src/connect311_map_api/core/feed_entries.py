@@ -30,6 +30,7 @@ EVENT_WORDS = {
     "request.updated": "Updated",
     "request.closed": "Closed",
     "request.reopened": "Reopened",
+    "request.overdue": "Overdue",
 }
 """The words alert emails use for each kind of change."""
 NOTES_MAX = 500

@@ -96,11 +96,13 @@
       var agency = byId("alert-agency").value;
       var kinds = Array.prototype.filter.call(form.querySelectorAll("input[name=alert-kind]"), function (i) { return i.checked; })
         .map(function (i) { return i.value; });
+      // Overdue is asked for, never implied: "any" ([]) means the four changes only.
+      var overdue = byId("alert-overdue").checked;
       return {
         service_codes: category ? [category] : [],
         agencies: agency ? [agency] : [],
         datasets: chosenDatasets() || [],
-        event_kinds: kinds.length === 4 ? [] : kinds // all four means "any"
+        event_kinds: kinds.length === 4 && !overdue ? [] : kinds.concat(overdue ? ["overdue"] : []) // all four means "any"
       };
     }
 
@@ -213,6 +215,7 @@
     Array.prototype.forEach.call(form.querySelectorAll("input[name=alert-kind]"), function (input) {
       input.addEventListener("change", schedulePreview);
     });
+    byId("alert-overdue").addEventListener("change", schedulePreview);
     radiusOut.textContent = formatRadius(radiusM());
     radius.setAttribute("aria-valuetext", formatRadius(radiusM()));
 
