@@ -1,7 +1,7 @@
 """Cacheable answers: a strong ETag from the body, Cache-Control, and 304 on revalidation.
 
-The same validators the map tiles use (`api.tiles_routes`), for answers that are not tiles:
-the department numbers, their CSV and the stats widget.
+The validators every cacheable answer uses (`core.conditional`), with the headers for answers
+that are not tiles or feeds: the department numbers, their CSV and the stats widget.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from connect311_map_api.api.tiles_routes import _matches, etag_of
+from connect311_map_api.core.conditional import etag_of, not_modified
 
 __all__ = ["cacheable"]
 
@@ -27,6 +27,6 @@ def cacheable(
         "Cache-Control": f"public, max-age={max_age_s}",
         "ETag": etag_of(body),
     }
-    if _matches(request.headers.get("if-none-match"), out["ETag"]):
+    if not_modified(request.headers.get("if-none-match"), None, out["ETag"]):
         return Response(status_code=304, headers=out)
     return Response(body, media_type=media_type, headers=out)

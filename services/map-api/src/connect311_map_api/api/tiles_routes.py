@@ -19,7 +19,6 @@ read limit counts each).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from dataclasses import replace
 from typing import Annotated, Any
@@ -30,6 +29,7 @@ from fastapi.responses import Response
 
 from connect311_map_api.cache import AnswerCache
 from connect311_map_api.context import AppContext, Ctx
+from connect311_map_api.core.conditional import etag_of, not_modified
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import BBox
 from connect311_map_api.core.tiles import (
@@ -49,7 +49,6 @@ __all__ = [
     "MARKER_FIELDS",
     "MAX_TILE_MARKERS",
     "TILES_PREFIX",
-    "etag_of",
     "install",
     "router",
 ]
@@ -123,15 +122,10 @@ def tile(request: Request, ctx: Ctx, z: ZoomParam, x: IndexParam, y: IndexParam)
     headers["Vary"] = "Accept-Encoding"
     if zipped:
         headers["Content-Encoding"] = "gzip"
-    if _matches(request.headers.get("if-none-match"), headers["ETag"]):
+    if not_modified(request.headers.get("if-none-match"), None, headers["ETag"]):
         headers.pop("Content-Encoding", None)
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
-
-
-def etag_of(body: bytes, suffix: str = "") -> str:
-    """A strong validator from the content: equal bodies, equal tags, across processes."""
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + suffix + '"'
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
@@ -149,14 +143,6 @@ def _is_zero(q: str) -> bool:
         return float(q) == 0.0
     except ValueError:
         return False
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    # If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 def _body(ctx: AppContext, where: Tile, filters: RequestFilters) -> bytes:

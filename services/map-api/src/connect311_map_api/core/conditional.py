@@ -13,9 +13,12 @@ MAX_VALIDATORS = 50
 every version a client ever saw); the answer is then a full 200."""
 
 
-def etag_of(body: bytes) -> str:
-    """A strong ETag for a body: the same bytes always get the same tag."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+def etag_of(body: bytes, suffix: str = "") -> str:
+    """A strong ETag for a body: the same bytes always get the same tag, across processes.
+
+    `suffix` tells representations of one resource apart (a gzip body: ".gz", RFC 9110 8.8.3).
+    """
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + suffix + '"'
 
 
 def http_date(moment: datetime) -> str:
@@ -41,7 +44,7 @@ def not_modified(
     if_none_match: str | None,
     if_modified_since: str | None,
     etag: str,
-    last_modified: datetime,
+    last_modified: datetime | None = None,
 ) -> bool:
     """True when the client's copy is current, so the answer is 304 Not Modified.
 
@@ -51,7 +54,7 @@ def not_modified(
     if if_none_match is not None:
         tags = if_none_match.split(",", MAX_VALIDATORS)[:MAX_VALIDATORS]
         return any(t.strip() == "*" or _opaque(t) == etag for t in tags)
-    if if_modified_since is None:
+    if if_modified_since is None or last_modified is None:
         return False
     since = _parse_date(if_modified_since[:100])
     if since is None:
