@@ -36,20 +36,24 @@ from typing import Any
 
 import httpx
 from machine_info import machine
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import wrk_load
 from map_api import CITY, seed  # the other map API benches: the same synthetic city
 
 from connect311_local.broker import free_port
 from connect311_map_api.core.tiles import tile_of
 from connect311_map_api.db.engine import create_schema, make_engine
+from connect311_map_api.db.tables import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEW_PX = (1280, 720)
 MAP_ZOOM = 16
 DATA_ZOOM = MAP_ZOOM - 2
 Url = Callable[[random.Random], str]
+WRK_PATHS = 20_000  # URLs wrk walks through (the old endpoint: each a new street view)
 
 
 def street_view(rnd: random.Random) -> tuple[float, float, float, float]:
@@ -126,14 +130,39 @@ async def level(base: str, clients: int, seconds: float, url: Url) -> dict[str, 
     }
 
 
-def start_server(db_url: str, port: int, tile_max_age_s: int) -> subprocess.Popen[bytes]:
-    """uvicorn with the map API (one worker, no consumers, read limit off) in a process."""
+def seeded_database(path: Path, n: int) -> str:
+    """The URL of a SQLite file holding the synthetic city's `n` requests, seeded unless the
+    file already holds exactly that many (a kept --db: seeding 1M takes minutes)."""
+    db_url = f"sqlite:///{path}"
+    engine = make_engine(db_url, 5000)
+    try:
+        create_schema(engine)
+        with engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(requests)).scalar_one()
+        if stored == n:
+            print(f"{path}: {n:,} requests already seeded", flush=True)
+            return db_url
+        if stored:
+            raise SystemExit(f"{path} holds {stored:,} requests, not {n:,}: give another --db")
+        print(f"seeding {n:,} requests ...", flush=True)
+        seed(engine, n)
+    finally:
+        engine.dispose()
+    return db_url
+
+
+def start_server(
+    db_url: str, port: int, tile_max_age_s: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """uvicorn with the map API (one worker, no consumers, read limit off) in a process;
+    `extra_env` adds settings (bench/map_paint.py: the page's first view and base map)."""
     env = {
         **os.environ,
         "MAP_API_DATABASE_URL": db_url,
         "MAP_API_CONSUME": "false",
         "MAP_API_READ_LIMIT": "",
         "MAP_API_TILE_MAX_AGE_S": str(tile_max_age_s),
+        **(extra_env or {}),
     }
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:create_app",
@@ -154,15 +183,19 @@ def start_nginx(tmp: Path, api_port: int, port: int) -> subprocess.Popen[bytes] 
     site = site.replace("/var/cache/nginx/tiles", str(tmp / "nginx-cache"))
     site = site.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     # nginx's workers run as another user (when started by root): let them reach their cache.
+    tmp.mkdir(exist_ok=True)
     tmp.chmod(0o711)
     (tmp / "nginx-cache").mkdir(mode=0o777, exist_ok=True)
     (tmp / "nginx-cache").chmod(0o777)
     (tmp / "logs").mkdir(exist_ok=True)
     (tmp / "site.conf").write_text(site)
+    # The main config of the compose image (nginx:1.27-alpine): a worker per core, sendfile,
+    # an access log that the site's locations may turn off.
     (tmp / "nginx.conf").write_text(
         f"pid {tmp}/nginx.pid;\nerror_log {tmp}/logs/error.log warn;\n"
-        "worker_processes 1;\nevents { worker_connections 1024; }\n"
-        f"http {{ access_log off; include {tmp}/site.conf; }}\n"
+        "worker_processes auto;\nevents { worker_connections 1024; }\n"
+        f"http {{ sendfile on; keepalive_timeout 65; access_log {tmp}/logs/access.log;\n"
+        f"include {tmp}/site.conf; }}\n"
     )
     command = [binary, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"]
     return _wait_up(subprocess.Popen(command), port, "nginx")
@@ -216,13 +249,22 @@ def payload(base: str, views: int) -> None:
     )
 
 
-def run(name: str, base: str, url: Url, counts: list[int], seconds: float) -> None:
-    asyncio.run(level(base, 1, 1.0, url))  # connections, imports, the first queries
+def run(name: str, base: str, url: Url, counts: list[int], seconds: float, wrk: str | None) -> None:
+    """One table: a row per client count, from wrk when given, else the Python clients."""
+    rnd = random.Random(11)
+    paths = [url(rnd) for _ in range(WRK_PATHS)] if wrk else []
+
+    def one(clients: int, duration: float) -> dict[str, Any]:
+        if wrk:
+            return wrk_load.level(wrk, base, paths, clients, duration)
+        return asyncio.run(level(base, clients, duration, url))
+
+    one(1, 1.0)  # connections, imports, the first queries
     print(f"\n{name} (load average before: {os.getloadavg()[0]:.2f})")
     print(f"{'clients':>7} {'answers':>8} {'ans/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
           f"{'errors':>6}")  # fmt: skip
     for clients in counts:
-        row = asyncio.run(level(base, clients, seconds, url))
+        row = one(clients, seconds)
         print(
             f"{row['clients']:>7} {row['answers']:>8,} {row['rps']:>7.0f} {row['p50']:>7.1f} "
             f"{row['p95']:>7.1f} {row['p99']:>7.1f} {row['errors']:>6}",
@@ -236,56 +278,65 @@ def main() -> None:
     parser.add_argument("--clients", default="1,16,64", help="client counts, comma-separated")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration per row")
     parser.add_argument("--views", type=int, default=20, help="street views for the payload")
+    parser.add_argument("--db", type=Path, help="SQLite file to keep the seeded city in (reused)")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk (when installed, the default) or the Python clients",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
-    print(f"machine: {machine()}; load generator on the same cores; 1 uvicorn worker")
+    wrk = wrk_load.available() if args.generator != "python" else None
+    if args.generator == "wrk" and wrk is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (or --generator python)")
+    generator = "wrk (C, 1-2 threads)" if wrk else "Python httpx clients (wrk not installed)"
+    print(f"machine: {machine()}; load generator: {generator}, on the same cores; 1 uvicorn worker")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        db_url = f"sqlite:///{tmp / 'tiles.db'}"
-        engine = make_engine(db_url, 5000)
-        create_schema(engine)
-        print(f"seeding {args.seeded:,} requests ...", flush=True)
-        seed(engine, args.seeded)
-        engine.dispose()
+        tmp.chmod(0o711)  # nginx's workers reach their cache below (see start_nginx)
+        db_url = seeded_database(args.db or tmp / "tiles.db", args.seeded)
         port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proxied = f"http://127.0.0.1:{free_port()}"
+        proxy_port = int(proxied.rsplit(":", 1)[1])
         cold = start_server(db_url, port, tile_max_age_s=0)
+        proxy = None
         try:
-            base = f"http://127.0.0.1:{port}"
             payload(base, args.views)
-            run(
-                "old: GET /api/requests?bbox=<street view>&limit=1000",
-                base,
-                old_url,
-                counts,
-                args.seconds,
-            )
-            run(
-                "tiles cold: GET /api/tiles/14/x/y.json, server tile cache off",
-                base,
-                tile_url,
-                counts,
-                args.seconds,
-            )
+            # max-age=0: nginx keeps nothing, so through it every answer is rendered too.
+            proxy = start_nginx(tmp / "nginx-cold", port, proxy_port)
+            tables: list[tuple[str, str, Url]] = [
+                ("old: GET /api/requests?bbox=<street view>&limit=1000", base, old_url),
+                ("tiles cold: GET /api/tiles/14/x/y.json, server tile cache off", base, tile_url),
+            ]
+            if proxy is not None:
+                tables += [
+                    ("old via nginx (passed through: never cacheable)", proxied, old_url),
+                    ("tiles via nginx, cold (max-age 0: nothing cached)", proxied, tile_url),
+                ]
+            for title, where, url in tables:
+                run(title, where, url, counts, args.seconds, wrk)
         finally:
+            stop(proxy)
             stop(cold)
         warm = start_server(db_url, port, tile_max_age_s=600)  # warm for the whole run
         proxy = None
         try:
-            run("tiles warm: the server's tile cache", base, tile_url, counts, args.seconds)
-            proxy_port = free_port()
-            proxy = start_nginx(tmp, port, proxy_port)
+            run("tiles warm: the server's tile cache", base, tile_url, counts, args.seconds, wrk)
+            proxy = start_nginx(tmp / "nginx-warm", port, proxy_port)
             if proxy is None:
                 print(
                     "\nnginx is not installed (scripts/install-system-packages.sh): no proxy rows"
                 )
             else:
-                proxied = f"http://127.0.0.1:{proxy_port}"
                 run(
-                    "tiles via nginx (warm: deploy/nginx/map-api.conf cache)",
+                    "tiles via nginx, warm (deploy/nginx/map-api.conf's cache)",
                     proxied,
                     tile_url,
                     counts,
                     args.seconds,
+                    wrk,
                 )
         finally:
             stop(proxy)

@@ -550,7 +550,9 @@ async def end_to_end_hooks(hooks: Sink, n: int, subscriptions: int | None) -> di
             await until(lambda: hooks.count_traced({webhook_id(warm)}) == 1, 60)
             run = uuid.uuid4().hex[:6]
             commands = [
-                hook_command(i, run, hooks.port, None if subscriptions is None else i % subscriptions)
+                hook_command(
+                    i, run, hooks.port, None if subscriptions is None else i % subscriptions
+                )
                 for i in range(n)
             ]
             published: dict[str, float] = {}

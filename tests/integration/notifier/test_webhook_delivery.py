@@ -156,8 +156,10 @@ async def test_retry_dead_letter_and_turning_off_with_an_email_to_the_owner(
     letters = await read_topic(
         kafka_settings,
         NOTIFICATIONS_DEAD.name,
-        lambda r: NOTIFICATION_DEAD_LETTER_ADAPTER.validate_json(r.value).subscription_id
-        in set(sub_of.values()),
+        lambda r: (
+            NOTIFICATION_DEAD_LETTER_ADAPTER.validate_json(r.value).subscription_id
+            in set(sub_of.values())
+        ),
     )
     dead = Counter(
         NOTIFICATION_DEAD_LETTER_ADAPTER.validate_json(r.value).subscription_id for r in letters

@@ -51,7 +51,9 @@ def test_the_old_secret_signs_too_during_the_grace_period_only() -> None:
 def test_a_new_url_or_secret_version_is_a_new_url_key() -> None:
     channel = WebhookChannel(url="https://h.example.com/a")
     assert url_key(channel) == url_key(channel.model_copy())
-    assert url_key(channel) != url_key(channel.model_copy(update={"url": "https://h.example.com/b"}))
+    assert url_key(channel) != url_key(
+        channel.model_copy(update={"url": "https://h.example.com/b"})
+    )
     assert url_key(channel) != url_key(channel.model_copy(update={"secret_version": 2}))
 
 

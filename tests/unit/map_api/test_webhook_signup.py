@@ -34,7 +34,7 @@ def test_the_secret_is_shown_once_and_never_published_or_stored(
     client: TestClient, publisher: RecordingPublisher, engine: Engine
 ) -> None:
     answer = sign_up(client, webhook={"url": HOOK, "format": "slack"}, email_alerts=False)
-    assert answer.status_code == 202
+    assert answer.status_code == 202 and answer.headers["Cache-Control"] == "no-store"
     shown = answer.json()["webhook"]
     (pending,) = publisher.changed
     sid = pending.subscription_id
@@ -105,7 +105,7 @@ def test_rotation_shows_a_new_secret_and_turns_the_webhook_back_on(
 
     rotate = "/api/subscriptions/webhook/rotate"
     answer = client.post(rotate, params={"token": manage_token(sid)}, json={"subscription_id": sid})
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     assert answer.json() == {
         "subscription_id": sid,
         "secret": webhook_secret(SECRET, sid, 2),

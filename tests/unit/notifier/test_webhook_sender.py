@@ -56,7 +56,7 @@ class ScriptedClient:
     """Answers each delivery with the next status (handshakes echo their challenge)."""
 
     statuses: list[int] = field(default_factory=list)
-    handshake: HookResult = classify_status(200)
+    handshake: HookResult = field(default_factory=lambda: classify_status(200))
     calls: list[Call] = field(default_factory=list)
 
     async def deliver(

@@ -36,7 +36,7 @@ class MatcherMetrics:
         )
         self.latency = Histogram(
             "matcher_match_seconds",
-            "Time to find the matches of one event",
+            "Time to find the matches of one event and write its commands",
             buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0),
             registry=r,
         )

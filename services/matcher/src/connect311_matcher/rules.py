@@ -17,17 +17,15 @@ from connect311_contracts.notifications import (
 )
 from connect311_contracts.request import ServiceRequest
 from connect311_contracts.subscriptions import (
-    AreaTarget,
-    CircleTarget,
-    CorridorTarget,
     Subscription,
     SubscriptionFilters,
 )
 from connect311_matcher.grid import SlotArray
-from connect311_matcher.index import SubscriptionIndex, circle_distance_m
+from connect311_matcher.index import SubscriptionIndex, circle_distances_m
 from connect311_matcher.targets import Compiled
 
-_NOTIFICATION_NS = uuid.UUID("6f1b7c2e-3b0e-4c55-9f36-2f5d0b1f7a11")
+NOTIFICATION_NS = uuid.UUID("6f1b7c2e-3b0e-4c55-9f36-2f5d0b1f7a11")
+_NO_FILTERS = SubscriptionFilters()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,62 +101,73 @@ def eligible_slots(index: SubscriptionIndex, slots: SlotArray, event: RequestEve
     return result
 
 
-def find_matches(index: SubscriptionIndex, event: RequestEvent) -> list[Match]:
-    """Every match of one request event, at most one per subscription."""
+Hit = tuple[bytes, Compiled, float | None, str]
+"""One match without models: (recipient key, subscription, distance in metres or None, rule)."""
+
+
+def find_hits(index: SubscriptionIndex, event: RequestEvent) -> list[Hit]:
+    """Every match of one request event, at most one per subscription, as plain tuples.
+
+    Nothing is parsed per match: the rule text comes from what the index holds, and the
+    circles' distances from one vectorized pass (at 1M circles an event matches thousands).
+    """
     if event.backfill:  # history imports never alert
         return []
     r = event.request
-    matches = []
-    for slot in eligible_slots(index, index.circles_at(r.lat, r.long), event):
-        c = index.get(int(slot))
-        sub, away = c.subscription, circle_distance_m(c, r.lat, r.long)
-        matches.append(Match(c, sub, away, circle_rule(sub, away)))
+    hits: list[Hit] = []
+    slots = eligible_slots(index, index.circles_at(r.lat, r.long), event)
+    if len(slots):
+        circles = [index.get(slot) for slot in slots.tolist()]
+        away = circle_distances_m(circles, r.lat, r.long)
+        radii = index.slots.radius_m[slots].tolist()
+        keys = index.recipients(slots)
+        hits = [
+            (key, c, d, circle_rule(radius, c.label, d))
+            for key, c, d, radius in zip(keys, circles, away, radii, strict=True)
+        ]
     for c, d in index.shapes_at(r.lat, r.long):
         if _recent_enough(c, event) and passes_filters(c.filters, event):
-            sub = c.subscription
-            matches.append(Match(c, sub, d, shape_rule(sub, d)))
+            hits.append((index.recipient(c.slot), c, d, shape_rule(c, d)))
     for c in index.citywide():
         if _recent_enough(c, event) and passes_filters(c.filters, event):
-            sub = c.subscription
-            matches.append(Match(c, sub, None, citywide_rule(sub, r)))
+            hits.append((index.recipient(c.slot), c, None, citywide_rule(c.filters, r)))
     # Following a request is the one case where an older request still alerts.
     for c in index.followers(r.service_request_id):
         if passes_filters(c.filters, event, follows=True):
             rule = f"you follow request {r.service_request_id}"
-            matches.append(Match(c, c.subscription, None, rule))
-    return matches
+            hits.append((index.recipient(c.slot), c, None, rule))
+    return hits
+
+
+def find_matches(index: SubscriptionIndex, event: RequestEvent) -> list[Match]:
+    """Every match of one request event, at most one per subscription (with its model)."""
+    return [Match(c, c.subscription, d, rule) for _, c, d, rule in find_hits(index, event)]
 
 
 def _recent_enough(c: Compiled, event: RequestEvent) -> bool:
     return c.confirmed_ts <= news_at(event)
 
 
-def circle_rule(sub: Subscription, away: float) -> str:
+def circle_rule(radius_m: float, label: str | None, away: float) -> str:
     """e.g. 'within 500 m of Home (312 m away)'."""
-    match sub.target:
-        case CircleTarget(radius_m=radius):
-            return f"within {radius:g} m of {sub.label or 'your place'} ({away:.0f} m away)"
-        case _:
-            raise TypeError(f"circle_rule needs a circle, not a {sub.target.kind}")
+    return f"within {radius_m:g} m of {label or 'your place'} ({away:.0f} m away)"
 
 
-def shape_rule(sub: Subscription, distance_m: float | None) -> str:
+def shape_rule(c: Compiled, distance_m: float | None) -> str:
     """e.g. "inside your area 'School zone'" or 'within 100 m of your route (12 m away)'."""
-    label = sub.label
-    match sub.target:
-        case AreaTarget():
-            return f"inside your area '{label}'" if label else "inside your area"
-        case CorridorTarget(width_m=width):
-            route = f"your route '{label}'" if label else "your route"
-            return f"within {width:g} m of {route} ({distance_m or 0:.0f} m away)"
-        case _:
-            raise TypeError(f"shape_rule needs an area or a route, not a {sub.target.kind}")
+    label = c.label
+    if c.kind == "area":
+        return f"inside your area '{label}'" if label else "inside your area"
+    if c.kind == "corridor":
+        route = f"your route '{label}'" if label else "your route"
+        return f"within {c.width_m:g} m of {route} ({distance_m or 0:.0f} m away)"
+    raise TypeError(f"shape_rule needs an area or a route, not a {c.kind}")
 
 
-def citywide_rule(sub: Subscription, r: ServiceRequest) -> str:
+def citywide_rule(filters: SubscriptionFilters | None, r: ServiceRequest) -> str:
     """e.g. 'all Water Resources requests', 'all crime incidents', naming the filter that
     let this request through (a dataset in its own words: a crime is not a request)."""
-    f = sub.filters
+    f = filters or _NO_FILTERS
     if f.agencies:
         what = r.agency_responsible
     elif f.service_codes:
@@ -190,10 +199,19 @@ def grouped_notifications(
         by_recipient.setdefault(recipient_key(match.subscription.email), []).append(match)
     out = []
     for key, group in by_recipient.items():
-        group.sort(key=_primary_first)
-        for start in range(0, len(group), MAX_ALSO_MATCHED + 1):  # absurd counts: split
-            chunk = group[start : start + MAX_ALSO_MATCHED + 1]
-            out.append((chunk, merged_notification(key, chunk, event)))
+        out += recipient_notifications(key, group, event)
+    return out
+
+
+def recipient_notifications(
+    key: str, group: list[Match], event: RequestEvent
+) -> list[tuple[list[Match], SubscriberMatched]]:
+    """The commands for one recipient's matches: primary first, split past MAX_ALSO_MATCHED."""
+    group = sorted(group, key=_primary_first)
+    out = []
+    for start in range(0, len(group), MAX_ALSO_MATCHED + 1):  # absurd counts: split
+        chunk = group[start : start + MAX_ALSO_MATCHED + 1]
+        out.append((chunk, merged_notification(key, chunk, event)))
     return out
 
 
@@ -205,7 +223,7 @@ def merged_notification(key: str, matches: list[Match], event: RequestEvent) -> 
     command = notification(matches[0], event)
     return command.model_copy(
         update={
-            "event_id": str(uuid.uuid5(_NOTIFICATION_NS, f"{event.event_id}/{key}/{ids}")),
+            "event_id": str(uuid.uuid5(NOTIFICATION_NS, f"{event.event_id}/{key}/{ids}")),
             "also": tuple(
                 AlsoMatched(
                     subscription=m.subscription,
@@ -221,7 +239,7 @@ def merged_notification(key: str, matches: list[Match], event: RequestEvent) -> 
 def notification(match: Match, event: RequestEvent) -> SubscriberMatched:
     """The notification command for one match; its id is stable so redelivery can be deduped."""
     sub = match.subscription
-    event_id = uuid.uuid5(_NOTIFICATION_NS, f"{event.event_id}/{sub.subscription_id}")
+    event_id = uuid.uuid5(NOTIFICATION_NS, f"{event.event_id}/{sub.subscription_id}")
     return SubscriberMatched(
         event_id=str(event_id),
         trace_id=event.trace_id,

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import Gauge
@@ -27,18 +28,16 @@ from connect311_bus.kafka import (
     UndecodableMessage,
     consumer_lag,
     decode,
-    encode,
     trace_headers,
 )
 from connect311_bus.logs import header_trace_id, kafka_context, log_context
 from connect311_bus.rewind import Rewind
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
-from connect311_contracts.notifications import recipient_key
 from connect311_contracts.subscriptions import SUBSCRIPTION_CHANGED_ADAPTER
 from connect311_matcher.clients import SERVICE, MatcherClients
+from connect311_matcher.commands import encoded_commands
 from connect311_matcher.index import SubscriptionIndex
 from connect311_matcher.metrics import MatcherMetrics
-from connect311_matcher.rules import find_matches, grouped_notifications
 from connect311_matcher.settings import MatcherSettings
 from connect311_matcher.targets import UnusableGeometry
 
@@ -306,7 +305,7 @@ class Matcher:
         assert self._producer is not None
         started = time.perf_counter()
         try:
-            commands = grouped_notifications(find_matches(self.index, event), event)
+            commands = encoded_commands(self.index, event)
         except Exception as exc:  # one event must not halt its partition: keep it for an operator
             log.exception("matching failed for %s", event.request.service_request_id)
             self.metrics.events_in.labels("dead_lettered").inc()
@@ -314,25 +313,25 @@ class Matcher:
             return []
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.events_in.labels("backfill" if event.backfill else "matched").inc()
+        kinds = Counter(kind for command in commands for kind in command.kinds)
         # Only events that reach someone at INFO: most events match no one.
         log.log(
             logging.INFO if commands else logging.DEBUG,
             "%s for request %s matched %d subscription(s), sent as %d command(s)",
             event.event_type,
             event.request.service_request_id,
-            sum(len(matches) for matches, _ in commands),
+            kinds.total(),
             len(commands),
         )
         futures = []
         topic = self.settings.notifications_topic
-        for matches, command in commands:
-            key = recipient_key(command.subscription.email).encode()
-            headers = trace_headers(command.trace_id or trace_id)
+        headers = trace_headers(trace_id)  # every command carries the event's trace id
+        for command in commands:
             futures.append(
-                await self._producer.send(topic, encode(command), key=key, headers=headers)
+                await self._producer.send(topic, command.value, key=command.key, headers=headers)
             )
-            for match in matches:
-                self.metrics.matches_out.labels(match.compiled.kind).inc()
+        for kind, count in kinds.items():  # counted once per kind, not once per match
+            self.metrics.matches_out.labels(kind).inc(count)
         return futures
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:

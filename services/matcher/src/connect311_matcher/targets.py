@@ -53,6 +53,8 @@ class Compiled:
     cos_r: float = 2.0
     lon_half_deg: float = 0.0
     area: Any = None
+    label: str | None = None  # the rule text needs these two: no parse per match
+    width_m: float = 0.0  # a corridor's width
 
     @property
     def subscription(self) -> Subscription:
@@ -78,6 +80,7 @@ def compile_subscription(slot: int, sub: Subscription) -> Compiled:
         "confirmed_ts": confirmed.timestamp(),
         "filters": f if narrowed else None,
         "follows": followed_request(sub),
+        "label": sub.label,
     }
     match sub.target:
         case CircleTarget() as circle:
@@ -134,4 +137,4 @@ def _corridor(target: CorridorTarget) -> dict[str, Any]:
     """Only a plain box: the segment index does the real work (see segments.py)."""
     lons = [lon for lon, _ in target.coordinates]
     lats = [lat for _, lat in target.coordinates]
-    return {"bbox": (min(lons), min(lats), max(lons), max(lats))}
+    return {"bbox": (min(lons), min(lats), max(lons), max(lats)), "width_m": target.width_m}

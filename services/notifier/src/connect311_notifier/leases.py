@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,6 +42,19 @@ class Leases:
         self.metrics = metrics
         self.channel = channel
         self.wake = wake
+
+    async def run(
+        self, stop: asyncio.Event, send: Callable[[asyncio.Event], Awaitable[None]]
+    ) -> None:
+        """A send loop's life: our own rows back first, then `send` until `stop` while the
+        leases are kept."""
+        await self.recover(self.settings.instance_id)  # ours now, others' past the lease
+        keeping = asyncio.create_task(self.keep(stop), name=f"{self.channel.value}-leases")
+        try:
+            await send(stop)
+        finally:
+            keeping.cancel()
+            await asyncio.gather(keeping, return_exceptions=True)
 
     async def recover(self, instance: str | None) -> None:
         """Ours at once (`instance`), or anyone's past the lease (None)."""

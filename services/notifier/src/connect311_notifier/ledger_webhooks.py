@@ -46,6 +46,8 @@ def _row(email_id: int, status: EmailStatus, error: str | None, **more: Any) -> 
 
 def _put(conn: Connection, subscription_id: str, key: str, now: float, **values: Any) -> None:
     """Update the subscription's state for this URL; a new URL (or none yet) starts afresh."""
+    if values.get("last_error"):
+        values["last_error"] = values["last_error"][:ERROR_CHARS]
     updated = conn.execute(
         webhooks.update()
         .where(w.subscription_id == subscription_id, w.url_key == key)
@@ -77,8 +79,9 @@ class Webhooks:
         ids = sorted({sub for sub, _ in wanted})
         with self.db.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(w.subscription_id, w.url_key, w.verified_at, w.failures, w.disabled_at)
-                .where(w.subscription_id.in_(ids))
+                sa.select(
+                    w.subscription_id, w.url_key, w.verified_at, w.failures, w.disabled_at
+                ).where(w.subscription_id.in_(ids))
             ).all()
         found = {
             (r.subscription_id, r.url_key): HookState(
@@ -126,14 +129,7 @@ class Webhooks:
             )
         with self.db.transaction() as conn:
             conn.execute(step)
-            _put(
-                conn,
-                email.subscription_id,
-                key,
-                now,
-                failures=failures,
-                last_error=error[:ERROR_CHARS],
-            )
+            _put(conn, email.subscription_id, key, now, failures=failures, last_error=error)
 
     def dead(self, email: ClaimedEmail, error: str) -> None:
         """Given up on without it counting against the webhook (already turned off)."""
@@ -149,15 +145,8 @@ class Webhooks:
         owner = command.subscription.email
         with self.db.transaction() as conn:
             conn.execute(_row(email.id, EmailStatus.DEAD, error))
-            _put(
-                conn,
-                email.subscription_id,
-                key,
-                now,
-                failures=failures,
-                last_error=error[:ERROR_CHARS],
-                disabled_at=now,
-            )
+            off = {"failures": failures, "last_error": error, "disabled_at": now}
+            _put(conn, email.subscription_id, key, now, **off)
             conn.execute(
                 emails.insert().values(
                     kind=EmailKind.WEBHOOK_DISABLED.value,

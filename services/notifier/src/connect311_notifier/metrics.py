@@ -84,7 +84,7 @@ class Metrics:
         )
         self.webhooks_failed = Counter(
             "notifier_webhooks_failed",
-            "Webhook attempts that failed, by kind (http_5xx, timeout, connect, refused_target, ...)",
+            "Webhook attempts that failed, by kind (http_5xx, timeout, connect, refused_target...)",
             ["kind"],
             registry=r,
         )

@@ -67,6 +67,23 @@ class Pacer:
         self.next_slot = max(now, self.next_slot) + self.interval
 
 
+async def sleep_until_due(
+    due: float | None, check_s: float, stop: asyncio.Event, wake: asyncio.Event
+) -> None:
+    """Wait until `due` (at most `check_s`), or until stopped or woken by a new row."""
+    timeout = check_s
+    if due is not None:
+        # Never a busy loop: something due may belong to a recipient whose earlier email
+        # another instance is sending right now.
+        timeout = max(IDLE_FLOOR_S, min(timeout, due - time.time()))
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 def lane(email: ClaimedEmail, lanes: int) -> int:
     """Which connection carries this email: the same for every email to one recipient.
 
@@ -115,13 +132,7 @@ class Sender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; the in-flight email is always finished and recorded."""
-        await self.leases.recover(self.settings.instance_id)  # ours now, others' past the lease
-        leases = asyncio.create_task(self.leases.keep(stop), name="leases")
-        try:
-            await self._send_until(stop)
-        finally:
-            leases.cancel()
-            await asyncio.gather(leases, return_exceptions=True)
+        await self.leases.run(stop, self._send_until)
 
     async def _send_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -182,17 +193,7 @@ class Sender:
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await asyncio.to_thread(self.ledger.next_due)
-        timeout = self.settings.digest_check_s
-        if due is not None:
-            # Never a busy loop: something due may belong to a recipient whose earlier email
-            # another instance is sending right now.
-            timeout = max(IDLE_FLOOR_S, min(timeout, due - time.time()))
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await sleep_until_due(due, self.settings.digest_check_s, stop, self.wake)
 
     def render(self, email: ClaimedEmail) -> Message:
         """The message for a claimed email, with its stored Message-ID and the current Date."""

@@ -47,7 +47,7 @@ from connect311_notifier.links import LinkBuilder
 from connect311_notifier.metrics import Metrics
 from connect311_notifier.outcome import DEAD_LETTER_RETRY_S, Outcome, RetryLimits, Step
 from connect311_notifier.policy import Channel
-from connect311_notifier.sender import lane
+from connect311_notifier.sender import lane, sleep_until_due
 from connect311_notifier.settings import NotifierSettings
 from connect311_notifier.webhook_client import WebhookClient
 from connect311_notifier.webhook_outcome import HookResult, judge_hook
@@ -57,7 +57,6 @@ __all__ = ["WebhookSender"]
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 50
-IDLE_FLOOR_S = 0.05
 
 
 def _key(row: ClaimedEmail) -> str | None:
@@ -102,13 +101,7 @@ class WebhookSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; the webhooks in flight are finished and recorded."""
-        await self.leases.recover(self.settings.instance_id)
-        leases = asyncio.create_task(self.leases.keep(stop), name="webhook-leases")
-        try:
-            await self._send_until(stop)
-        finally:
-            leases.cancel()
-            await asyncio.gather(leases, return_exceptions=True)
+        await self.leases.run(stop, self._send_until)
 
     async def _send_until(self, stop: asyncio.Event) -> None:
         lanes = self.settings.webhook_connections
@@ -154,15 +147,7 @@ class WebhookSender:
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await asyncio.to_thread(self.ledger.next_due, Channel.WEBHOOK)
-        timeout = self.settings.digest_check_s
-        if due is not None:
-            timeout = max(IDLE_FLOOR_S, min(timeout, due - time.time()))
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await sleep_until_due(due, self.settings.digest_check_s, stop, self.wake)
 
     async def deliver(self, row: ClaimedEmail) -> bool:
         """One attempt for one webhook, recorded before the next; True when it is finished
@@ -187,9 +172,7 @@ class WebhookSender:
             lang = language(command.subscription.language)
             links = self.links.in_language(lang.code)
             payload = body(Shape(channel.format.value), command, links, self.tz, lang)
-            keys = signing_secrets(
-                self.server_key, row.subscription_id, channel, datetime.now(UTC)
-            )
+            keys = signing_secrets(self.server_key, row.subscription_id, channel, datetime.now(UTC))
         except Exception as exc:  # a bug or impossible data: keep it visible, move on
             log.exception("could not build webhook %d", row.id)
             return await self._give_up(row, f"payload failed: {exc}", "unusable")
@@ -268,16 +251,24 @@ class WebhookSender:
             attempts=row.attempts + 1,
             commands=row.commands,
         )
+        return await self._publish(row, NOTIFICATIONS_DEAD.name, letter, row.recipient_key)
+
+    async def _publish(
+        self,
+        row: ClaimedEmail,
+        topic: str,
+        message: NotificationDeadLettered | SubscriptionBounced,
+        key: str,
+    ) -> bool:
+        """Publish a step's message; False when Kafka did not take it (the row is retried)."""
         try:
-            await self.producer.send_and_wait(
-                NOTIFICATIONS_DEAD.name, encode_message(letter), key=row.recipient_key.encode()
-            )
+            await self.producer.send_and_wait(topic, encode_message(message), key=key.encode())
         except Exception as exc:  # Kafka unavailable: keep the row, try the whole step later
-            log.warning("could not publish dead letter for webhook %d: %s", row.id, exc)
+            log.warning("could not publish to %s for webhook %d: %s", topic, row.id, exc)
             await asyncio.to_thread(
                 self.ledger.mark_retry,
                 row.id,
-                f"dead letter not published: {exc}",
+                f"not published to {topic}: {exc}",
                 time.time() + DEAD_LETTER_RETRY_S,
             )
             return False
@@ -309,20 +300,7 @@ class WebhookSender:
             disable=True,
             channel="webhook",
         )
-        try:
-            await self.producer.send_and_wait(
-                SUBSCRIPTION_FEEDBACK.name,
-                encode_message(event),
-                key=row.subscription_id.encode(),
-            )
-        except Exception as exc:
-            log.warning("could not publish the turned-off webhook %d: %s", row.id, exc)
-            await asyncio.to_thread(
-                self.ledger.mark_retry,
-                row.id,
-                f"turn-off not published: {exc}",
-                time.time() + DEAD_LETTER_RETRY_S,
-            )
+        if not await self._publish(row, SUBSCRIPTION_FEEDBACK.name, event, row.subscription_id):
             return False
         await asyncio.to_thread(
             self.ledger.webhooks.turn_off, row, key, reason, failures, why, time.time()

@@ -13,8 +13,8 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from connect311_contracts.subscriptions import Subscription
-from connect311_contracts.webhooks import WebhookChannel
 from connect311_contracts.tokens import InvalidToken
+from connect311_contracts.webhooks import WebhookChannel
 from connect311_map_api.api.models import (
     Accepted,
     ManageAction,
@@ -80,7 +80,9 @@ _LINK_REASONS = {
         429: {"description": "Too many sign-ups; see Retry-After"},
     },
 )
-async def sign_up(body: SignupBody, request: Request, ctx: Ctx) -> dict[str, Any]:
+async def sign_up(
+    body: SignupBody, request: Request, response: Response, ctx: Ctx
+) -> dict[str, Any]:
     """Create a pending subscription and send a confirmation email.
 
     The answer is the same whether or not the address already has subscriptions. With a
@@ -116,6 +118,8 @@ async def sign_up(body: SignupBody, request: Request, ctx: Ctx) -> dict[str, Any
         ctx.metrics.signups.labels("invalid").inc()
         raise unprocessable(str(exc)) from exc
     ctx.metrics.signups.labels("accepted").inc()
+    if issued:
+        response.headers["Cache-Control"] = "no-store"  # it carries a secret
     return {"message": _(ACCEPTED), "webhook": asdict(issued) if issued else None}
 
 
@@ -317,7 +321,9 @@ async def manage_list(token: Token, ctx: Ctx) -> Any:
         403: {"description": "Not this link's subscription, or it has no webhook"},
     },
 )
-async def rotate_webhook_secret(token: Token, body: WebhookRotate, ctx: Ctx) -> Any:
+async def rotate_webhook_secret(
+    token: Token, body: WebhookRotate, response: Response, ctx: Ctx
+) -> Any:
     """Replace the webhook's secret; the old one keeps signing beside it for 24 hours.
 
     Also turns a webhook the notifier turned off back on (verified afresh before its next
@@ -329,6 +335,7 @@ async def rotate_webhook_secret(token: Token, body: WebhookRotate, ctx: Ctx) -> 
         return JSONResponse({"detail": str(exc)}, status_code=400)
     except NotAllowed as exc:
         return JSONResponse({"detail": str(exc)}, status_code=403)
+    response.headers["Cache-Control"] = "no-store"
     return asdict(issued)
 
 

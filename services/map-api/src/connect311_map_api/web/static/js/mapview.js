@@ -49,7 +49,8 @@
     var viewChosen = Boolean(options.focusPending);
     var cluster = L.markerClusterGroup({
       maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true,
-      iconCreateFunction: clusterIcon, animate: !still
+      iconCreateFunction: clusterIcon, animate: !still,
+      chunkProgress: function (done, total) { chunking = done < total; if (!chunking && paintDue) markPainted(); }
     });
     var grid = L.layerGroup();
     var markers = {}; // service_request_id -> marker in the cluster group
@@ -284,11 +285,22 @@
         element.setAttribute("data-state", "ready");
         element.setAttribute("data-loads", String(loads));
         element.setAttribute("data-load-ms", String(Math.round(performance.now() - started)));
+        markPainted();
       }).catch(function (err) {
         if (err.name === "AbortError") return;
         element.setAttribute("data-state", "error");
         status(_("Could not load requests: %(reason)s", { reason: err.message }));
       });
+    }
+
+    /** For the paint benchmark (bench/map_paint.py): a Performance API mark once the frame
+        showing this view's markers is drawn, i.e. after MarkerCluster's last chunk of markers
+        (chunkedLoading) and the next frame. */
+    var chunking = false, paintDue = false;
+    function markPainted() {
+      paintDue = chunking;
+      if (chunking || !window.performance || !performance.mark) return;
+      requestAnimationFrame(function () { setTimeout(function () { performance.mark("c311:painted"); }, 0); });
     }
 
     function scheduleLoad() {

@@ -1,0 +1,340 @@
+"""Map paint benchmark: real headless Chromium times the map's first view, a pan and a zoom.
+
+    uv run python bench/map_paint.py                  # 1M requests, 20 repetitions per row
+    uv run python bench/map_paint.py --quick          # 5k requests, 3 repetitions (CI smoke)
+
+Seeds the synthetic city of bench/map_api.py into SQLite, starts the map API (one uvicorn
+worker, no Kafka; bench/map_tiles.py starts it) and times the map page (`/`) in Debian's
+headless Chromium (tests/e2e/web/conftest.py: same binary and flags) with the Performance
+API inside the page:
+- first view: navigation start -> the map's `c311:painted` mark (mapview.js sets it on the
+  frame after a view's markers or groups are drawn, MarkerCluster's chunks included);
+- pan (a mouse drag of 400 x 250 px, held still before release, so no inertia), zoom in and
+  zoom out (the map's + and - buttons): the `pointerup` event's timestamp -> the next
+  `c311:painted` mark. That includes Leaflet's 250 ms zoom animation and the map's 150 ms
+  wait after a move (a drag's burst of moves loads once); "load" is the map's own part,
+  from asking the tiles to drawing them (`data-load-ms`).
+Rows: empty browser cache (a new browser context per repetition) or warm (one context,
+visited once before timing), the API with its tile cache off (every tile rendered from the
+database) or on (the default max-age), directly or through nginx with
+deploy/nginx/map-api.conf (when installed). The first view is a street view at --zoom
+centred on the city (MAP_API_MAP_CENTER_*). Base-map tiles come from a local server (a
+blank PNG, cached a day), so only the map's own data is timed. The per-client read limit is
+off (every repetition is 127.0.0.1). Targets (issue 15): first view <= 1 s, pan/zoom
+<= 300 ms. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine_info import machine
+from map_api import CITY, percentiles  # the other map benches' synthetic city
+from map_tiles import (  # the same server and proxy set-up
+    seeded_database,
+    start_nginx,
+    start_server,
+    stop,
+)
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from connect311_local.broker import free_port
+from connect311_map_api.settings import MapApiSettings
+from tests.e2e.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.web.tiles import tile_png
+
+FIRST_VIEW_TARGET_MS = 1000.0
+REPAINT_TARGET_MS = 300.0
+VIEWPORT = {"width": 1440, "height": 900}
+PAN_PX = (400, 250)
+WAIT_MS = 30_000  # one step that has not painted by then counts as failed
+ACTIONS = ("pan", "zoom in", "zoom out")
+
+# Every pointer release stamps a mark in the page's own clock (capture phase: before
+# Leaflet sees the event), so an action is timed from when the person let go.
+ACTION_MARKS = """
+addEventListener("pointerup", function (e) {
+  performance.mark("bench:action", { startTime: e.timeStamp });
+}, true);
+"""
+PAINTED = "performance.getEntriesByName('c311:painted')"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration: where the page comes from and what the browser has cached."""
+
+    key: str
+    title: str
+    server: str  # "cold" (tile cache off), "warm" (default tile cache) or "proxy" (nginx)
+    warm_browser: bool
+
+
+ROWS = (
+    Row("cold", "direct, empty browser cache, API tile cache off", "cold", False),
+    Row("server-warm", "direct, empty browser cache, API tile cache on", "warm", False),
+    Row("browser-warm", "direct, warm browser cache", "warm", True),
+    Row("proxy", "via nginx, empty browser cache, proxy cache warm", "proxy", False),
+    Row("proxy-browser-warm", "via nginx, warm browser cache", "proxy", True),
+)
+
+
+@dataclass
+class Figures:
+    """Milliseconds per step over the repetitions of one row."""
+
+    first: list[float] = field(default_factory=list)
+    repaint: dict[str, list[float]] = field(default_factory=lambda: {a: [] for a in ACTIONS})
+    load: dict[str, list[float]] = field(default_factory=lambda: {a: [] for a in ACTIONS})
+    failed: int = 0
+    icons: int = 0  # markers and groups on screen at the first view (the last repetition)
+
+
+class _BaseMapTile(BaseHTTPRequestHandler):
+    """The same blank base-map tile for every path, cached a day like a real tile server's."""
+
+    def do_GET(self) -> None:  # http.server's name
+        body = tile_png()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "public, max-age=86400")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # the base's names
+        return
+
+
+@contextmanager
+def base_map_server() -> Iterator[str]:
+    """A local base-map tile server in a thread; yields its `{z}/{x}/{y}` URL template."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _BaseMapTile)
+    thread = threading.Thread(target=server.serve_forever, name="base-map", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/tiles/{{z}}/{{x}}/{{y}}.png"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def painted_count(page: Page) -> int:
+    return int(page.evaluate(f"{PAINTED}.length"))
+
+
+def wait_painted(page: Page, before: int) -> float:
+    """Wait for the next `c311:painted` mark; its time (ms since navigation start)."""
+    page.wait_for_function(f"n => {PAINTED}.length > n", arg=before, timeout=WAIT_MS)
+    return float(page.evaluate(f"{PAINTED}[{before}].startTime"))
+
+
+def load_ms(page: Page) -> float:
+    return float(page.locator("#map").get_attribute("data-load-ms") or "nan")
+
+
+def act(page: Page, action: str) -> tuple[float, float]:
+    """Do one action as a person would; (action -> repainted, the map's load) in ms."""
+    before = painted_count(page)
+    page.evaluate("performance.clearMarks('bench:action')")
+    box = page.locator("#map").bounding_box()
+    assert box is not None, "the map has no box"
+    if action == "pan":
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - PAN_PX[0], y - PAN_PX[1], steps=12)
+        page.wait_for_timeout(100)  # held still: Leaflet adds no inertia after the release
+        page.mouse.up()
+    else:
+        button = "in" if action == "zoom in" else "out"
+        page.locator(f".leaflet-control-zoom-{button}").click()
+    painted = wait_painted(page, before)
+    acted = float(page.evaluate("performance.getEntriesByName('bench:action').pop().startTime"))
+    return painted - acted, load_ms(page)
+
+
+def visit(context: BrowserContext, url: str, figures: Figures | None) -> None:
+    """Open the map, wait for its first view, then pan, zoom in and zoom out."""
+    page = context.new_page()
+    try:
+        page.goto(url)
+        first = wait_painted(page, 0)
+        icons = page.locator("#map .leaflet-marker-icon").count()
+        repaints = [act(page, action) for action in ACTIONS]
+    finally:
+        page.close()
+    if figures is not None:
+        figures.first.append(first)
+        figures.icons = icons
+        for action, (repaint, load) in zip(ACTIONS, repaints, strict=True):
+            figures.repaint[action].append(repaint)
+            figures.load[action].append(load)
+
+
+def new_context(browser: Browser) -> BrowserContext:
+    """A browser profile of its own (its own HTTP cache) whose pages mark pointer releases."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(ACTION_MARKS)
+    return context
+
+
+def run_row(browser: Browser, row: Row, url: str, reps: int) -> Figures:
+    """`reps` timed visits; a warm row visits once untimed first, in the same context."""
+    figures = Figures()
+    warm = new_context(browser) if row.warm_browser else None
+    if warm is not None:
+        visit(warm, url, None)
+    try:
+        for _ in range(reps):
+            context = warm or new_context(browser)
+            try:
+                visit(context, url, figures)
+            except Exception as exc:  # a step that never painted: counted, said, run goes on
+                figures.failed += 1
+                print(f"  {row.key}: a repetition failed: {str(exc).splitlines()[0]}")
+            finally:
+                if warm is None:
+                    context.close()
+    finally:
+        if warm is not None:
+            warm.close()
+    return figures
+
+
+def show(samples: list[float]) -> str:
+    if not samples:
+        return f"{'-':>13}"
+    p50, p95 = percentiles(samples)
+    return f"{p50:>6.0f}/{p95:>6.0f}"
+
+
+def report(row: Row, figures: Figures) -> None:
+    cells = [show(figures.first)] + [show(figures.repaint[a]) for a in ACTIONS]
+    loads = " ".join(show(figures.load[a]) for a in ACTIONS)
+    print(
+        f"{row.key:<19} {'  '.join(cells)}   load {loads}  icons {figures.icons:>4}"
+        f"  n={len(figures.first)} failed={figures.failed}",
+        flush=True,
+    )
+
+
+def verdict(results: dict[str, Figures]) -> None:
+    """Which rows meet the targets (p95 of every repetition)."""
+    for key, figures in results.items():
+        if not figures.first:
+            continue
+        first95 = percentiles(figures.first)[1]
+        worst = max(percentiles(figures.repaint[a])[1] for a in ACTIONS if figures.repaint[a])
+        print(
+            f"{key}: first view p95 {first95:.0f} ms "
+            f"({'meets' if first95 <= FIRST_VIEW_TARGET_MS else 'misses'} <= "
+            f"{FIRST_VIEW_TARGET_MS:.0f}); slowest pan/zoom p95 {worst:.0f} ms "
+            f"({'meets' if worst <= REPAINT_TARGET_MS else 'misses'} <= {REPAINT_TARGET_MS:.0f})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeded", type=int, default=1_000_000, help="requests stored")
+    parser.add_argument("--reps", type=int, default=20, help="timed repetitions per row")
+    parser.add_argument("--zoom", type=int, default=16, help="zoom of the first view")
+    parser.add_argument(
+        "--rows", default=",".join(r.key for r in ROWS), help="rows to run, comma-separated"
+    )
+    parser.add_argument("--quick", action="store_true", help="5k requests, 3 repetitions")
+    parser.add_argument("--screenshot", type=Path, help="save the first view here (PNG)")
+    parser.add_argument("--db", type=Path, help="SQLite file to keep the seeded city in (reused)")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeded, args.reps = min(args.seeded, 5_000), min(args.reps, 3)
+    rows = [r for r in ROWS if r.key in args.rows.split(",")]
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing: run scripts/install-system-packages.sh")
+    print(f"machine: {machine()}; browser and 1 uvicorn worker on the same cores")
+    with tempfile.TemporaryDirectory() as name, base_map_server() as tile_url:
+        tmp = Path(name)
+        db_url = seeded_database(args.db or tmp / "paint.db", args.seeded)
+        page_env = {
+            "MAP_API_TILE_URL": tile_url,
+            "MAP_API_MAP_CENTER_LAT": str((CITY.min_lat + CITY.max_lat) / 2),
+            "MAP_API_MAP_CENTER_LONG": str((CITY.min_long + CITY.max_long) / 2),
+            "MAP_API_MAP_ZOOM": str(args.zoom),
+        }
+        max_age = int(MapApiSettings.model_fields["tile_max_age_s"].default)
+        servers: dict[str, Any] = {}
+        try:
+            urls = {}
+            for kind, age in (("cold", 0), ("warm", max_age)):
+                if any(r.server == kind or (kind == "warm" and r.server == "proxy") for r in rows):
+                    port = free_port()
+                    servers[kind] = start_server(db_url, port, age, page_env)
+                    urls[kind] = f"http://127.0.0.1:{port}/"
+            if any(r.server == "proxy" for r in rows):
+                proxy_port = free_port()
+                warm_port = int(urls["warm"].rsplit(":", 1)[1].strip("/"))
+                servers["proxy"] = start_nginx(tmp, warm_port, proxy_port)
+                if servers["proxy"] is None:
+                    print("nginx is not installed (scripts/install-system-packages.sh): no proxy")
+                    rows = [r for r in rows if r.server != "proxy"]
+                else:
+                    urls["proxy"] = f"http://127.0.0.1:{proxy_port}/"
+            results = measure(rows, urls, args)
+        finally:
+            for process in servers.values():
+                stop(process)
+    verdict(results)
+
+
+def measure(rows: list[Row], urls: dict[str, str], args: argparse.Namespace) -> dict[str, Figures]:
+    """Every row in one browser: the table as it goes."""
+    print(
+        f"\nfirst view: street view at zoom {args.zoom}, viewport {VIEWPORT['width']}x"
+        f"{VIEWPORT['height']}; {args.reps} repetitions per row; ms p50/p95; read limit off"
+    )
+    print(f"{'row':<19} {'first view':>13}  {'pan':>13}  {'zoom in':>13}  {'zoom out':>13}   "
+          f"(of which the map's load: pan, zoom in, zoom out)")  # fmt: skip
+    results: dict[str, Figures] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for row in rows:
+                started = time.perf_counter()
+                url = urls[row.server]
+                results[row.key] = figures = run_row(browser, row, url, args.reps)
+                report(row, figures)
+                if args.screenshot and row is rows[0]:
+                    screenshot(browser, url, args.screenshot)
+                print(f"  ({row.title}; {time.perf_counter() - started:.0f} s)", flush=True)
+        finally:
+            browser.close()
+    return results
+
+
+def screenshot(browser: Browser, url: str, path: Path) -> None:
+    """What a person sees at the first view."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        wait_painted(page, 0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path))
+    finally:
+        context.close()
+
+
+if __name__ == "__main__":
+    main()
