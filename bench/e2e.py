@@ -46,16 +46,22 @@ TOKEN = "bench-token"
 AGENCY = "Bench Works"
 CONFIRM = re.compile(r"https?://\S+/api/subscriptions/confirm\?token=[\w.\-]+")
 TAG = re.compile(r"benchreq-(\d+)")
-# What the services read: their `run --log-level` option (there is no LOG_LEVEL variable).
-# The ingestor has no such option (it logs at INFO): said so beside the figures.
+# What the services read: a `--log-level` option (there is no LOG_LEVEL variable). The map
+# API, matcher and notifier take it after `run`; the ingestor before its command (one option
+# for every command: `connect311-ingestor --log-level warning run`).
 QUIET = ("--log-level", "warning")
 LEVELLED = {"map-api", "matcher", "notifier"}
 DRAIN_QUIET_S = 2.0
 
 
 def quiet(spec: ProcessSpec) -> ProcessSpec:
-    """The spec with WARNING logging, for the services that take a level."""
-    return replace(spec, argv=(*spec.argv, *QUIET)) if spec.name in LEVELLED else spec
+    """The spec with WARNING logging, the option where each service reads it."""
+    if spec.name in LEVELLED:
+        return replace(spec, argv=(*spec.argv, *QUIET))
+    if spec.name == "ingestor":
+        program, *command = spec.argv
+        return replace(spec, argv=(program, *QUIET, *command))
+    return spec
 
 
 class Recorder:
@@ -191,6 +197,7 @@ def run_rate(
         "p50": statistics.median(latencies) if latencies else math.nan,
         "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else math.nan,
         "next": number,
+        "load": os.getloadavg()[0],  # at the end of the stage, before draining
         "drain_s": drain(recorder),
     }
 
@@ -226,6 +233,7 @@ def backfill(ports: LocalPorts, state: Path, rows: int, env: dict[str, str]) -> 
     subprocess.run(
         [
             str(Path(sys.executable).parent / "connect311-ingestor"),
+            *QUIET,
             "import",
             str(path),
             "--profile",
@@ -299,15 +307,16 @@ def main() -> None:
         finally:
             supervisor.stop_all()
             smtp.stop()
-    print("\nlogs: map API, matcher, notifier at WARNING (--log-level); the ingestor at INFO")
+    print("\nlogs: every service at WARNING (--log-level); load at the end: " + machine())
     print(
         f"{'target/s':>9} {'achieved/s':>11} {'emailed/sent':>14} {'p50 s':>7} {'p99 s':>7}"
-        "  (percentiles over every request sent; inf: over 1 % never arrived)"
+        f" {'load':>5}  (percentiles over every request sent; inf: over 1 % never arrived)"
     )
     for r in results:
         emailed = f"{r['delivered']}/{r['sent']}"
         print(
             f"{r['rate']:>9} {r['achieved']:>11.0f} {emailed:>14} {r['p50']:>7.3f} {r['p99']:>7.3f}"
+            f" {r['load']:>5.1f}"
         )
     sustained = [
         r["rate"]

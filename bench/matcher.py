@@ -1,17 +1,25 @@
-"""Matcher benchmark: the matcher core against the ways one would do it without it.
+"""Matcher benchmark: the path the service runs per event, against PostGIS, in one run.
 
-For each size (circles with radii 100 m-5 km in a 40 x 40 km city box, plus 1 % areas with
-holes and 1 % corridors), print build time, memory, events/s and matches/s of:
-- core:     the matcher's index (cover grid + R-tree for shapes) and vectorized rules;
-- rtree:    the naive design: an R-tree of circle boxes, then an exact check per candidate;
-- numpy:    brute force, every circle checked for every event;
-- postgis:  PostgreSQL + PostGIS, one `ST_DWithin` query per event with a GiST index.
-Baselines run on a sample of the events; every method's circle matches must agree on it.
-With --process, also run the whole matcher process (consume, match, produce) on a private
-local broker with 100k subscriptions and report events/s.
+For each size and workload, every design handles the same request events, in turns (A B C D
+A B C D ...) so a busy machine weighs on each alike, keeping its per-event output:
+- new:      what the service runs (commands.encoded_commands): decode the event, match, write
+            each notification command's Kafka key and JSON value;
+- today:    the design before issue 15 (a Match and a Subscription model per hit, a
+            SubscriberMatched per command, encode), on a tenth of the events;
+- lookup:   the index lookup alone (what earlier figures timed), for scale;
+- postgis:  PostgreSQL + PostGIS returning the same fields per match (subscription,
+            distance, radius or width, label): one prepared query per event, GiST indexes.
+Workloads: dense (one 40 x 40 km city, circles 100 m-5 km, 1 % areas with holes, 1 %
+corridors: ~1.7 % of circles match each event) and sparse (10k subscriptions per city box,
+radii 100 m-1 km: a handful of matches per event at every size). One email per subscription.
+Every design must name the same subscriptions per event (checked; 1 cm edge cases excepted).
+With --lookup, also the index lookup against an R-tree and brute force; with --process, the
+whole matcher process (consume, match, produce) on a private local broker.
 
     uv run python bench/matcher.py                 # 10k and 100k subscriptions
     uv run python bench/matcher.py --million       # also 1M (slow to build: minutes)
+    uv run python bench/matcher.py --quick         # CI: 2,000 subscriptions, 40 events
+    uv run python bench/matcher.py --lookup        # also the lookup-only comparison
     uv run python bench/matcher.py --process       # also the whole process on the broker
 """
 
@@ -511,7 +519,7 @@ def path_postgis(db: Any, max_radius: float, max_width: float) -> Design:
     return Design("postgis", one, digest)
 
 
-def load_postgis(db: Any, w: Workload, subs: list[Subscription]) -> float:
+def load_postgis(db: Any, w: Workload, labels: list[str | None]) -> float:
     """Circles and shapes (areas as polygons, corridors as lines) with GiST indexes; seconds."""
     t = time.perf_counter()
     db.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -522,12 +530,10 @@ def load_postgis(db: Any, w: Workload, subs: list[Subscription]) -> float:
     n_circles = len(w.lat)
     with db.cursor().copy("COPY circles (id, geog, radius_m, label) FROM STDIN") as copy:
         for i, (a, o, r) in enumerate(zip(w.lat, w.lon, w.radius, strict=True)):
-            copy.write_row(
-                (i, f"SRID=4326;POINT({float(o)!r} {float(a)!r})", float(r), subs[i].label)
-            )
+            copy.write_row((i, f"SRID=4326;POINT({float(o)!r} {float(a)!r})", float(r), labels[i]))
     with db.cursor().copy("COPY shapes (id, geog, width_m, label) FROM STDIN") as copy:
         for i, shape in enumerate(w.shapes, start=n_circles):
-            copy.write_row((i, _shape_wkt(shape), float(shape.get("width_m", 0.0)), subs[i].label))
+            copy.write_row((i, _shape_wkt(shape), float(shape.get("width_m", 0.0)), labels[i]))
     db.execute("CREATE INDEX ON circles USING gist (geog)")
     db.execute("CREATE INDEX ON shapes USING gist (geog)")
     db.execute("ANALYZE circles")
@@ -593,11 +599,14 @@ def compare_paths(
             print(f"    {i + 1:,} indexed", flush=True)
     index.rebuild_now()
     print(f"  index loaded and grid built in {time.perf_counter() - t:.1f} s", flush=True)
+    labels = [sub.label for sub in subs]
+    del subs  # the service holds no models: their objects would weigh on every GC pass
+    gc.collect()
     values = event_values(w, seed)
     designs = [path_new(index), path_today(index), path_lookup(index)]
     with postgis_database(args.no_postgis) as (db, why):
         if db is not None:
-            built = load_postgis(db, w, subs)
+            built = load_postgis(db, w, labels)
             print(f"  postgis loaded and indexed in {built:.1f} s", flush=True)
             max_width = max((float(s.get("width_m", 0.0)) for s in w.shapes), default=0.0)
             designs.append(path_postgis(db, float(w.radius.max()), max_width))
@@ -618,7 +627,7 @@ def compare_paths(
             f"  new vs {run.method} on {len(both)} events: {verdict}"
             f" ({diff} differences, {edge} of them within 1 cm of a circle's edge)"
         )
-    del index, subs
+    del index
     gc.collect()
     return [(label, n, run) for run in runs]
 

@@ -24,6 +24,7 @@ from tests.e2e.web.tiles import add_tile_route
 
 TEST_ZOOM = 14
 SECRET = "web-tests-only-secret"
+WEBHOOK_ALLOW = "127.0.0.1:*"
 
 
 @dataclass
@@ -76,6 +77,8 @@ def web_settings(database_url: str, tile_url: str, **overrides: Any) -> MapApiSe
         "map_center_long": CENTER_LONG,
         "rate_limit_ip": "1000/minute",
         "rate_limit_email": "1000/minute",
+        # Webhook receivers on loopback, as in tests and on-premise (issue 19): http, any port.
+        "webhook_allow": [WEBHOOK_ALLOW],
     }
     return MapApiSettings(**(values | overrides))
 

@@ -132,6 +132,7 @@ def test_alert_me_area(page: Page) -> None:
         ("api docs", "/docs", ".swagger-ui, redoc, #docs"),
         ("404", "/no-such-page", "h1, body"),
         ("accessibility statement", "/accessibility", "h1"),
+        ("webhooks help", "/webhooks", "#verify-code"),
         ("map in Spanish", "/?lang=es", "#map[data-state=ready]"),
         ("track in Spanish: found", f"/track?id={TIMELINE_ID}&lang=es", "#track-title"),
     ],

@@ -1,7 +1,8 @@
 """bench/e2e.py --quick (issue 15): the whole stack, one short stage, figures printed only.
 
 Asserted: the run completes, every request sent was emailed once, and the services were
-started with the log level they actually read (not a LOG_LEVEL variable nobody reads).
+started with the log level they actually read (not a LOG_LEVEL variable nobody reads), the
+ingestor's included.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def test_services_get_the_level_option_they_read() -> None:
     specs = [module.quiet(s) for s in service_specs(LocalPorts.free(), ROOT / "var")]
     levelled = {s.name for s in specs if s.argv[-2:] == ("--log-level", "warning")}
     assert levelled == {"map-api", "matcher", "notifier"}
+    # The ingestor reads it before its command (one option for all of them).
+    [ingestor] = [s for s in specs if s.name == "ingestor"]
+    assert ingestor.argv[1:] == ("--log-level", "warning", "run")
     assert all("LOG_LEVEL" not in s.env for s in specs)
 
 

@@ -269,6 +269,11 @@ def build_router(settings: Any) -> APIRouter:
             extra={"axeCore": AXE_CORE_VERSION, "contact": contact},
         )
 
+    @router.get("/webhooks", response_class=HTMLResponse)
+    def webhooks_page(request: Request) -> HTMLResponse:
+        """Alerts by webhook for the people signing up: headers, how to check a signature."""
+        return render(request, "webhooks.html", page="webhooks", title=N_("Alerts by webhook"))
+
     @router.get("/subscriptions/confirmed", response_class=HTMLResponse)
     def confirmed_page(request: Request, error: str | None = None) -> HTMLResponse:
         """Shown after a subscriber follows the confirmation link; names the alert."""

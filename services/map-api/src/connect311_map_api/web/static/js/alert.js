@@ -1,5 +1,6 @@
 /* "Alert me": pick a point and radius (live circle preview) or draw an area, see how many
-   alerts it would have sent, enter an email, and get the confirmation message. */
+   alerts it would have sent, choose email and/or a webhook, enter an email, and get the
+   confirmation message (and, with a webhook, its signing secret, shown this once). */
 (function () {
   "use strict";
   var C = window.C311;
@@ -143,6 +144,23 @@
       }, 300);
     }
 
+    /** "email", "webhook" or "both": how the person wants to be told. */
+    function channel() {
+      var chosen = form.querySelector("input[name=alert-channel]:checked");
+      return chosen ? chosen.value : "email";
+    }
+
+    /** The webhook URL field's own error (the server decides; its reason is shown there). */
+    var hookUrl = byId("alert-webhook-url");
+    var hookError = byId("alert-webhook-error");
+    function webhookError(text) {
+      hookError.textContent = text || "";
+      if (text) {
+        hookUrl.setAttribute("aria-invalid", "true");
+        hookUrl.focus();
+      } else hookUrl.removeAttribute("aria-invalid");
+    }
+
     function setMode(mode) {
       state.mode = mode;
       byId("alert-circle-controls").hidden = mode !== "circle";
@@ -216,12 +234,17 @@
       input.addEventListener("change", schedulePreview);
     });
     byId("alert-overdue").addEventListener("change", schedulePreview);
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=alert-channel]"), function (input) {
+      input.addEventListener("change", function () { byId("alert-webhook").hidden = channel() === "email"; });
+    });
     radiusOut.textContent = formatRadius(radiusM());
     radius.setAttribute("aria-valuetext", formatRadius(radiusM()));
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       message.className = "message";
+      webhookError("");
+      C.clear(byId("alert-secret")); // a secret is shown once: a new sign-up hides the last
       var t = target();
       var email = byId("alert-email");
       if (!t) {
@@ -253,6 +276,17 @@
         label: byId("alert-label").value.trim() || null,
         language: C.lang // the confirmation and the alerts are written in the page's language
       };
+      var told = channel();
+      if (told !== "email") {
+        if (!hookUrl.value.trim()) {
+          message.textContent = _("Could not sign up: see the webhook URL.");
+          message.classList.add("error");
+          webhookError(_("Enter the URL alerts are posted to."));
+          return;
+        }
+        payload.webhook = { url: hookUrl.value.trim(), format: byId("alert-webhook-format").value };
+        payload.email_alerts = told === "both";
+      }
       var button = byId("alert-submit");
       button.disabled = true;
       message.textContent = _("Sending…");
@@ -260,8 +294,20 @@
         .then(function (body) {
           message.textContent = (body && body.message) || _("Check your inbox: we sent a link to confirm your alert.");
           message.classList.add("success");
+          if (body && body.webhook && body.webhook.secret) {
+            var box = C.secretBox(body.webhook.secret, "alert");
+            byId("alert-secret").appendChild(box);
+            box.focus(); // it is shown only now: take the reader to it
+          }
         })
         .catch(function (err) {
+          // The server's reason about the webhook goes next to its field.
+          if (told !== "email" && err.status === 422 && /webhook/i.test(err.message)) {
+            message.textContent = _("Could not sign up: see the webhook URL.");
+            message.classList.add("error");
+            webhookError(err.message);
+            return;
+          }
           message.textContent = _("Could not sign up: %(reason)s", { reason: err.message });
           message.classList.add("error");
         })

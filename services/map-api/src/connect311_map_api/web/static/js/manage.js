@@ -1,6 +1,7 @@
 /* Manage my alerts: list one person's alerts (by the signed token in their email link);
    change how often they arrive, the place (small map or address search), the radius and the
-   filters; pause and resume; delete.
+   filters; pause and resume; delete; see how each alert is told (email, webhook) and give a
+   webhook a new signing secret, which also turns a turned-off one back on (issue 19).
    Every change answers with the new list, which is drawn again. */
 (function () {
   "use strict";
@@ -15,6 +16,8 @@
   var url = "/api/subscriptions/manage" + C.query({ token: token });
   var feedsUrl = "/api/subscriptions/feeds" + C.query({ token: token });
   var feedUrls = {}; // subscription id -> its private Atom feed URL (issue 19)
+  var rotateUrl = "/api/subscriptions/webhook/rotate" + C.query({ token: token });
+  var freshSecret = null; // {id, secret}: a new webhook secret, shown in the next drawing only
   var categories = [];
   var agencies = [];
 
@@ -42,10 +45,10 @@
     }
   }
 
-  function statusText(status) {
+  function statusText(status, emails) {
     return {
       pending: _("waiting for you to confirm (see the email we sent)"),
-      active: _("active: emails are on"),
+      active: emails ? _("active: emails are on") : _("active: alerts go to the webhook only"),
       unsubscribed: _("paused: no emails until you resume"),
       disabled: _("stopped: emails to you could not be delivered (sign up again with an address that works)")
     }[status] || _("unknown");
@@ -203,6 +206,47 @@
     ]);
   }
 
+  function channelsText(sub) {
+    if (!sub.webhook) return _("Told by: email");
+    return sub.email_alerts === false ? _("Told by: webhook only") : _("Told by: email and webhook");
+  }
+
+  /** The alert's webhook: its host only (a Slack or Teams URL is itself a secret), its
+      format and state, and the button that makes a new secret (and turns it back on). */
+  function webhookBox(sub, key) {
+    var hook = sub.webhook;
+    var on = hook.enabled !== false;
+    var button = C.el("button", { type: "button", className: "secondary", "aria-describedby": "hook-hint-" + key,
+      text: on ? _("Rotate the secret") : _("Turn the webhook back on") });
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      C.fetchJSON(rotateUrl, { json: { subscription_id: sub.subscription_id } }).then(function (issued) {
+        freshSecret = { id: sub.subscription_id, secret: issued.secret };
+        return C.fetchJSON(url).then(function (body) {
+          render(body);
+          say(on ? _("New secret made: the old one keeps signing beside it for 24 hours.")
+            : _("The webhook is back on, with a new secret. It is checked again before its next alert."), "success");
+          var box = document.getElementById("secret-" + key + "-box");
+          if (box) box.focus(); // shown only now: take the reader to it
+        });
+      }).catch(function (err) {
+        button.disabled = false;
+        say(_("Could not make a new secret: %(reason)s", { reason: err.message }), "error");
+      });
+    });
+    var box = C.el("div", { className: "webhook-box stack", "data-webhook": on ? "on" : "off" }, [
+      C.el("p", { text: _("Webhook: %(host)s (%(format)s)", { host: C.webhookHost(hook.url), format: C.webhookFormatName(hook.format) }) }),
+      C.el("p", { className: on ? "muted" : "status-paused",
+        text: on ? _("Webhook on.") : _("Webhook turned off: deliveries kept failing (or the receiver answered 410 Gone). Fix the receiver, then turn it back on.") }),
+      C.el("p", { className: "hint", id: "hook-hint-" + key,
+        text: on ? _("A new secret replaces this one; the old one keeps signing beside it for 24 hours, so your receiver can switch.")
+          : _("Turning it back on makes a new secret (shown once).") }),
+      C.el("div", { className: "buttons" }, [button])
+    ]);
+    if (freshSecret && freshSecret.id === sub.subscription_id) box.appendChild(C.secretBox(freshSecret.secret, key));
+    return box;
+  }
+
   function item(sub) {
     var id = sub.subscription_id;
     var key = id.replace(/[^A-Za-z0-9_-]/g, "");
@@ -212,7 +256,8 @@
     var li = C.el("li", { className: "card sub-item", "data-subscription-id": id, "data-status": sub.status }, [
       C.el("h2", { className: "h-small", text: sub.label || describe(sub) }),
       C.el("p", { text: describe(sub) + (narrowing.length ? " · " + _("only %(filters)s", { filters: narrowing.join(", ") }) : "") }),
-      C.el("p", { className: sub.status === "active" ? "muted" : "status-paused", text: _("Status: %(status)s", { status: statusText(sub.status) }) }),
+      C.el("p", { className: sub.status === "active" ? "muted" : "status-paused", text: _("Status: %(status)s", { status: statusText(sub.status, sub.email_alerts !== false) }) }),
+      C.el("p", { className: "channels", text: channelsText(sub) }),
       C.el("label", { for: "delivery-" + key, text: _("How often") }),
       delivery
     ]);
@@ -240,6 +285,7 @@
     });
     buttons.push(del);
     li.appendChild(C.el("div", { className: "buttons" }, buttons));
+    if (sub.webhook) li.appendChild(webhookBox(sub, key));
     if (feedUrls[id]) li.appendChild(feedBox(id, key));
     var edit = editor(sub, key);
     if (edit) li.appendChild(edit);
@@ -255,6 +301,7 @@
       list.appendChild(li);
       if (li.drawPlace && window.L) li.drawPlace(); // maps need their box in the page
     });
+    freshSecret = null; // shown once: the next drawing (any change) no longer has it
     return subs;
   }
 
