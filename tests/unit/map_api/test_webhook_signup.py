@@ -115,11 +115,12 @@ def test_rotation_shows_a_new_secret_and_turns_the_webhook_back_on(
     assert rotated is not None and rotated.enabled and rotated.rotated_at is not None
     listed = client.get("/api/subscriptions/manage", params={"token": manage_token(sid)}).json()
     assert listed["subscriptions"][0]["webhook"] == {
-        "url": HOOK,
+        "url": "https://hooks.example.com/",  # the origin: a Slack-like path is a secret
         "format": "standard",
         "enabled": True,
         "secret_version": 2,
     }
+    assert HOOK.endswith("/in/T000/B000") and "/in/T000" not in json.dumps(listed)
     assert "whsec_" not in json.dumps(listed)
     other = {"subscription_id": theirs.subscription_id}
     assert client.post(rotate, params={"token": manage_token(sid)}, json=other).status_code == 403

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -208,10 +208,28 @@ def _managed(ctx: AppContext, subs: list[Subscription]) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
         return {
             "subscriptions": [
-                {**sub.model_dump(exclude={"email"}), "followed": _followed(conn, sub)}
+                {
+                    **sub.model_dump(exclude={"email", "webhook"}),
+                    "webhook": _webhook_seen(sub.webhook),
+                    "followed": _followed(conn, sub),
+                }
                 for sub in subs
             ]
         }
+
+
+def _webhook_seen(hook: WebhookChannel | None) -> dict[str, Any] | None:
+    """What the manage page may see of a webhook: its origin, never the path or query (a Slack
+    or Teams URL is itself the secret that lets anyone post to the channel)."""
+    if hook is None:
+        return None
+    parts = urlsplit(hook.url)
+    return {
+        "url": f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/",
+        "format": hook.format,
+        "enabled": hook.enabled,
+        "secret_version": hook.secret_version,
+    }
 
 
 @router.get(
