@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -14,8 +15,23 @@ __all__ = [
     "DevelopmentSecretRefused",
     "KafkaSettings",
     "SigningSettings",
+    "TimeZoneName",
     "is_local_url",
 ]
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as America/New_York"
+        ) from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""A setting naming an IANA time zone (checked at start: a typo stops the service, saying so)."""
 
 DEVELOPMENT_SECRET = "local-development-only-not-secret"  # noqa: S105 (public by design)
 """Public (it is in the source): anyone can forge links signed with it."""

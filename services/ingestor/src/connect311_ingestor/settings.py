@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connect311_contracts import service_levels
+from connect311_contracts.settings import TimeZoneName
 from connect311_ingestor.exclusions import Exclusion
 
 
@@ -123,7 +123,7 @@ class IngestorSettings(BaseSettings):
         "deploy/service-levels.example.toml), the map API's too; unset: only the feeds' own "
         "due dates make a request overdue",
     )
-    city_timezone: str = Field(
+    city_timezone: TimeZoneName = Field(
         default="America/New_York",
         description="The city's IANA time zone, in which day targets count (the same as "
         "MAP_API_DISPLAY_TIMEZONE, so both services agree on every due time)",
@@ -137,17 +137,6 @@ class IngestorSettings(BaseSettings):
         description="An overdue noticed later than this after the due time (the ingestor was "
         "off, or history was imported) is published as backfill: recorded, never alerted",
     )
-
-    @field_validator("city_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r}: use an IANA name such as America/New_York"
-            ) from exc
-        return value
 
     @model_validator(mode="after")
     def _readable_service_levels(self) -> IngestorSettings:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connect311_contracts import service_levels
+from connect311_contracts.settings import TimeZoneName
 from connect311_contracts.webhook_url import TargetPolicy
 from connect311_map_api.mailbox import MailboxRules
 
@@ -44,7 +44,7 @@ class MapApiSettings(BaseSettings):
         "asked server-side by address search; unset: only the requests' own addresses",
     )
     geocoder_timeout_s: float = Field(default=3.0, gt=0, le=30, description="Then local only")
-    display_timezone: str = Field(
+    display_timezone: TimeZoneName = Field(
         default="America/New_York",
         description="The city's IANA time zone: pages show times in it, with its abbreviation "
         "(set it like NOTIFIER_DISPLAY_TIMEZONE, which does the same for emails)",
@@ -171,17 +171,6 @@ class MapApiSettings(BaseSettings):
         'port and private addresses (tests, on-premise), e.g. ["127.0.0.1:*"]; set the '
         "notifier's NOTIFIER_WEBHOOK_ALLOW alike, since it checks again before every delivery",
     )
-
-    @field_validator("display_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r}: use an IANA name such as America/New_York"
-            ) from exc
-        return value
 
     @model_validator(mode="after")
     def _readable_service_levels(self) -> MapApiSettings:
