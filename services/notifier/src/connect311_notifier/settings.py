@@ -7,6 +7,8 @@ import socket
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connect311_contracts.settings import TimeZoneName
+
 
 class Branding(BaseModel):
     """How one department signs its mail."""
@@ -55,7 +57,7 @@ class NotifierSettings(BaseSettings):
     agencies: dict[str, Branding] = Field(
         default_factory=dict, description='JSON: {"Agency name": {"from_name":..,"footer":..}}'
     )
-    display_timezone: str = "America/New_York"
+    display_timezone: TimeZoneName = "America/New_York"
     message_id_domain: str = "connect311.localhost"
 
     # Storage and Kafka
