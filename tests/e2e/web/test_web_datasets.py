@@ -85,8 +85,35 @@ def test_layers_toggle_in_the_url_and_a_crime_only_alert_signs_up(
     expect(page.locator(f"{MARKERS}.no-status svg.sym-triangle")).to_have_count(len(CRIMES))
     expect(page.locator(f"{MARKERS}.status-open svg.sym-house")).to_have_count(1)
     expect(page.locator(".legend-datasets")).to_contain_text("Crime incident (no status)")
+    # The status line names each layer's records, never counts incidents as requests.
+    status_line = page.locator("#map-status")
+    expect(status_line).to_have_text(
+        f"{len(SEEDED)} requests, 1 code violation case, 3 crime incidents shown"
+    )
+    # Offence types are not 311 categories: the dropdown groups the categories by dataset.
+    groups = page.locator("#f-category optgroup")
+    expect(groups).to_have_count(3)
+    assert groups.evaluate_all("gs => gs.map(g => g.label)") == [
+        "311 requests",
+        "Code violations",
+        "Crime",
+    ]
+    expect(page.locator('#f-category optgroup[label="Crime"] option')).to_have_count(len(CRIMES))
     page.wait_for_load_state("networkidle")
     screenshot(page, "web-map-dataset-layers", full_page=False)
+
+    # Crime alone: no status to show in the legend or to filter by.
+    statuses = page.locator("[data-status-part]")
+    expect(statuses).to_have_count(5)  # four legend entries and the filter's fieldset
+    for other in ("311 requests", "Code violations"):
+        layers.get_by_role("checkbox", name=re.compile(f"^{other}")).uncheck()
+    expect(page.locator(MARKERS)).to_have_count(len(CRIMES))
+    expect(status_line).to_have_text("3 crime incidents shown")
+    assert all(statuses.evaluate_all("els => els.map(e => e.hidden)"))
+    expect(page.get_by_role("group", name="Status")).to_be_hidden()
+    for other in ("311 requests", "Code violations"):
+        layers.get_by_role("checkbox", name=re.compile(f"^{other}")).check()
+    expect(page.get_by_role("group", name="Status")).to_be_visible()
 
     crime.uncheck()
     expect(page.locator(MARKERS)).to_have_count(everything - len(CRIMES))
@@ -133,10 +160,53 @@ def test_layers_toggle_in_the_url_and_a_crime_only_alert_signs_up(
     assert command.subscription.filters.datasets == ("crime",)
     screenshot(page, "web-map-crime-alert", full_page=False)
 
-    # An embed restricted to crime, and crime statistics by type and time.
+    # Zoomed out, a group counts crime incidents as such, never as closed requests.
+    start = int(page.locator("#map").get_attribute("data-zoom") or "0")
+    for step in range(1, 4):  # one at a time: Leaflet ignores a click while it animates
+        page.get_by_role("button", name="Zoom out").click()
+        expect(page.locator("#map")).to_have_attribute("data-zoom", str(start - step))
+    cells = page.locator(".leaflet-marker-icon.grid-cell")
+    expect(cells.first).to_be_visible()
+    expect(status_line).to_have_text(
+        f"{len(SEEDED)} requests, 1 code violation case, 3 crime incidents in view"
+        " (grouped \u2013 zoom in for details)"
+    )
+    titles = " ".join(cells.evaluate_all("els => els.map(e => e.getAttribute('title'))"))
+    closed = sum(1 for s in SEEDED if s.final_status is RequestStatus.CLOSED)
+    assert sum(int(n) for n in re.findall(r"(\d+) closed", titles)) == closed, titles
+    assert sum(int(n) for n in re.findall(r"(\d+) crime incidents?", titles)) == len(CRIMES)
+    expect(page.locator("#request-list button").first).to_contain_text("crime incident")
+    status_line.scroll_into_view_if_needed()
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "web-map-crime-cells", full_page=False)
+
+    # A crime incident tracked by its id: an incident, no status, no timeline, nothing to follow.
+    page.goto(own_web_server.url + "/track?id=webtest:crime-0")
+    expect(page.locator("#track-title")).to_have_text("BURGLARY - RESIDENTIAL")
+    expect(page.locator("#track-status")).to_have_text("Crime incident")
+    expect(page.locator("#track-details")).to_contain_text("Offence")
+    expect(page.locator("#track-details")).to_contain_text("Incident id")
+    expect(page.locator("#track-result .badge")).to_have_count(0)
+    expect(page.locator("#track-result")).not_to_contain_text("Closed")
+    expect(page.locator("#track-result")).not_to_contain_text("Request id")
+    expect(page.locator("#follow-form")).to_be_hidden()
+    expect(page.get_by_role("heading", name="Timeline")).to_be_hidden()
+    expect(page.locator("#track-map .no-status svg.sym-triangle")).to_have_count(1)
+    screenshot(page, "web-track-crime", full_page=False)
+
+    # An embed restricted to crime: its legend has its triangle and no statuses; then crime
+    # statistics by type and time.
     page.goto(own_web_server.url + "/embed?dataset=crime")
     expect(page.locator(MARKERS)).to_have_count(len(CRIMES))
     expect(page.locator("#embed-title")).to_have_text("Crime")
+    expect(status_line).to_have_text("3 crime incidents shown")
+    page.locator(".embed-legend summary").click()
+    expect(page.locator(".legend-datasets")).to_have_text("Crime incident (no status)")
+    expect(page.locator(".legend [data-status-part]")).to_have_count(4)
+    for part in page.locator(".legend [data-status-part]").all():
+        expect(part).to_be_hidden()
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "web-embed-crime", full_page=False)
     page.goto(own_web_server.url + "/stats?dataset=crime")
     expect(page.locator("#chart-type")).to_contain_text("VANDALISM")
     expect(page.locator("#breakdown-note")).to_contain_text("3 of them")

@@ -3,6 +3,7 @@ the volume preview counts only the chosen datasets, and crime has counts by type
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -112,3 +113,29 @@ def test_a_bad_breakdown_filter_is_refused_with_the_reason(seeded: TestClient) -
     response = seeded.get("/api/stats/breakdown", params={"status": "solved"})
     assert response.status_code == 422
     assert "unknown status" in response.text
+
+
+def test_categories_name_their_datasets_so_the_dropdowns_group_them(seeded: TestClient) -> None:
+    """An offence type is no 311 category: each category says which datasets it occurs in
+    (the map's dropdown puts it under <optgroup label="Crime">)."""
+    listed = {c["service_code"]: c["datasets"] for c in seeded.get("/api/categories").json()}
+    assert listed == {
+        "POT": ["311"],
+        "BURG": ["crime"],
+        "THEF": ["crime"],
+        "PM": ["code_violations"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "hidden"),
+    [("?dataset=crime", True), ("?dataset=code_violations", False), ("", False)],
+)
+def test_a_crime_only_embed_lists_no_statuses_in_its_legend(
+    client: TestClient, query: str, hidden: bool
+) -> None:
+    """A crime incident has no status: a crime-only embed's legend shows none of the four."""
+    page = client.get("/embed" + query).text
+    parts = re.findall(r"<li data-status-part( hidden)?>", page)
+    assert len(parts) == 4
+    assert all(bool(flag) is hidden for flag in parts)

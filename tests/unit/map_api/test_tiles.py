@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from connect311_contracts.request import RequestStatus
 from connect311_contracts.settings import SigningSettings
 from connect311_map_api.api.tiles_routes import MARKER_FIELDS, MARKERS_MIN_Z
 from connect311_map_api.core.tiles import (
@@ -216,6 +217,32 @@ def test_low_zoom_tiles_hold_groups_from_the_aggregates(client: TestClient) -> N
     assert body["kind"] == "clusters" and body["total"] == 30
     assert sum(c[2] for c in body["clusters"]) == 30
     assert all(set(c[3]) == {"open"} for c in body["clusters"])
+
+
+def test_low_zoom_groups_count_crime_incidents_apart_from_closed_requests(
+    client: TestClient,
+) -> None:
+    """A crime incident is stored as closed (it has no status): a zoomed-out group counts it
+    as a crime incident, never as a closed request, from the aggregates and from a scan."""
+    closed = RequestStatus.CLOSED
+    _seed(
+        client,
+        {"source_id": "pothole", "status": closed},
+        {"source_id": "open", "lat": 27.7701},
+        {"source_id": "c1", "dataset": "crime", "status": closed, "lat": 27.7702},
+        {"source_id": "c2", "dataset": "crime", "status": closed, "lat": 27.7703},
+    )
+    low = tile_of(27.77, -82.64, MARKERS_MIN_Z - 3)
+    for query in ("", "?dataset=311,crime", "?q=hole"):  # aggregates, aggregates, scan
+        body = client.get(f"/api/tiles/{low.z}/{low.x}/{low.y}.json{query}").json()
+        assert body["fields"][3:] == ["by_status", "by_dataset"]
+        [(_lat, _long, count, by_status, by_dataset)] = body["clusters"]
+        assert count == 4, query
+        assert by_status == {"closed": 1, "open": 1}, query
+        assert by_dataset == {"311": 2, "crime": 2}, query
+    [cell] = client.get("/api/requests/clusters?bbox=-83,27,-82,28&zoom=9").json()["features"]
+    assert cell["properties"]["by_status"] == {"closed": 1, "open": 1}
+    assert cell["properties"]["by_dataset"] == {"311": 2, "crime": 2}
 
 
 def test_tiles_are_gzipped(client: TestClient) -> None:

@@ -61,10 +61,13 @@ class RequestCollection(BaseModel):
 
 
 class ClusterProperties(BaseModel):
-    """One grid cell: how many requests, by status, and the cell's bounds."""
+    """One grid cell: how many records, by status and by dataset, and the cell's bounds."""
 
     count: int
-    by_status: dict[str, int]
+    by_status: dict[str, int] = Field(
+        description="Records with a status, by status (crime incidents have none: not here)"
+    )
+    by_dataset: dict[str, int] = Field(description='Every record, by dataset ("311", "crime")')
     bounds: tuple[float, float, float, float]
 
 
@@ -174,6 +177,10 @@ class Category(BaseModel):
     service_code: str
     service_name: str | None
     count: int
+    datasets: list[str] = Field(
+        description="The datasets it occurs in (a crime's offence type: crime), so lists can "
+        "group the categories by dataset"
+    )
 
 
 class Agency(BaseModel):

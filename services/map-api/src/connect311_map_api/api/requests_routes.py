@@ -85,7 +85,8 @@ def request_clusters(
     filters: Filters,
     zoom: Annotated[int, Query(ge=0, le=22, description="Web-map zoom level")],
 ) -> dict[str, Any]:
-    """Counts by status per grid cell sized for the zoom level (for low zoom levels)."""
+    """Counts by dataset and by status per grid cell sized for the zoom level (for low zoom
+    levels); `by_status` leaves out records without a status (crime incidents)."""
     cell = 360.0 / (2**zoom * CELLS_PER_TILE)
     cells = _cells(ctx, filters, zoom, cell)
     return {
@@ -100,6 +101,7 @@ def request_clusters(
                 "properties": {
                     "count": c["count"],
                     "by_status": c["by_status"],
+                    "by_dataset": c["by_dataset"],
                     "bounds": c["bounds"],
                 },
             }
@@ -223,14 +225,18 @@ def stats(
 
 @router.get("/categories", response_model=list[Category], summary="Service types present")
 def categories(ctx: Ctx) -> list[dict[str, Any]]:
-    """Every service code in the data with its name and request count."""
+    """Every service code in the data with its name, request count and datasets."""
     c = req_table.c
     with ctx.engine.connect() as conn:
-        rows = queries.counted(conn, c.service_code, c.service_name)
+        rows = queries.counted(conn, c.service_code, c.service_name, c.dataset)
     merged: dict[str, dict[str, Any]] = {}
-    for code, name, count in rows:
-        entry = merged.setdefault(code, {"service_code": code, "service_name": name, "count": 0})
+    for code, name, dataset, count in rows:
+        entry = merged.setdefault(
+            code, {"service_code": code, "service_name": name, "count": 0, "datasets": []}
+        )
         entry["count"] += count
+        if dataset not in entry["datasets"]:
+            entry["datasets"].append(dataset)
     return list(merged.values())
 
 

@@ -64,7 +64,7 @@ CACHED_MAX_DISPLAY_ZOOM = 12  # as /api/requests/clusters: a whole-city aggregat
 # The address rides along: the list view beside the map (the map's accessible equivalent)
 # names each request by kind and address without a request per row.
 MARKER_FIELDS = ("id", "lat", "long", "status", "dataset", "service_code", "requested", "address")
-CLUSTER_FIELDS = ("lat", "long", "count", "by_status")
+CLUSTER_FIELDS = ("lat", "long", "count", "by_status", "by_dataset")
 GZIP_LEVEL = 6  # ~level 9's size at a fraction of its time
 
 router = APIRouter(prefix="/api", tags=["tiles"])
@@ -165,7 +165,14 @@ def _body(ctx: AppContext, where: Tile, filters: RequestFilters) -> bytes:
             "total": sum(c["count"] for c in cells),
             "fields": CLUSTER_FIELDS,
             "clusters": [
-                [round(c["lat"], 6), round(c["long"], 6), c["count"], c["by_status"]] for c in cells
+                [
+                    round(c["lat"], 6),
+                    round(c["long"], 6),
+                    c["count"],
+                    c["by_status"],
+                    c["by_dataset"],
+                ]
+                for c in cells
             ],
         }
     )

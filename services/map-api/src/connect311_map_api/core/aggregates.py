@@ -3,7 +3,7 @@
 Stats and low-zoom clusters read small pre-counted tables instead of scanning every request.
 A request contributes one count to each of: opened per (agency, day, status), resolved per
 (agency, closed day), time to close per (agency, counted minutes: see
-`core.stats.close_bucket_minutes`), and per (base grid cell, status)
+`core.stats.close_bucket_minutes`), and per (base grid cell, dataset, status)
 with its coordinates summed in integer micro-degrees (exact under + and -, so replacing a
 snapshot never leaves rounding residue). When a snapshot replaces another, the change is
 "new contributions minus old ones".
@@ -50,6 +50,7 @@ class Facts:
     """The columns of a stored request the aggregates count."""
 
     agency: str
+    dataset: str
     opened_day: str
     status: str
     closed_day: str | None
@@ -66,6 +67,7 @@ def facts(row: Mapping[Any, Any]) -> Facts:
         minutes = close_bucket_minutes(seconds_between(row["requested_datetime"], closed_at))
     return Facts(
         agency=row["agency_responsible"] or NO_AGENCY,
+        dataset=row["dataset"],
         opened_day=row["opened_day"],
         status=row["status"],
         closed_day=row["closed_day"],
@@ -84,7 +86,7 @@ def contributions(f: Facts) -> dict[Key, tuple[int, ...]]:
         out["close_minutes", (f.agency, f.close_minutes)] = (1,)
     cx = grid_index(f.long, -180.0, BASE_CELL)
     cy = grid_index(f.lat, -90.0, BASE_CELL)
-    out["cells", (cx, cy, f.status)] = (1, round(f.lat * MICRO), round(f.long * MICRO))
+    out["cells", (cx, cy, f.dataset, f.status)] = (1, round(f.lat * MICRO), round(f.long * MICRO))
     return out
 
 

@@ -23,15 +23,17 @@ from connect311_map_api.db.tables import (
 )
 
 log = logging.getLogger(__name__)
-VERSION = 2  # bump when the layout or the counting rules change: the next start rebuilds
+VERSION = 3  # bump when the layout or the counting rules change: the next start rebuilds
+# 3: cells per dataset (a crime incident is no closed request in a zoomed-out cell)
 TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
     "opened": (agg_opened, ("agency", "day", "status"), ("n",)),
     "resolved": (agg_resolved, ("agency", "day"), ("n",)),
     "close_minutes": (agg_close_minutes, ("agency", "minutes"), ("n",)),
-    "cells": (agg_cells, ("cx", "cy", "status"), ("n", "lat_micro", "long_micro")),
+    "cells": (agg_cells, ("cx", "cy", "dataset", "status"), ("n", "lat_micro", "long_micro")),
 }
 FACT_COLUMNS = (
     requests.c.agency_responsible,
+    requests.c.dataset,
     requests.c.opened_day,
     requests.c.status,
     requests.c.closed_day,
@@ -97,6 +99,12 @@ def ensure_built(engine: Engine) -> None:
     if built == VERSION:
         return
     with engine.begin() as conn:  # a fresh transaction that writes first (SQLite: no upgrade)
+        if built is not None:
+            # Built by another layout: the tables hold only counts, so they are made again
+            # in this one (create_all never changes a table that exists).
+            for table, _, _ in TABLES.values():
+                table.drop(conn, checkfirst=True)
+                table.create(conn)
         seen = rebuild(conn)
     log.info("aggregates rebuilt from %d stored requests", seen)
 
@@ -104,6 +112,11 @@ def ensure_built(engine: Engine) -> None:
 def serves(f: RequestFilters) -> bool:
     """True when the aggregates can answer for these filters (agency and status only)."""
     return not (f.service_codes or f.datasets or f.q or f.since or f.until)
+
+
+def serves_cells(f: RequestFilters) -> bool:
+    """True when the cell table can answer (status and dataset only: it has no agency)."""
+    return not (f.service_codes or f.agencies or f.q or f.since or f.until)
 
 
 StatsRows = tuple[list[Any], list[Any], list[Any], list[Any]]
@@ -132,25 +145,26 @@ def stats_rows(conn: Connection, f: RequestFilters) -> StatsRows:
 
 
 def cell_rows(conn: Connection, f: RequestFilters, factor: int, cell_deg: float) -> list[Any]:
-    """(x, y, status, count, mean lat, mean long) per cell of `factor` x `factor` base cells."""
+    """(x, y, dataset, status, count, mean lat, mean long) per cell of `factor` x `factor`
+    base cells."""
     c = agg_cells.c
-    where = [c.n > 0, *_in(c.status, f.statuses)]
+    where = [c.n > 0, *_in(c.status, f.statuses), *_in(c.dataset, f.datasets)]
     if f.bbox is not None:
         x0, y0, x1, y1 = grid_range(f.bbox, cell_deg)
         where += [
             c.cx.between(x0 * factor, (x1 + 1) * factor - 1),
             c.cy.between(y0 * factor, (y1 + 1) * factor - 1),
         ]
-    sums: dict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    query = select(c.cx, c.cy, c.status, c.n, c.lat_micro, c.long_micro).where(*where)
-    for cx, cy, status, n, lat, long in conn.execute(query):
-        acc = sums[cx // factor, cy // factor, status]
+    sums: dict[tuple[int, int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    columns = (c.cx, c.cy, c.dataset, c.status, c.n, c.lat_micro, c.long_micro)
+    for cx, cy, dataset, status, n, lat, long in conn.execute(select(*columns).where(*where)):
+        acc = sums[cx // factor, cy // factor, dataset, status]
         acc[0] += n
         acc[1] += lat
         acc[2] += long
     return [
-        (x, y, status, n, lat / MICRO / n, long / MICRO / n)
-        for (x, y, status), (n, lat, long) in sums.items()
+        (x, y, dataset, status, n, lat / MICRO / n, long / MICRO / n)
+        for (x, y, dataset, status), (n, lat, long) in sums.items()
     ]
 
 

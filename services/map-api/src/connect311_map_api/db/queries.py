@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
 )
 
+from connect311_contracts.datasets import dataset_words
 from connect311_map_api.core import stats as core_stats
 from connect311_map_api.core.aggregates import coarsening
 from connect311_map_api.core.filters import RequestFilters
@@ -122,15 +123,17 @@ def _cell(column: Any, origin: float, size: float, dialect: str) -> Any:
 def clusters(
     conn: Connection, f: RequestFilters, cell_deg: float, *, use_aggregates: bool = True
 ) -> list[dict[str, Any]]:
-    """Counts by status per grid cell of `cell_deg` degrees, with each cell's centroid.
+    """Counts per grid cell of `cell_deg` degrees by dataset and by status, with each cell's
+    centroid. `by_status` counts the records that have a status (not crime incidents, stored
+    as closed: see connect311_contracts.datasets), `by_dataset` every record.
 
     With a bbox, every cell the box touches is counted whole (no cut-off cells at the edges),
     so the answer equals the whole-city aggregation restricted to those cells. Cells made of
-    whole base cells, filtered by status at most, come from the aggregate table.
+    whole base cells, filtered by status and dataset at most, come from the aggregate table.
     """
     factor = coarsening(cell_deg)
     # The cell table has no agency column: an agency filter (embeds) must count requests.
-    if use_aggregates and factor is not None and aggregates.serves(f) and not f.agencies:
+    if use_aggregates and factor is not None and aggregates.serves_cells(f):
         rows: Sequence[Any] = aggregates.cell_rows(conn, f, factor, cell_deg)
     else:
         rows = _cluster_rows(conn, f, cell_deg)
@@ -154,21 +157,24 @@ def _cluster_rows(conn: Connection, f: RequestFilters, cell_deg: float) -> Seque
         where += conditions(RequestFilters(bbox=snapped))
         where += [cx.between(x0, x1), cy.between(y0, y1)]
     query = (
-        select(cx, cy, r.status, func.count(), func.avg(r.lat), func.avg(r.long))
+        select(cx, cy, r.dataset, r.status, func.count(), func.avg(r.lat), func.avg(r.long))
         .where(and_(True, *where))
-        .group_by(cx, cy, r.status)
+        .group_by(cx, cy, r.dataset, r.status)
     )
     return conn.execute(query).all()
 
 
 def _cells(rows: Sequence[Any], cell_deg: float) -> list[dict[str, Any]]:
     cells: dict[tuple[int, int], dict[str, Any]] = {}
-    for x, y, status, count, lat, long in rows:
+    for x, y, dataset, status, count, lat, long in rows:
         cell = cells.setdefault(
-            (int(x), int(y)), {"count": 0, "by_status": {}, "lat_sum": 0.0, "long_sum": 0.0}
+            (int(x), int(y)),
+            {"count": 0, "by_status": {}, "by_dataset": {}, "lat_sum": 0.0, "long_sum": 0.0},
         )
         cell["count"] += count
-        cell["by_status"][status] = count
+        if dataset_words(dataset).has_status:
+            cell["by_status"][status] = cell["by_status"].get(status, 0) + count
+        cell["by_dataset"][dataset] = cell["by_dataset"].get(dataset, 0) + count
         cell["lat_sum"] += float(lat) * count
         cell["long_sum"] += float(long) * count
     out = []
@@ -178,7 +184,9 @@ def _cells(rows: Sequence[Any], cell_deg: float) -> list[dict[str, Any]]:
             {
                 "cell": [x, y],
                 "count": n,
-                "by_status": cell["by_status"],
+                # Sorted: equal cells, equal JSON (a tile's ETag), whatever the row order.
+                "by_status": dict(sorted(cell["by_status"].items())),
+                "by_dataset": dict(sorted(cell["by_dataset"].items())),
                 "lat": cell["lat_sum"] / n,
                 "long": cell["long_sum"] / n,
                 "bounds": [

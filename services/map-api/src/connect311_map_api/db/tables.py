@@ -160,6 +160,9 @@ agg_cells = Table(
     metadata,
     Column("cx", Integer, primary_key=True, autoincrement=False),
     Column("cy", Integer, primary_key=True, autoincrement=False),
+    # Per dataset: a zoomed-out cell says "12 requests, 3 crime incidents", never counts an
+    # incident (stored as closed) as a closed request.
+    Column("dataset", String(60), primary_key=True),
     Column("status", String(20), primary_key=True),
     Column("n", BigInteger, nullable=False),
     Column("lat_micro", BigInteger, nullable=False),  # sums of coordinates x 1e6

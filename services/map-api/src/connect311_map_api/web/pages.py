@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from connect311_contracts.datasets import dataset_words
 from connect311_map_api.api.departments_routes import (
     PeriodParam,
     department_filters,
@@ -243,12 +244,15 @@ def build_router(settings: Any) -> APIRouter:
             "status": ",".join(s for s in _clean(status).split(",") if s in STATUSES),
             "dataset": _clean(dataset),
         }
+        # A crime-only embed has no statuses: its legend shows none (issue 17).
+        named = [d.strip() for d in filters["dataset"].split(",") if d.strip()]
+        has_status = not named or any(dataset_words(d).has_status for d in named)
         return render(
             request,
             "embed.html",
             page="embed",
             title=N_("311 map"),
-            extra={"fixedFilters": filters, **embed_view(lat, long, zoom)},
+            extra={"fixedFilters": filters, "hasStatus": has_status, **embed_view(lat, long, zoom)},
             embeddable=True,
             photos=True,
         )

@@ -263,14 +263,32 @@
     });
   }
 
-  /** Fill a <select> with options from [{value,label}], keeping its first (empty) option. */
+  /** Fill a <select> with options from [{value,label}], keeping its first (empty) option.
+      Items naming their `datasets` are grouped by dataset when there are several
+      (<optgroup label="Crime">: an offence type is not a 311 category). */
   function fillSelect(select, items, selected) {
+    Array.prototype.slice.call(select.querySelectorAll("optgroup")).forEach(function (g) { select.removeChild(g); });
     while (select.options.length > 1) select.remove(1);
+    var groups = Object.create(null);
     items.forEach(function (item) {
-      var option = el("option", { value: item.value, text: item.label });
-      if (selected && selected === item.value) option.selected = true;
-      select.appendChild(option);
+      (item.datasets || []).forEach(function (d) { (groups[d] = groups[d] || []).push(item); });
     });
+    var names = Object.keys(groups);
+    if (names.length < 2) {
+      items.forEach(function (item) { select.appendChild(option(item, selected)); });
+      return;
+    }
+    inLayerOrder(names).forEach(function (d) {
+      var group = el("optgroup", { label: datasetInfo(d).label });
+      groups[d].forEach(function (item) { group.appendChild(option(item, selected)); });
+      select.appendChild(group);
+    });
+  }
+
+  function option(item, selected) {
+    var node = el("option", { value: item.value, text: item.label });
+    if (selected && selected === item.value) node.selected = true;
+    return node;
   }
 
   /** Turn the API's list answers (plain strings or objects) into {value,label} items. */
@@ -290,7 +308,13 @@
 
   function loadCategories() {
     return fetchJSON("/api/categories").then(function (body) {
-      return toItems(body, ["service_code", "code", "value"], ["service_name", "name", "label", "service_code"]);
+      // Which datasets each occurs in, for grouping (toItems keeps value and label only).
+      var datasets = Object.create(null); // keys are feed text: no inherited names
+      (Array.isArray(body) ? body : []).forEach(function (c) {
+        if (c && Array.isArray(c.datasets)) datasets[String(c.service_code)] = c.datasets;
+      });
+      return toItems(body, ["service_code", "code", "value"], ["service_name", "name", "label", "service_code"])
+        .map(function (item) { return Object.assign({ datasets: datasets[item.value] || [] }, item); });
     });
   }
 
@@ -318,9 +342,33 @@
     if (known) return Object.assign({ dataset: key }, known);
     var label = key.replace(/_/g, " ").trim() || _("Records");
     return {
-      dataset: key, label: label.charAt(0).toUpperCase() + label.slice(1), item: _("record"),
+      dataset: key, label: label.charAt(0).toUpperCase() + label.slice(1), item: _("record"), items: _("records"),
       hasStatus: true, symbol: "circle", kindLabel: _("Category"), idLabel: _("Id"), descriptionLabel: _("Description")
     };
+  }
+
+  /** Dataset names sorted as the layers are (311, code violations, crime), others by name. */
+  function inLayerOrder(names) {
+    if (!datasetWords) datasetWords = config().datasets || {};
+    var order = Object.keys(datasetWords);
+    var rank = function (d) { var i = order.indexOf(d); return i < 0 ? order.length : i; };
+    return names.slice().sort(function (a, b) { return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0); });
+  }
+
+  /** Whether counts by dataset name anything but 311 requests (then they are worded per
+      dataset; 311 alone keeps the plain "12 requests"). */
+  function otherDatasets(byDataset) {
+    return Object.keys(byDataset || {}).some(function (d) { return d !== "311" && byDataset[d]; });
+  }
+
+  /** Counts by dataset in words, in the layers' order: "12 requests, 3 crime incidents". */
+  function datasetCounts(byDataset) {
+    return inLayerOrder(Object.keys(byDataset || {}).filter(function (d) { return byDataset[d]; })).map(function (d) {
+      var n = byDataset[d];
+      if (d === "311") return _n("%(count)s request", "%(count)s requests", n);
+      var info = datasetInfo(d);
+      return formatNumber(n) + " " + (n === 1 ? info.item : info.items);
+    }).join(", ");
   }
 
   var SVG_NS = "http://www.w3.org/2000/svg";
@@ -395,6 +443,8 @@
     loadAgencies: loadAgencies,
     loadDatasets: loadDatasets,
     datasetInfo: datasetInfo,
+    datasetCounts: datasetCounts,
+    otherDatasets: otherDatasets,
     datasetSymbol: datasetSymbol,
     loadDatasetLayers: loadDatasetLayers,
     dayStart: dayStart,

@@ -37,6 +37,10 @@
   window.C311.embedMap = requestMap.map;
   // The legend names the symbols of what this embed shows: its one dataset, or every one.
   var legend = document.querySelector("[data-dataset-legend]");
+  // Statuses only when a dataset shown has them (a crime-only embed is rendered without).
   if (fixed.dataset) C.mapParts.fillDatasetLegend(legend, [{ value: fixed.dataset }]);
-  else C.loadDatasetLayers().then(function (items) { C.mapParts.fillDatasetLegend(legend, items); }).catch(function () {});
+  else C.loadDatasetLayers().then(function (items) {
+    C.mapParts.fillDatasetLegend(legend, items);
+    C.mapParts.showStatusParts(items.map(function (d) { return d.value; }));
+  }).catch(function () {});
 })();

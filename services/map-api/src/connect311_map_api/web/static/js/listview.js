@@ -52,14 +52,16 @@
 
   function groupItem(cell, onZoom) {
     var count = Number(cell.count) || 0;
-    var parts = Object.keys(cell.byStatus || {}).map(function (s) {
-      return C.formatNumber(cell.byStatus[s]) + " " + C.statusLabel(s).toLowerCase();
-    });
+    // Statuses count only records with one; a group with crime names it apart (issue 17).
+    var statuses = C.mapParts.statusCounts(cell);
+    var what = C.otherDatasets(cell.byDataset)
+      ? _("Zoom in to %(items)s", { items: C.datasetCounts(cell.byDataset) })
+      : _n("Zoom in to %(count)s request", "Zoom in to %(count)s requests", count);
     return C.el("li", { className: "request-item" }, [
       C.el("button", {
         type: "button",
         className: "secondary",
-        text: _n("Zoom in to %(count)s request", "Zoom in to %(count)s requests", count) + (parts.length ? " (" + parts.join(", ") + ")" : ""),
+        text: what + (statuses ? " (" + statuses + ")" : ""),
         onclick: function () { onZoom(cell); }
       })
     ]);
@@ -90,7 +92,11 @@
           shown: C.formatNumber(LIST_MAX), total: C.formatNumber(features.length)
         });
       } else {
-        summary.textContent = _n("%(count)s request in view, newest first.", "%(count)s requests in view, newest first.", features.length);
+        var byDataset = {};
+        features.forEach(function (f) { var d = (f.properties || {}).dataset; byDataset[d] = (byDataset[d] || 0) + 1; });
+        summary.textContent = C.otherDatasets(byDataset)
+          ? _("%(items)s in view, newest first.", { items: C.datasetCounts(byDataset) })
+          : _n("%(count)s request in view, newest first.", "%(count)s requests in view, newest first.", features.length);
       }
       features.slice(0, LIST_MAX).forEach(function (f) { list.appendChild(requestItem(f, handlers.show)); });
     }

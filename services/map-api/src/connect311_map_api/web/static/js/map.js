@@ -37,7 +37,8 @@
       service_code: form.elements.service_code.value,
       agency: form.elements.agency.value,
       datasets: layers.chosen(),
-      statuses: checked.length === 4 ? [] : checked,
+      // A hidden status filter (no shown layer has a status) narrows nothing.
+      statuses: checked.length === 4 || !C.mapParts.anyStatus(layers.visible()) ? [] : checked,
       since: form.elements.since.value,
       until: form.elements.until.value,
       q: form.elements.q.value.trim()
@@ -92,6 +93,10 @@
         .map(function (i) { return i.value; });
       return on.length === present.length ? null : on; // all of them: no narrowing (new ones too)
     }
+    /** The datasets shown: those switched on, or every one present (null: not known yet). */
+    function visible() {
+      return chosen() || present || null;
+    }
     function show(items, initial) {
       present = items.map(function (d) { return d.value; });
       wanted = initial;
@@ -108,12 +113,19 @@
       });
       box.hidden = items.length < 2;
     }
-    return { chosen: chosen, show: show };
+    return { chosen: chosen, show: show, visible: visible };
   })();
 
   /** A layer switched on or off: the map, the URL and the alert form follow. */
   function apply() {
     var f = Object.assign({}, requestMap.getFilters(), { datasets: layers.chosen() });
+    // Only crime shown: no status to filter by (its incidents are stored as closed), so a
+    // status choice made for 311 requests would hide them all. It is cleared, and shown again
+    // with the statuses' layers.
+    if (!C.mapParts.showStatusParts(layers.visible())) {
+      f.statuses = [];
+      Array.prototype.forEach.call(form.querySelectorAll("input[name=status]"), function (i) { i.checked = true; });
+    }
     writeUrl(f);
     requestMap.setFilters(f);
   }
@@ -122,6 +134,7 @@
   if (window.matchMedia("(max-width: 899px)").matches) form.parentNode.open = false;
 
   var initial = filtersFromUrl();
+  if (!C.mapParts.showStatusParts(initial.datasets)) initial.statuses = [];
   writeForm(initial);
   // "See it on the map" links (emails, the track page) name one request: centre on it and
   // open its popup. An unknown id leaves the map as it is and says so.
@@ -169,6 +182,8 @@
   C.loadDatasetLayers().then(function (items) {
     layers.show(items, initial.datasets);
     C.mapParts.fillDatasetLegend(document.querySelector("[data-dataset-legend]"), items);
+    // E.g. crime is the only dataset present: no statuses (a status in the URL is cleared).
+    if (!C.mapParts.showStatusParts(layers.visible()) && requestMap.getFilters().statuses.length) apply();
     if (alert && alert.setDatasets) alert.setDatasets(items);
   }).catch(function () { /* every dataset stays shown */ });
 

@@ -270,21 +270,39 @@
     if (body && Array.isArray(body.features)) {
       return body.features.map(function (f) {
         var p = f.properties || {};
-        return { lat: f.geometry.coordinates[1], long: f.geometry.coordinates[0], count: p.count, byStatus: p.by_status };
+        return {
+          lat: f.geometry.coordinates[1], long: f.geometry.coordinates[0], count: p.count,
+          byStatus: p.by_status, byDataset: p.by_dataset
+        };
       });
     }
     return (body && body.cells) || [];
+  }
+
+  /** A group's statuses in words ("10 open, 2 closed"): only records with a status are
+      counted there (a crime incident has none). */
+  function statusCounts(cell) {
+    return Object.keys(cell.byStatus || {}).filter(function (s) { return cell.byStatus[s]; }).map(function (s) {
+      return C.formatNumber(cell.byStatus[s]) + " " + C.statusLabel(s).toLowerCase();
+    }).join(", ");
+  }
+
+  /** What a group holds, in words: "12 requests here (10 open, 2 closed)", or per dataset
+      "12 requests, 3 crime incidents here (…)" when it holds more than 311 requests. */
+  function cellWords(cell) {
+    var count = Number(cell.count) || 0;
+    var statuses = statusCounts(cell);
+    var what = C.otherDatasets(cell.byDataset)
+      ? _("%(items)s here", { items: C.datasetCounts(cell.byDataset) })
+      : _n("%(count)s request here", "%(count)s requests here", count);
+    return what + (statuses ? " (" + statuses + ")" : "");
   }
 
   function cellMarker(map, cell) {
     var count = Number(cell.count) || 0;
     var size = count < 100 ? 34 : count < 1000 ? 42 : 52;
     var label = C.el("span", { text: count >= 10000 ? Math.round(count / 1000) + "k" : String(count) });
-    var parts = Object.keys(cell.byStatus || {}).map(function (s) {
-      return C.formatNumber(cell.byStatus[s]) + " " + C.statusLabel(s).toLowerCase();
-    });
-    var title = _n("%(count)s request here", "%(count)s requests here", count) +
-      (parts.length ? " (" + parts.join(", ") + ")" : "") + ". " + _("Zoom in to see them.");
+    var title = cellWords(cell) + ". " + _("Zoom in to see them.");
     var marker = L.marker([cell.lat, cell.long], {
       icon: L.divIcon({ className: "grid-cell", html: label, iconSize: [size, size] }),
       title: title,
@@ -378,11 +396,27 @@
     });
   }
 
+  /** Whether any of these datasets has a status (null: not narrowed, so 311 requests too). */
+  function anyStatus(datasets) {
+    return !datasets || datasets.some(function (d) { return C.datasetInfo(d).hasStatus; });
+  }
+
+  /** The status legend and the status filter only where a shown layer has a status: a
+      crime-only view has none to show or filter by (issue 17). */
+  function showStatusParts(datasets) {
+    var shown = anyStatus(datasets);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-status-part]"), function (node) { node.hidden = !shown; });
+    return shown;
+  }
+
   window.C311.mapParts = {
+    anyStatus: anyStatus,
     FIT_MAX_ZOOM: FIT_MAX_ZOOM,
     MAX_RETRY_WAIT_S: MAX_RETRY_WAIT_S,
     cellMarker: cellMarker,
+    cellWords: cellWords,
     cellsOf: cellsOf,
+    statusCounts: statusCounts,
     clusterIcon: clusterIcon,
     filterParams: filterParams,
     fillDatasetLegend: fillDatasetLegend,
@@ -390,6 +424,7 @@
     markerFor: markerFor,
     matches: matches,
     reducedMotion: reducedMotion,
+    showStatusParts: showStatusParts,
     tileFeatures: tileFeatures,
     tileKey: tileKey,
     tileUrls: tileUrls,

@@ -63,6 +63,8 @@
     var shown = 0;
     var liveCount = 0;
     var gridTotal = 0;
+    var shownByDataset = {}; // what the status line names: "12 requests, 3 crime incidents"
+    var gridByDataset = {};
     var loads = 0;
     var dataExtent = null; // the last /api/extent answer for the current filters
 
@@ -98,9 +100,14 @@
 
     function report() {
       if (mode !== "grid") shown = countShown();
+      // 311 requests alone keep "12 requests shown"; other layers are named by their words.
       var base = mode === "grid"
-        ? _n("%(count)s request in view (grouped – zoom in for details)", "%(count)s requests in view (grouped – zoom in for details)", gridTotal)
-        : _n("%(count)s request shown", "%(count)s requests shown", shown);
+        ? (C.otherDatasets(gridByDataset)
+          ? _("%(items)s in view (grouped – zoom in for details)", { items: C.datasetCounts(gridByDataset) })
+          : _n("%(count)s request in view (grouped – zoom in for details)", "%(count)s requests in view (grouped – zoom in for details)", gridTotal))
+        : (C.otherDatasets(shownByDataset)
+          ? _("%(items)s shown", { items: C.datasetCounts(shownByDataset) })
+          : _n("%(count)s request shown", "%(count)s requests shown", shown));
       if (mode === "mixed" && gridTotal) base += ", " + _n("%(count)s more grouped (zoom in for details)", "%(count)s more grouped (zoom in for details)", gridTotal);
       if (liveCount) base += " · " + _n("%(count)s live update", "%(count)s live updates", liveCount);
       var none = mode === "grid" ? gridTotal === 0 : shown === 0;
@@ -133,10 +140,16 @@
       if (next === "grid") map.removeLayer(cluster); else cluster.addTo(map);
     }
 
-    /** Markers inside the view (tiles reach beyond it). */
+    /** Markers inside the view (tiles reach beyond it), also counted by dataset. */
     function countShown() {
       var b = map.getBounds();
-      return Object.keys(markers).filter(function (id) { return b.contains(markers[id].getLatLng()); }).length;
+      var inView = Object.keys(markers).filter(function (id) { return b.contains(markers[id].getLatLng()); });
+      shownByDataset = {};
+      inView.forEach(function (id) {
+        var d = (markers[id].feature.properties || {}).dataset;
+        shownByDataset[d] = (shownByDataset[d] || 0) + 1;
+      });
+      return inView.length;
     }
 
     function sameSpot(a, b) {
@@ -220,7 +233,7 @@
       bodies.forEach(function (body) {
         if (!body) return;
         if (body.kind === "clusters") {
-          (body.clusters || []).forEach(function (c) { cells.push({ lat: c[0], long: c[1], count: c[2], byStatus: c[3] }); });
+          (body.clusters || []).forEach(function (c) { cells.push({ lat: c[0], long: c[1], count: c[2], byStatus: c[3], byDataset: c[4] }); });
         } else {
           features = features.concat(tileFeatures(body, categoryNames));
         }
@@ -228,9 +241,13 @@
       setMode(cells.length ? (features.length ? "mixed" : "grid") : "markers");
       grid.clearLayers();
       gridTotal = 0;
+      gridByDataset = {};
       var view = map.getBounds();
       cellsOf({ cells: cells }).forEach(function (cell) {
-        if (view.contains(L.latLng(cell.lat, cell.long))) gridTotal += Number(cell.count) || 0;
+        if (view.contains(L.latLng(cell.lat, cell.long))) {
+          gridTotal += Number(cell.count) || 0;
+          Object.keys(cell.byDataset || {}).forEach(function (d) { gridByDataset[d] = (gridByDataset[d] || 0) + (Number(cell.byDataset[d]) || 0); });
+        }
         grid.addLayer(cellMarker(map, cell));
       });
       placeMarkers(features, !cells.length);

@@ -21,24 +21,51 @@
     dl.appendChild(C.el("dd", { text: value }));
   }
 
+  /** A record's kind in words, capitalised: "Crime incident". */
+  function itemWord(info) {
+    return info.item.charAt(0).toUpperCase() + info.item.slice(1);
+  }
+
+  /** What a point event (a crime incident) is: what happened, when and near where, as its
+      popup on the map says; no status, no "closed", nothing to follow (issue 17). */
+  function incidentRows(dl, body, info) {
+    row(dl, info.kindLabel, body.service_name || body.service_code);
+    row(dl, _("When"), C.formatDate(body.requested_datetime));
+    row(dl, _("Near"), body.address);
+    row(dl, _("Department"), body.agency_responsible);
+    row(dl, _("Dataset"), info.label);
+    row(dl, _("%(label)s id", { label: info.idLabel }), body.service_request_id);
+  }
+
   function show(answer) {
     // The API answers a GeoJSON Feature with the timeline and a few fields beside it.
     var body = Object.assign({}, answer.properties || {}, answer);
+    var info = C.datasetInfo(body.dataset);
     current = body.service_request_id;
-    document.getElementById("track-title").textContent = body.service_name || body.service_code || _("Service request");
-    C.statusLine(document.getElementById("track-status"), body.status, body.status_text, body.closed_reason);
+    document.getElementById("track-title").textContent = body.service_name || body.service_code ||
+      (info.dataset === "311" ? _("Service request") : itemWord(info));
+    var statusNode = document.getElementById("track-status");
+    if (info.hasStatus) C.statusLine(statusNode, body.status, body.status_text, body.closed_reason);
+    else C.clear(statusNode).appendChild(C.el("span", { className: "popup-kind", text: itemWord(info) }));
+    Array.prototype.forEach.call(document.querySelectorAll("[data-lifecycle]"), function (node) { node.hidden = !info.hasStatus; });
     var dl = C.clear(document.getElementById("track-details"));
-    row(dl, _("Request id"), body.service_request_id);
-    row(dl, _("Address"), body.address);
-    row(dl, _("Department"), body.agency_responsible);
-    C.timeRows(dl, body, row); // reported, then updated, then closed, in the city's zone
-    row(dl, _("Latest notes"), body.status_notes);
+    if (info.hasStatus) {
+      row(dl, _("Request id"), body.service_request_id);
+      row(dl, _("Address"), body.address);
+      row(dl, _("Department"), body.agency_responsible);
+      C.timeRows(dl, body, row); // reported, then updated, then closed, in the city's zone
+      row(dl, _("Latest notes"), body.status_notes);
+    } else {
+      incidentRows(dl, body, info);
+    }
     document.getElementById("track-description").textContent = body.description || "";
     var photo = C.clear(document.getElementById("track-photo"));
     var figure = C.photoFigure(body.media_url);
     if (figure) photo.appendChild(figure);
     document.getElementById("track-full-map").setAttribute("href", "/" + C.query({ request: current }));
-    C.renderTimeline(document.getElementById("track-timeline"), body.timeline);
+    // A crime incident's one "closed" entry is how it was stored, not a change: none is shown.
+    if (info.hasStatus) C.renderTimeline(document.getElementById("track-timeline"), body.timeline);
+    else C.clear(document.getElementById("track-timeline"));
     // The timeline as an Atom feed (issue 19), for the request shown (found by any number).
     Array.prototype.forEach.call(document.querySelectorAll("[data-feed-link]"), function (link) {
       link.setAttribute("href", "/feeds/requests/" + encodeURIComponent(current) + ".atom");
@@ -62,9 +89,15 @@
     }
     smallMap.setView(at, 16);
     if (pin) pin.remove();
-    var label = (body.service_name || _("Service request")) + " (" + C.statusLabel(body.status) + ")";
+    var info = C.datasetInfo(body.dataset);
+    // A crime incident is drawn as on the map (its triangle) and named without a status.
+    var label = info.hasStatus
+      ? (body.service_name || _("Service request")) + " (" + C.statusLabel(body.status) + ")"
+      : (body.service_name || itemWord(info)) + " (" + info.item + ")";
     pin = L.marker(at, {
-      icon: L.divIcon({ className: "req-marker status-" + C.safeStatus(body.status), iconSize: [18, 18] }),
+      icon: info.hasStatus
+        ? L.divIcon({ className: "req-marker status-" + C.safeStatus(body.status), iconSize: [18, 18] })
+        : L.divIcon({ className: "req-marker no-status symbol", html: C.datasetSymbol(body.dataset), iconSize: [22, 22] }),
       title: label,
       alt: label,
       keyboard: false
@@ -76,10 +109,15 @@
 
   function pick(match) {
     var where = [match.address, match.agency_responsible].filter(Boolean).join(" · ");
-    var text = (match.service_name || _("Service request")) + (where ? " — " + where : "") + " (" +
-      _("%(dataset)s, %(status)s, reported %(date)s", {
-        dataset: match.dataset, status: C.statusLabel(match.status), date: C.formatDate(match.requested_datetime)
-      }) + ")";
+    var info = C.datasetInfo(match.dataset);
+    // A crime incident: when it happened, no status.
+    var when = info.hasStatus
+      ? _("%(dataset)s, %(status)s, reported %(date)s", {
+        dataset: info.label, status: C.statusLabel(match.status), date: C.formatDate(match.requested_datetime)
+      })
+      : _("%(dataset)s, %(date)s", { dataset: info.label, date: C.formatDate(match.requested_datetime) });
+    var text = (match.service_name || (info.hasStatus ? _("Service request") : itemWord(info))) +
+      (where ? " — " + where : "") + " (" + when + ")";
     var button = C.el("button", { type: "button", className: "secondary", "data-request-id": match.service_request_id, text: text });
     button.addEventListener("click", function () {
       window.history.replaceState(null, "", "/track" + C.query({ id: match.service_request_id }));
