@@ -149,6 +149,9 @@ async def test_an_instance_killed_for_good_has_its_rows_taken_over_once(
         "NOTIFIER_GROUP_ID": group,
         "NOTIFIER_INSTANCE_ID": f"doomed-{run}",
         "NOTIFIER_GLOBAL_RATE_PER_S": "10",  # slow: work is left for the survivor to take
+        # One connection, so one send at a time: while the parked message waits, no other
+        # lane can be between SMTP's 250 and marking its row sent when the kill lands.
+        "NOTIFIER_SMTP_CONNECTIONS": "1",
         "NOTIFIER_SENDING_LEASE_S": str(lease_s),
     }
     await publish(kafka_settings, queue)
