@@ -220,11 +220,11 @@ def compare_aggregates(engine: Engine, repeat: int = SAMPLES) -> None:
             if "stats" in name:
                 answers_agree(name, answers[False], answers[True])
             else:
-                scan, agg = (
+                scan, cells = (
                     [(c["cell"], c["count"], c["by_status"]) for c in answers[key]]
                     for key in (False, True)
                 )
-                answers_agree(name, scan, agg)
+                answers_agree(name, scan, cells)
         s50, s95 = percentiles(samples[False])
         a50, a95 = percentiles(samples[True])
         print(

@@ -602,6 +602,7 @@ def compare_paths(
     labels = [sub.label for sub in subs]
     del subs  # the service holds no models: their objects would weigh on every GC pass
     gc.collect()
+    gc.freeze()  # as the service does once caught up: the index stays out of full GC passes
     values = event_values(w, seed)
     designs = [path_new(index), path_today(index), path_lookup(index)]
     with postgis_database(args.no_postgis) as (db, why):
@@ -628,6 +629,7 @@ def compare_paths(
             f" ({diff} differences, {edge} of them within 1 cm of a circle's edge)"
         )
     del index
+    gc.unfreeze()
     gc.collect()
     return [(label, n, run) for run in runs]
 
@@ -643,7 +645,7 @@ def _edge_cases(w: Workload, differences: list[set[str]], values: list[bytes]) -
             if i >= len(w.lat):
                 continue
             c = np.asarray(unit_vector(w.lat[i], w.lon[i]))
-            d = 2 * np.arcsin(min(1.0, np.linalg.norm(p - c) / 2)) * EARTH_RADIUS_M
+            d = 2 * np.arcsin(min(1.0, float(np.linalg.norm(p - c)) / 2)) * EARTH_RADIUS_M
             edge += abs(d - w.radius[i]) <= 0.01
     return edge
 

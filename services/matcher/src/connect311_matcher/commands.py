@@ -6,8 +6,9 @@ a command for one match is written straight as JSON: the subscription's JSON the
 already holds, the event's JSON serialized once per event, and a frame taken from the
 contract itself (a SubscriberMatched serialized once with marker values), so a field the
 contract gains is written too. A person matched by several of their subscriptions (rare)
-still goes through the models (`rules.recipient_notifications`). The unit tests hold the
-result equal to `encode(command)` of the model path.
+still goes through the models (`rules.recipient_notifications`). The commands of one event
+share one `occurred_at`. tests/unit/matcher/test_commands_oracle.py holds the result equal
+to `encode(command)` of the model path.
 """
 
 from __future__ import annotations
@@ -54,31 +55,44 @@ def encoded_commands(
     frame = _FRAME.for_event(event, now or utc_now())
     prefix = NOTIFICATION_NS.bytes + f"{event.event_id}/".encode()
     ids = hashlib.sha1(prefix, usedforsecurity=False)  # what uuid5 hashes
-    out = []
-    for key, group in _by_recipient(hits):
-        if len(group) > 1:
-            out += _merged(key, group, event)
+    shared = _shared_recipients(hits)
+    merged: dict[bytes, list[Hit]] = {key: [] for key in shared}
+    places: dict[bytes, int] = {}  # where each shared recipient's commands go in `out`
+    out: list[Outgoing] = []
+    for hit in hits:
+        key, c, distance, rule = hit
+        if key in shared:  # rare: one person, several subscriptions; merged below
+            places.setdefault(key, len(out))
+            merged[key].append(hit)
             continue
-        _, c, distance, rule = group[0]
         value = frame.fill(
             uuid5(ids, c.subscription_id).encode(),
             c.raw,
             b"null" if distance is None else repr(distance).encode(),
             _json_string(rule[:500]).encode(),
         )
-        out.append(Outgoing(key, value, (c.kind,)))
+        out.append(Outgoing(key, value, _KINDS.get(c.kind) or (c.kind,)))
+    for key, at in reversed(places.items()):  # the last first: earlier places stay put
+        out[at:at] = _merged(key, merged[key], event)
     return out
 
 
-def _by_recipient(hits: list[Hit]) -> list[tuple[bytes, list[Hit]]]:
-    """Hits grouped by recipient, in order of each recipient's first hit."""
+_KINDS = {kind: (kind,) for kind in ("circle", "area", "corridor", "follow", "citywide")}
+"""One tuple per kind, not one per command (17k commands an event at 1M: the GC counts them)."""
+
+
+def _shared_recipients(hits: list[Hit]) -> set[bytes]:
+    """Recipients with more than one hit (usually none)."""
     keys = [hit[0] for hit in hits]
-    if len(set(keys)) == len(keys):  # the common case: one match per person
-        return [(key, [hit]) for key, hit in zip(keys, hits, strict=True)]
-    groups: dict[bytes, list[Hit]] = {}
-    for hit in hits:
-        groups.setdefault(hit[0], []).append(hit)
-    return list(groups.items())
+    if len(set(keys)) == len(keys):
+        return set()
+    seen: set[bytes] = set()
+    shared = set()
+    for key in keys:
+        if key in seen:
+            shared.add(key)
+        seen.add(key)
+    return shared
 
 
 def _merged(key: bytes, group: list[Hit], event: RequestEvent) -> list[Outgoing]:
@@ -95,14 +109,12 @@ def uuid5(prefix: Any, name: str) -> str:
     bytes and the prefix (the part shared by an event's commands is hashed once)."""
     h = prefix.copy()
     h.update(name.encode())
-    n = int.from_bytes(h.digest()[:16])
-    n = (n & _CLEAR) | _VERSION_5  # as uuid.UUID(bytes=..., version=5) sets them
-    x = f"{n:032x}"
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    x = h.hexdigest()
+    # The first 16 bytes, with the version (5) and the RFC 4122 variant bits set, as uuid does.
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
-_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
-_VERSION_5 = (0x8000 << 48) | (5 << 76)
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 # ---- the frame: a SubscriberMatched's JSON with holes -------------------------------------------
