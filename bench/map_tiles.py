@@ -1,7 +1,7 @@
 """The map under a crowd: the old bbox endpoint against data tiles, with and without nginx.
 
     uv run python bench/map_tiles.py                        # 200k requests, 1/16/64 clients
-    uv run python bench/map_tiles.py --seeded 1000000 --seconds 10
+    uv run python bench/map_tiles.py --seeded 1000000 --db /tmp/city1m.db   # seeded once
 
 One run, one machine, one uvicorn worker (no Kafka), real HTTP:
 - old: `/api/requests?bbox=<street view>&limit=1000`, a random street view per answer (what
@@ -10,12 +10,17 @@ One run, one machine, one uvicorn worker (no Kafka), real HTTP:
   (`MAP_API_TILE_MAX_AGE_S=0`): every answer queried and rendered;
 - tiles warm: the same with the default cache (a crowd looks at the same city: each tile is
   rendered once per max-age, then sent from memory);
-- tiles via nginx (warm): the same URLs through `deploy/nginx/map-api.conf` (when nginx is
-  installed: scripts/install-system-packages.sh), answered from the proxy's cache.
+- old and tiles cold via nginx: the same URLs through `deploy/nginx/map-api.conf` (when nginx
+  is installed: scripts/install-system-packages.sh); the old answers are never cached, and
+  with the API's max-age at 0 neither are tiles: the proxy's own cost on every answer;
+- tiles via nginx (warm): answered from the proxy's cache.
+Warm rows ask every tile once before timing (a warm row times a full cache, not its filling).
 A street view is 1280 x 720 px at map zoom 16; the map asks its data tiles at zoom 14 (1024 px
 each), usually 2-4 per view. Prints answers/s and p50/p95/p99 per client count, and the payload
-of one street view old vs new. The load generator runs on the same cores (said in the output);
-the per-client read limit is off (every simulated client is 127.0.0.1).
+of one street view old vs new. The load generator runs on the same cores (said in the output):
+`wrk` when installed (`apt-get install wrk`; bench/wrk_load.py), else Python httpx clients,
+which measure themselves beyond a few hundred answers/s. The per-client read limit is off
+(every simulated client is 127.0.0.1). `--db FILE` keeps the seeded city for the next run.
 """
 
 from __future__ import annotations
@@ -249,16 +254,29 @@ def payload(base: str, views: int) -> None:
     )
 
 
-def run(name: str, base: str, url: Url, counts: list[int], seconds: float, wrk: str | None) -> None:
-    """One table: a row per client count, from wrk when given, else the Python clients."""
+def run(
+    name: str,
+    base: str,
+    url: Url,
+    counts: list[int],
+    seconds: float,
+    wrk: str | None,
+    warm: bool = False,
+) -> None:
+    """One table: a row per client count, from wrk when given, else the Python clients.
+    `warm`: every tile is asked once before (a warm row times a full cache, not its filling)."""
     rnd = random.Random(11)
-    paths = [url(rnd) for _ in range(WRK_PATHS)] if wrk else []
+    paths = [url(rnd) for _ in range(WRK_PATHS)]
 
     def one(clients: int, duration: float) -> dict[str, Any]:
         if wrk:
             return wrk_load.level(wrk, base, paths, clients, duration)
         return asyncio.run(level(base, clients, duration, url))
 
+    if warm:
+        with httpx.Client(base_url=base, timeout=60, headers={"Accept-Encoding": "gzip"}) as h:
+            for path in sorted(set(paths)):
+                h.get(path)
     one(1, 1.0)  # connections, imports, the first queries
     print(f"\n{name} (load average before: {os.getloadavg()[0]:.2f})")
     print(f"{'clients':>7} {'answers':>8} {'ans/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
@@ -323,7 +341,8 @@ def main() -> None:
         warm = start_server(db_url, port, tile_max_age_s=600)  # warm for the whole run
         proxy = None
         try:
-            run("tiles warm: the server's tile cache", base, tile_url, counts, args.seconds, wrk)
+            title = "tiles warm: the server's tile cache (every tile asked once before)"
+            run(title, base, tile_url, counts, args.seconds, wrk, warm=True)
             proxy = start_nginx(tmp / "nginx-warm", port, proxy_port)
             if proxy is None:
                 print(
@@ -337,6 +356,7 @@ def main() -> None:
                     counts,
                     args.seconds,
                     wrk,
+                    warm=True,
                 )
         finally:
             stop(proxy)
