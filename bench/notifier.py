@@ -324,6 +324,19 @@ async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
         await asyncio.sleep(0.02)
 
 
+def timing(
+    arrivals: dict[str, float], published: dict[str, float], start: float
+) -> dict[str, float]:
+    """Rate (from the first publish to the last arrival) and p50/p99 ms, publish to arrival."""
+    latencies = [arrivals[t] - published[t] for t in published]
+    last = max(arrivals[t] for t in published)
+    return {
+        "rate": len(published) / (last - start),
+        "p50": pct(latencies, 50) * 1000,
+        "p99": pct(latencies, 99) * 1000,
+    }
+
+
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
@@ -511,15 +524,7 @@ async def end_to_end(
             await prod.stop()
             stop.set()
             await task
-    arrivals = sink.traced()
-    latencies = [arrivals[t] - published[t] for t in published]
-    last = max(arrivals[t] for t in published)
-    return {
-        "rate": n / (last - start),
-        "p50": pct(latencies, 50) * 1000,
-        "p99": pct(latencies, 99) * 1000,
-        "in_order": float(in_order(sink, wanted)),
-    }
+    return {**timing(sink.traced(), published, start), "in_order": float(in_order(sink, wanted))}
 
 
 async def end_to_end_hooks(hooks: Sink, n: int, subscriptions: int | None) -> dict[str, float]:
@@ -569,14 +574,7 @@ async def end_to_end_hooks(hooks: Sink, n: int, subscriptions: int | None) -> di
             await prod.stop()
             stop.set()
             await task
-    arrivals = hooks.traced()
-    latencies = [arrivals[t] - published[t] for t in published]
-    last = max(arrivals[t] for t in published)
-    return {
-        "rate": n / (last - start),
-        "p50": pct(latencies, 50) * 1000,
-        "p99": pct(latencies, 99) * 1000,
-    }
+    return timing(hooks.traced(), published, start)
 
 
 async def webhooks_table(n: int) -> None:
