@@ -63,6 +63,8 @@ snapshots = st.builds(
         st.integers(0, 3_600), st.integers(172_000, 173_000), st.integers(0, 400 * 3_600)
     ),
     micros=st.tuples(st.integers(0, 999_999), st.integers(0, 999_999)),
+    # A code under two names, a code without a name, no code at all.
+    kind=st.sampled_from([("POT", "Pothole"), ("POT", "Pot hole"), ("GRAF", None), (None, None)]),
 )
 histories = st.lists(
     st.tuples(st.integers(0, 3), snapshots), min_size=1, max_size=14
@@ -97,6 +99,8 @@ def _events(history: list[tuple[int, dict[str, Any]]]) -> list[RequestEvent]:
             updated=opened + timedelta(seconds=s["seconds"], microseconds=sum(s["micros"])),
             agency=s["agency"],
             dataset=s["dataset"],
+            code=s["kind"][0],
+            name=s["kind"][1],
         )
         kind = "closed" if s["status"] is RequestStatus.CLOSED else "updated"
         out.append(event(kind, req, occurred=T0 + timedelta(minutes=i), event_id=f"e{i}"))
@@ -121,6 +125,13 @@ def _recount(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
             "opened": grouped(agency, r.opened_day, r.status),
             "resolved": grouped(agency, r.closed_day, where=closed & r.closed_day.is_not(None)),
             "minutes": _close_minutes_recount(conn),
+            "categories": {
+                row[:-1] + (int(row[-1]),)
+                for row in grouped(r.service_code, r.service_name, r.dataset)
+                if row[0] is not None
+            },
+            "agencies": {row for row in grouped(r.agency_responsible) if row[0] is not None},
+            "datasets": grouped(r.dataset),
         }
 
 
@@ -165,6 +176,15 @@ def test_aggregates_equal_a_recount_after_any_replay(
     assert _table(engine, agg_opened) == recount["opened"]
     assert _table(engine, agg_resolved) == recount["resolved"]
     assert _table(engine, agg_close_minutes) == recount["minutes"]
+    with engine.connect() as conn:  # the map's lists, from the kinds table
+        listed = {
+            "categories": aggregates.kind_counts(conn, "service_code", "service_name", "dataset"),
+            "agencies": aggregates.kind_counts(conn, "agency"),
+            "datasets": aggregates.kind_counts(conn, "dataset"),
+        }
+    for name, rows in listed.items():
+        assert set(rows) == recount[name], name
+        assert rows == sorted(rows, key=lambda row: tuple(str(v or "") for v in row)), name
     kept = {name: _table(engine, t) for name, t in (("c", agg_cells), ("m", agg_close_minutes))}
     with engine.connect() as conn:  # emptied rows carry no coordinate residue
         leftovers = conn.execute(select(agg_cells).where(agg_cells.c.n == 0)).all()

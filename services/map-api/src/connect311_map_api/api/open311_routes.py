@@ -26,8 +26,7 @@ from connect311_map_api.cache import HEAVY_ROWS
 from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core import open311
 from connect311_map_api.core.filters import RequestFilters, split_csv
-from connect311_map_api.db import queries
-from connect311_map_api.db.tables import requests as req_table
+from connect311_map_api.db import aggregates, queries
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 CHANGESET = "2024-01-01T00:00:00Z"
@@ -62,10 +61,9 @@ def discovery_xml(ctx: Ctx) -> Response:
 
 
 def _services(ctx: AppContext) -> list[dict[str, Any]]:
-    c = req_table.c
     with ctx.engine.connect() as conn:
-        rows = queries.counted(
-            conn, c.service_code, c.service_name, c.agency_responsible, datasets=OPEN311_DATASETS
+        rows = aggregates.kind_counts(
+            conn, "service_code", "service_name", "agency", datasets=OPEN311_DATASETS
         )
     seen: dict[str, dict[str, Any]] = {}
     for code, name, agency, _count in rows:

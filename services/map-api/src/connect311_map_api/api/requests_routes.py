@@ -28,8 +28,7 @@ from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import grid_range
 from connect311_map_api.core.state import feature, iso
 from connect311_map_api.core.stats import Interval
-from connect311_map_api.db import lookup, queries
-from connect311_map_api.db.tables import requests as req_table
+from connect311_map_api.db import aggregates, lookup, queries
 from connect311_map_api.due_dates import due_fields
 
 router = APIRouter(prefix="/api", tags=["requests"])
@@ -226,9 +225,8 @@ def stats(
 @router.get("/categories", response_model=list[Category], summary="Service types present")
 def categories(ctx: Ctx) -> list[dict[str, Any]]:
     """Every service code in the data with its name, request count and datasets."""
-    c = req_table.c
     with ctx.engine.connect() as conn:
-        rows = queries.counted(conn, c.service_code, c.service_name, c.dataset)
+        rows = aggregates.kind_counts(conn, "service_code", "service_name", "dataset")
     merged: dict[str, dict[str, Any]] = {}
     for code, name, dataset, count in rows:
         entry = merged.setdefault(
@@ -244,7 +242,7 @@ def categories(ctx: Ctx) -> list[dict[str, Any]]:
 def agencies(ctx: Ctx) -> list[dict[str, Any]]:
     """Every responsible agency in the data with its request count."""
     with ctx.engine.connect() as conn:
-        rows = queries.counted(conn, req_table.c.agency_responsible)
+        rows = aggregates.kind_counts(conn, "agency")
     return [{"agency": a, "count": n} for a, n in rows]
 
 
@@ -252,5 +250,5 @@ def agencies(ctx: Ctx) -> list[dict[str, Any]]:
 def datasets(ctx: Ctx) -> list[dict[str, Any]]:
     """Every dataset in the data with its request count."""
     with ctx.engine.connect() as conn:
-        rows = queries.counted(conn, req_table.c.dataset)
+        rows = aggregates.kind_counts(conn, "dataset")
     return [{"dataset": d, "count": n} for d, n in rows]

@@ -3,10 +3,11 @@
 Stats and low-zoom clusters read small pre-counted tables instead of scanning every request.
 A request contributes one count to each of: opened per (agency, day, status), resolved per
 (agency, closed day), time to close per (agency, counted minutes: see
-`core.stats.close_bucket_minutes`), and per (base grid cell, dataset, status)
+`core.stats.close_bucket_minutes`), per (base grid cell, dataset, status)
 with its coordinates summed in integer micro-degrees (exact under + and -, so replacing a
-snapshot never leaves rounding residue). When a snapshot replaces another, the change is
-"new contributions minus old ones".
+snapshot never leaves rounding residue), and per (dataset, agency, service code and name): the
+map's category, department and layer lists, which a GROUP BY over every request made slow.
+When a snapshot replaces another, the change is "new contributions minus old ones".
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from connect311_map_api.core.stats import close_bucket_minutes, seconds_between
 
 CLOSED = "closed"
 NO_AGENCY = ""  # primary-key stand-in for a missing agency (stats show it as "(unknown)")
+NONE = ""  # primary-key stand-in for a missing service code or name
 CELLS_PER_TILE = 4  # grid cells across a 256-pixel map tile
 BASE_ZOOM = 12  # the finest zoom the cell table serves; coarser cells are unions of these
 MICRO = 1_000_000
@@ -57,6 +59,8 @@ class Facts:
     close_minutes: int | None
     lat: float
     long: float
+    service_code: str = NONE
+    service_name: str = NONE
 
 
 def facts(row: Mapping[Any, Any]) -> Facts:
@@ -74,6 +78,8 @@ def facts(row: Mapping[Any, Any]) -> Facts:
         close_minutes=minutes,
         lat=float(row["lat"]),
         long=float(row["long"]),
+        service_code=row["service_code"] or NONE,
+        service_name=row["service_name"] or NONE,
     )
 
 
@@ -87,6 +93,7 @@ def contributions(f: Facts) -> dict[Key, tuple[int, ...]]:
     cx = grid_index(f.long, -180.0, BASE_CELL)
     cy = grid_index(f.lat, -90.0, BASE_CELL)
     out["cells", (cx, cy, f.dataset, f.status)] = (1, round(f.lat * MICRO), round(f.long * MICRO))
+    out["kinds", (f.dataset, f.agency, f.service_code, f.service_name)] = (1,)
     return out
 
 

@@ -16,6 +16,7 @@ from connect311_map_api.core.geo import grid_range
 from connect311_map_api.db.tables import (
     agg_cells,
     agg_close_minutes,
+    agg_kinds,
     agg_meta,
     agg_opened,
     agg_resolved,
@@ -23,13 +24,15 @@ from connect311_map_api.db.tables import (
 )
 
 log = logging.getLogger(__name__)
-VERSION = 3  # bump when the layout or the counting rules change: the next start rebuilds
+VERSION = 4  # bump when the layout or the counting rules change: the next start rebuilds
 # 3: cells per dataset (a crime incident is no closed request in a zoomed-out cell)
+# 4: kinds (the category, department and dataset lists without a scan)
 TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
     "opened": (agg_opened, ("agency", "day", "status"), ("n",)),
     "resolved": (agg_resolved, ("agency", "day"), ("n",)),
     "close_minutes": (agg_close_minutes, ("agency", "minutes"), ("n",)),
     "cells": (agg_cells, ("cx", "cy", "dataset", "status"), ("n", "lat_micro", "long_micro")),
+    "kinds": (agg_kinds, ("dataset", "agency", "service_code", "service_name"), ("n",)),
 }
 FACT_COLUMNS = (
     requests.c.agency_responsible,
@@ -41,6 +44,8 @@ FACT_COLUMNS = (
     requests.c.closed_datetime,
     requests.c.lat,
     requests.c.long,
+    requests.c.service_code,
+    requests.c.service_name,
 )
 
 
@@ -166,6 +171,22 @@ def cell_rows(conn: Connection, f: RequestFilters, factor: int, cell_deg: float)
         (x, y, dataset, status, n, lat / MICRO / n, long / MICRO / n)
         for (x, y, dataset, status), (n, lat, long) in sums.items()
     ]
+
+
+def kind_counts(
+    conn: Connection, *columns: str, datasets: tuple[str, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """(values of the named `agg_kinds` columns..., requests) for every present combination
+    whose first column is known (of these datasets only, when given), in column order: what a
+    GROUP BY over `requests` gives, from a few hundred rows instead of every request."""
+    cols = [agg_kinds.c[name] for name in columns]
+    query = (
+        select(*cols, func.sum(agg_kinds.c.n))
+        .where(agg_kinds.c.n > 0, cols[0] != "", *_in(agg_kinds.c.dataset, datasets))
+        .group_by(*cols)
+        .order_by(*cols)
+    )
+    return [(*(v or None for v in row[:-1]), int(row[-1])) for row in conn.execute(query)]
 
 
 def _in(column: Any, values: tuple[str, ...]) -> list[Any]:

@@ -301,19 +301,6 @@ def _close_minutes(conn: Connection) -> ColumnElement[int]:
     )
 
 
-def counted(conn: Connection, *columns: Any, datasets: tuple[str, ...] = ()) -> Sequence[Any]:
-    """Distinct values of the columns (first must be non-null) with how many requests each
-    (of these datasets only, when given)."""
-    only = [r.dataset.in_(datasets)] if datasets else []
-    query = (
-        select(*columns, func.count().label("count"))
-        .where(columns[0].is_not(None), *only)
-        .group_by(*columns)
-        .order_by(*columns)
-    )
-    return conn.execute(query).all()
-
-
 def open311_requests(
     conn: Connection,
     ids: tuple[str, ...],

@@ -168,6 +168,17 @@ agg_cells = Table(
     Column("lat_micro", BigInteger, nullable=False),  # sums of coordinates x 1e6
     Column("long_micro", BigInteger, nullable=False),
 )
+# Requests per (dataset, agency, service code, name): the category, department and dataset
+# lists read these few rows. "" stands for a missing agency, code or name.
+agg_kinds = Table(
+    "agg_kinds",
+    metadata,
+    Column("dataset", String(60), primary_key=True),
+    Column("agency", String(300), primary_key=True),
+    Column("service_code", String(200), primary_key=True),
+    Column("service_name", String(300), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
 # Which aggregate layout was last built from `requests` (rebuilt at start when it differs).
 agg_meta = Table(
     "agg_meta",

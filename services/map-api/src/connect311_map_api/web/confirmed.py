@@ -18,9 +18,8 @@ from sqlalchemy import Connection, Engine
 from connect311_contracts.datasets import dataset_words
 from connect311_contracts.subscriptions import Subscription
 from connect311_contracts.tokens import InvalidToken, TokenPurpose, read_subscription_token
-from connect311_map_api.db import queries
+from connect311_map_api.db import aggregates, queries
 from connect311_map_api.db import subscription_store as store
-from connect311_map_api.db.tables import requests as req_table
 from connect311_map_api.web.alert_words import alert_sentence
 from connect311_map_api.web.i18n import translations
 from connect311_map_api.web.language import DEFAULT_LANGUAGE
@@ -32,12 +31,10 @@ CONFIRMED_COOKIE = "c311_confirmed"
 
 def _known(conn: Connection) -> tuple[dict[str, str], set[str], set[str]]:
     """Category names by code, agencies and datasets, as the city's requests carry them."""
-    c = req_table.c
-    names = {
-        str(r[0]): str(r[1] or r[0]) for r in queries.counted(conn, c.service_code, c.service_name)
-    }
-    agencies = {str(r[0]) for r in queries.counted(conn, c.agency_responsible)}
-    datasets = {str(r[0]) for r in queries.counted(conn, c.dataset)}
+    kinds = aggregates.kind_counts(conn, "service_code", "service_name")
+    names = {str(code): str(name or code) for code, name, _ in kinds}
+    agencies = {str(r[0]) for r in aggregates.kind_counts(conn, "agency")}
+    datasets = {str(r[0]) for r in aggregates.kind_counts(conn, "dataset")}
     return names, agencies, datasets
 
 
