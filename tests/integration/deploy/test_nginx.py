@@ -12,6 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 CONF = ROOT / "deploy" / "nginx" / "map-api.conf"
+CACHED = "~ ^/api/(tiles/|(categories|agencies|datasets)$)"  # the cached location
 
 
 def _locations(text: str) -> dict[str, str]:
@@ -49,7 +50,7 @@ def test_nginx_accepts_the_config(tmp_path: Path) -> None:
 
 def test_every_location_overwrites_x_forwarded_for() -> None:
     locations = _locations(CONF.read_text())
-    assert set(locations) == {"/api/tiles/", "= /api/stream", "/"}
+    assert set(locations) == {CACHED, "= /api/stream", "/"}
     for path, body in locations.items():
         assert "proxy_pass http://map_api;" in body, path
         # nginx drops outer proxy_set_header lines once a location has its own: each must say it.
@@ -57,8 +58,13 @@ def test_every_location_overwrites_x_forwarded_for() -> None:
         assert "$proxy_add_x_forwarded_for" not in body, path
 
 
-def test_tiles_are_cached_by_their_url_and_revalidated() -> None:
-    tiles = _locations(CONF.read_text())["/api/tiles/"]
+def test_tiles_and_the_map_lists_are_cached_by_their_url_and_revalidated() -> None:
+    pattern = re.compile(CACHED.removeprefix("~ "))  # nginx's PCRE and Python agree on it
+    for path in ("/api/tiles/14/1/2.json", "/api/categories", "/api/agencies", "/api/datasets"):
+        assert pattern.search(path), path
+    for path in ("/api/requests", "/api/categoriesx", "/api/stats", "/x/api/tiles/1/1/1.json"):
+        assert not pattern.search(path), path
+    tiles = _locations(CONF.read_text())[CACHED]
     for directive in (
         "proxy_cache tiles;",
         "proxy_cache_key $uri$is_args$args;",

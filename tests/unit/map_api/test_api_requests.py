@@ -159,6 +159,10 @@ def test_lists_of_categories_agencies_datasets(seeded: TestClient) -> None:
     agencies = seeded.get("/api/agencies").json()
     assert {(a["agency"], a["count"]) for a in agencies} == {("Water", 10), ("Streets", 21)}
     assert seeded.get("/api/datasets").json() == [{"dataset": "311", "count": 31}]
+    for path in ("/api/categories", "/api/agencies", "/api/datasets"):
+        # Every page load asks for them: browsers and the proxy may keep them like tiles.
+        cache = seeded.get(path).headers["cache-control"]
+        assert cache.startswith("public, max-age=") and "stale-while-revalidate=" in cache
 
 
 def test_status_is_current_after_updates(seeded: TestClient, engine: Engine) -> None:

@@ -164,6 +164,19 @@ class MapApiSettings(BaseSettings):
         description="How long browsers and proxies may reuse the department numbers, their "
         "CSV and the stats widget (they are measured to the minute)",
     )
+    department_digest_hour: int = Field(
+        default=7,
+        ge=0,
+        le=23,
+        description="Local hour (display_timezone) each department's daily overdue and "
+        "oldest-open digest goes out; a new subscription gets the day's digest on confirming",
+    )
+    department_digest_check_s: float = Field(
+        default=60.0, gt=0, description="How often the digest schedule is looked at"
+    )
+    department_digest_items: int = Field(
+        default=25, ge=1, le=50, description="Requests each list of a department digest names"
+    )
 
     webhook_allow: list[str] = Field(
         default_factory=list,
@@ -188,6 +201,10 @@ class MapApiSettings(BaseSettings):
     def webhook_policy(self) -> TargetPolicy:
         """What a webhook URL may be (https to a public host, or on the allow-list)."""
         return TargetPolicy(allow=tuple(self.webhook_allow))
+
+    def map_data_cache_control(self) -> str:
+        """Cache-Control of the map's data (tiles, category and department lists)."""
+        return f"public, max-age={self.tile_max_age_s}, stale-while-revalidate={self.tile_stale_s}"
 
     def mailbox_rules(self) -> MailboxRules:
         """How addresses fold into mailboxes for the per-mailbox limit."""

@@ -223,8 +223,10 @@ def stats(
 
 
 @router.get("/categories", response_model=list[Category], summary="Service types present")
-def categories(ctx: Ctx) -> list[dict[str, Any]]:
+def categories(ctx: Ctx, response: Response) -> list[dict[str, Any]]:
     """Every service code in the data with its name, request count and datasets."""
+    # Every page load asks for these lists: browsers and the proxy keep them like tiles.
+    response.headers["Cache-Control"] = ctx.settings.map_data_cache_control()
     with ctx.engine.connect() as conn:
         rows = aggregates.kind_counts(conn, "service_code", "service_name", "dataset")
     merged: dict[str, dict[str, Any]] = {}
@@ -239,16 +241,18 @@ def categories(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 @router.get("/agencies", response_model=list[Agency], summary="Departments present")
-def agencies(ctx: Ctx) -> list[dict[str, Any]]:
+def agencies(ctx: Ctx, response: Response) -> list[dict[str, Any]]:
     """Every responsible agency in the data with its request count."""
+    response.headers["Cache-Control"] = ctx.settings.map_data_cache_control()
     with ctx.engine.connect() as conn:
         rows = aggregates.kind_counts(conn, "agency")
     return [{"agency": a, "count": n} for a, n in rows]
 
 
 @router.get("/datasets", response_model=list[Dataset], summary="Datasets present")
-def datasets(ctx: Ctx) -> list[dict[str, Any]]:
+def datasets(ctx: Ctx, response: Response) -> list[dict[str, Any]]:
     """Every dataset in the data with its request count."""
+    response.headers["Cache-Control"] = ctx.settings.map_data_cache_control()
     with ctx.engine.connect() as conn:
         rows = aggregates.kind_counts(conn, "dataset")
     return [{"dataset": d, "count": n} for d, n in rows]

@@ -98,11 +98,7 @@ def tile(request: Request, ctx: Ctx, z: ZoomParam, x: IndexParam, y: IndexParam)
     except FilterKeyError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     key = filter_key(canonical)
-    settings = ctx.settings
-    headers = {
-        "Cache-Control": f"public, max-age={settings.tile_max_age_s}, "
-        f"stale-while-revalidate={settings.tile_stale_s}",
-    }
+    headers = {"Cache-Control": ctx.settings.map_data_cache_control()}
     if raw != key:
         location = f"{TILES_PREFIX}{z}/{x}/{y}.json" + (f"?{key}" if key else "")
         return Response(status_code=308, headers={**headers, "Location": location})
