@@ -122,8 +122,10 @@ def _recount(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
             return {tuple(row) for row in conn.execute(query)}
 
         return {
-            "opened": grouped(agency, r.opened_day, r.status),
-            "resolved": grouped(agency, r.closed_day, where=closed & r.closed_day.is_not(None)),
+            "opened": grouped(agency, r.dataset, r.opened_day, r.status),
+            "resolved": grouped(
+                agency, r.dataset, r.closed_day, where=closed & r.closed_day.is_not(None)
+            ),
             "minutes": _close_minutes_recount(conn),
             "categories": {
                 row[:-1] + (int(row[-1]),)
@@ -136,16 +138,17 @@ def _recount(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
 
 
 def _close_minutes_recount(conn: Any) -> set[tuple[Any, ...]]:
-    """(agency, counted minutes, n) in plain Python: minutes under 2 days, hours beyond."""
-    counts: dict[tuple[str, int], int] = {}
-    query = select(r.agency_responsible, r.requested_datetime, r.closed_datetime).where(
-        r.status == "closed", r.closed_datetime.is_not(None)
-    )
-    for agency, opened, closed in conn.execute(query):
+    """(agency, dataset, counted minutes, n) in plain Python: minutes under 2 days, hours
+    beyond."""
+    counts: dict[tuple[str, str, int], int] = {}
+    query = select(
+        r.agency_responsible, r.dataset, r.requested_datetime, r.closed_datetime
+    ).where(r.status == "closed", r.closed_datetime.is_not(None))
+    for agency, dataset, opened, closed in conn.execute(query):
         gap = closed.replace(microsecond=0) - opened.replace(microsecond=0)
         seconds = gap // timedelta(seconds=1)
         minutes = seconds // 60 if seconds < 2 * 86_400 else seconds // 3_600 * 60
-        key = (agency or "", minutes)
+        key = (agency or "", dataset, minutes)
         counts[key] = counts.get(key, 0) + 1
     return {(*key, n) for key, n in counts.items()}
 
@@ -202,6 +205,8 @@ def _same_answers(engine: Engine) -> None:
         RequestFilters(agencies=("Water",)),
         RequestFilters(statuses=("closed",)),
         RequestFilters(statuses=("open", "in_progress"), agencies=("Streets", "Water")),
+        RequestFilters(datasets=("crime",)),
+        RequestFilters(datasets=("311", "crime"), agencies=("Water",)),
     ]
     with engine.connect() as conn:
         for f in filter_sets:
@@ -236,7 +241,7 @@ def test_start_builds_aggregates_for_rows_stored_without_them(sqlite_url: str) -
     with engine.begin() as conn:
         conn.execute(delete(aggregates.agg_meta))
     aggregates.ensure_built(engine)
-    assert _table(engine, agg_opened) == {("Parks", T0.date().isoformat(), "open", 5)}
+    assert _table(engine, agg_opened) == {("Parks", "311", T0.date().isoformat(), "open", 5)}
     engine.dispose()
 
 

@@ -109,6 +109,22 @@ def test_crime_is_counted_by_type_and_by_the_city_s_time(seeded: TestClient) -> 
     assert everything["total"] == 5
 
 
+def test_opened_vs_resolved_leaves_crime_out_unless_asked_for(seeded: TestClient) -> None:
+    """An incident is stored closed at its own time: counted with requests it would be
+    "resolved" in no time. Without a dataset filter the stats count what has a lifecycle."""
+
+    def totals(**params: str) -> tuple[int, int, set[str]]:
+        body = seeded.get("/api/stats", params={"interval": "month", **params}).json()
+        opened = sum(p["opened"] for p in body["series"])
+        resolved = sum(p["resolved"] for p in body["series"])
+        return opened, resolved, {p["agency"] for p in body["series"]}
+
+    # The 311 request (closed) and the open code violation case; no Police.
+    assert totals() == (2, 1, {"Streets"})
+    assert totals(dataset="crime") == (3, 3, {"Police"})
+    assert totals(dataset="311,crime") == (4, 4, {"Streets", "Police"})
+
+
 def test_a_bad_breakdown_filter_is_refused_with_the_reason(seeded: TestClient) -> None:
     response = seeded.get("/api/stats/breakdown", params={"status": "solved"})
     assert response.status_code == 422

@@ -21,6 +21,7 @@ from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.periods import Period, resolve_period
 from connect311_map_api.core.state import iso
 from connect311_map_api.db.department_queries import department_rows
+from connect311_map_api.db.queries import with_lifecycle
 
 __all__ = ["department_view", "minute_end"]
 
@@ -43,7 +44,8 @@ def department_view(
 
     def compute() -> dict[str, Any]:
         with ctx.engine.connect() as conn:
-            rows = department_rows(conn, filters, period.previous_start)
+            # Without a dataset filter, crime incidents (closed when they happen) stay out.
+            rows = department_rows(conn, with_lifecycle(conn, filters), period.previous_start)
             report = department_report(rows, levels, period, moment)
         return {
             "as_of": iso(moment),

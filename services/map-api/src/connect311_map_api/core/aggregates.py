@@ -1,8 +1,9 @@
 """What each stored request adds to the aggregate tables (pure: the store applies it).
 
 Stats and low-zoom clusters read small pre-counted tables instead of scanning every request.
-A request contributes one count to each of: opened per (agency, day, status), resolved per
-(agency, closed day), time to close per (agency, counted minutes: see
+A request contributes one count to each of: opened per (agency, dataset, day, status),
+resolved per (agency, dataset, closed day), time to close per (agency, dataset, counted
+minutes: see
 `core.stats.close_bucket_minutes`), per (base grid cell, dataset, status)
 with its coordinates summed in integer micro-degrees (exact under + and -, so replacing a
 snapshot never leaves rounding residue), and per (dataset, agency, service code and name): the
@@ -85,11 +86,13 @@ def facts(row: Mapping[Any, Any]) -> Facts:
 
 def contributions(f: Facts) -> dict[Key, tuple[int, ...]]:
     """Each aggregate row this request adds to, with what it adds."""
-    out: dict[Key, tuple[int, ...]] = {("opened", (f.agency, f.opened_day, f.status)): (1,)}
+    out: dict[Key, tuple[int, ...]] = {
+        ("opened", (f.agency, f.dataset, f.opened_day, f.status)): (1,)
+    }
     if f.status == CLOSED and f.closed_day is not None:
-        out["resolved", (f.agency, f.closed_day)] = (1,)
+        out["resolved", (f.agency, f.dataset, f.closed_day)] = (1,)
     if f.status == CLOSED and f.close_minutes is not None:
-        out["close_minutes", (f.agency, f.close_minutes)] = (1,)
+        out["close_minutes", (f.agency, f.dataset, f.close_minutes)] = (1,)
     cx = grid_index(f.long, -180.0, BASE_CELL)
     cy = grid_index(f.lat, -90.0, BASE_CELL)
     out["cells", (cx, cy, f.dataset, f.status)] = (1, round(f.lat * MICRO), round(f.long * MICRO))

@@ -26,11 +26,12 @@ from connect311_map_api.db.tables import (
 log = logging.getLogger(__name__)
 VERSION = 4  # bump when the layout or the counting rules change: the next start rebuilds
 # 3: cells per dataset (a crime incident is no closed request in a zoomed-out cell)
-# 4: kinds (the category, department and dataset lists without a scan)
+# 4: kinds (the category, department and dataset lists without a scan); stats per dataset
+#    (crime incidents, stored as closed, are no resolved requests)
 TABLES: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
-    "opened": (agg_opened, ("agency", "day", "status"), ("n",)),
-    "resolved": (agg_resolved, ("agency", "day"), ("n",)),
-    "close_minutes": (agg_close_minutes, ("agency", "minutes"), ("n",)),
+    "opened": (agg_opened, ("agency", "dataset", "day", "status"), ("n",)),
+    "resolved": (agg_resolved, ("agency", "dataset", "day"), ("n",)),
+    "close_minutes": (agg_close_minutes, ("agency", "dataset", "minutes"), ("n",)),
     "cells": (agg_cells, ("cx", "cy", "dataset", "status"), ("n", "lat_micro", "long_micro")),
     "kinds": (agg_kinds, ("dataset", "agency", "service_code", "service_name"), ("n",)),
 }
@@ -115,8 +116,8 @@ def ensure_built(engine: Engine) -> None:
 
 
 def serves(f: RequestFilters) -> bool:
-    """True when the aggregates can answer for these filters (agency and status only)."""
-    return not (f.service_codes or f.datasets or f.q or f.since or f.until)
+    """True when the aggregates can answer for these filters (agency, dataset, status)."""
+    return not (f.service_codes or f.q or f.since or f.until)
 
 
 def serves_cells(f: RequestFilters) -> bool:
@@ -130,7 +131,12 @@ StatsRows = tuple[list[Any], list[Any], list[Any], list[Any]]
 def stats_rows(conn: Connection, f: RequestFilters) -> StatsRows:
     """(agency, day, n) opened and still open, resolved per day, and (agency, minutes, n)."""
     o = agg_opened.c
-    where = [o.n > 0, *_in(o.agency, f.agencies), *_in(o.status, f.statuses)]
+    where = [
+        o.n > 0,
+        *_in(o.agency, f.agencies),
+        *_in(o.dataset, f.datasets),
+        *_in(o.status, f.statuses),
+    ]
     open_n = func.sum(case((o.status != CLOSED, o.n), else_=0))
     by_day = conn.execute(
         select(o.agency, o.day, func.sum(o.n), open_n).where(*where).group_by(o.agency, o.day)
@@ -141,12 +147,21 @@ def stats_rows(conn: Connection, f: RequestFilters) -> StatsRows:
         return opened, still_open, [], []
     rs, ms = agg_resolved.c, agg_close_minutes.c
     resolved = conn.execute(
-        select(rs.agency, rs.day, rs.n).where(rs.n > 0, *_in(rs.agency, f.agencies))
+        select(rs.agency, rs.day, func.sum(rs.n))
+        .where(rs.n > 0, *_in(rs.agency, f.agencies), *_in(rs.dataset, f.datasets))
+        .group_by(rs.agency, rs.day)
     ).all()
     minutes = conn.execute(
-        select(ms.agency, ms.minutes, ms.n).where(ms.n > 0, *_in(ms.agency, f.agencies))
+        select(ms.agency, ms.minutes, func.sum(ms.n))
+        .where(ms.n > 0, *_in(ms.agency, f.agencies), *_in(ms.dataset, f.datasets))
+        .group_by(ms.agency, ms.minutes)
     ).all()
-    return opened, still_open, [tuple(x) for x in resolved], [tuple(x) for x in minutes]
+    return (
+        opened,
+        still_open,
+        [(a, day, int(n)) for a, day, n in resolved],
+        [(a, m, int(n)) for a, m, n in minutes],
+    )
 
 
 def cell_rows(conn: Connection, f: RequestFilters, factor: int, cell_deg: float) -> list[Any]:

@@ -23,7 +23,7 @@ from sqlalchemy import (
     select,
 )
 
-from connect311_contracts.datasets import dataset_words
+from connect311_contracts.datasets import SERVICE_REQUESTS, dataset_words
 from connect311_map_api.core import stats as core_stats
 from connect311_map_api.core.aggregates import coarsening
 from connect311_map_api.core.filters import RequestFilters
@@ -227,9 +227,11 @@ def stats(
 ) -> dict[str, Any]:
     """Opened vs resolved per agency per period, backlog and time to close (SQL does counting).
 
-    Series and time to close on agency and status filters alone come from the aggregate
-    tables; backlog ages are measured from `now` (the moment of the answer, stated in it).
+    Series and time to close on agency, dataset and status filters alone come from the
+    aggregate tables; backlog ages are measured from `now` (the moment of the answer, stated
+    in it). Without a dataset filter only records with a lifecycle count (`with_lifecycle`).
     """
+    f = with_lifecycle(conn, f)
     if use_aggregates and aggregates.serves(f) and f.bbox is None:
         opened, open_days, resolved, minutes = aggregates.stats_rows(conn, f)
     else:
@@ -242,6 +244,22 @@ def stats(
         "backlog": core_stats.backlog(open_days, _open_times(conn, f), moment),
         "time_to_close": core_stats.time_to_close(minutes),
     }
+
+
+def with_lifecycle(conn: Connection, f: RequestFilters) -> RequestFilters:
+    """The filters, limited to datasets with a lifecycle when they name no dataset.
+
+    A crime incident is stored as closed at its own time: counted with requests it would be
+    "resolved" at once, in no time, lifting every resolution figure. Asked for by name
+    (`dataset=crime`), incidents are counted as what they are.
+    """
+    if f.datasets:
+        return f
+    present = [str(row[0]) for row in aggregates.kind_counts(conn, "dataset")]
+    lifecycle = tuple(d for d in present if dataset_words(d).has_status)
+    if len(lifecycle) == len(present):
+        return f  # nothing to leave out: no filter, so the answer stays as it was
+    return replace(f, datasets=lifecycle or (SERVICE_REQUESTS,))
 
 
 def _stats_rows(conn: Connection, f: RequestFilters) -> aggregates.StatsRows:

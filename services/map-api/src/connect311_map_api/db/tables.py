@@ -135,6 +135,7 @@ agg_opened = Table(
     "agg_opened",
     metadata,
     Column("agency", String(300), primary_key=True),
+    Column("dataset", String(60), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("status", String(20), primary_key=True),
     Column("n", BigInteger, nullable=False),
@@ -143,6 +144,7 @@ agg_resolved = Table(
     "agg_resolved",
     metadata,
     Column("agency", String(300), primary_key=True),
+    Column("dataset", String(60), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("n", BigInteger, nullable=False),
 )
@@ -152,6 +154,7 @@ agg_close_minutes = Table(
     "agg_close_minutes",
     metadata,
     Column("agency", String(300), primary_key=True),
+    Column("dataset", String(60), primary_key=True),
     Column("minutes", Integer, primary_key=True, autoincrement=False),
     Column("n", BigInteger, nullable=False),
 )
@@ -212,4 +215,15 @@ dead_letters = Table(
     Column("raw", Text, nullable=False),
     Column("received_at", DateTime, nullable=False),
     Column("replayed_at", DateTime),
+)
+
+# Department digests already published (after the broker's acknowledgement), one row per
+# subscription and digest day (the city's local date): the schedule skips them. Its event
+# id is derived from the same pair, so a publish this table missed is dropped by the notifier.
+department_digests = Table(
+    "department_digests",
+    metadata,
+    Column("subscription_id", String(100), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("published_at", DateTime, nullable=False),
 )
