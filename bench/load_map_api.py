@@ -3,12 +3,12 @@
     uv run python bench/load_map_api.py                       # 100k requests, 1/4/16/64 clients
     uv run python bench/load_map_api.py --clients 1,8 --seconds 5 --seeded 20000
 
-Seeds a fresh SQLite database, starts `uvicorn --factory connect311_map_api.app:create_app`
-in its own process (no Kafka), then runs N concurrent keep-alive clients (httpx, asyncio),
-each asking for a random street-scale viewport (`/api/requests?bbox=...`, what the web map
-asks above the cluster zoom), for a fixed time. Prints requests/s, p50/p95/p99 latency and
-errors per client count; one client is the baseline. The figure to read: the highest
-requests/s whose p99 stays under 200 ms.
+Seeds a fresh SQLite database, starts `uvicorn --factory
+connect311_map_api.app:app_from_environment` in its own process (no Kafka), then runs N
+concurrent keep-alive clients (httpx, asyncio), each asking for a random street-scale viewport
+(`/api/requests?bbox=...`, what the web map asks above the cluster zoom), for a fixed time.
+Prints requests/s, p50/p95/p99 latency and errors per client count; one client is the
+baseline. The figure to read: the highest requests/s whose p99 stays under 200 ms.
 
 Clusters (zoom 12) are one whole-city aggregation per filter set, kept for
 MAP_API_AGGREGATE_CACHE_S (10 s): warm, nearly every answer is that cached aggregation cut to
@@ -128,7 +128,7 @@ def start_server(
         "MAP_API_AGGREGATE_CACHE_S": str(AGGREGATE_CACHE_S if cache else 0),
     }
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:create_app",
+        sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:app_from_environment",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
         "--workers", str(workers),
     ]  # fmt: skip

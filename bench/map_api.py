@@ -26,6 +26,21 @@ from pathlib import Path
 from typing import Any
 
 from machine_info import machine
+from map_api_aggregates import compare_aggregates
+from map_api_city import (
+    AGENCIES,
+    CITY,
+    CODES,
+    QUERIES,
+    SAMPLES,
+    START,
+    STATS_NOW,
+    STATUSES,
+    answers_agree,
+    percentiles,
+    random_view,
+)
+from map_api_http import http_suite
 from sqlalchemy import Connection, Engine, text
 
 from connect311_contracts.request import RequestStatus
@@ -33,7 +48,7 @@ from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import BBox
 from connect311_map_api.core.state import feature, request_row
 from connect311_map_api.core.stats import Interval
-from connect311_map_api.db import aggregates, queries, state_store
+from connect311_map_api.db import queries, state_store
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.state_store import apply_events
 from connect311_map_api.db.tables import metadata, requests
@@ -42,13 +57,6 @@ from connect311_map_api.db.tables import metadata, requests
 # runs as `uv run python bench/map_api.py` (sys.path[0] is bench/ then).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.unit.map_api.factories import event, snapshot
-
-CITY = BBox(-82.80, 27.60, -82.55, 27.90)  # St. Petersburg, FL, roughly
-AGENCIES = [f"Department {i}" for i in range(12)]
-CODES = [f"C{i:03d}" for i in range(60)]
-STATUSES = ["open", "acknowledged", "in_progress", "closed", "closed", "closed"]
-START = datetime(2023, 1, 1)
-QUERIES = 60
 
 
 def rows(n: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -101,42 +109,6 @@ def seed(engine: Engine, n: int) -> float:
     return time.perf_counter() - started
 
 
-SAMPLES = 20
-"""Timings per figure: with fewer, a "p95" is the largest or the median of a handful."""
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    """p50 and p95 of millisecond samples (p95 interpolated between the two nearest ranks)."""
-    cuts = statistics.quantiles(samples, n=20, method="inclusive") if len(samples) > 1 else []
-    return statistics.median(samples), cuts[-1] if cuts else samples[0]
-
-
-def answers_agree(name: str, a: Any, b: Any) -> None:
-    """Stop the bench when two ways of answering the same question answer differently."""
-    if _rounded(a) != _rounded(b):
-        raise SystemExit(
-            f"{name}: the two answers differ (same question): {a!r:.300} vs {b!r:.300}"
-        )
-
-
-def _rounded(value: Any) -> Any:
-    """Floats to 9 significant digits (a centroid summed in another order), the rest as is."""
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
-    return value
-
-
-def random_view(rnd: random.Random, span: float) -> BBox:
-    """A viewport of `span` degrees somewhere in the city."""
-    lon = rnd.uniform(CITY.min_long, CITY.max_long - span)
-    lat = rnd.uniform(CITY.min_lat, CITY.max_lat - span)
-    return BBox(lon, lat, lon + span, lat + span)
-
-
 def cases() -> dict[str, tuple[int, Callable[[Engine, random.Random], Any]]]:
     """Named query cases: (repetitions, run(engine, rnd))."""
 
@@ -170,68 +142,6 @@ def cases() -> dict[str, tuple[int, Callable[[Engine, random.Random], Any]]]:
         "stats all, weekly": (SAMPLES, lambda e, rnd: stats(e)),
         "stats one agency": (SAMPLES, lambda e, rnd: stats(e, agencies=(AGENCIES[1],))),
     }
-
-
-STATS_NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def aggregate_cases() -> dict[str, Callable[[Connection, bool], Any]]:
-    """Stats and clusters, each run(conn, use_aggregates)."""
-    city12 = 360 / (2**12 * 4)
-    return {
-        "clusters city zoom 12": lambda c, agg: queries.clusters(
-            c, RequestFilters(bbox=CITY), city12, use_aggregates=agg
-        ),
-        "clusters world zoom 8": lambda c, agg: queries.clusters(
-            c, RequestFilters(), 360 / (2**8 * 4), use_aggregates=agg
-        ),
-        # One clock for both ways: backlog ages are measured from `now`.
-        "stats all, weekly": lambda c, agg: queries.stats(
-            c, RequestFilters(), Interval.WEEK, STATS_NOW, use_aggregates=agg
-        ),
-        "stats all, monthly": lambda c, agg: queries.stats(
-            c, RequestFilters(), Interval.MONTH, STATS_NOW, use_aggregates=agg
-        ),
-        "stats one agency": lambda c, agg: queries.stats(
-            c, RequestFilters(agencies=(AGENCIES[1],)), Interval.WEEK, STATS_NOW, use_aggregates=agg
-        ),
-    }
-
-
-def compare_aggregates(engine: Engine, repeat: int = SAMPLES) -> None:
-    """Scan vs aggregate tables, alternating on one database (same answers, asserted)."""
-    started = time.perf_counter()
-    with engine.begin() as conn:
-        aggregates.rebuild(conn)
-    print(f"  aggregates rebuilt from requests in {time.perf_counter() - started:.1f} s")
-    print(
-        f"  {'case (no HTTP cache)':32s} {'scan requests':>24s} {'aggregate tables':>24s}"
-        f"  ({repeat} each, alternating; load {os.getloadavg()[0]:.1f})"
-    )
-    for name, run in aggregate_cases().items():
-        samples: dict[bool, list[float]] = {False: [], True: []}
-        for i in range(repeat):
-            answers: dict[bool, Any] = {}
-            for agg in (False, True) if i % 2 == 0 else (True, False):  # ABBA: no side first
-                with engine.connect() as conn:
-                    t = time.perf_counter()
-                    answers[agg] = run(conn, agg)
-                    samples[agg].append((time.perf_counter() - t) * 1000)
-            if "stats" in name:
-                answers_agree(name, answers[False], answers[True])
-            else:
-                scan, cells = (
-                    [(c["cell"], c["count"], c["by_status"]) for c in answers[key]]
-                    for key in (False, True)
-                )
-                answers_agree(name, scan, cells)
-        s50, s95 = percentiles(samples[False])
-        a50, a95 = percentiles(samples[True])
-        print(
-            f"  {name:32s} p50 {s50:7.1f} p95 {s95:7.1f} ms  p50 {a50:7.1f} p95 {a95:7.1f} ms"
-            f"  x{s50 / max(a50, 1e-6):.0f}",
-            flush=True,
-        )
 
 
 def compare(baseline: Engine, indexed: Engine) -> None:
@@ -319,68 +229,6 @@ def bench_queries(url: str, n: int, tmp: Path, aggregates_only: bool = False) ->
     baseline.dispose()
     copy.unlink()
     http_suite(url)
-
-
-def http_suite(url: str) -> None:
-    """End to end through FastAPI (validation + JSON), on the indexed database."""
-    from fastapi.testclient import TestClient
-
-    from connect311_contracts.settings import SigningSettings
-    from connect311_map_api.app import create_app
-    from connect311_map_api.settings import MapApiSettings
-
-    # No per-client read limit: this measures the routes, from one client, as fast as it can;
-    # no heavy-answer cache: the same city page asked 20 times would measure the cache.
-    settings = MapApiSettings(
-        database_url=url, consume=False, read_limit="", heavy_answer_cache_s=0
-    )
-    print("  (HTTP suite: per-client read limit and heavy-answer cache off)", flush=True)
-    app = create_app(settings, signing=SigningSettings())
-    rnd = random.Random(3)
-    with TestClient(app) as client:
-        for name, span, limit in (("street", 0.01, 500), ("city", None, 500), ("city", None, 1000)):
-            samples = []
-            for _ in range(20):
-                box = random_view(rnd, span) if span else CITY
-                params = {
-                    "bbox": f"{box.min_long},{box.min_lat},{box.max_long},{box.max_lat}",
-                    "limit": limit,
-                }
-                t = time.perf_counter()
-                response = client.get("/api/requests", params=params)
-                samples.append((time.perf_counter() - t) * 1000)
-                assert response.status_code == 200
-            p50, p95 = percentiles(samples)
-            print(
-                f"  HTTP GET /api/requests {name} bbox limit {limit:5d}:"
-                f" p50 {p50:7.1f} p95 {p95:7.1f} ms",
-                flush=True,
-            )
-        for path, params in (
-            ("/api/requests/clusters", {"zoom": 12}),
-            ("/api/stats", {"interval": "week"}),
-        ):
-            t = time.perf_counter()
-            assert client.get(path, params=params).status_code == 200
-            cold = (time.perf_counter() - t) * 1000
-            warm = []
-            for _ in range(20):
-                box = random_view(rnd, 0.1)
-                view = {
-                    **params,
-                    "bbox": f"{box.min_long},{box.min_lat},{box.max_long},{box.max_lat}",
-                }
-                t = time.perf_counter()
-                assert (
-                    client.get(path, params=params if "stats" in path else view).status_code == 200
-                )
-                warm.append((time.perf_counter() - t) * 1000)
-            w50, w95 = percentiles(warm)
-            print(
-                f"  HTTP GET {path} {params}: first {cold:7.1f} ms; then from the cache"
-                f" p50 {w50:6.1f} p95 {w95:6.1f} ms",
-                flush=True,
-            )
 
 
 def _no_upkeep(_conn: Connection, _deltas: Any) -> None:

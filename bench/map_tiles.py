@@ -170,7 +170,7 @@ def start_server(
         **(extra_env or {}),
     }
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:create_app",
+        sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:app_from_environment",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     return _wait_up(subprocess.Popen(command, env=env), port, "the map API")

@@ -4,9 +4,10 @@
     uv run python bench/signup_timing.py --pairs 200 --database-url postgresql+psycopg://...
 
 Seeds `pairs + warmup` known addresses (each with an active and a pending subscription) in a
-fresh database, starts a local broker and `uvicorn --factory connect311_map_api.app:create_app`
-with its consumers (real Kafka publishes) in its own process, then signs up one known and one
-never-seen address per pair, in random order, one request at a time over keep-alive HTTP.
+fresh database, starts a local broker and `uvicorn --factory
+connect311_map_api.app:app_from_environment` with its consumers (real Kafka publishes) in its
+own process, then signs up one known and one never-seen address per pair, in random order,
+one request at a time over keep-alive HTTP.
 Every address is used once, so neither kind has rate-limit windows of its own yet (the
 question is "is it subscribed?", not "did someone just try it?"). Prints p50/p90/p99/mean
 for each kind and, as the noise floor of this run, the same figures for the unknown
@@ -81,7 +82,7 @@ def start_server(db_url: str, bootstrap: str, port: int) -> subprocess.Popen[byt
         "CONNECT311_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:create_app",
+        sys.executable, "-m", "uvicorn", "--factory", "connect311_map_api.app:app_from_environment",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env)

@@ -14,6 +14,7 @@ from pydantic import (
     model_serializer,
 )
 
+from connect311_contracts.digests import DepartmentDigestRequested
 from connect311_contracts.envelope import Envelope
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.subscriptions import Subscription
@@ -23,6 +24,7 @@ __all__ = [
     "NOTIFICATION_DEAD_LETTER_ADAPTER",
     "AlsoMatched",
     "ConfirmationRequested",
+    "DepartmentDigestRequested",
     "NotificationCommand",
     "NotificationDeadLettered",
     "SubscriberMatched",
@@ -104,7 +106,8 @@ class ConfirmationRequested(Envelope):
 
 
 NotificationCommand = Annotated[
-    SubscriberMatched | ConfirmationRequested, Field(discriminator="event_type")
+    SubscriberMatched | ConfirmationRequested | DepartmentDigestRequested,
+    Field(discriminator="event_type"),
 ]
 NOTIFICATION_ADAPTER: TypeAdapter[NotificationCommand] = TypeAdapter(NotificationCommand)
 

@@ -34,6 +34,7 @@ __all__ = [
     "CityWideTarget",
     "CorridorTarget",
     "Delivery",
+    "DepartmentDigestTarget",
     "FollowTarget",
     "Subscription",
     "SubscriptionBounced",
@@ -102,8 +103,24 @@ class CityWideTarget(_Frozen):
     kind: Literal["citywide"] = "citywide"
 
 
+class DepartmentDigestTarget(_Frozen):
+    """One department's daily digest of its overdue and oldest open requests.
+
+    Never matched against events: the map API (which holds every request's state) sends it
+    once a day as a `DepartmentDigestRequested` command (see docs/architecture.md).
+    """
+
+    kind: Literal["department_digest"] = "department_digest"
+    agency: str = Field(min_length=1, max_length=200, description="agency_responsible, exactly")
+
+
 SubscriptionTarget = Annotated[
-    CircleTarget | AreaTarget | CorridorTarget | FollowTarget | CityWideTarget,
+    CircleTarget
+    | AreaTarget
+    | CorridorTarget
+    | FollowTarget
+    | CityWideTarget
+    | DepartmentDigestTarget,
     Field(discriminator="kind"),
 ]
 
@@ -167,6 +184,10 @@ class Subscription(_Frozen):
         f = self.filters
         if self.target.kind == "citywide" and not (f.service_codes or f.agencies or f.datasets):
             raise ValueError("a city-wide subscription needs a category, agency or dataset filter")
+        if self.target.kind == "department_digest" and self.delivery is not Delivery.DAILY:
+            raise ValueError("a department digest is sent daily: its delivery must be 'daily'")
+        if self.target.kind == "department_digest" and self.webhook is not None:
+            raise ValueError("a department digest is an email: it takes no webhook")
         if not self.email_alerts and self.webhook is None:
             raise ValueError("a subscription without email alerts needs a webhook")
         return self

@@ -165,6 +165,15 @@ def problems(page: Page) -> PageProblems:
     return seen
 
 
+POPUP_INSIDE_MAP = """() => {
+  const p = document.querySelector('.leaflet-popup'), m = document.getElementById('map');
+  if (!p || !m) return false;
+  const a = p.getBoundingClientRect(), b = m.getBoundingClientRect();
+  return a.top >= b.top && a.bottom <= b.bottom && a.left >= b.left && a.right <= b.right;
+}"""
+"""For page.wait_for_function: the open popup lies wholly on the map (none cut off)."""
+
+
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     """Save what a person would see to test-artifacts/<name>.png."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect
 from connect311_contracts.events import RequestClosed, RequestEvent, RequestOpened
 from connect311_contracts.request import RequestStatus, ServiceRequest
 from connect311_contracts.settings import SigningSettings
+from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
 from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.parsers.tabular import parse_row
 from connect311_ingestor.records import Accepted
@@ -41,6 +42,7 @@ DEMO = ROOT / "data" / "demo" / "nyc311_2023-02-28_demo.csv"
 LEVELS = ROOT / "deploy" / "service-levels.example.toml"
 SPREAD_DAYS = 120
 NONE = "\u2013"
+JOURNEY_SECRET = "departments-journey"
 
 
 def _spread(request: ServiceRequest, index: int, now: datetime) -> ServiceRequest:
@@ -83,8 +85,16 @@ def demo_events(now: datetime) -> list[RequestEvent]:
 
 
 @pytest.fixture
-def demo_site(tmp_path: Path) -> Iterator[str]:
-    """The map API with the spread demo data and the example service levels, on a port."""
+def demo_site(demo_app: tuple[str, RecordingPublisher]) -> str:
+    """The demo site's address."""
+    return demo_app[0]
+
+
+@pytest.fixture
+def demo_app(tmp_path: Path) -> Iterator[tuple[str, RecordingPublisher]]:
+    """The map API with the spread demo data and the example service levels, on a port,
+    and what it published."""
+    publisher = RecordingPublisher()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = web_settings(
@@ -92,14 +102,14 @@ def demo_site(tmp_path: Path) -> Iterator[str]:
     )
     app = create_app(
         settings,
-        signing=SigningSettings(secret_key="departments-journey", public_base_url=url),
-        publisher=RecordingPublisher(),
+        signing=SigningSettings(secret_key=JOURNEY_SECRET, public_base_url=url),
+        publisher=publisher,
     )
     add_tile_route(app)
     with app.state.ctx.engine.begin() as conn:
         apply_events(conn, demo_events(datetime.now(UTC)))
     with uvicorn_thread(app, port):
-        yield url
+        yield url, publisher
 
 
 def _no_axe_violations(page: Page, state: str) -> None:
@@ -216,4 +226,38 @@ def test_the_department_view_equals_its_csv_and_widget(
     expect(page.locator(".widget-foot")).to_be_in_viewport(ratio=1)  # nothing cut off
     _no_axe_violations(page, "stats widget")
     screenshot(page, "journey-departments-widget", full_page=False)
+    assert problems.errors == []
+
+
+def test_a_department_head_signs_up_for_the_daily_digest(
+    demo_app: tuple[str, RecordingPublisher], page: Page, problems: PageProblems
+) -> None:
+    """From "Alert me" on the map: the digest section, a department from the list, an email;
+    the confirmation is asked for, and the manage page names the digest (daily only)."""
+    site, publisher = demo_app
+    page.goto(site + "/")
+    page.get_by_text("For a department: a daily digest of its overdue").click()
+    expect(page.locator("#digest-hint")).to_contain_text("One email a day at 7:00 (city time)")
+    department = page.get_by_label("Department for the digest")
+    expect(department.locator("option")).not_to_have_count(1)  # the list has arrived
+    page.locator("#digest-submit").click()
+    expect(page.locator("#digest-message")).to_have_text("Choose the department the digest is for.")
+    department.select_option(index=1)
+    chosen = department.input_value()
+    page.get_by_label("Email for the digest").fill("head@example.city")
+    page.locator("#digest-submit").click()
+    expect(page.locator("#digest-message")).to_contain_text("Check your inbox")
+    (sub,) = [s for s in publisher.changed if s.target.kind == "department_digest"]
+    assert (sub.target.agency, sub.delivery.value) == (chosen, "daily")  # type: ignore[union-attr]
+    screenshot(page, "journey-department-digest-signup", full_page=False)
+
+    page.goto(publisher.confirmations[-1].confirm_url)
+    manage = sign_subscription_token(JOURNEY_SECRET, TokenPurpose.MANAGE, sub.subscription_id)
+    page.goto(f"{site}/subscriptions/manage?token={manage}")
+    card = page.locator(f"[data-subscription-id='{sub.subscription_id}']")
+    expect(card).to_contain_text(
+        f"Daily digest of the overdue and oldest open requests of {sub.target.agency}"  # type: ignore[union-attr]
+    )
+    expect(card).to_have_attribute("data-status", "active")
+    expect(card.get_by_label("How often").locator("option")).to_have_text(["Daily digest"])
     assert problems.errors == []

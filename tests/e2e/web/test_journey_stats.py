@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +24,6 @@ from tests.e2e.web.seed import Seeded, seed_events, snapshot
 pytestmark = pytest.mark.browser
 
 CITY_ZONE = ZoneInfo("America/New_York")  # the map API's default MAP_API_DISPLAY_TIMEZONE
-SCREENSHOT = Path("/tmp/j_stats.png")
 FORESTRY = "Forestry"  # one request, closed 25 minutes after it was reported
 PARKS = "Parks"
 CLOSES = {  # (agency, request) -> time from report to close
@@ -163,6 +161,5 @@ def test_department_head_reads_true_numbers_with_units_and_zone(
     expect(as_of_text).to_contain_text("1 open request is dated later than that")
 
     page.locator("#stats-table").scroll_into_view_if_needed()
-    page.screenshot(path=str(SCREENSHOT), full_page=True, animations="disabled")
     screenshot(page, "journey5-stats")
     assert problems.errors == []

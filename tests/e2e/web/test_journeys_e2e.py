@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.system.conftest import Stack, readable, request_record, running_stack
-from tests.e2e.web.conftest import screenshot
+from tests.e2e.web.conftest import POPUP_INSIDE_MAP, screenshot
 from tests.e2e.web.tiles import tile_png
 
 pytestmark = pytest.mark.browser
@@ -181,11 +181,12 @@ def test_journey_2_shop_owner_from_address_search_to_one_click_unsubscribe(
     )
     page.locator("#alert-preview").scroll_into_view_if_needed()
     screenshot(page, "journey2-1-address-and-preview", full_page=False)
-    page.get_by_label("How often").select_option(label="As it happens")
-    page.get_by_label("Your email").fill(email)
-    page.get_by_label("Name this alert (optional)").fill("Shop")
+    form = page.locator("#alert-form")  # the page has other forms (a department's digest)
+    form.get_by_label("How often").select_option(label="As it happens")
+    form.get_by_label("Your email").fill(email)
+    form.get_by_label("Name this alert (optional)").fill("Shop")
     inbox = len(stack.sink.messages)
-    page.get_by_role("button", name="Send me a confirmation email").click()
+    form.get_by_role("button", name="Send me a confirmation email").click()
     expect(page.locator("#alert-message")).to_contain_text("Check your inbox")
 
     _confirm_in_browser(page, stack, email, inbox)
@@ -227,6 +228,14 @@ def test_journey_2_shop_owner_from_address_search_to_one_click_unsubscribe(
     card.get_by_role("button", name="Update this alert").click()
     expect(page.locator("#manage-message")).to_contain_text("Saved")
     expect(card).to_contain_text("Within 1 km of a point on the map")
+    # The small map shows the whole 1 km circle (it once overflowed the map's box).
+    ring_inside = card.locator(".place-map").evaluate(
+        """m => { const r = m.querySelector('path.alert-circle').getBoundingClientRect();
+                  const b = m.getBoundingClientRect();
+                  return r.width > 0 && r.top >= b.top && r.bottom <= b.bottom
+                    && r.left >= b.left && r.right <= b.right; }"""
+    )
+    assert ring_inside, "the alert's circle does not fit its small map"
     _until(
         lambda: _matcher(stack, "matcher_subscription_changes_total") > changes,
         "the matcher applying the new radius",
@@ -271,7 +280,10 @@ def test_journey_3_resident_tracks_the_city_number_and_hears_each_change_once(
     # The resident has an area alert around home; a request is then reported inside it.
     target = {"kind": "circle", "lat": HOME[0], "long": HOME[1], "radius_m": 500}
     stack.subscribe({"email": email, "label": "Home", "delivery": "instant", "target": target})
-    record = request_record(NUMBER, HOME[0] + 0.001, HOME[1], address="1200 4th St N")
+    photo = f"{site}/static/leaflet/images/layers-2x.png"  # the city's photo (a same-site image)
+    record = request_record(
+        NUMBER, HOME[0] + 0.001, HOME[1], address="1200 4th St N", media_url=photo
+    )
     stack.push(record)
     stack.wait_for_mail(lambda m: email in str(m["To"]) and "1200 4th St N" in str(m["Subject"]))
 
@@ -307,8 +319,27 @@ def test_journey_3_resident_tracks_the_city_number_and_hears_each_change_once(
         assert "Why you got this (one email for 2 of your alerts):" in text, text
         assert "- You follow this request." in text
         assert "- It is within 500 m of Home" in text
+    assert f"Photo of the reported problem: {photo}" in readable(alerts[2])
+    # "See it on the map" opens the map at the request, its popup (with the photo) in view.
+    page.goto(_link("See it on the map:", alerts[2]))
+    popup = page.locator(".leaflet-popup .popup")
+    expect(popup).to_have_attribute("data-request-id", f"push:{NUMBER}")
+    expect(popup.get_by_role("img", name="Photo of the reported problem")).to_be_visible()
+    expect(popup.locator(".popup-status")).to_contain_text("Closed")
+    page.wait_for_function(POPUP_INSIDE_MAP)
+    screenshot(page, "journey3-2-map-from-email", full_page=False)
     # The followed request's email leads to its page, which shows where it ended.
     page.goto(_link("Track this request:", alerts[2]))
     expect(page.locator("#track-title")).to_have_text("Pothole")
     expect(page.locator("#track-status")).to_contain_text("Closed")
-    screenshot(page, "journey3-2-closed")
+    expect(page.get_by_role("img", name="Photo of the reported problem")).to_be_visible()
+    expect(page.locator("#track-map .leaflet-tile-loaded").first).to_be_visible()
+    screenshot(page, "journey3-3-closed")
+    # The manage page names what the resident follows (not just an id), beside the area alert.
+    page.goto(_link("Manage your subscriptions:", alerts[2]))
+    cards = page.locator(".sub-item")
+    expect(cards.filter(has_text="Home")).to_contain_text("Within 500 m of a point on the map")
+    expect(cards.filter(has_text=f"push:{NUMBER}")).to_contain_text(
+        f"Updates on Pothole at 1200 4th St N (request push:{NUMBER})"
+    )
+    screenshot(page, "journey3-4-manage")

@@ -15,12 +15,14 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.settings import SigningSettings
@@ -29,11 +31,18 @@ from connect311_map_api.app import create_app
 from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.state_store import apply_events
 from tests.e2e.web.app_under_test import SECRET, RecordingPublisher, web_settings
-from tests.e2e.web.conftest import PageProblems, WebServer, uvicorn_thread
+from tests.e2e.web.conftest import (
+    POPUP_INSIDE_MAP,
+    PageProblems,
+    WebServer,
+    screenshot,
+    uvicorn_thread,
+)
 from tests.e2e.web.seed import (
     CENTER_LAT,
     CENTER_LONG,
     SEEDED,
+    TIMELINE_ID,
     WATER,
     in_agency,
     position,
@@ -46,12 +55,12 @@ pytestmark = pytest.mark.browser
 MARKERS = ".leaflet-marker-icon.req-marker"
 # Chicago: ~1,600 km from the old built-in default centre (St. Petersburg, FL).
 FAR_LAT, FAR_LONG = 41.8781, -87.6298
-SHOTS = Path("/tmp")
+CITY_ZONE = ZoneInfo("America/New_York")  # the map API's default MAP_API_DISPLAY_TIMEZONE
 
 
 def shot(page: Page, name: str) -> None:
-    """Keep what a person saw (journey screenshots are looked at, not only asserted)."""
-    page.screenshot(path=str(SHOTS / f"m_{name}.png"), full_page=True, animations="disabled")
+    """Keep what a person saw in test-artifacts/ (journey screenshots are looked at too)."""
+    screenshot(page, f"m_{name}")
 
 
 def far_away_events() -> list[RequestEvent]:
@@ -109,6 +118,18 @@ def centre_of(page: Page, selector: str = "#map") -> tuple[float, float]:
     return float(lat), float(long)
 
 
+TIME_TERMS = ("Reported", "Last updated", "Closed")
+
+
+def _city_time(text: str) -> datetime:
+    """A page time ("Dec 4, 2026, 8:24 PM EST") read back; it must name the city's zone."""
+    plain = text.replace("\u202f", " ").replace("\xa0", " ").strip()
+    when, zone = plain.rsplit(" ", 1)
+    moment = datetime.strptime(when, "%b %d, %Y, %I:%M %p").replace(tzinfo=CITY_ZONE)
+    assert zone == moment.strftime("%Z"), f"{text!r} does not name the city's zone"
+    return moment
+
+
 def expect_centre(page: Page, lat: float, long: float) -> None:
     """Wait until the map has moved to (lat, long) (it may still be animating)."""
     expect(page.locator("#map")).to_have_attribute("data-center", f"{lat:.5f},{long:.5f}")
@@ -127,6 +148,22 @@ def test_newcomer_sees_requests_without_touching_the_map(
     expect(page.locator(".map-notice")).to_be_hidden()  # tiles load: no false alarm
     page.wait_for_load_state("networkidle")
     shot(page, "newcomer_map")
+    # A popup's times read in the order things happened, each in the city's zone, named.
+    page.locator(f'{MARKERS}[data-request-id="{TIMELINE_ID}"]').click()
+    popup = page.locator(".leaflet-popup .popup")
+    expect(popup.locator(".timeline-entry")).to_have_count(3)  # opened, updated, closed
+    terms = popup.locator("dl.details dt").all_inner_texts()
+    values = popup.locator("dl.details dd").all_inner_texts()
+    shown = {t: v for t, v in zip(terms, values, strict=True) if t in TIME_TERMS}
+    assert list(shown) == ["Reported", "Closed"], terms  # "Last updated" is the close here
+    moments = [_city_time(v) for v in shown.values()]
+    moments += [_city_time(t) for t in popup.locator(".timeline-entry time").all_inner_texts()]
+    assert moments[0] < moments[1], shown
+    timeline = moments[2:]
+    assert timeline == sorted(timeline) and timeline[0] == moments[0], timeline
+    assert timeline[-1] == moments[1], timeline  # the close, as the row above says
+    page.wait_for_function(POPUP_INSIDE_MAP)
+    shot(page, "newcomer_popup")
     # An embed with no view in its snippet fits to its own requests too.
     page.goto(far_server.url + "/embed?agency=Water%20Resources")
     expect(page.locator(MARKERS)).to_have_count(len(in_agency(WATER)))
@@ -212,6 +249,16 @@ def test_use_my_location_and_map_search(
     assert problems.errors == []
 
 
+def _overlap(a: FloatRect, b: FloatRect) -> bool:
+    """Whether two boxes on the screen share any area."""
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """No access log on the test output."""
@@ -266,6 +313,11 @@ def test_department_pastes_its_embed_on_another_site(
         )
         assert set(ids) == in_agency(WATER)
         expect(framed.locator("#map")).to_have_attribute("data-zoom", str(zoom))
+        # The map's credit line stays readable beside the folded legend and list.
+        credit = framed.locator(".leaflet-control-attribution").bounding_box()
+        for corner in (".embed-legend", ".embed-list"):
+            box = framed.locator(corner).bounding_box()
+            assert credit and box and not _overlap(credit, box), (corner, credit, box)
         page.wait_for_load_state("networkidle")
         shot(page, "department_other_site")
     assert problems.errors == []

@@ -13,7 +13,7 @@ from connect311_contracts.request import ClosedReason, RequestStatus
 from connect311_notifier.links import LinkBuilder
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
-from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
+from tests.e2e.web.conftest import POPUP_INSIDE_MAP, PageProblems, WebServer, screenshot
 from tests.e2e.web.seed import SEEDED
 from tests.unit.notifier.factories import event, matched, request, subscription
 
@@ -99,4 +99,5 @@ def test_the_embed_lists_its_requests_for_the_keyboard(page: Page, web_server: W
     items.first.locator("button.link").focus()  # "Show … on the map"
     page.keyboard.press("Enter")
     expect(page.locator(".leaflet-popup .popup-title")).to_be_focused()
+    page.wait_for_function(POPUP_INSIDE_MAP)  # panned fully into view
     screenshot(page, "web-embed-list")

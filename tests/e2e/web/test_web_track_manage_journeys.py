@@ -5,12 +5,11 @@
    it; a number two feeds share asks which one.
 2. A subscriber manages an alert: edits the radius, pauses, sees Resume, resumes, and
    unsubscribes in one click, landing on a styled page that names what stopped.
-Screenshots go to /tmp/l_*.png (and test-artifacts/).
+Screenshots go to test-artifacts/l_*.png.
 """
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -22,7 +21,7 @@ from connect311_contracts.request import RequestStatus, ServiceRequest
 from connect311_contracts.subscriptions import SubscriptionStatus
 from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
 from tests.e2e.web.app_under_test import SECRET
-from tests.e2e.web.conftest import PageProblems, WebServer, screenshot
+from tests.e2e.web.conftest import POPUP_INSIDE_MAP, PageProblems, WebServer, screenshot
 from tests.e2e.web.seed import CENTER_LAT, CENTER_LONG
 
 pytestmark = pytest.mark.browser
@@ -56,7 +55,7 @@ def _request(source: str, number: str, name: str, photo: str | None, dlat: float
 
 
 def _keep(page: Page, name: str, *, full_page: bool = True) -> None:
-    shutil.copy(screenshot(page, name, full_page=full_page), f"/tmp/{name}.png")
+    screenshot(page, name, full_page=full_page)
 
 
 def test_a_resident_tracks_by_the_city_number_sees_photo_and_map_and_follows(
@@ -102,6 +101,8 @@ def test_a_resident_tracks_by_the_city_number_sees_photo_and_map_and_follows(
     # Opening the popup pans the map, which reloads the markers: the popup stays open.
     expect(page.locator("#map")).to_have_attribute("data-state", "ready")
     expect(popup.get_by_role("img", name="Photo of the reported problem")).to_be_visible()
+    # The whole popup is on the map (its title was once cut off above it, under the header).
+    page.wait_for_function(POPUP_INSIDE_MAP)
     _keep(page, "l_map_focus", full_page=False)  # a full-page capture resizes the map
 
     # A number two feeds share: the page asks which one.

@@ -104,6 +104,10 @@ async def test_poller_recovers_from_a_broker_restart_and_republishes_its_window(
                     metrics = runtime.metrics.render().decode().splitlines()
                     (line,) = [x for x in metrics if x.startswith("ingestor_broker_recoveries_t")]
                     assert float(line.split()[-1]) >= 1
+                    # The service samples its own event loop while it runs (issue 12).
+                    samples = "ingestor_event_loop_lag_seconds_count"
+                    (lag,) = [x for x in metrics if x.startswith(samples)]
+                    assert float(lag.split()[-1]) > 0
                 finally:
                     second.stop()
             finally:

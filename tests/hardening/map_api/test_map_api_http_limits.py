@@ -7,6 +7,7 @@ Real uvicorn on a real socket, configured as `connect311-map-api run` configures
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import time
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from connect311_contracts.settings import SigningSettings
 from connect311_local.broker import free_port
@@ -171,3 +173,29 @@ def test_normal_requests_and_keep_alive_are_unaffected(served: tuple[FastAPI, in
         status, _ = _answer(sock)
     assert status == 200
     assert sum(_refused(app, s) for s in (408, 414, 431)) == 0
+
+
+def test_the_running_app_samples_its_loop_and_warns_when_a_callback_blocks_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(
+        MapApiSettings(database_url=f"sqlite:///{tmp_path / 'lag.db'}", consume=False),
+        signing=SigningSettings(secret_key="lag-test-secret"),
+        publisher=RecordingPublisher(),
+    )
+    registry = app.state.ctx.metrics.registry
+
+    def over_250_ms() -> float:
+        count = registry.get_sample_value("map_api_event_loop_lag_seconds_count") or 0.0
+        fast = registry.get_sample_value("map_api_event_loop_lag_seconds_bucket", {"le": "0.25"})
+        return count - (fast or 0.0)
+
+    caplog.set_level(logging.WARNING, logger="connect311_bus.loop_lag")
+    with TestClient(app) as client:
+        client.portal.call(time.sleep, 0.3)  # a callback holding the app's own event loop
+        deadline = time.monotonic() + 10
+        while not over_250_ms():
+            assert time.monotonic() < deadline, "the blocked loop was never measured"
+            time.sleep(0.02)
+    assert registry.get_sample_value("map_api_event_loop_blocked_total")
+    assert any("event loop blocked for" in r.getMessage() for r in caplog.records)

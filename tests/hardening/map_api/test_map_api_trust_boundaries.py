@@ -116,7 +116,7 @@ def test_services_refuse_to_start_with_the_development_secret(
         lines = [line for line in result.output.splitlines() if "CONNECT311_SECRET_KEY" in line]
         assert len(lines) == 1 and "refusing to start" in lines[0], result.output
     with pytest.raises(DevelopmentSecretRefused):
-        create_app(MapApiSettings(consume=False))
+        create_app(MapApiSettings(consume=False), signing=SigningSettings())
 
 
 @pytest.fixture

@@ -78,6 +78,7 @@ async def test_notifier_recovers_from_a_broker_restart_and_sends_nothing_twice(
         assert not task.done()
         text = await _metrics(url)
         assert _sample(text, "notifier_emails_sent_total") == len(early) + len(late)
+        assert _sample(text, "notifier_event_loop_lag_seconds_count") > 0  # sampler runs
     finally:
         stop.set()
         if task is not None:

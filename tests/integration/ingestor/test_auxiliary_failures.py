@@ -12,10 +12,12 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from defusedxml import ElementTree
 
 from connect311_ingestor.app import Runtime
 from connect311_ingestor.settings import Open311Feed
@@ -95,3 +97,28 @@ async def test_services_list_failure_does_not_stop_requests(
         assert _failures(runtime, source_name) == 1.0
     asked = [path for path, _ in feed_server.seen if path == "/v2/services.json"]
     assert len(asked) == (1 if kind == "404" else 3) + 1, "4xx is not retried, 5xx/timeouts are"
+
+
+OPEN311 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "open311"
+
+
+@pytest.mark.skipif(not OPEN311.is_dir(), reason="../shared/data/open311 is absent")
+async def test_a_real_xml_feed_is_ingested_while_its_services_list_fails(
+    runtime: Runtime, feed_server: Any, no_sleep: Any, source_name: str
+) -> None:
+    """SF311's real requests document (XML), with services.xml answering 500 every time."""
+    document = (OPEN311 / "cfa-open311-ruby" / "service_requests.xml").read_bytes()
+    ids = [e.findtext("service_request_id") for e in ElementTree.fromstring(document)]
+    feed_server.route("/v2/services.xml", lambda _query: (500, {}, b"<html>down</html>"))
+    feed_server.route("/v2/requests.xml", feed_server.reply(200, document))
+    feed = Open311Feed(
+        source=source_name, base_url=f"{feed_server.base_url}/v2", format="xml", use_page=False
+    )
+    async with httpx.AsyncClient(timeout=5) as client:
+        fetcher = Fetcher(client, max_bytes=100_000, retries=1, backoff=Backoff(), sleep=no_sleep)
+        poller = Open311Poller(feed, fetcher, runtime.ingestor, clock=lambda: NOW)
+        summary = await poller.poll_once()
+    assert summary.events == {"request.opened": len(ids)} and len(ids) == 2
+    assert _failures(runtime, source_name) == 1.0
+    stored = runtime.store.load_states([f"{source_name}:{i}" for i in ids])
+    assert {s.snapshot.service_name for s in stored.values()} == {"Sidewalk and Curb Issues"}

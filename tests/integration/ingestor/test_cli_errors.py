@@ -114,3 +114,20 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     blocked.write_text("", encoding="utf-8")  # a file where the database folder should be
     line = one_line_error(cli("status", INGESTOR_DATABASE_URL=f"sqlite:///{blocked}/sub/x.db"))
     assert "INGESTOR_DATABASE_URL" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("import", str(DEMO), "--profile", "nyc", "--bogus"), "No such option: --bogus"),
+        (("check",), "Missing argument 'file'"),
+        (("check", str(DEMO), "--rows", "0"), "'--rows'"),
+        (("frobnicate",), "No such command 'frobnicate'"),
+        (("--log-level", "LOUD", "status"), "DEBUG, INFO, WARNING or ERROR"),
+    ],
+)
+def test_usage_mistakes_are_one_line_naming_the_help(args: tuple[str, ...], said: str) -> None:
+    line = one_line_error(cli(*args))
+    command = " ".join(a for a in args[:1] if not a.startswith("-") and a != "frobnicate")
+    help_of = f"connect311-ingestor {command}".strip()
+    assert said in line and f"(see `{help_of} --help`)" in line, line

@@ -1,8 +1,10 @@
-"""Open311 GeoReport v2 requests documents (XML, and JSON with the open311 profile) import
-from a file, through the same adapter the poller uses, onto the real broker."""
+"""Open311 GeoReport v2 requests documents (XML, and JSON with the open311 profile) and saved
+SeeClickFix issues pages import from a file, through the same adapter the poller uses, onto
+the real broker."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.topics import REQUEST_EVENTS
 from connect311_ingestor.app import Runtime
 from connect311_ingestor.parsers.profiles import get_profile
-from connect311_ingestor.sources.files import import_file, open311_format
+from connect311_ingestor.sources.files import import_file, open311_format, seeclickfix_page
 
 Reader = Callable[[str, str], Awaitable[list[ConsumerRecord[bytes, bytes]]]]
 OPEN311 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "open311"
@@ -59,6 +61,24 @@ async def test_an_open311_xml_export_imports_every_request_as_an_event(
         f"{source_name}:{i}" for i in ids
     )
     assert all(e.backfill for e in events)  # a source's first import is history
+    again = await import_file(runtime.ingestor, path, profile)
+    assert again.unchanged == len(ids) and not again.events
+
+
+async def test_a_saved_seeclickfix_page_imports_every_issue_as_an_event(
+    runtime: Runtime, source_name: str, topic_reader: Reader
+) -> None:
+    path = OPEN311.parent / "seeclickfix" / "koop_dc_issues_list_page1.json"
+    ids = [str(issue["id"]) for issue in json.loads(path.read_bytes())["issues"]]
+    profile = get_profile("seeclickfix").model_copy(update={"source": source_name})
+    assert seeclickfix_page(path, profile) and not seeclickfix_page(path, get_profile("nyc"))
+    summary = await import_file(runtime.ingestor, path, profile)
+    assert summary.records == len(ids) == summary.accepted == 20
+    records = await topic_reader(REQUEST_EVENTS.name, f"{source_name}:")
+    events = [decode(REQUEST_EVENT_ADAPTER, r.value) for r in records]
+    assert sorted(e.request.service_request_id for e in events) == sorted(
+        f"{source_name}:{i}" for i in ids
+    )
     again = await import_file(runtime.ingestor, path, profile)
     assert again.unchanged == len(ids) and not again.events
 

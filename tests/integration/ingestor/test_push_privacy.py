@@ -14,7 +14,7 @@ from sqlalchemy import select
 from connect311_contracts.topics import REQUEST_EVENTS, REQUEST_REJECTS
 from connect311_ingestor.app import Runtime
 from connect311_ingestor.settings import IngestorSettings
-from connect311_ingestor.store import request_state
+from connect311_ingestor.store_tables import request_state
 
 Reader = Callable[[str, str], Awaitable[list[ConsumerRecord[bytes, bytes]]]]
 AUTH = {"Authorization": "Bearer tok-1"}

@@ -60,6 +60,11 @@ async def test_process_matches_then_stops_cleanly_on_sigterm(kafka_settings: Kaf
             await prod.send_and_wait(events.name, encode(ev), key=b"x")
             metric = 'matcher_matches_total{kind="circle"} 1.0'
             await _until_metric(http, f"http://127.0.0.1:{port}/metrics", metric)
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                exposed = (await response.text()).splitlines()
+            # The process samples its own event loop while it runs (issue 12).
+            (lag,) = [x for x in exposed if x.startswith("matcher_event_loop_lag_seconds_count")]
+            assert float(lag.split()[-1]) > 0
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
     finally:

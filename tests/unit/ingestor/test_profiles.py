@@ -107,8 +107,8 @@ def test_profile_mistakes_are_explained(change: dict, message: str) -> None:
 
 def test_get_profile_names_the_choices(tmp_path: Path) -> None:
     assert get_profile("NYC") is BUILTIN_PROFILES["nyc"]
-    assert set(BUILTIN_PROFILES) == {"nyc", "chicago", "boston", "open311"}
-    with pytest.raises(ValueError, match="boston, chicago, nyc, open311"):
+    assert set(BUILTIN_PROFILES) == {"nyc", "chicago", "boston", "open311", "seeclickfix"}
+    with pytest.raises(ValueError, match="boston, chicago, nyc, open311, seeclickfix"):
         get_profile(tmp_path / "missing.toml")
 
 

@@ -243,3 +243,26 @@ def test_error_documents(shared_data: Path) -> None:
     assert parse_error(body_of(spec / "error_403.http.xml"), "xml") == expected
     assert parse_error(body_of(spec / "error_403.http.json"), "json") == expected
     assert parse_error((spec / "requests.xml").read_bytes(), "xml") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "boston/services.json",
+        "boston/service_definitions.json",
+        "spec-examples/service_definition.json",
+    ],
+)
+def test_json_services_read_as_requests_are_each_rejected_as_a_service(
+    shared_data: Path, name: str
+) -> None:
+    """A services list or definition given where requests were expected: every record is
+    counted, and the reason says what it is (not a vague missing id)."""
+    import json
+
+    path = shared_data / "open311" / name
+    data = json.loads(path.read_bytes())
+    records = data if isinstance(data, list) else [data]
+    results = parse_requests(path.read_bytes(), source="t", fmt="json", location=name)
+    assert tally(results) == {"unexpected_shape": len(records)}
+    assert all("is a service" in r.detail for r in results if isinstance(r, Rejected))

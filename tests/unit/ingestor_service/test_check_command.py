@@ -158,3 +158,25 @@ def test_check_reads_open311_json_and_reports_a_broken_document_as_one_reject() 
     code, output = run_check(str(spec), "--profile", "open311")
     assert code == 0, output
     assert printed_counts(output) == (1, 0, {"invalid_json": 1})
+
+
+SEECLICKFIX = DATA / "seeclickfix"
+
+
+@pytest.mark.skipif(not SEECLICKFIX.is_dir(), reason="../shared/data/seeclickfix is absent")
+def test_check_reads_a_saved_seeclickfix_page_and_accounts_for_every_issue() -> None:
+    page = SEECLICKFIX / "koop_dc_issues_list_page1.json"
+    issues = json.loads(page.read_bytes())["issues"]
+    code, output = run_check(str(page), "--show", "2")  # {"issues": [...]}: inferred
+    assert code == 0, output
+    title = " ".join(output.split())  # a narrow table wraps its title
+    assert "SeeClickFix API v2 issues page, profile seeclickfix (inferred" in title
+    read, accepted, rejects = printed_counts(output)
+    assert read == len(issues) == accepted + sum(rejects.values())
+    assert f"seeclickfix:{issues[0]['id']}" in output
+    # the v2 docs' bundle of example objects is not a page: one reject that says so
+    docs = SEECLICKFIX / "devdocs_v2_examples.json"
+    code, output = run_check(str(docs), "--profile", "seeclickfix", "--source", "scf")
+    assert code == 0, output
+    assert printed_counts(output) == (1, 0, {"unexpected_shape": 1})
+    assert "not a SeeClickFix issues page" in output

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connect311_ingestor.store import IngestorStore, recent_event
+from connect311_ingestor.store import IngestorStore
+from connect311_ingestor.store_tables import recent_event
 from tests.unit.ingestor_service.test_store import database_url
 
 __all__ = ["database_url"]

@@ -13,7 +13,8 @@ from connect311_ingestor.parsers.profiles import get_profile
 from connect311_ingestor.records import Rejected
 from connect311_ingestor.scrub import OPEN311_REQUEST
 from connect311_ingestor.sources.files import import_file
-from connect311_ingestor.store import IngestorStore, reject_seen
+from connect311_ingestor.store import IngestorStore
+from connect311_ingestor.store_tables import reject_seen
 from tests.support.ingestor_rejects import recording_ingestor, rejects_counted
 
 NYC = Path(__file__).resolve().parents[3].parent / "shared/data/city311/nyc"

@@ -308,3 +308,66 @@ def test_the_spec_example_round_trips_with_its_close_reason(
         assert float(str(mine["lat"])) == pytest.approx(float(original.findtext("lat") or 0))
     extended = client.get("/open311/v2/requests/sf:638344.json?extensions=true").json()[0]
     assert extended["extended_attributes"]["closed_reason"] == "duplicate"
+
+
+# --- errors past the routes: rate limit, database outage, a bug ------------------------------
+
+
+def _one_error(response: Any, code: int, xml: bool) -> str:
+    """The description of a GeoReport error answer, checking its shape and media type."""
+    assert response.status_code == code
+    if xml:
+        assert response.headers["content-type"] == "text/xml"
+        root = SafeET.fromstring(response.content)
+        assert _paths(root) == {
+            "errors",
+            "errors/error",
+            "errors/error/code",
+            "errors/error/description",
+        }
+        assert root.findtext("error/code") == str(code)
+        return str(root.findtext("error/description"))
+    assert response.headers["content-type"] == "application/json"
+    (error,) = response.json()
+    assert set(error) == {"code", "description"} and error["code"] == code
+    return str(error["description"])
+
+
+def test_the_read_limit_answers_open311_in_the_errors_shape(
+    sqlite_url: str, publisher: Any, signing: Any
+) -> None:
+    from tests.unit.map_api.conftest import make_client
+
+    with make_client(sqlite_url, publisher, signing, read_limit="2/minute") as limited:
+        for path in ("/open311/v2/services.json", "/open311/v2/services.xml"):
+            assert limited.get(path).status_code == 200
+        for ext in ("json", "xml"):
+            response = limited.get(f"/open311/v2/requests.{ext}")
+            assert "try again in" in _one_error(response, 429, xml=ext == "xml")
+            assert int(response.headers["retry-after"]) > 0
+        assert "detail" in limited.get("/api/stats").json()  # other APIs keep their shape
+
+
+@pytest.mark.parametrize("ext", ["json", "xml"])
+def test_a_database_outage_and_a_bug_answer_in_the_errors_shape(
+    sqlite_url: str, publisher: Any, signing: Any, monkeypatch: pytest.MonkeyPatch, ext: str
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from connect311_map_api.api import open311_routes
+    from tests.unit.map_api.conftest import make_client
+
+    def database_gone(*_args: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    def bug(*_args: object) -> None:
+        raise RuntimeError("a bug")
+
+    with make_client(sqlite_url, publisher, signing) as app_client:
+        monkeypatch.setattr(open311_routes, "_services", database_gone)
+        response = app_client.get(f"/open311/v2/services.{ext}")
+        assert "database unavailable" in _one_error(response, 503, xml=ext == "xml")
+        assert response.headers["retry-after"] == "5"
+        monkeypatch.setattr(open311_routes, "_services", bug)
+        response = app_client.get(f"/open311/v2/services.{ext}")
+        assert "a bug" not in _one_error(response, 500, xml=ext == "xml")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from connect311_contracts.events import EventKind, RequestOverdue
 from connect311_contracts.notifications import NOTIFICATION_ADAPTER
 from connect311_contracts.request import ServiceRequest
@@ -128,3 +130,17 @@ def test_the_command_carries_the_overdue_event_over_the_wire() -> None:
     assert again == command
     assert isinstance(again.request_event, RequestOverdue)
     assert again.request_event.target == Target(days=5)
+
+
+def test_a_department_digest_is_held_by_no_index_and_hears_no_event() -> None:
+    """The map API sends a department's digest once a day: the matcher never matches it,
+    not even the overdue events of that department."""
+    req = request(*HOME, agency_responsible="Streets")
+    digest = subscription({"kind": "department_digest", "agency": "Streets"}, delivery="daily")
+    index = SubscriptionIndex()
+    assert index.upsert(digest) is None
+    assert digest.subscription_id not in index and len(index) == 0
+    assert heard([digest], overdue(req)) == set()
+    assert heard([digest], event(req, "opened")) == set()
+    with pytest.raises(ValueError, match="delivery must be 'daily'"):
+        subscription({"kind": "department_digest", "agency": "Streets"}, delivery="instant")

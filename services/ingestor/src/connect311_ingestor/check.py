@@ -1,14 +1,16 @@
 """`connect311-ingestor check`: what importing a file would do, before anything is published.
 
-Reads a sample of an export (or a whole Open311 requests document) with a profile and
-reports the column mapping, the first normalized requests and the rejects per reason with
-one example each. Nothing here touches a broker or a database: the only I/O is reading
-the file, so an operator can fix a profile and check again in a loop.
+Reads a sample of an export (or a whole Open311 requests document or saved SeeClickFix
+issues page) with a profile and reports the column mapping, the first normalized requests
+and the rejects per reason with one example each. Nothing here touches a broker or a
+database: the only I/O is reading the file, so an operator can fix a profile and check
+again in a loop.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +24,13 @@ from connect311_ingestor.parsers.open311_document import FeedError
 from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, ColumnProfile, ColumnSpec
 from connect311_ingestor.parsers.tabular import parse_rows
 from connect311_ingestor.records import Accepted, ParseResult
-from connect311_ingestor.sources.files import open311_format, parse_open311_file, read_records
+from connect311_ingestor.sources.files import (
+    open311_format,
+    parse_open311_file,
+    parse_seeclickfix_file,
+    read_records,
+    seeclickfix_page,
+)
 
 __all__ = [
     "CheckReport",
@@ -141,6 +149,21 @@ def _document_columns(path: Path, profile: ColumnProfile, rows: int) -> list[str
     return list(seen)
 
 
+def _page_columns(path: Path, rows: int) -> list[str]:
+    """The keys of the first `rows` issues of a saved SeeClickFix page, in file order."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        return []  # the parse reports the page's reject
+    issues = data.get("issues", data.get("result")) if isinstance(data, Mapping) else None
+    issues = [issues] if isinstance(issues, Mapping) else issues
+    seen: dict[str, None] = {}
+    for issue in issues[:rows] if isinstance(issues, list) else []:
+        if isinstance(issue, Mapping):
+            seen.update(dict.fromkeys(str(k) for k in issue))
+    return list(seen)
+
+
 def _tabular_results(path: Path, profile: ColumnProfile) -> Iterator[ParseResult]:
     return parse_rows(read_records(path), profile)
 
@@ -166,6 +189,8 @@ def check_file(
         else:
             present = source_columns(path, rows)
             name = infer_profile(present)
+            if name is None and path.suffix.lower() == ".json" and "issues" in present:
+                name = "seeclickfix"  # a saved SeeClickFix page {"metadata", "issues"}
             if name is None:
                 shown = ", ".join(present[:8]) or "none"
                 raise ValueError(
@@ -178,6 +203,10 @@ def check_file(
         present = _document_columns(path, profile, rows)
         results: Iterator[ParseResult] = iter(parse_open311_file(path, profile, document))
         kind = f"Open311 GeoReport v2 {document.upper()}"
+    elif seeclickfix_page(path, profile):
+        present = _page_columns(path, rows)
+        results = iter(parse_seeclickfix_file(path, profile))
+        kind = "SeeClickFix API v2 issues page"
     else:
         present = source_columns(path, rows)
         results = _tabular_results(path, profile)

@@ -37,6 +37,7 @@ from connect311_map_api.consumers import FeedbackConsumer, StateConsumer, superv
 from connect311_map_api.context import AppContext
 from connect311_map_api.db import aggregates, subscription_store
 from connect311_map_api.db.engine import create_schema, make_engine
+from connect311_map_api.department_digests import DepartmentDigests
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
 from connect311_map_api.middleware import BodySizeLimit, LatencyMetrics, NoSniff, PublicReadCors
@@ -48,24 +49,33 @@ from connect311_map_api.signup import SubscriptionService
 log = logging.getLogger(__name__)
 
 
+def app_from_environment() -> FastAPI:
+    """The app with every setting read from the environment (MAP_API_*, KAFKA_*, CONNECT311_*),
+    for `uvicorn --factory connect311_map_api.app:app_from_environment`."""
+    return create_app(MapApiSettings(), kafka=KafkaSettings(), signing=SigningSettings())
+
+
 def create_app(
-    settings: MapApiSettings | None = None,
+    settings: MapApiSettings,
     *,
+    signing: SigningSettings,
     kafka: KafkaSettings | None = None,
-    signing: SigningSettings | None = None,
     publisher: Publisher | None = None,
 ) -> FastAPI:
-    """The map API application; consumers run in its lifespan when `settings.consume`."""
-    settings = settings or MapApiSettings()
-    kafka = kafka or KafkaSettings()
-    signing = signing or SigningSettings()
+    """The map API application; consumers run in its lifespan when `settings.consume`.
+
+    It reads no environment: the caller passes every setting. `kafka` is needed (and used)
+    only by an app that consumes and publishes itself (`settings.consume`, no `publisher`).
+    """
+    if settings.consume and publisher is None and kafka is None:
+        raise ValueError("an app that consumes needs its Kafka settings: pass kafka=")
     signing.refuse_development_secret()  # before anything starts: one line, what to set
     engine = make_engine(settings.database_url, settings.sqlite_busy_timeout_ms)
     create_schema(engine)
     aggregates.ensure_built(engine)
     kafka_publisher = (
         KafkaPublisher(kafka, settings.publish_timeout_s)
-        if settings.consume and publisher is None
+        if kafka is not None and settings.consume and publisher is None
         else None
     )
     chosen: Publisher = publisher or kafka_publisher or NoPublisher()
@@ -145,17 +155,18 @@ def _counts(engine: Engine) -> dict[str, int]:
 async def _start(
     ctx: AppContext, kafka_publisher: KafkaPublisher | None
 ) -> list[asyncio.Task[Any]]:
-    if kafka_publisher is None:
+    if kafka_publisher is None or ctx.kafka is None:
         return []
+    kafka = ctx.kafka
     try:
-        await ensure_topics(ctx.kafka)
+        await ensure_topics(kafka)
         await kafka_publisher.start()
     except KafkaError:
         log.error(
             "Kafka at %s is not reachable: start the broker (scripts/run.sh) or set "
             "KAFKA_BOOTSTRAP_SERVERS, or run without consumers: connect311-map-api run "
             "--no-consume",
-            ctx.kafka.bootstrap_servers,
+            kafka.bootstrap_servers,
         )
         raise
     if ctx.settings.republish_on_start:
@@ -165,10 +176,8 @@ async def _start(
         "publisher": ctx.publisher,
         "metrics": ctx.metrics,
     }
-    state = StateConsumer(ctx.kafka, ctx.settings.group_id, broadcaster=ctx.broadcaster, **common)
-    feedback = FeedbackConsumer(
-        ctx.kafka, ctx.settings.feedback_group, service=ctx.service, **common
-    )
+    state = StateConsumer(kafka, ctx.settings.group_id, broadcaster=ctx.broadcaster, **common)
+    feedback = FeedbackConsumer(kafka, ctx.settings.feedback_group, service=ctx.service, **common)
 
     async def restore() -> None:
         ctx.metrics.broker_recoveries.inc()
@@ -177,12 +186,14 @@ async def _start(
         feedback.rewind.request()
 
     watch = BrokerWatch(
-        ctx.kafka, restore, ctx.settings.broker_check_s, client_id="connect311-map-api-watch"
+        kafka, restore, ctx.settings.broker_check_s, client_id="connect311-map-api-watch"
     )
+    digests = DepartmentDigests(ctx.engine, ctx.publisher, ctx.settings)
     return [
         asyncio.create_task(supervise("state", state.run)),
         asyncio.create_task(supervise("feedback", feedback.run)),
         asyncio.create_task(watch.run()),
+        asyncio.create_task(digests.run()),
     ]
 
 

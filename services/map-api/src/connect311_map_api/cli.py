@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from connect311_bus.http_limits import HttpLimits, guarded_http
 from connect311_bus.logs import configure_logging
 from connect311_bus.proxies import proxy_options
-from connect311_contracts.settings import DevelopmentSecretRefused
+from connect311_contracts.settings import DevelopmentSecretRefused, KafkaSettings, SigningSettings
 from connect311_map_api.settings import MapApiSettings
 
 __all__ = ["cli", "http_protocol", "main"]
@@ -48,7 +48,7 @@ def run(
     settings = MapApiSettings(**overrides)
     configure_logging("map-api", log_level)  # LOG_FORMAT=json|text
     try:
-        app = create_app(settings)
+        app = create_app(settings, kafka=KafkaSettings(), signing=SigningSettings())
     except OperationalError as exc:
         typer.echo(
             f"cannot open the database {_safe(settings)}: {str(exc.orig).strip()}\n"

@@ -24,7 +24,7 @@ class AppContext:
     """Long-lived objects of one app instance."""
 
     settings: MapApiSettings
-    kafka: KafkaSettings
+    kafka: KafkaSettings | None  # None when the app neither consumes nor publishes itself
     signing: SigningSettings
     engine: Engine
     publisher: Publisher

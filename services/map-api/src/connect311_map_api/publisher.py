@@ -9,7 +9,11 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from connect311_bus.kafka import encode, producer
-from connect311_contracts.notifications import ConfirmationRequested, recipient_key
+from connect311_contracts.notifications import (
+    ConfirmationRequested,
+    DepartmentDigestRequested,
+    recipient_key,
+)
 from connect311_contracts.rejects import MessageDeadLettered
 from connect311_contracts.settings import KafkaSettings
 from connect311_contracts.subscriptions import Subscription, SubscriptionChanged
@@ -30,6 +34,9 @@ class Publisher(Protocol):
 
     async def confirmation_requested(self, command: ConfirmationRequested) -> None:
         """Ask the notifier to send a confirmation email."""
+
+    async def department_digest(self, command: DepartmentDigestRequested) -> None:
+        """Ask the notifier to send a department's daily digest."""
 
     async def dead_letter(self, letter: MessageDeadLettered) -> None:
         """Keep a message this service could not process."""
@@ -87,6 +94,11 @@ class KafkaPublisher:
         key = recipient_key(command.subscription.email).encode()
         await self._send(NOTIFICATIONS.name, encode(command), key)
 
+    async def department_digest(self, command: DepartmentDigestRequested) -> None:
+        """Ask the notifier to send a department's daily digest (keyed by hashed recipient)."""
+        key = recipient_key(command.subscription.email).encode()
+        await self._send(NOTIFICATIONS.name, encode(command), key)
+
     async def dead_letter(self, letter: MessageDeadLettered) -> None:
         """Keep a message this service could not process."""
         await self._send(DEAD_LETTERS.name, encode(letter), letter.service.encode())
@@ -113,6 +125,10 @@ class NoPublisher:
         raise PublishUnavailable
 
     async def confirmation_requested(self, command: ConfirmationRequested) -> None:
+        """Refuse: nothing can be published."""
+        raise PublishUnavailable
+
+    async def department_digest(self, command: DepartmentDigestRequested) -> None:
         """Refuse: nothing can be published."""
         raise PublishUnavailable
 

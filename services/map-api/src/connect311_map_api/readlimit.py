@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connect311_map_api.core import open311
 from connect311_map_api.core.ratewindow import Limit, allowed, wait_s, window_start
 from connect311_map_api.middleware import PUBLIC_READ_PREFIXES
 from connect311_map_api.ratelimit import parse_limits
@@ -156,7 +157,7 @@ class PublicReadLimit:
         key = client[0] if client else "unknown"
         wait = self.budget.wait_s(key)
         if wait is not None:
-            await _too_many(send, wait)
+            await _too_many(send, wait, str(scope["path"]))
             return
         sent = 0
 
@@ -172,16 +173,21 @@ class PublicReadLimit:
             self.budget.charge(key, units(sent, self.unit_bytes))
 
 
-async def _too_many(send: Send, wait_s: int) -> None:
+async def _too_many(send: Send, wait_s: int, path: str) -> None:
+    """429; on an Open311 route in the GeoReport v2 error shape of its format (a strict
+    client reads it like any other error), elsewhere `{"detail": ...}`."""
     detail = f"too many requests from this address; slow down and try again in {wait_s} seconds"
+    media, body = b"application/json", json.dumps({"detail": detail}).encode()
+    if path.startswith("/open311/"):
+        errors = open311.errors_dict(429, detail)
+        body = json.dumps(errors).encode()
+        if path.endswith(".xml"):
+            media, body = b"text/xml", open311.errors_xml(errors)
     await send(
         {
             "type": "http.response.start",
             "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"retry-after", str(wait_s).encode()),
-            ],
+            "headers": [(b"content-type", media), (b"retry-after", str(wait_s).encode())],
         }
     )
-    await send({"type": "http.response.body", "body": json.dumps({"detail": detail}).encode()})
+    await send({"type": "http.response.body", "body": body})

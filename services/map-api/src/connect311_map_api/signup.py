@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -38,85 +37,23 @@ from connect311_contracts.tokens import (
 from connect311_contracts.webhook_url import Refused, check_url
 from connect311_contracts.webhooks import WebhookChannel, webhook_secret
 from connect311_map_api.core.geo import InvalidGeometry, Target, validate_target
-from connect311_map_api.db import queries
+from connect311_map_api.db import department_queries, queries
 from connect311_map_api.db import subscription_store as store
 from connect311_map_api.mailbox import normalized_mailbox
 from connect311_map_api.publisher import NoPublisher, Publisher, PublishUnavailable
 from connect311_map_api.ratelimit import SignupLimiter
 from connect311_map_api.settings import MapApiSettings
+from connect311_map_api.signup_rules import (
+    IssuedSecret,
+    NoLongerActive,
+    NotAllowed,
+    RateLimited,
+    check_resumable,
+    edited,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class RateLimited(Exception):
-    """Too many sign-ups in one scope ('ip', 'addr', 'domain', 'all'); retry after `seconds`."""
-
-    def __init__(self, seconds: int, scope: str = "ip") -> None:
-        super().__init__(f"too many sign-ups ({scope}); retry in {seconds} s")
-        self.seconds = seconds
-        self.scope = scope
-
-
-class NotAllowed(Exception):
-    """The token is valid but does not allow this change (e.g. another address's id)."""
-
-
-class NoLongerActive(InvalidToken):
-    """A confirm link of an alert that was since unsubscribed, disabled or deleted."""
-
-
-@dataclass(frozen=True)
-class IssuedSecret:
-    """A webhook's signing secret, for the one answer that shows it."""
-
-    subscription_id: str
-    secret: str
-    secret_version: int
-
-
-def _check_resumable(sub: Subscription) -> None:
-    """Only a paused (unsubscribed) alert resumes: the others need their own path back."""
-    if sub.status is SubscriptionStatus.PENDING:
-        raise NotAllowed("this alert is not confirmed yet: use the link in the confirmation email")
-    if sub.status is SubscriptionStatus.DISABLED:
-        # Re-activating would mail an address that bounces; a new sign-up proves it works.
-        raise NotAllowed(
-            "emails to this address could not be delivered, so it stays stopped: "
-            "sign up again from the map with an address that works"
-        )
-
-
-def _edited(
-    sub: Subscription,
-    radius_m: float | None,
-    filters: SubscriptionFilters | None,
-    max_vertices: int,
-    place: tuple[float, float] | None = None,
-) -> Subscription:
-    """The subscription with a new place, radius and/or filters, checked as a sign-up is."""
-    if radius_m is None and filters is None and place is None:
-        raise ValueError("an edit needs a place (lat and long), radius_m or filters")
-    update: dict[str, object] = {}
-    if radius_m is not None or place is not None:
-        if sub.target.kind != "circle":
-            raise ValueError("only an alert around a point has a place and radius to change")
-        target = sub.target.model_dump()
-        if radius_m is not None:
-            target["radius_m"] = float(radius_m)
-        if place is not None:
-            target["lat"], target["long"] = place
-        update["target"] = target
-    if filters is not None:
-        update["filters"] = filters.model_dump()
-    try:
-        # Validated from plain data: model_copy (or a model instance) would skip the rules
-        # (a city-wide alert keeps needing a filter; the radius stays within its bounds).
-        edited = Subscription.model_validate({**sub.model_dump(), **update})
-    except ValidationError as exc:
-        raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
-    validate_target(edited.target, max_vertices)
-    return edited
 
 
 class SubscriptionService:
@@ -182,6 +119,10 @@ class SubscriptionService:
             exists = await self._db(lambda c: queries.one_request(c, target.service_request_id))
             if exists is None:
                 raise InvalidGeometry("no request with this service_request_id is known")
+        if target.kind == "department_digest":
+            agency = target.agency
+            if not await self._db(lambda c: department_queries.agency_known(c, agency)):
+                raise ValueError("no request of this department (agency) is known")
         now = datetime.now(UTC)
         try:
             sub = Subscription(
@@ -367,15 +308,17 @@ class SubscriptionService:
                 subscription_id, SubscriptionStatus.UNSUBSCRIBED, missing_ok=False
             )
         elif action == "resume":
-            _check_resumable(sub)
+            check_resumable(sub)
             changed = await self._set_status(
                 subscription_id, SubscriptionStatus.ACTIVE, missing_ok=False
             )
         elif action == "set_delivery" and delivery is not None:
+            if sub.target.kind == "department_digest" and delivery is not Delivery.DAILY:
+                raise ValueError("a department digest is sent daily: its delivery stays 'daily'")
             changed = store.with_delivery(sub, delivery)
             await self._save_and_publish(changed)
         elif action == "edit":
-            changed = _edited(
+            changed = edited(
                 sub, radius_m, filters, self._settings.max_polygon_vertices, place=place
             )
             await self._save_and_publish(changed)

@@ -22,6 +22,7 @@ from connect311_contracts.subscriptions import (
     CircleTarget,
     CityWideTarget,
     CorridorTarget,
+    DepartmentDigestTarget,
     FollowTarget,
     Subscription,
     SubscriptionStatus,
@@ -104,6 +105,8 @@ class SubscriptionIndex:
         self.remove(sub.subscription_id)
         if sub.status is not SubscriptionStatus.ACTIVE:
             return None
+        if sub.target.kind == "department_digest":
+            return None  # matches no event: the map API sends it once a day
         compiled = compile_subscription(self._next_slot, sub)
         self._next_slot += 1
         self._add(compiled, sub)
@@ -162,6 +165,8 @@ class SubscriptionIndex:
                 self._follows.setdefault(c.follows or "", set()).add(slot)
             case CityWideTarget():
                 self._citywide.add(slot)
+            case DepartmentDigestTarget():
+                raise ValueError("a department digest is never indexed (see upsert)")
             case _:
                 assert_never(sub.target)
 

@@ -19,6 +19,7 @@ from connect311_bus.rewind import Rewind
 from connect311_contracts.notifications import (
     NOTIFICATION_ADAPTER,
     ConfirmationRequested,
+    DepartmentDigestRequested,
     NotificationCommand,
     recipient_key,
 )
@@ -68,6 +69,8 @@ def command_kind(command: NotificationCommand) -> str:
     """A label for metrics: confirmation, or the subscription target's kind."""
     if isinstance(command, ConfirmationRequested):
         return "confirmation"
+    if isinstance(command, DepartmentDigestRequested):
+        return "department_digest"
     return "follow" if command.subscription.target.kind == "follow" else "alert"
 
 

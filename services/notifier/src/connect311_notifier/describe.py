@@ -55,6 +55,10 @@ def _what(subscription: Subscription, lang: Language) -> str:
         return lang.gettext(N_("updates to one 311 request"))
     if target.kind == "citywide":
         return lang.gettext(N_("%(items)s across the city")) % named
+    if target.kind == "department_digest":
+        return lang.gettext(
+            N_("a daily digest of one department's overdue and oldest open requests")
+        )
     return items
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from connect311_contracts.notifications import (
     ConfirmationRequested,
+    DepartmentDigestRequested,
     NotificationCommand,
     SubscriberMatched,
 )
@@ -33,6 +34,8 @@ class EmailKind(StrEnum):
     """Not an email: one signed POST per (subscription, event), sent by the webhook loop."""
     WEBHOOK_DISABLED = "webhook_disabled"
     """The email telling a webhook's owner that the notifier turned the webhook off."""
+    DEPARTMENT_DIGEST = "department_digest"
+    """A department's daily overdue and oldest-open digest (one a day, from the map API)."""
 
 
 class Channel(StrEnum):
@@ -115,6 +118,10 @@ def dedup_key(command: NotificationCommand) -> tuple[str, str, str]:
     """(subscription, request, event): the same key means the same email, sent once."""
     if isinstance(command, ConfirmationRequested):
         return (command.subscription.subscription_id, "confirmation", command.event_id)
+    if isinstance(command, DepartmentDigestRequested):
+        # The event id is derived from (subscription, day): one email per day, whoever sent it.
+        day = f"department_digest:{command.day.isoformat()}"
+        return (command.subscription.subscription_id, day, command.event_id)
     return (
         command.subscription.subscription_id,
         command.request_event.request.service_request_id,
@@ -130,7 +137,16 @@ def decide(
         return Decision(Route.SKIP, "address_disabled_after_hard_bounces")
     if isinstance(command, ConfirmationRequested):
         return _confirmation(command, now)
+    if isinstance(command, DepartmentDigestRequested):
+        return _department_digest(command)
     return _matched(command, state, limits)
+
+
+def _department_digest(command: DepartmentDigestRequested) -> Decision:
+    """Sent when it arrives (the map API sends it at the digest hour); never capped."""
+    if command.subscription.status is not SubscriptionStatus.ACTIVE:
+        return Decision(Route.SKIP, f"subscription_{command.subscription.status}")
+    return Decision(Route.INSTANT, "department_digest", kind=EmailKind.DEPARTMENT_DIGEST)
 
 
 def _confirmation(command: ConfirmationRequested, now: datetime) -> Decision:

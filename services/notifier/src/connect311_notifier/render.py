@@ -27,8 +27,14 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from connect311_contracts.notifications import ConfirmationRequested, SubscriberMatched
+from connect311_contracts.notifications import (
+    ConfirmationRequested,
+    DepartmentDigestRequested,
+    SubscriberMatched,
+)
 from connect311_contracts.subscriptions import Delivery, Subscription
+from connect311_notifier.department_digest import department_digest_view
+from connect311_notifier.department_digest import subject as department_subject
 from connect311_notifier.describe import describe_alert
 from connect311_notifier.i18n import ENGLISH, N_, Language, install_gettext, language
 from connect311_notifier.links import LinkBuilder
@@ -65,6 +71,7 @@ _NAMES = {
     "circle": N_("your place"),
     "area": N_("your area"),
     "corridor": N_("your route"),
+    "department_digest": N_("your department digest"),
 }
 _CITYWIDE = N_("city-wide alerts")
 DEFAULT_FOOTER = N_("You receive this because you subscribed to 311 alerts on Connect311.")
@@ -272,6 +279,21 @@ class Renderer:
             "name": name,
         }
         return self._message("digest", subscription, subject, context, branding, message_id, now)
+
+    def department_digest(
+        self, command: DepartmentDigestRequested, message_id: str, now: datetime
+    ) -> Message:
+        """A department's daily digest: overdue requests, then its oldest open ones."""
+        subscription = command.subscription
+        lang = language(subscription.language)
+        links = self.links.in_language(lang.code)
+        view = department_digest_view(command, links, self.tz, lang)
+        context = {"view": view, "subscription_name": subscription_name(subscription, lang)}
+        branding = self.settings.branding(command.agency)
+        subject = department_subject(view, lang)
+        return self._message(
+            "department_digest", subscription, subject, context, branding, message_id, now
+        )
 
     def _message(
         self,

@@ -18,6 +18,7 @@ from connect311_bus.kafka import encode
 from connect311_bus.logs import log_context
 from connect311_contracts.notifications import (
     ConfirmationRequested,
+    DepartmentDigestRequested,
     NotificationDeadLettered,
     SubscriberMatched,
 )
@@ -204,6 +205,10 @@ class Sender:
             return self.renderer.confirmation(first, message_id, now)
         if email.kind is EmailKind.WEBHOOK_DISABLED and isinstance(first, SubscriberMatched):
             return self.renderer.webhook_disabled(first, email.notice, message_id, now)
+        if email.kind is EmailKind.DEPARTMENT_DIGEST and isinstance(
+            first, DepartmentDigestRequested
+        ):
+            return self.renderer.department_digest(first, message_id, now)
         matched = [c for c in email.commands if isinstance(c, SubscriberMatched)]
         if email.kind is EmailKind.DIGEST:
             # Folded at the cap (not a summary the person chose): the digest says so.

@@ -46,5 +46,25 @@ app.command()(backfill)
 
 
 def main() -> None:
-    """Console-script entry point (logging is set up by the `--log-level` callback)."""
-    app()
+    """Console-script entry point (logging is set up by the `--log-level` callback).
+
+    A usage mistake (unknown option or command, missing or invalid argument) is one line
+    naming the help to read, like every other error, instead of Click's boxed usage text.
+    """
+    import sys
+
+    from connect311_ingestor.cli.common import fail
+
+    try:
+        code = app(prog_name="connect311-ingestor", standalone_mode=False)
+    except typer.Abort:
+        code = fail("interrupted: nothing more was done; run the command again").exit_code
+    except typer.TyperException as exc:  # Click's usage and parameter errors
+        context = getattr(exc, "ctx", None)
+        code = getattr(exc, "exit_code", 2)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            typer.echo(context.get_help())  # no arguments: the help, as before
+            sys.exit(code)
+        where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        code = fail(f"{exc.format_message().rstrip('.')}{where}").exit_code
+    sys.exit(code if isinstance(code, int) else 0)

@@ -29,7 +29,7 @@ def check(
         typer.Option(
             "--profile",
             "-p",
-            help="nyc, chicago, boston, open311 or a mapping .json/.toml; "
+            help="nyc, chicago, boston, open311, seeclickfix or a mapping .json/.toml; "
             "default: the built-in one that fits the file's columns",
         ),
     ] = None,

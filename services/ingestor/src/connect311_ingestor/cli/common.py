@@ -57,13 +57,15 @@ ProfileOption = Annotated[
     typer.Option(
         "--profile",
         "-p",
-        help="Column profile: nyc, chicago, boston, open311, or a path to a mapping .json",
+        help="Column profile: nyc, chicago, boston, open311, seeclickfix, "
+        "or a path to a mapping .json/.toml",
     ),
 ]
 FileArgument = Annotated[
     Path,
     typer.Argument(
-        help="CSV, JSON or JSONL export, or an Open311 GeoReport v2 requests .xml/.json"
+        help="CSV, JSON or JSONL export, an Open311 GeoReport v2 requests .xml/.json, "
+        "or a saved SeeClickFix issues page .json"
     ),
 ]
 SourceOption = Annotated[
@@ -170,7 +172,7 @@ def _load_profile(name: str) -> ColumnProfile:
                 "(JSON or TOML, keys in docs/feeds.md)"
             ) from None
         raise fail(
-            f"unknown profile {name!r}: use nyc, chicago, boston, open311 "
+            f"unknown profile {name!r}: use nyc, chicago, boston, open311, seeclickfix "
             "or the path of a mapping .json/.toml (docs/feeds.md)"
         ) from None
 

@@ -7,7 +7,8 @@ of the spec:
 - A record with `non_public` set (FixMyStreet) is rejected (INVALID_FIELD): it must not
   reach a public map.
 - A record with none of the request fields (a POST or token response that only carries
-  `service_request_id`/`token`/`service_notice`) is UNEXPECTED_SHAPE, not a request.
+  `service_request_id`/`token`/`service_notice`) is UNEXPECTED_SHAPE, not a request; so is
+  a service (`metadata`/`attributes`/`keywords`, no `service_request_id`) in a JSON list.
 - Closed reason: from the status word (`duplicate` is closed as a duplicate), else from
   `status_notes` ("Duplicate request." -> duplicate).
 
@@ -55,6 +56,9 @@ _REQUEST_FIELDS = (
     "updated_datetime",
 )
 
+# Keys only a service (GET services / services/{code}) has: such a record is not a request.
+_SERVICE_KEYS = frozenset({"metadata", "attributes", "keywords"})
+
 
 def _build_request(record: Mapping[str, Any], source: str, dataset: str) -> Draft:
     if not any(present(record.get(f)) for f in _REQUEST_FIELDS):
@@ -63,6 +67,12 @@ def _build_request(record: Mapping[str, Any], source: str, dataset: str) -> Draf
             RejectReason.UNEXPECTED_SHAPE,
             f"the record carries no request fields (only {keys}): a POST or token response, "
             "not a service request.",
+        )
+    if not present(record.get("service_request_id")) and _SERVICE_KEYS & set(record):
+        raise RecordError(
+            RejectReason.UNEXPECTED_SHAPE,
+            "the record is a service (a services list entry or a service definition: it has "
+            "metadata/attributes and no service_request_id), not a service request.",
         )
     request_id = as_id(record.get("service_request_id"), "service_request_id")
     if truthy(record.get("non_public")):

@@ -1,7 +1,7 @@
 """Column profiles: how one city's export (Socrata CSV/JSON, CKAN, JSONL) maps to a request.
 
 A profile is a JSON or TOML mapping file a user can write (`load_profile(path)`), or one of
-the built-ins (`BUILTIN_PROFILES`: nyc, chicago, boston, open311). Example (TOML)::
+the built-ins (`BUILTIN_PROFILES`: nyc, chicago, boston, open311, seeclickfix). Example (TOML)::
 
     source = "springfield"          # feed name: request ids become "springfield:<id>"
     dataset = "311"                 # optional, default "311" (e.g. "code_violations")
@@ -342,6 +342,23 @@ BUILTIN_PROFILES: dict[str, ColumnProfile] = {
             lat="lat",
             long="long",
             media_url="media_url",
+        ),
+    ),
+    # SeeClickFix API v2 issue field names. A saved `GET /api/v2/issues` page (.json) is read
+    # by the SeeClickFix parser, like the poller (comments, request_type): `sources.files`.
+    "seeclickfix": ColumnProfile(
+        source="seeclickfix",
+        columns=Columns(
+            id="id",
+            requested_datetime="created_at",
+            updated_datetime="updated_at",
+            closed_datetime="closed_at",
+            status="status",
+            service_name="summary",
+            description=["description", "summary"],
+            address="address",
+            lat="lat",
+            long="lng",
         ),
     ),
 }

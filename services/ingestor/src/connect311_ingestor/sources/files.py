@@ -1,5 +1,6 @@
 """File import and timed replay of city exports: CSV / JSON / JSONL with a column profile,
-and Open311 GeoReport v2 requests documents (XML, or JSON read with the open311 profile)."""
+Open311 GeoReport v2 requests documents (XML, or JSON read with the open311 profile) and
+saved SeeClickFix issues pages (JSON read with the seeclickfix profile)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from connect311_ingestor.parsers.open311 import parse_requests
 from connect311_ingestor.parsers.open311_document import MAX_BODY
 from connect311_ingestor.parsers.open311_document import Format as Open311Format
 from connect311_ingestor.parsers.profiles import BUILTIN_PROFILES, ColumnProfile
-from connect311_ingestor.parsers.tabular import (
+from connect311_ingestor.parsers.seeclickfix import parse_issues_page
+from connect311_ingestor.parsers.tabular import parse_rows
+from connect311_ingestor.parsers.tabular_rows import (
     RowOrReject,
     TabularFormat,
     detect_format,
-    parse_rows,
     read_rows,
 )
 from connect311_ingestor.pipeline import Ingestor, IngestSummary
@@ -63,6 +65,25 @@ def parse_open311_file(path: Path, profile: ColumnProfile, fmt: Open311Format) -
     )
 
 
+def seeclickfix_page(path: Path, profile: ColumnProfile) -> bool:
+    """Whether a file is a saved SeeClickFix issues page: a .json file read with the
+    seeclickfix profile's columns (whatever its source)."""
+    columns = BUILTIN_PROFILES["seeclickfix"].columns
+    return path.suffix.lower() == ".json" and profile.columns == columns
+
+
+def parse_seeclickfix_file(path: Path, profile: ColumnProfile) -> list[ParseResult]:
+    """Every issue of a saved `GET /api/v2/issues` page, as the poller would read it."""
+    size = path.stat().st_size
+    if size > MAX_BODY:
+        detail = f"{size} bytes is more than the {MAX_BODY} a SeeClickFix page may have; split it."
+        return [Rejected(RejectReason.TOO_LARGE, detail, "", path.name)]
+    page = parse_issues_page(
+        path.read_bytes(), source=profile.source, dataset=profile.dataset, location=path.name
+    )
+    return page.results
+
+
 def read_records(
     path: Path, fmt: TabularFormat | None = None, *, encoding: str = "utf-8-sig"
 ) -> Iterator[RowOrReject]:
@@ -85,6 +106,9 @@ def parse_file(
     document = open311_format(path, profile) if fmt is None else None
     if document is not None:
         yield from parse_open311_file(path, profile, document)
+        return
+    if fmt is None and seeclickfix_page(path, profile):
+        yield from parse_seeclickfix_file(path, profile)
         return
     yield from parse_rows(read_records(path, fmt), profile)
 

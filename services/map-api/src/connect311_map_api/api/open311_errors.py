@@ -10,7 +10,9 @@ the code the spec uses for bad parameters.
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -30,6 +32,8 @@ __all__ = [
     "json_response",
     "xml_response",
 ]
+
+log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json"
 XML_TYPE = "text/xml"
@@ -84,5 +88,26 @@ class Open311Route(APIRoute):
             except HTTPException as exc:
                 code = 400 if exc.status_code == 422 else exc.status_code
                 return error_response(code, str(exc.detail), xml, exc.headers)
+            except Exception as exc:  # any other failure, still in the spec's shape
+                return await _other_failure(request, exc, xml)
 
         return handle
+
+
+async def _other_failure(request: Request, exc: Exception, xml: bool) -> Response:
+    """A failure past the route: the app's own handler for it decides the status and
+    `Retry-After` (a database outage is 503), the body is a GeoReport error; a failure no
+    handler knows is logged and answered 500."""
+    handlers = request.app.exception_handlers
+    handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
+    if handler is None:
+        log.exception("Open311 %s failed", request.url.path)
+        return error_response(500, "internal error; try again later", xml)
+    answer = handler(request, exc)
+    answer = await answer if inspect.isawaitable(answer) else answer
+    try:
+        description = str(json.loads(answer.body)["detail"])
+    except (ValueError, KeyError, TypeError):
+        description = "the service cannot answer right now; try again later"
+    retry = {k: v for k, v in answer.headers.items() if k.lower() == "retry-after"}
+    return error_response(answer.status_code, description, xml, retry)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import HTTPException, Query
 
+from connect311_contracts.service_levels import ServiceLevels, ServiceLevelsError, load
 from connect311_map_api.core.filters import RequestFilters, split_csv
 from connect311_map_api.core.geo import InvalidGeometry, parse_bbox
 
@@ -16,6 +18,14 @@ STATUSES = ("open", "acknowledged", "in_progress", "closed")
 def unprocessable(message: str) -> HTTPException:
     """A 422 with a message a person can act on."""
     return HTTPException(status_code=422, detail=message)
+
+
+def service_levels(file: Path | None, zone: str) -> ServiceLevels:
+    """The operator's targets, or a 503 saying why they cannot be read (as the stats do)."""
+    try:
+        return load(file, zone)
+    except ServiceLevelsError as exc:
+        raise HTTPException(503, detail=f"service levels unusable: {exc}") from exc
 
 
 def request_filters(

@@ -21,7 +21,7 @@ from connect311_map_api.api.models import (
     RequestMatches,
     Stats,
 )
-from connect311_map_api.api.params import request_filters, unprocessable
+from connect311_map_api.api.params import request_filters, service_levels, unprocessable
 from connect311_map_api.cache import HEAVY_ROWS
 from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core.filters import RequestFilters
@@ -29,6 +29,8 @@ from connect311_map_api.core.geo import grid_range
 from connect311_map_api.core.state import feature, iso
 from connect311_map_api.core.stats import Interval
 from connect311_map_api.db import aggregates, lookup, queries
+from connect311_map_api.db.overdue_queries import overdue_page
+from connect311_map_api.departments import minute_end
 from connect311_map_api.due_dates import due_fields
 
 router = APIRouter(prefix="/api", tags=["requests"])
@@ -46,6 +48,13 @@ def list_requests(
     cursor: Annotated[
         str | None, Query(max_length=20, description="next_cursor of the previous page")
     ] = None,
+    overdue: Annotated[
+        bool,
+        Query(
+            description="Only open requests past their due date (the feed's, else the "
+            "service level), judged at the end of the current minute like /api/stats/departments"
+        ),
+    ] = False,
 ) -> Response:
     """Requests matching the filters, in pages (keyset pagination with `next_cursor`)."""
     after = None
@@ -53,11 +62,17 @@ def list_requests(
         if not cursor.isdigit():
             raise unprocessable("cursor must be the next_cursor value of a previous page")
         after = int(cursor)
-    key = ("requests", filters, limit, after)
+    moment = minute_end() if overdue else None
+    zone = ctx.settings.display_timezone
+    key = ("requests", filters, limit, after, moment)
     body = ctx.answers.lookup(key)
     if body is None:
         with ctx.engine.connect() as conn:
-            rows, next_pk = queries.request_page(conn, filters, limit, after)
+            if moment is not None:
+                levels = service_levels(ctx.settings.service_levels_file, zone)
+                rows, next_pk = overdue_page(conn, filters, levels, moment, limit, after)
+            else:
+                rows, next_pk = queries.request_page(conn, filters, limit, after)
         # Built from our own rows, so returned directly: re-validating up to 1,000 features
         # against the response model would cost more than the query (see bench/map_api.py).
         body = _json_bytes(

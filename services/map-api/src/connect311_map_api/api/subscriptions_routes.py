@@ -12,10 +12,12 @@ from jinja2 import StrictUndefined
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from connect311_contracts.events import EventKind
 from connect311_contracts.subscriptions import Subscription
 from connect311_contracts.tokens import InvalidToken
 from connect311_contracts.webhooks import WebhookChannel
-from connect311_map_api.api.models import (
+from connect311_map_api.api.params import service_levels, unprocessable
+from connect311_map_api.api.subscription_models import (
     Accepted,
     ManageAction,
     ManageList,
@@ -25,14 +27,14 @@ from connect311_map_api.api.models import (
     WebhookRotate,
     WebhookSecret,
 )
-from connect311_map_api.api.params import unprocessable
 from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import InvalidGeometry, point_matcher, target_bbox, validate_target
 from connect311_map_api.core.preview import PREVIEW_DAYS, history_window, weekly_alerts
 from connect311_map_api.db import queries
 from connect311_map_api.db import subscription_store as store
-from connect311_map_api.signup import NoLongerActive, NotAllowed, RateLimited
+from connect311_map_api.db.overdue_queries import overdue_candidates
+from connect311_map_api.signup_rules import NoLongerActive, NotAllowed, RateLimited
 from connect311_map_api.web.alert_words import describe_alert, followed_summary
 from connect311_map_api.web.confirmed import CONFIRMED_COOKIE
 from connect311_map_api.web.i18n import (
@@ -160,9 +162,13 @@ def preview(body: PreviewBody, ctx: Ctx) -> dict[str, Any]:
                 "weeks": [],
             }
         since, until = history_window(first, newest)
-        rows = queries.preview_candidates(conn, filters, since)
+        rows = [tuple(row) for row in queries.preview_candidates(conn, filters, since)]
+        if EventKind.OVERDUE in f.event_kinds:  # asked for only; history never holds them
+            zone = ctx.settings.display_timezone
+            levels = service_levels(ctx.settings.service_levels_file, zone)
+            rows += overdue_candidates(conn, filters, levels, since, until)
     return weekly_alerts(
-        [tuple(row) for row in rows],
+        rows,
         point_matcher(body.target),
         f.event_kinds,
         since,

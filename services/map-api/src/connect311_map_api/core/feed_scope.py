@@ -43,7 +43,8 @@ def subscription_scope(sub: Subscription) -> EventScope:
         filters=RequestFilters(
             bbox=target_bbox(sub.target),
             service_codes=f.service_codes,
-            agencies=f.agencies,
+            # A department digest's feed: that department's changes.
+            agencies=(target.agency,) if target.kind == "department_digest" else f.agencies,
             datasets=f.datasets,
         ),
         event_types=tuple(f"request.{kind.value}" for kind in f.event_kinds),

@@ -16,11 +16,19 @@ from connect311_contracts.subscriptions import (
     CircleTarget,
     CityWideTarget,
     CorridorTarget,
+    DepartmentDigestTarget,
     FollowTarget,
 )
 
 EARTH_RADIUS_M = 6_371_008.8
-Target = CircleTarget | AreaTarget | CorridorTarget | FollowTarget | CityWideTarget
+Target = (
+    CircleTarget
+    | AreaTarget
+    | CorridorTarget
+    | FollowTarget
+    | CityWideTarget
+    | DepartmentDigestTarget
+)
 
 
 class InvalidGeometry(ValueError):

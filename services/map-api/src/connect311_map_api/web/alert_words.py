@@ -58,6 +58,9 @@ def alert_sentence(sub: Subscription, followed: dict[str, Any] | None, lang: str
             named["address"] = followed["address"]
             return _("Updates on the request %(id)s (%(what)s at %(address)s)") % named
         return _("Updates on the request %(id)s (%(what)s)") % named
+    if target.kind == "department_digest":
+        sentence = _("Daily digest of the overdue and oldest open requests of %(agency)s")
+        return sentence % {"agency": target.agency}
     return _("Requests everywhere in the city")
 
 

@@ -158,7 +158,11 @@ def build_router(settings: Any) -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def map_page(request: Request) -> HTMLResponse:
         """The live map of every request, with filters and "Alert me"."""
-        return render(request, "map.html", page="map", title=N_("Live 311 map"), photos=True)
+        # The hour a department digest goes out, for the sign-up's words (MAP_API_...).
+        hour = {"digestHour": int(getattr(settings, "department_digest_hour", 7))}
+        return render(
+            request, "map.html", page="map", title=N_("Live 311 map"), photos=True, extra=hour
+        )
 
     @router.get("/track", response_class=HTMLResponse)
     def track_page(request: Request, id: str | None = Query(default=None)) -> HTMLResponse:

@@ -41,6 +41,7 @@
           : _("Updates on %(what)s (request %(id)s)", { what: what, id: id });
       }
       case "citywide": return _("Everywhere in the city");
+      case "department_digest": return _("Daily digest of the overdue and oldest open requests of %(agency)s", { agency: target.agency });
       default: return _("Alert");
     }
   }
@@ -118,8 +119,11 @@
       L.tileLayer(cfg.tileUrl, { attribution: cfg.tileAttribution, maxZoom: 19 }).addTo(map);
       ring = L.circle(at, { radius: radiusOf(), className: "alert-circle" }).addTo(map);
       pin = L.circleMarker(at, { radius: 7, className: "place-pin", weight: 3 }).addTo(map);
+      // The whole circle in view, whatever the radius (a 1 km one overflowed zoom 15).
+      var fit = function () { map.fitBounds(ring.getBounds(), { padding: [8, 8], maxZoom: 17, animate: false }); };
+      fit();
       map.on("click", function (e) { moveTo(e.latlng); say(_("Place moved on the map: press “Update this alert” to save it.")); });
-      return function (m) { ring.setRadius(m); };
+      return function (m) { ring.setRadius(m); fit(); };
     }
     window.C311.setupPlaceSearch(search, function (latlng, label) {
       moveTo(latlng);
@@ -146,7 +150,8 @@
       radius = selectOf("radius-" + key, radii, target.radius_m);
       fields.push(C.el("label", { for: "radius-" + key, text: _("Radius") }), radius);
     }
-    if (target.kind !== "follow") {
+    // A followed request, or a department digest (its department is what it is for): no filters.
+    if (target.kind !== "follow" && target.kind !== "department_digest") {
       category = selectOf("category-" + key, categories, (filters.service_codes || [])[0] || "", _("Every category"));
       agency = selectOf("agency-" + key, agencies, (filters.agencies || [])[0] || "", _("Every department"));
       fields.push(C.el("label", { for: "category-" + key, text: _("Category") }), category,
@@ -250,7 +255,9 @@
   function item(sub) {
     var id = sub.subscription_id;
     var key = id.replace(/[^A-Za-z0-9_-]/g, "");
-    var delivery = selectOf("delivery-" + key, DELIVERY.map(function (d) { return { value: d[0], label: d[1] }; }), sub.delivery);
+    // A department digest is daily by nature: the only choice shown is the one it has.
+    var choices = sub.target.kind === "department_digest" ? DELIVERY.filter(function (d) { return d[0] === "daily"; }) : DELIVERY;
+    var delivery = selectOf("delivery-" + key, choices.map(function (d) { return { value: d[0], label: d[1] }; }), sub.delivery);
     var filters = sub.filters || {};
     var narrowing = [].concat(filters.service_codes || [], filters.agencies || [], filters.datasets || []);
     var li = C.el("li", { className: "card sub-item", "data-subscription-id": id, "data-status": sub.status }, [

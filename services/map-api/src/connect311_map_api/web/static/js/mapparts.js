@@ -209,7 +209,9 @@
       .then(function (body) {
         // The detail says why a request was closed (and the city's own word) beyond the badge.
         // The detail is a Feature: its status is in `properties`, the wording beside them.
-        var now = (body && body.properties) || p;
+        // The close time (and the city's wording) sit beside `properties`: read both, or the
+        // popup says "Last updated" for the close and never "Closed" (as the track page does).
+        var now = body && body.properties ? Object.assign({}, body.properties, { closed_datetime: body.closed_datetime }) : p;
         if (body && body.properties) fillDetails(box, dl, now); // a tile's marker had the bare minimum
         if (body && info.hasStatus) C.statusLine(statusLine, now.status, body.status_text);
         C.renderTimeline(timeline, body && body.timeline);

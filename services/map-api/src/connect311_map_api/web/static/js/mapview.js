@@ -221,7 +221,9 @@
       var id = feature && feature.properties && feature.properties.service_request_id;
       if (!coords || !id) return;
       focusId = id;
-      map.setView([coords[1], coords[0]], Math.max(17, cfg.clusterBelowZoom || 0));
+      // No zoom animation: a popup opened while the map still zooms is placed for the old
+      // zoom, pans by the wrong amount and ends with its top cut off above the map.
+      map.setView([coords[1], coords[0]], Math.max(17, cfg.clusterBelowZoom || 0), { animate: false });
       openFocused();
     }
 
