@@ -27,6 +27,12 @@ def abuse() -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="module")
+def attacks(abuse: ModuleType) -> ModuleType:
+    """bench/abuse_attacks.py, the attacks the bench imports (now importable: see `abuse`)."""
+    return importlib.import_module("abuse_attacks")
+
+
 def test_help_lists_every_attack(abuse: ModuleType) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH), "--help"], capture_output=True, text=True, timeout=60
@@ -37,9 +43,9 @@ def test_help_lists_every_attack(abuse: ModuleType) -> None:
     assert "--src" in done.stdout and "--quick" in done.stdout
 
 
-def test_bad_bodies_fit_under_the_body_limit_and_are_hostile(abuse: ModuleType) -> None:
+def test_bad_bodies_fit_under_the_body_limit_and_are_hostile(attacks: ModuleType) -> None:
     # Over the body limit, the server would answer 413 and the bench would measure nothing.
-    bodies = {kind: body for kind, _path, body in abuse.bad_bodies()}
+    bodies = {kind: body for kind, _path, body in attacks.bad_bodies()}
     assert all(len(body) < MAX_BODY_BYTES for body in bodies.values())
     for kind in ("NaN radius", "Infinity lat", "-Infinity width", "NaN preview"):
         text = json.dumps(json.loads(bodies[kind]))  # Python's json reads NaN/Infinity
@@ -49,17 +55,17 @@ def test_bad_bodies_fit_under_the_body_limit_and_are_hostile(abuse: ModuleType) 
             json.loads(bodies[kind])
 
 
-def test_signup_flood_is_one_mailbox_in_many_spellings(abuse: ModuleType) -> None:
-    emails = abuse.mailbox_variants(abuse.SIGNUP_VARIANTS)
-    assert len(set(emails)) == len(emails) == abuse.SIGNUP_VARIANTS
+def test_signup_flood_is_one_mailbox_in_many_spellings(attacks: ModuleType) -> None:
+    emails = attacks.mailbox_variants(attacks.SIGNUP_VARIANTS)
+    assert len(set(emails)) == len(emails) == attacks.SIGNUP_VARIANTS
     # Gmail ignores case, dots in the local part and everything after "+".
     mailboxes = {e.split("@")[0].split("+")[0].replace(".", "").lower() for e in emails}
     assert mailboxes == {"victim"}
     assert {e.split("@")[1] for e in emails} == {"gmail.com"}
 
 
-def test_raw_request_declares_its_body_length(abuse: ModuleType) -> None:
-    raw = abuse.request_bytes("POST", "/api/subscriptions", body=b'{"a": 1}')
+def test_raw_request_declares_its_body_length(attacks: ModuleType) -> None:
+    raw = attacks.request_bytes("POST", "/api/subscriptions", body=b'{"a": 1}')
     head, body = raw.split(b"\r\n\r\n", 1)
     assert body == b'{"a": 1}'
     assert b"Content-Length: 8" in head.split(b"\r\n")

@@ -128,7 +128,7 @@ def _recount(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
             ),
             "minutes": _close_minutes_recount(conn),
             "categories": {
-                row[:-1] + (int(row[-1]),)
+                (*row[:-1], int(row[-1]))
                 for row in grouped(r.service_code, r.service_name, r.dataset)
                 if row[0] is not None
             },

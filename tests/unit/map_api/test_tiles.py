@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from connect311_contracts.request import RequestStatus
 from connect311_contracts.settings import SigningSettings
+from connect311_map_api.api import tiles_routes
 from connect311_map_api.api.tiles_routes import MARKER_FIELDS, MARKERS_MIN_Z
 from connect311_map_api.core.tiles import (
     FilterKeyError,
@@ -208,6 +209,22 @@ def test_filters_narrow_the_tile(client: TestClient) -> None:
     )
     body = client.get(URL + "?agency=Water").json()
     assert [m[0] for m in body["markers"]] == ["test:w"]
+
+
+def test_a_street_tile_over_the_marker_limit_holds_its_groups(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tiles_routes, "MAX_TILE_MARKERS", 3)
+    _seed(
+        client,
+        *({"source_id": str(i), "lat": 27.77 + i / 100_000} for i in range(3)),
+        {"source_id": "one more", "lat": 27.7704, "agency": "Water"},
+    )
+    streets = client.get(URL + "?agency=Streets").json()  # at the limit: markers
+    assert streets["kind"] == "markers" and len(streets["markers"]) == 3
+    body = client.get(URL).json()
+    assert body["kind"] == "clusters" and body["total"] == 4
+    assert sum(c[2] for c in body["clusters"]) == 4
 
 
 def test_low_zoom_tiles_hold_groups_from_the_aggregates(client: TestClient) -> None:

@@ -55,7 +55,11 @@ __all__ = [
 
 TILES_PREFIX = "/api/tiles/"
 MARKERS_MIN_Z = 11  # a data tile at z11 is what the map shows at zoom 13 (its marker zoom)
-MAX_TILE_MARKERS = 2_000  # beyond this the tile's groups are sent: a browser stays quick
+# Beyond this the tile's groups are sent. A view shows 4-6 data tiles, and placing markers is
+# what a zoom waits for: ~6-8k markers took MarkerCluster 0.6-0.7 s (bench/map_paint.py at
+# 1M); with at most ~4-6k a zoom stays quick. MarkerCluster would draw that many as
+# bubbles anyway.
+MAX_TILE_MARKERS = 1_000
 CELLS_PER_TILE = 16  # 16 grid cells across a data tile = 4 per 256-pixel base tile (~64 px)
 DISPLAY_ZOOMS_ABOVE = 2  # a data tile at z covers a 1024-pixel square at map zoom z + 2
 CACHED_MAX_DISPLAY_ZOOM = 12  # as /api/requests/clusters: a whole-city aggregation per zoom

@@ -68,11 +68,13 @@
     }).join("&");
   }
 
-  /** The data tiles (slippy-map numbering) covering the map's view, nearest the centre first. */
-  function tileUrls(map, key) {
-    var z = clamp(Math.floor(map.getZoom()) - DATA_ZOOM_OFFSET, 0, MAX_DATA_ZOOM);
+  /** The data tiles (slippy-map numbering) covering the map's view, nearest the centre first;
+      with `at` ({center, zoom}), the view the map is zooming to (asked as the zoom starts). */
+  function tileUrls(map, key, at) {
+    var zoom = at ? at.zoom : map.getZoom();
+    var z = clamp(Math.floor(zoom) - DATA_ZOOM_OFFSET, 0, MAX_DATA_ZOOM);
     var n = Math.pow(2, z);
-    var b = map.getBounds();
+    var b = at ? boundsAt(map, at.center, at.zoom) : map.getBounds();
     function tx(long) { return clamp(Math.floor((clamp(long, -180, 180) + 180) / 360 * n), 0, n - 1); }
     function ty(lat) {
       var r = clamp(lat, -MERCATOR_MAX_LAT, MERCATOR_MAX_LAT) * Math.PI / 180;
@@ -88,6 +90,16 @@
     return tiles.map(function (t) {
       return "/api/tiles/" + z + "/" + t[0] + "/" + t[1] + ".json" + (key ? "?" + key : "");
     });
+  }
+
+  /** The bounds the map will show when centred on `center` at `zoom` (same size as now). */
+  function boundsAt(map, center, zoom) {
+    var half = map.getSize().divideBy(2);
+    var middle = map.project(center, zoom);
+    return L.latLngBounds(
+      map.unproject(middle.subtract(half), zoom),
+      map.unproject(middle.add(half), zoom)
+    );
   }
 
   /** Features from a tile's compact markers (names from the category list; the popup fetches

@@ -283,7 +283,12 @@
         return Promise.resolve();
       }
       var urls = tileUrls(map, tileKey(filters));
-      var reads = Promise.all(urls.map(function (url) { return readJSON(url, signal, fresh); }));
+      var early = fresh ? {} : prefetched;
+      prefetched = {};
+      var reads = Promise.all(urls.map(function (url) {
+        var again = function () { return readJSON(url, signal, fresh); };
+        return early[url] ? early[url].catch(again) : again();
+      }));
       return Promise.all([categoryNames(), reads]).then(function (got) {
         if (!signal.aborted) showTiles(got[1], got[0]);
       });
@@ -324,7 +329,29 @@
 
     function scheduleLoad() {
       clearTimeout(timer);
+      if (zoomed) {
+        // A zoom is one gesture that has ended: its tiles were asked as it began.
+        zoomed = false;
+        load();
+        return;
+      }
+      // A pan by keys or small drags comes as several moves: load once they settle.
       timer = setTimeout(load, 150);
+    }
+
+    /** As a zoom starts, ask for the tiles of the view it goes to, so they arrive while the
+        zoom animation plays instead of after it (Leaflet names the target in `zoomanim`). */
+    var prefetched = {}; // tile URL -> the promise of its body, for the next load
+    var zoomed = false;
+    function prefetchZoom(e) {
+      zoomed = true;
+      if (noLayers()) return;
+      prefetched = {};
+      tileUrls(map, tileKey(filters), { center: e.center, zoom: e.zoom }).forEach(function (url) {
+        var read = readJSON(url);
+        read.catch(function () { /* the load asks again */ });
+        prefetched[url] = read;
+      });
     }
 
     /** Zoomed out, live changes refresh the groups at most every few seconds. */
@@ -411,6 +438,8 @@
     markView();
     map.on("zoomend moveend", markView);
     map.on("moveend", scheduleLoad);
+    map.on("zoomstart", function () { zoomed = true; }); // also without animation
+    map.on("zoomanim", prefetchZoom);
     if (options.onMapClick) map.on("click", function (e) { options.onMapClick(e.latlng); });
     // Escape closes an open request from anywhere in the map (Leaflet only listens while the
     // map itself has the focus, not a marker or the popup's own links).
