@@ -141,9 +141,9 @@ def _close_minutes_recount(conn: Any) -> set[tuple[Any, ...]]:
     """(agency, dataset, counted minutes, n) in plain Python: minutes under 2 days, hours
     beyond."""
     counts: dict[tuple[str, str, int], int] = {}
-    query = select(
-        r.agency_responsible, r.dataset, r.requested_datetime, r.closed_datetime
-    ).where(r.status == "closed", r.closed_datetime.is_not(None))
+    query = select(r.agency_responsible, r.dataset, r.requested_datetime, r.closed_datetime).where(
+        r.status == "closed", r.closed_datetime.is_not(None)
+    )
     for agency, dataset, opened, closed in conn.execute(query):
         gap = closed.replace(microsecond=0) - opened.replace(microsecond=0)
         seconds = gap // timedelta(seconds=1)
