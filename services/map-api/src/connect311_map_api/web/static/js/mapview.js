@@ -329,20 +329,21 @@
 
     function scheduleLoad() {
       clearTimeout(timer);
-      if (zoomed) {
-        // A zoom is one gesture that has ended: its tiles were asked as it began.
-        zoomed = false;
+      if (zoomed || dragged) {
+        // A zoom or a drag is one gesture that has ended (a zoom's tiles were asked as it
+        // began): nothing to wait for.
+        zoomed = dragged = false;
         load();
         return;
       }
-      // A pan by keys or small drags comes as several moves: load once they settle.
+      // A pan by keys comes as several moves: load once they settle.
       timer = setTimeout(load, 150);
     }
 
     /** As a zoom starts, ask for the tiles of the view it goes to, so they arrive while the
         zoom animation plays instead of after it (Leaflet names the target in `zoomanim`). */
     var prefetched = {}; // tile URL -> the promise of its body, for the next load
-    var zoomed = false;
+    var zoomed = false, dragged = false;
     function prefetchZoom(e) {
       zoomed = true;
       if (noLayers()) return;
@@ -439,6 +440,7 @@
     map.on("zoomend moveend", markView);
     map.on("moveend", scheduleLoad);
     map.on("zoomstart", function () { zoomed = true; }); // also without animation
+    map.on("dragend", function () { dragged = true; });
     map.on("zoomanim", prefetchZoom);
     if (options.onMapClick) map.on("click", function (e) { options.onMapClick(e.latlng); });
     // Escape closes an open request from anywhere in the map (Leaflet only listens while the
