@@ -19,9 +19,9 @@ from sqlalchemy import Engine, delete, func, select, text
 
 from connect311_contracts.events import RequestEvent
 from connect311_contracts.request import RequestStatus
-from connect311_map_api.core.aggregates import BASE_CELL, cell_degrees, coarsening
+from connect311_map_api.core.aggregates import BASE_CELL, cell_degrees, cell_source
 from connect311_map_api.core.filters import RequestFilters
-from connect311_map_api.core.geo import BBox
+from connect311_map_api.core.geo import BBox, grid_range
 from connect311_map_api.core.state import request_row
 from connect311_map_api.core.stats import Interval
 from connect311_map_api.db import aggregates, queries
@@ -214,9 +214,10 @@ def _same_answers(engine: Engine) -> None:
                 fast = queries.stats(conn, f, interval, T0)
                 slow = queries.stats(conn, f, interval, T0, use_aggregates=False)
                 assert fast == slow, (f, interval)
-            for zoom in (12, 10, 7):
+            # 14 and 16: street tiles' groups, from the zoom-16 cells.
+            for zoom, source in ((16, (16, 1)), (14, (16, 4)), (12, (12, 1)), (10, (12, 4))):
                 cell = cell_degrees(zoom)
-                assert coarsening(cell) == 2 ** (12 - zoom)
+                assert cell_source(cell) == source
                 for bbox in (None, box):
                     for datasets in ((), ("crime",)):
                         g = RequestFilters(bbox=bbox, statuses=f.statuses, datasets=datasets)
@@ -226,6 +227,33 @@ def _same_answers(engine: Engine) -> None:
                         for a, b in zip(fast_cells, slow_cells, strict=True):
                             assert a["lat"] == pytest.approx(b["lat"], abs=1e-6)
                             assert a["long"] == pytest.approx(b["long"], abs=1e-6)
+            if aggregates.serves_cells(f):
+                _inner_count_is_a_lower_bound(conn, f, box)
+
+
+def _inner_count_is_a_lower_bound(conn: Any, f: RequestFilters, box: BBox) -> None:
+    """The tile shortcut's count: requests of zoom-16 cells wholly inside the box, never
+    more than the box holds (so "over the marker limit" is never said of a tile that is not)."""
+    cell = cell_degrees(16)
+    inside = [
+        r.long >= box.min_long,
+        r.long < box.max_long,
+        r.lat > box.min_lat,
+        r.lat <= box.max_lat,
+    ]
+    cx = func.floor((r.long + 180.0) / cell)
+    cy = func.floor((r.lat + 90.0) / cell)
+    x0, y0, x1, y1 = grid_range(box, cell)
+    inner = [cx > x0, cx < x1, cy > y0, cy < y1]
+    wanted = [*_in_filter(f)]
+    in_box = conn.execute(select(func.count()).where(*inside, *wanted)).scalar_one()
+    in_inner = conn.execute(select(func.count()).where(*inner, *wanted)).scalar_one()
+    assert aggregates.inner_count(conn, f, box) == in_inner <= in_box
+
+
+def _in_filter(f: RequestFilters) -> list[Any]:
+    out = [r.status.in_(f.statuses)] if f.statuses else []
+    return out + ([r.dataset.in_(f.datasets)] if f.datasets else [])
 
 
 def test_start_builds_aggregates_for_rows_stored_without_them(sqlite_url: str) -> None:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
 from fastapi.responses import Response
+from sqlalchemy import Connection
 
 from connect311_map_api.cache import AnswerCache
 from connect311_map_api.context import AppContext, Ctx
@@ -41,7 +42,7 @@ from connect311_map_api.core.tiles import (
     contains,
     filter_key,
 )
-from connect311_map_api.db import queries, tile_queries
+from connect311_map_api.db import aggregates, queries, tile_queries
 
 __all__ = [
     "CELLS_PER_TILE",
@@ -149,8 +150,13 @@ def _body(ctx: AppContext, where: Tile, filters: RequestFilters) -> bytes:
     head: dict[str, Any] = {"z": where.z, "x": where.x, "y": where.y}
     if where.z >= MARKERS_MIN_Z:
         with ctx.engine.connect() as conn:
-            rows = tile_queries.marker_rows(conn, filters, where, MAX_TILE_MARKERS + 1)
-        if len(rows) <= MAX_TILE_MARKERS:
+            crowded = _surely_crowded(conn, where, filters)
+            rows = (
+                []
+                if crowded
+                else tile_queries.marker_rows(conn, filters, where, MAX_TILE_MARKERS + 1)
+            )
+        if not crowded and len(rows) <= MAX_TILE_MARKERS:
             # Sorted here, not in SQL: the same content (so ETag) whatever plan found the rows.
             markers = sorted(
                 [sid, round(lat, 6), round(long, 6), status, dataset, code, requested, address]
@@ -176,6 +182,16 @@ def _body(ctx: AppContext, where: Tile, filters: RequestFilters) -> bytes:
             ],
         }
     )
+
+
+def _surely_crowded(conn: Connection, where: Tile, filters: RequestFilters) -> bool:
+    """Whether the counted cells alone show more requests in the tile than it may send as
+    markers: then its groups are sent without reading a marker row (a cold dense tile's
+    marker query was most of its cost)."""
+    if not aggregates.serves_cells(filters):
+        return False
+    box = BBox(where.west, where.south, where.east, where.north)
+    return aggregates.inner_count(conn, filters, box) > MAX_TILE_MARKERS
 
 
 def _cells(ctx: AppContext, where: Tile, filters: RequestFilters) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ Stats and low-zoom clusters read small pre-counted tables instead of scanning ev
 A request contributes one count to each of: opened per (agency, dataset, day, status),
 resolved per (agency, dataset, closed day), time to close per (agency, dataset, counted
 minutes: see
-`core.stats.close_bucket_minutes`), per (base grid cell, dataset, status)
+`core.stats.close_bucket_minutes`), per (grid cell at zoom 12 and at zoom 16, dataset, status)
 with its coordinates summed in integer micro-degrees (exact under + and -, so replacing a
 snapshot never leaves rounding residue), and per (dataset, agency, service code and name): the
 map's category, department and layer lists, which a GROUP BY over every request made slow.
@@ -25,7 +25,11 @@ CLOSED = "closed"
 NO_AGENCY = ""  # primary-key stand-in for a missing agency (stats show it as "(unknown)")
 NONE = ""  # primary-key stand-in for a missing service code or name
 CELLS_PER_TILE = 4  # grid cells across a 256-pixel map tile
-BASE_ZOOM = 12  # the finest zoom the cell table serves; coarser cells are unions of these
+BASE_ZOOM = 12  # cells of this zoom serve every coarser view: unions of these
+# Street tiles (data tiles at z11-z14 over their marker limit) group by finer cells: counted
+# at this zoom too, they are read from a few hundred rows instead of grouping every request
+# in the tile (a cold z14 tile at 1M grouped ~5,600 rows).
+FINE_ZOOM = 16
 MICRO = 1_000_000
 
 Key = tuple[str, tuple[Any, ...]]  # (table name, key columns)
@@ -37,15 +41,27 @@ def cell_degrees(zoom: int) -> float:
 
 
 BASE_CELL = cell_degrees(BASE_ZOOM)
+FINE_CELL = cell_degrees(FINE_ZOOM)
+CELL_ZOOMS = (BASE_ZOOM, FINE_ZOOM)
 
 
-def coarsening(cell_deg: float) -> int | None:
+def coarsening(cell_deg: float, base_cell: float = BASE_CELL) -> int | None:
     """How many base cells make one cell of this size across (None: not a union of them)."""
-    ratio = cell_deg / BASE_CELL
+    ratio = cell_deg / base_cell
     factor = round(ratio)
     if factor < 1 or ratio != factor or factor & (factor - 1):
         return None
     return factor
+
+
+def cell_source(cell_deg: float) -> tuple[int, int] | None:
+    """(cell zoom, factor): the coarsest counted cells that make cells of this size, and how
+    many of them across make one (None: no counted cells do)."""
+    for zoom in CELL_ZOOMS:
+        factor = coarsening(cell_deg, cell_degrees(zoom))
+        if factor is not None:
+            return zoom, factor
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,9 +109,11 @@ def contributions(f: Facts) -> dict[Key, tuple[int, ...]]:
         out["resolved", (f.agency, f.dataset, f.closed_day)] = (1,)
     if f.status == CLOSED and f.close_minutes is not None:
         out["close_minutes", (f.agency, f.dataset, f.close_minutes)] = (1,)
-    cx = grid_index(f.long, -180.0, BASE_CELL)
-    cy = grid_index(f.lat, -90.0, BASE_CELL)
-    out["cells", (cx, cy, f.dataset, f.status)] = (1, round(f.lat * MICRO), round(f.long * MICRO))
+    sums = (1, round(f.lat * MICRO), round(f.long * MICRO))
+    for zoom, cell in ((BASE_ZOOM, BASE_CELL), (FINE_ZOOM, FINE_CELL)):
+        cx = grid_index(f.long, -180.0, cell)
+        cy = grid_index(f.lat, -90.0, cell)
+        out["cells", (zoom, cx, cy, f.dataset, f.status)] = sums
     out["kinds", (f.dataset, f.agency, f.service_code, f.service_name)] = (1,)
     return out
 

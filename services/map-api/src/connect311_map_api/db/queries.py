@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from connect311_contracts.datasets import SERVICE_REQUESTS, dataset_words
 from connect311_map_api.core import stats as core_stats
-from connect311_map_api.core.aggregates import coarsening
+from connect311_map_api.core.aggregates import cell_source
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.geo import BBox, grid_range
 from connect311_map_api.core.state import iso, naive_utc
@@ -129,12 +129,13 @@ def clusters(
 
     With a bbox, every cell the box touches is counted whole (no cut-off cells at the edges),
     so the answer equals the whole-city aggregation restricted to those cells. Cells made of
-    whole base cells, filtered by status and dataset at most, come from the aggregate table.
+    whole counted cells (zoom 12 or 16), filtered by status and dataset at most, come from
+    the aggregate table.
     """
-    factor = coarsening(cell_deg)
+    source = cell_source(cell_deg)
     # The cell table has no agency column: an agency filter (embeds) must count requests.
-    if use_aggregates and factor is not None and aggregates.serves_cells(f):
-        rows: Sequence[Any] = aggregates.cell_rows(conn, f, factor, cell_deg)
+    if use_aggregates and source is not None and aggregates.serves_cells(f):
+        rows: Sequence[Any] = aggregates.cell_rows(conn, f, *source, cell_deg)
     else:
         rows = _cluster_rows(conn, f, cell_deg)
     return _cells(rows, cell_deg)

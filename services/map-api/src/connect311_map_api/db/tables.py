@@ -161,6 +161,8 @@ agg_close_minutes = Table(
 agg_cells = Table(
     "agg_cells",
     metadata,
+    # The cells' zoom (core.aggregates.CELL_ZOOMS): every request counts once at each.
+    Column("zoom", Integer, primary_key=True, autoincrement=False),
     Column("cx", Integer, primary_key=True, autoincrement=False),
     Column("cy", Integer, primary_key=True, autoincrement=False),
     # Per dataset: a zoomed-out cell says "12 requests, 3 crime incidents", never counts an
