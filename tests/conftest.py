@@ -95,13 +95,20 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+PLAYWRIGHT_FIXTURES = {"playwright", "browser", "browser_type", "context", "page"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run browser tests last.
 
     Playwright's sync API keeps an event loop running on the main thread for the rest of the
     session once started, which would break every asyncio test collected after it.
     """
-    for item in items:  # every test of the browser folder, whether or not its file says so
-        if "e2e/web/" in item.nodeid and item.get_closest_marker("browser") is None:
+    for item in items:
+        # Every test of the browser folder, whether or not its file says so, and any other
+        # that asks for Playwright (an email's screenshot in a system test).
+        uses_playwright = bool(PLAYWRIGHT_FIXTURES & set(getattr(item, "fixturenames", ())))
+        in_browser_folder = "e2e/web/" in item.nodeid
+        if (in_browser_folder or uses_playwright) and item.get_closest_marker("browser") is None:
             item.add_marker(pytest.mark.browser)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
