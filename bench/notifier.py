@@ -207,7 +207,12 @@ async def webhooks_table(n: int) -> None:
 
 
 async def main(
-    n: int, with_faust: bool, only_instances: bool, fanout_sizes: list[int], postfix: bool
+    n: int,
+    with_faust: bool,
+    only_instances: bool,
+    fanout_sizes: list[int],
+    postfix: bool,
+    matrix: tuple[list[int], list[int], str | None, bool],
 ) -> None:
     load = os.getloadavg()[0]
     print(f"notifier benchmark: {os.cpu_count()} CPU(s), load average {load:.1f}, {n} emails/run")
@@ -215,11 +220,13 @@ async def main(
     with tempfile.TemporaryDirectory() as tmp:
         sink = make_sink(Path(tmp), postfix)
         try:
-            if not only_instances:
+            procs, conns, baseline, only_fanout = matrix
+            if not only_instances and not only_fanout:
                 await run_all(sink, n, with_faust)
-            await several_instances(sink, n)
+            if not only_fanout:
+                await several_instances(sink, n)
             if fanout_sizes:
-                await fanout_matrix(sink, fanout_sizes, [1, 2, 4], [1, 4, 8])
+                await fanout_matrix(sink, fanout_sizes, procs, conns, baseline)
         finally:
             sink.stop()
 
@@ -312,6 +319,16 @@ if __name__ == "__main__":
         default="100,1000,10000",
         help="section 6: one event to this many subscribers, comma separated ('' skips it)",
     )
+    parser.add_argument("--fanout-procs", default="1,2,4", help="section 6's process counts")
+    parser.add_argument("--fanout-conns", default="1,4,8", help="section 6's connections each")
+    parser.add_argument(
+        "--only-fanout", action="store_true", help="only section 6 (the fan-out matrix)"
+    )
+    parser.add_argument(
+        "--baseline-src",
+        help="section 6 beside another notifier: its src folder (e.g. `git archive HEAD "
+        "services/notifier/src | tar -x -C /tmp/base`, then /tmp/base/services/notifier/src)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="small runs of sections 1, 3 and 6 (CI; ~30 s)"
     )
@@ -347,4 +364,9 @@ if __name__ == "__main__":
     else:
         logging.basicConfig(level=logging.WARNING)
         sizes = [int(size) for size in args.fanout.split(",") if size]
-        asyncio.run(main(args.emails, args.with_faust, args.only_instances, sizes, args.smtp_sink))
+        procs = [int(p) for p in args.fanout_procs.split(",")]
+        conns = [int(c) for c in args.fanout_conns.split(",")]
+        matrix = (procs, conns, args.baseline_src, args.only_fanout)
+        asyncio.run(
+            main(args.emails, args.with_faust, args.only_instances, sizes, args.smtp_sink, matrix)
+        )

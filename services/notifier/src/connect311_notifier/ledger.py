@@ -71,6 +71,7 @@ class Ledger:
         # Each delivery step (the sender).
         self.mark_sending = self.outcomes.mark_sending
         self.mark_sent = self.outcomes.mark_sent
+        self.mark_sent_many = self.outcomes.mark_sent_many
         self.mark_retry = self.outcomes.mark_retry
         self.mark_dead = self.outcomes.mark_dead
         self.hard_bounces = self.outcomes.hard_bounces

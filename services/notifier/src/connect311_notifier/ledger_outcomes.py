@@ -69,6 +69,25 @@ class Outcomes:
             if then_sending is not None:
                 conn.execute(_MARK_SENDING, {"b_id": then_sending, "b_at": now})
 
+    def mark_sent_many(
+        self, sent: list[tuple[int, float]], then_sending: list[int], now: float
+    ) -> None:
+        """Record a lane's accepted emails (id, when) as sent and mark its next ones
+        'sending', in one commit: one commit per chunk instead of one per email.
+
+        The crash window is then the chunk: emails marked 'sending' here and accepted by SMTP
+        before the next such commit are sent again after a kill -9, with their Message-ID.
+        """
+        with self.db.transaction() as conn:
+            if sent:
+                conn.execute(_MARK_SENT, [{"b_id": i, "b_at": at} for i, at in sent])
+            if then_sending:
+                conn.execute(
+                    emails.update()
+                    .where(emails.c.id.in_(then_sending))
+                    .values(status=EmailStatus.SENDING.value, claimed_at=now)
+                )
+
     def mark_retry(self, email_id: int, error: str, next_at: float) -> None:
         """A temporary failure: try again at `next_at`, others go on meanwhile."""
         with self.db.transaction() as conn:

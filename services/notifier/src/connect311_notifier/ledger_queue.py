@@ -108,6 +108,17 @@ def _claimable(now: float, limit: int, channel: Channel = Channel.EMAIL) -> sa.S
     )
 
 
+def _unlocked(*conditions: sa.ColumnElement[bool]) -> sa.Select[tuple[int]]:
+    """The rows meeting the conditions that no other transaction is writing right now.
+
+    Renewing and recovering leases update many rows at once while the send lanes mark
+    theirs one chunk at a time: waiting for a lane's row locks (taken in another order)
+    deadlocked them on PostgreSQL and crashed the sender. A row a lane is writing is being
+    given a fresh state anyway (sending, sent, retry, released), so skipping it is safe.
+    """
+    return sa.select(emails.c.id).where(*conditions).with_for_update(skip_locked=True)
+
+
 class Queue:
     """Hands due emails to an instance, and takes back what it cannot or did not finish."""
 
@@ -199,9 +210,10 @@ class Queue:
         counts = []
         with self.db.transaction() as conn:
             for status in IN_FLIGHT:
+                rows = _unlocked(emails.c.status == status.value, orphaned, _of(channel))
                 result = conn.execute(
                     emails.update()
-                    .where(emails.c.status == status.value, orphaned, _of(channel))
+                    .where(emails.c.id.in_(rows))
                     .values(status=_PENDING, claimed_by=None, claimed_at=None)
                 )
                 counts.append(int(result.rowcount))
@@ -209,11 +221,10 @@ class Queue:
 
     def renew(self, instance: str, now: float) -> int:
         """Renew this instance's lease on the rows it holds, so no other takes them over."""
+        ours = _unlocked(emails.c.claimed_by == instance, emails.c.status.in_(_IN_FLIGHT))
         with self.db.transaction() as conn:
             result = conn.execute(
-                emails.update()
-                .where(emails.c.claimed_by == instance, emails.c.status.in_(_IN_FLIGHT))
-                .values(claimed_at=now)
+                emails.update().where(emails.c.id.in_(ours)).values(claimed_at=now)
             )
         return int(result.rowcount)
 

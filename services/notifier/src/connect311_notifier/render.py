@@ -19,7 +19,7 @@ from email.header import Header
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,7 +53,29 @@ from connect311_notifier.views import (
 __all__ = ["Reason", "Renderer", "clean_header", "subscription_name"]
 
 SUBJECT_MAX = 150
-COMPAT_POLICY = compat32.clone(max_line_length=998)
+
+
+class _Compat32(Compat32):
+    """compat32, without the Header folding machinery for a plain short header (nearly all).
+
+    A one-line ASCII value with single spaces and room on its line is written as it is,
+    which is what the folding algorithm writes for it too, at a fraction of the cost
+    (folding was a third of the time to render an alert). Anything else is folded as before.
+    """
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        limit = (self.max_line_length or 0) - len(name) - 2
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and len(value) <= limit
+            and value == " ".join(value.split())
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return str(super()._fold(name, value, sanitize))  # type: ignore[misc]
+
+
+COMPAT_POLICY = _Compat32(max_line_length=998)
 """Lines up to SMTP's limit: a long List-Unsubscribe URL stays on its header's line."""
 UTF8_AS_IS = Charset("utf-8")
 UTF8_AS_IS.body_encoding = None  # type: ignore[assignment]  # UTF-8, sent as is (7bit)
@@ -115,6 +137,7 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
+            auto_reload=False,  # templates ship with the package: no stat per email
         )
         # `_()` in the templates reads each render's `lang` (the subscriber's language).
         return cls(settings, links, ZoneInfo(settings.display_timezone), install_gettext(env))

@@ -42,7 +42,12 @@ from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
-CLAIM_BATCH = 50
+CLAIM_PER_LANE = 50
+"""Emails claimed at once per SMTP connection (a claim waits for every lane to drain)."""
+AHEAD_S = 0.02
+"""A lane marks 'sending' (and later 'sent') in one commit as many emails as the pacer lets
+out within this long, at most settings.smtp_record_every: one commit per chunk in a burst,
+one per email at a paced rate (the crash window then stays a single email)."""
 IDLE_FLOOR_S = 0.05
 TRACE_HEADER = "X-Connect311-Trace"
 
@@ -59,6 +64,14 @@ class Pacer:
         self.interval = 1.0 / rate_per_s
         self.clock = clock
         self.next_slot = 0.0
+
+    def ready(self) -> bool:
+        """Whether the next send slot has come (wait would not sleep)."""
+        return self.next_slot <= self.clock()
+
+    def ahead(self, limit: int) -> int:
+        """How many emails go out within the next AHEAD_S at this rate (1 to `limit`)."""
+        return max(1, min(limit, int(AHEAD_S / self.interval)))
 
     async def wait(self) -> None:
         """Sleep until the next send slot."""
@@ -147,7 +160,10 @@ class Sender:
             await asyncio.to_thread(self.ledger.flush_digests, time.time())
             self.metrics.digest_queue.set(await asyncio.to_thread(self.ledger.digest_queue_size))
             batch = await asyncio.to_thread(
-                self.ledger.claim, self.settings.instance_id, time.time(), CLAIM_BATCH
+                self.ledger.claim,
+                self.settings.instance_id,
+                time.time(),
+                CLAIM_PER_LANE * len(self.mailers),
             )
             if not batch:
                 self.relay.idle()
@@ -164,6 +180,11 @@ class Sender:
     async def _drain(self, emails: list[ClaimedEmail], mailer: Mailer, stop: asyncio.Event) -> None:
         """Send one lane's emails in order over its connection; give the rest back on stop.
 
+        Emails are marked 'sending' a chunk at a time, and the accepted ones recorded as
+        sent in the commit that marks the next chunk (see Pacer.ahead): in a burst one commit
+        per chunk, not one per email. Before the pacer makes the lane wait, what SMTP
+        accepted is recorded first, so at a paced rate each email is recorded at once.
+
         After a temporary failure, the rest of that recipient's emails are given back
         unsent: they wait behind the retry (the ledger holds them back) instead of
         overtaking it. Other recipients in the lane carry on. Once the server is found
@@ -171,7 +192,9 @@ class Sender:
         """
         waiting: set[str] = set()  # recipients whose earlier email waits for a retry
         held: list[int] = []
-        marked = False  # whether the next email to send is already 'sending' (mark_sent)
+        marked: set[int] = set()  # already 'sending'
+        accepted: list[tuple[int, float]] = []  # accepted by SMTP, not yet recorded as sent
+        limit = self.settings.smtp_record_every
         try:
             for index, email in enumerate(emails):
                 if email.recipient_key in waiting:
@@ -180,17 +203,28 @@ class Sender:
                 if stop.is_set() or not self.relay.reachable:
                     held += [e.id for e in emails[index:]]
                     return
+                if email.id not in marked or (accepted and not self.pacer.ready()):
+                    chunk: list[int] = []
+                    if email.id not in marked:
+                        rest = (e for e in emails[index:] if e.recipient_key not in waiting)
+                        chunk = [e.id for e in rest][: self.pacer.ahead(limit)]
+                    await self._record(accepted, chunk)
+                    marked.update(chunk)
                 await self.pacer.wait()
-                following = next(
-                    (e for e in emails[index + 1 :] if e.recipient_key not in waiting), None
-                )
-                attempt = await self.deliver(email, marked, following, mailer)
-                marked = attempt.next_marked
+                attempt = await self.deliver(email, True, None, mailer, accepted)
                 if not attempt.finished:
                     waiting.add(email.recipient_key)
         finally:
+            if accepted:
+                await asyncio.shield(self._record(accepted, []))
             if held:
                 await asyncio.shield(asyncio.to_thread(self.ledger.release, held))
+
+    async def _record(self, accepted: list[tuple[int, float]], sending: list[int]) -> None:
+        """One commit: the accepted emails sent, the next chunk 'sending' (`accepted` emptied)."""
+        done = list(accepted)
+        accepted.clear()
+        await asyncio.to_thread(self.ledger.mark_sent_many, done, sending, time.time())
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await asyncio.to_thread(self.ledger.next_due)
@@ -228,16 +262,19 @@ class Sender:
         marked: bool = False,
         following: ClaimedEmail | None = None,
         mailer: Mailer | None = None,
+        accepted: list[tuple[int, float]] | None = None,
     ) -> Attempt:
         """One attempt for one email, its outcome recorded before the next.
 
         `marked`: the email is already 'sending'. `following`: the next email, marked
         'sending' in the same commit that records this one as sent (see Attempt).
+        `accepted`: when given, a sent email is added to it (id, when) for the lane to
+        record with its chunk instead of committed here.
         """
         traces = trace_ids(email)
         # The first command names the email in logs; never the address (redacted anyway).
         with log_context(event_id=email.commands[0].event_id, trace_id=next(iter(traces), None)):
-            return await self._deliver(email, marked, following, traces, mailer)
+            return await self._deliver(email, marked, following, traces, mailer, accepted)
 
     async def _deliver(
         self,
@@ -246,6 +283,7 @@ class Sender:
         following: ClaimedEmail | None,
         traces: list[str],
         mailer: Mailer | None,
+        accepted: list[tuple[int, float]] | None = None,
     ) -> Attempt:
         kind = email.kind.value
         try:
@@ -270,8 +308,11 @@ class Sender:
             return Attempt(finished=False)
         if verdict.step is Step.SENT:
             self.relay.sent()
-            then = following.id if following else None
-            await asyncio.to_thread(self.ledger.mark_sent, email.id, now, then)
+            if accepted is not None:
+                accepted.append((email.id, now))
+            else:
+                then = following.id if following else None
+                await asyncio.to_thread(self.ledger.mark_sent, email.id, now, then)
             self.metrics.sent.labels(kind).inc()
             self.metrics.latency.labels(kind).observe(max(0.0, now - email.source_ts))
             log.info(

@@ -40,6 +40,13 @@ class NotifierSettings(BaseSettings):
         le=64,
         description="Parallel SMTP connections; each recipient's emails share one, in queue order",
     )
+    smtp_record_every: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Emails per connection recorded as sent in one commit during a burst: at "
+        "most this many per connection are sent again (same Message-ID) after a kill -9",
+    )
     smtp_messages_per_connection: int = Field(
         default=0, ge=0, description="Reconnect after this many messages (0: no limit)"
     )
