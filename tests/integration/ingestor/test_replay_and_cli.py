@@ -180,7 +180,8 @@ def test_cli_serve_answers_health_and_stops_on_sigterm(
     port = free_port()
     env = _env(kafka_settings, tmp_path, INGESTOR_HTTP_PORT=str(port), INGESTOR_PUSH_TOKENS="t")
     process = subprocess.Popen(
-        [sys.executable, "-m", "connect311_ingestor", "run"],
+        # At WARNING the HTTP server's access lines stay out too (uvicorn set them to INFO).
+        [sys.executable, "-m", "connect311_ingestor", "--log-level", "warning", "run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -199,6 +200,9 @@ def test_cli_serve_answers_health_and_stops_on_sigterm(
         assert health.json()["broker"] == "ok"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
+        assert process.stderr is not None and process.stdout is not None
+        printed = process.stderr.read() + process.stdout.read()
+        assert "/healthz" not in printed and " INFO " not in printed, printed
     finally:
         if process.poll() is None:
             process.kill()

@@ -228,7 +228,9 @@ async def serve(runtime: Runtime) -> None:
         runtime.http_app(),
         host=settings.http_host,
         port=settings.http_port,
-        log_level="info",
+        # The CLI's --log-level (uvicorn would otherwise set its own loggers, the access
+        # log too, to INFO whatever was asked).
+        log_level=logging.getLogger().getEffectiveLevel(),
         log_config=None,  # uvicorn's lines go through configure_logging's handler
         lifespan="off",
         http=http_protocol(runtime),  # 414/431/408 before the app sees a request
