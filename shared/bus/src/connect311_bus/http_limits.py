@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["HttpLimits", "guarded_http", "ignore", "refuse"]
+__all__ = ["HttpLimits", "ReadDeadlines", "guarded_http", "ignore", "refuse"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,61 @@ class HttpLimits:
     max_header_bytes: int = 32 * 1024
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
+
+
+class ReadDeadlines:
+    """One connection's two read deadlines: its request head's and its body's.
+
+    Each calls its callback once when it runs out, unless stopped first; starting one that
+    is already running changes nothing. Both protocols (h11, httptools) keep theirs here.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limits: HttpLimits,
+        head_late: Callable[[], None],
+        body_late: Callable[[], None],
+    ) -> None:
+        self._loop, self._limits = loop, limits
+        self._head_late, self._body_late = head_late, body_late
+        self._head: asyncio.TimerHandle | None = None
+        self._body: asyncio.TimerHandle | None = None
+
+    def start_head(self) -> None:
+        """The head must be complete within header_timeout_s from now."""
+        if self._head is None:
+            self._head = self._loop.call_later(self._limits.header_timeout_s, self._head_out)
+
+    def stop_head(self) -> None:
+        """The head is in."""
+        if self._head is not None:
+            self._head.cancel()
+            self._head = None
+
+    def start_body(self) -> None:
+        """The body must be complete within body_timeout_s from now."""
+        if self._body is None:
+            self._body = self._loop.call_later(self._limits.body_timeout_s, self._body_out)
+
+    def stop_body(self) -> None:
+        """The body is in."""
+        if self._body is not None:
+            self._body.cancel()
+            self._body = None
+
+    def cancel(self) -> None:
+        """Stop both (a refusal, or the connection went away)."""
+        self.stop_head()
+        self.stop_body()
+
+    def _head_out(self) -> None:
+        self._head = None
+        self._head_late()
+
+    def _body_out(self) -> None:
+        self._body = None
+        self._body_late()
 
 
 def ignore(_status: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from connect311_bus.http_limits import HttpLimits, ignore, refuse
+from connect311_bus.http_limits import HttpLimits, ReadDeadlines, ignore, refuse
 
 __all__ = ["LimitedH11Protocol"]
 
@@ -30,17 +30,16 @@ class LimitedH11Protocol(H11Protocol):
         budget = self.limits.max_request_line_bytes + self.limits.max_header_bytes
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=budget + 4)
         self._refused = False
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        self._deadlines = ReadDeadlines(self.loop, self.limits, self._head_late, self._body_late)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the head deadline: an idle new connection counts as a slow head."""
         super().connection_made(transport)
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+        self._deadlines.start_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the deadlines."""
-        self._cancel_timers()
+        self._deadlines.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -50,24 +49,19 @@ class LimitedH11Protocol(H11Protocol):
         self._unset_keepalive_if_required()
         self.conn.receive_data(data)
         if self.conn.their_state is h11.IDLE:
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(
-                    self.limits.header_timeout_s, self._head_late
-                )
+            self._deadlines.start_head()
             if self._head_refused(self.conn.trailing_data[0]):
                 return
         self.handle_events()
         if self._refused:
             return
         state = self.conn.their_state
-        if state is not h11.IDLE and self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        if state is h11.SEND_BODY and self._body_timer is None:
-            self._body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_late)
-        elif state is not h11.SEND_BODY and self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        if state is not h11.IDLE:
+            self._deadlines.stop_head()
+        if state is h11.SEND_BODY:
+            self._deadlines.start_body()
+        else:
+            self._deadlines.stop_body()
 
     def _head_refused(self, pending: bytes) -> bool:
         """Refuse the head waiting in h11's buffer if it is over a cap already."""
@@ -84,24 +78,16 @@ class LimitedH11Protocol(H11Protocol):
         return False
 
     def _head_late(self) -> None:
-        self._head_timer = None
         if self.conn.their_state is h11.IDLE and not self._refused:
             self._refuse(408, f"request head not complete within {self.limits.header_timeout_s}s")
 
     def _body_late(self) -> None:
-        self._body_timer = None
         if self.conn.their_state is h11.SEND_BODY and not self._refused:
             self._refuse(408, f"request body not complete within {self.limits.body_timeout_s}s")
 
-    def _cancel_timers(self) -> None:
-        for timer in (self._head_timer, self._body_timer):
-            if timer is not None:
-                timer.cancel()
-        self._head_timer = self._body_timer = None
-
     def _refuse(self, status: int, reason: str) -> None:
         self._refused = True
-        self._cancel_timers()
+        self._deadlines.cancel()
         type(self).on_refused(status)
         in_body = self.conn.their_state is h11.SEND_BODY
         refuse(self.transport, self.cycle if in_body else None, self.client, status, reason)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from connect311_bus.http_limits import HttpLimits, ignore, refuse
+from connect311_bus.http_limits import HttpLimits, ReadDeadlines, ignore, refuse
 
 __all__ = ["LimitedHttpToolsProtocol"]
 
@@ -25,18 +25,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # reading a request line and headers (or waiting for the first)
         self._head_bytes = 0  # raw bytes received while in the head: bounds one giant header
         self._header_bytes = 0
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        self._deadlines = ReadDeadlines(self.loop, self.limits, self._head_late, self._body_late)
 
     # Connection events
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the head deadline: an idle new connection counts as a slow head."""
         super().connection_made(transport)
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+        self._deadlines.start_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the deadlines."""
-        self._cancel_timers()
+        self._deadlines.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -55,8 +54,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """A new request: its head gets the full budget and deadline."""
         super().on_message_begin()
         self._in_head, self._head_bytes, self._header_bytes = True, 0, 0
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+        self._deadlines.start_head()
 
     def on_url(self, url: bytes) -> None:
         """Refuse a request line over its cap as soon as it is (414)."""
@@ -81,11 +79,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._in_head = False
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._deadlines.stop_head()
         super().on_headers_complete()
-        self._body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_late)
+        self._deadlines.start_body()
 
     def on_body(self, body: bytes) -> None:
         """Pass the body on unless the request was refused."""
@@ -94,32 +90,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         """The body is in: stop its deadline."""
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._deadlines.stop_body()
         if not self._refused:
             super().on_message_complete()
 
     # Refusals
     def _head_late(self) -> None:
-        self._head_timer = None
         if self._in_head and not self._refused:
             self._refuse(408, f"request head not complete within {self.limits.header_timeout_s}s")
 
     def _body_late(self) -> None:
-        self._body_timer = None
         cycle = self.cycle
         if not self._refused and cycle is not None and cycle.more_body:
             self._refuse(408, f"request body not complete within {self.limits.body_timeout_s}s")
 
-    def _cancel_timers(self) -> None:
-        for timer in (self._head_timer, self._body_timer):
-            if timer is not None:
-                timer.cancel()
-        self._head_timer = self._body_timer = None
-
     def _refuse(self, status: int, reason: str) -> None:
         self._refused = True
-        self._cancel_timers()
+        self._deadlines.cancel()
         type(self).on_refused(status)
         refuse(self.transport, None if self._in_head else self.cycle, self.client, status, reason)
