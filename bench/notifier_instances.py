@@ -49,6 +49,9 @@ def spawn_notifier(
         "NOTIFIER_GLOBAL_RATE_PER_S": "1000000",
         "NOTIFIER_INSTANT_PER_HOUR": "1000000",
         "NOTIFIER_SMTP_CONNECTIONS": str(connections),
+        # The burst setting measured (the service's default, 1, keeps a kill -9's resend
+        # window at one email per connection).
+        "NOTIFIER_SMTP_RECORD_EVERY": "10",
         "CONNECT311_PUBLIC_BASE_URL": "http://localhost:8000",
     }
     with log.open("ab") as out:
@@ -196,8 +199,8 @@ async def fanout_matrix(
     print("\n6. Fan-out: one event -> n subscribers -> SMTP accepted (target: 10,000 in <= 10 s")
     print("   by two processes); PostgreSQL ledger, or SQLite for one process without it")
     print(
-        f"   {'notifier':8} {'n':>7} {'procs':>5} {'conns':>5} {'seconds':>8} {'emails/s':>9} "
-        f"{'dups':>5} {'cpu ms/email':>12}  load"
+        f"   {'n':>7} {'procs':>5} {'conns':>5} {'seconds':>8} {'emails/s':>9} "
+        f"{'dups':>5} {'cpu ms/email':>12}  load  notifier"
     )
     designs = [("baseline", baseline), ("this", None)] if baseline else [("this", None)]
     for n in sizes:
@@ -210,11 +213,11 @@ async def fanout_matrix(
 async def _fanout_row(
     sink: Sink, n: int, count: int, conns: int, design: str, src: str | None
 ) -> None:
-    head = f"   {design:8} {n:>7} {count:>5} {conns:>5}"
+    head = f"   {n:>7} {count:>5} {conns:>5}"
     with postgres_database() as url, tempfile.TemporaryDirectory() as tmp:
         if url is None:
             if count > 1:
-                print(f"{head}  needs PostgreSQL")
+                print(f"{head}  needs PostgreSQL  {design}")
                 return
             url = f"sqlite:///{Path(tmp) / 'notifier.db'}"
         # A design that stalls or crashes is reported (logs above), not waited for forever.
@@ -222,11 +225,11 @@ async def _fanout_row(
         try:
             r = await instances_burst(sink, n, url, count, conns, True, src, limit)
         except TimeoutError as exc:
-            print(f"{head}  failed: {exc}")
+            print(f"{head}  failed: {exc}  {design}")
             return
     print(
         f"{head} {r['seconds']:8.2f} {r['rate']:9.0f} "
-        f"{r['duplicates']:>5} {r['cpu_ms_per_email']:>12.2f}  {os.getloadavg()[0]:.1f}"
+        f"{r['duplicates']:>5} {r['cpu_ms_per_email']:>12.2f}  {os.getloadavg()[0]:4.1f}  {design}"
     )
 
 

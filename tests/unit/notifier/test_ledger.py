@@ -222,6 +222,37 @@ def test_instances_starting_together_create_the_schema_once(postgres_database: s
             engine.dispose()
 
 
+def test_lease_renewal_skips_a_row_a_lane_is_writing_instead_of_waiting(ledger: Ledger) -> None:
+    """Renewal waiting for a lane's row locks deadlocked PostgreSQL and crashed the sender."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite has one writer, queued on a lock)")
+    ledger.record([for_recipient(k, matched()) for k in ("a", "b")], UNLIMITED, NOW)
+    first, second = ledger.claim("me", NOW, 10)
+    with ledger.engine.begin() as lane:  # a lane's commit in progress, holding one row
+        lane.execute(
+            sa.text("UPDATE notifier_emails SET status = 'sending' WHERE id = :i"), {"i": first.id}
+        )
+        with ThreadPoolExecutor(1) as pool:  # a hang guard only: renewal must not wait
+            assert pool.submit(ledger.renew, "me", NOW + 10).result(timeout=30) == 1
+            assert pool.submit(ledger.recover, "me", 60, NOW + 10).result(timeout=30) == (1, 0)
+    assert ledger.status_counts() == {"pending": 1, "sending": 1}
+    assert second.id != first.id
+
+
+def test_a_chunk_is_recorded_sent_and_the_next_marked_sending_in_one_commit(
+    ledger: Ledger,
+) -> None:
+    ledger.record([for_recipient(k, matched()) for k in "abcd"], UNLIMITED, NOW)
+    a, b, c, d = ledger.claim("me", NOW, 10)
+    ledger.mark_sent_many([], [a.id, b.id], NOW)
+    assert ledger.status_counts() == {"sending": 2, "claimed": 2}
+    ledger.mark_sent_many([(a.id, NOW + 1), (b.id, NOW + 2)], [c.id, d.id], NOW + 2)
+    assert ledger.status_counts() == {"sent": 2, "sending": 2}
+    # A kill -9 now: the chunk in flight goes again (same Message-ID), the sent ones never.
+    assert ledger.recover("me", lease_s=60, now=NOW + 3) == (0, 2)
+    assert [e.message_id for e in ledger.claim("me", NOW + 3, 10)] == [c.message_id, d.message_id]
+
+
 def test_renewed_rows_are_kept_and_abandoned_ones_taken_over(ledger: Ledger) -> None:
     ledger.record([for_recipient("a", matched()), for_recipient("b", matched())], UNLIMITED, NOW)
     live, dead = ledger.claim("live", NOW, 1), ledger.claim("dead", NOW, 1)

@@ -14,12 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
-from email.header import Header
-from email.message import EmailMessage, Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import Compat32
+from email.message import Message
 from email.utils import format_datetime, formataddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +33,7 @@ from connect311_notifier.department_digest import subject as department_subject
 from connect311_notifier.describe import describe_alert
 from connect311_notifier.i18n import ENGLISH, N_, Language, install_gettext, language
 from connect311_notifier.links import LinkBuilder
+from connect311_notifier.mime import compat_message, smtputf8_message
 from connect311_notifier.policy import CAP_REACHED, parse_expiry
 from connect311_notifier.schedule import next_digest_at
 from connect311_notifier.settings import Branding, NotifierSettings
@@ -53,34 +49,6 @@ from connect311_notifier.views import (
 __all__ = ["Reason", "Renderer", "clean_header", "subscription_name"]
 
 SUBJECT_MAX = 150
-
-
-class _Compat32(Compat32):
-    """compat32, without the Header folding machinery for a plain short header (nearly all).
-
-    A one-line ASCII value with single spaces and room on its line is written as it is,
-    which is what the folding algorithm writes for it too, at a fraction of the cost
-    (folding was a third of the time to render an alert). Anything else is folded as before.
-    """
-
-    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
-        limit = (self.max_line_length or 0) - len(name) - 2
-        if (
-            isinstance(value, str)
-            and value.isascii()
-            and len(value) <= limit
-            and value == " ".join(value.split())
-        ):
-            return f"{name}: {value}{self.linesep}"
-        return str(super()._fold(name, value, sanitize))  # type: ignore[misc]
-
-
-COMPAT_POLICY = _Compat32(max_line_length=998)
-"""Lines up to SMTP's limit: a long List-Unsubscribe URL stays on its header's line."""
-UTF8_AS_IS = Charset("utf-8")
-UTF8_AS_IS.body_encoding = None  # type: ignore[assignment]  # UTF-8, sent as is (7bit)
-UTF8_QP = Charset("utf-8")
-UTF8_QP.body_encoding = QP
 
 
 def clean_header(text: str, limit: int = SUBJECT_MAX) -> str:
@@ -361,8 +329,8 @@ class Renderer:
         text = self.env.get_template(f"{template}.txt").render(full)
         html = self.env.get_template(f"{template}.html").render(full)
         if subscription.email.isascii() and self.settings.from_address.isascii():
-            return _compat_message(headers, text, html)
-        return _smtputf8_message(headers, text, html)
+            return compat_message(headers, text, html)
+        return smtputf8_message(headers, text, html)
 
 
 _DIGEST_TITLES = {
@@ -379,33 +347,3 @@ def _digest_title(period: str, grouped: bool, lang: Language) -> str:
     if period in _DIGEST_TITLES:
         return lang.gettext(_DIGEST_TITLES[period])
     return f"Your {period} 311 digest"  # a period the catalog does not know reads English
-
-
-def _compat_message(headers: dict[str, str], text: str, html: str) -> Message:
-    """The fast builder: ASCII headers (others RFC 2047-encoded), UTF-8 parts."""
-    message = MIMEMultipart("alternative", policy=COMPAT_POLICY)
-    for name, value in headers.items():
-        message[name] = value if value.isascii() else _encoded_words(value)
-    message.attach(_text_part(text, "plain"))
-    message.attach(_text_part(html, "html"))
-    return message
-
-
-def _text_part(body: str, subtype: str) -> MIMEText:
-    plain = body.isascii() and all(len(line) <= 998 for line in body.splitlines())
-    return MIMEText(body, subtype, UTF8_AS_IS if plain else UTF8_QP, policy=COMPAT_POLICY)  # type: ignore[arg-type]
-
-
-def _encoded_words(value: str) -> str:
-    """RFC 2047 words of at most 75 characters on one line (decoders join them)."""
-    return Header(value, "utf-8").encode(linesep="", maxlinelen=75)
-
-
-def _smtputf8_message(headers: dict[str, str], text: str, html: str) -> EmailMessage:
-    """The modern builder, for internationalized addresses (sent with SMTPUTF8)."""
-    message = EmailMessage()
-    for name, value in headers.items():
-        message[name] = value
-    message.set_content(text, charset="utf-8")
-    message.add_alternative(html, subtype="html", charset="utf-8")
-    return message
