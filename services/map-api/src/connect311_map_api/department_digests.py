@@ -96,6 +96,9 @@ class DepartmentDigests:
                 select(subscriptions).where(
                     s.status == SubscriptionStatus.ACTIVE.value,
                     s.delivery == Delivery.DAILY.value,
+                    # Checked every minute: only digests are read and parsed, not every
+                    # daily area alert of the city.
+                    s.target["kind"].as_string() == "department_digest",
                 )
             )
             active = [subscription_store.from_row(row) for row in rows]
