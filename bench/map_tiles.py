@@ -21,6 +21,8 @@ of one street view old vs new. The load generator runs on the same cores (said i
 `wrk` when installed (`apt-get install wrk`; bench/wrk_load.py), else Python httpx clients,
 which measure themselves beyond a few hundred answers/s. The per-client read limit is off
 (every simulated client is 127.0.0.1). `--db FILE` keeps the seeded city for the next run.
+`--baseline-src DIR` times a previous version's cold tiles beside this one's (a second server
+with DIR first on its path), `--rounds N` runs the direct cold rows N times, interleaved.
 """
 
 from __future__ import annotations
@@ -298,6 +300,15 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=20, help="street views for the payload")
     parser.add_argument("--db", type=Path, help="SQLite file to keep the seeded city in (reused)")
     parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="a previous connect311_map_api's parent folder (e.g. from `git archive`): its "
+        "cold tiles are timed beside this one's, on the same database",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="times the direct cold rows run, interleaved"
+    )
+    parser.add_argument(
         "--generator",
         choices=("auto", "wrk", "python"),
         default="auto",
@@ -319,15 +330,23 @@ def main() -> None:
         proxied = f"http://127.0.0.1:{free_port()}"
         proxy_port = int(proxied.rsplit(":", 1)[1])
         cold = start_server(db_url, port, tile_max_age_s=0)
+        baseline, before = None, ""
         proxy = None
         try:
+            if args.baseline_src:
+                before = f"http://127.0.0.1:{free_port()}"
+                path = {"PYTHONPATH": str(args.baseline_src.resolve())}  # first on the path
+                baseline = start_server(db_url, int(before.rsplit(":", 1)[1]), 0, path)
             payload(base, args.views)
             # max-age=0: nginx keeps nothing, so through it every answer is rendered too.
             proxy = start_nginx(tmp / "nginx-cold", port, proxy_port)
-            tables: list[tuple[str, str, Url]] = [
+            direct: list[tuple[str, str, Url]] = [
                 ("old: GET /api/requests?bbox=<street view>&limit=1000", base, old_url),
                 ("tiles cold: GET /api/tiles/14/x/y.json, server tile cache off", base, tile_url),
             ]
+            if baseline is not None:
+                direct.append((f"tiles cold, baseline ({args.baseline_src})", before, tile_url))
+            tables = direct * max(1, args.rounds)
             if proxy is not None:
                 tables += [
                     ("old via nginx (passed through: never cacheable)", proxied, old_url),
@@ -337,6 +356,7 @@ def main() -> None:
                 run(title, where, url, counts, args.seconds, wrk)
         finally:
             stop(proxy)
+            stop(baseline)
             stop(cold)
         warm = start_server(db_url, port, tile_max_age_s=600)  # warm for the whole run
         proxy = None

@@ -237,10 +237,12 @@ def test_low_zoom_tiles_hold_groups_from_the_aggregates(client: TestClient) -> N
 
 
 def test_low_zoom_groups_count_crime_incidents_apart_from_closed_requests(
-    client: TestClient,
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crime incident is stored as closed (it has no status): a zoomed-out group counts it
-    as a crime incident, never as a closed request, from the aggregates and from a scan."""
+    as a crime incident, never as a closed request, from the aggregates and from a scan, and
+    so does a street tile's group (summed from the counted cells)."""
+    monkeypatch.setattr(tiles_routes, "MAX_TILE_MARKERS", 1)  # the street tile sends groups
     closed = RequestStatus.CLOSED
     _seed(
         client,
@@ -250,8 +252,17 @@ def test_low_zoom_groups_count_crime_incidents_apart_from_closed_requests(
         {"source_id": "c2", "dataset": "crime", "status": closed, "lat": 27.7703},
     )
     low = tile_of(27.77, -82.64, MARKERS_MIN_Z - 3)
-    for query in ("", "?dataset=311,crime", "?q=hole"):  # aggregates, aggregates, scan
-        body = client.get(f"/api/tiles/{low.z}/{low.x}/{low.y}.json{query}").json()
+    low_url = f"/api/tiles/{low.z}/{low.x}/{low.y}.json"
+    # The city's groups twice, a scan, the street tile's counted cells twice.
+    urls = (
+        low_url,
+        f"{low_url}?dataset=311,crime",
+        f"{low_url}?q=hole",
+        URL,
+        f"{URL}?dataset=311,crime",
+    )
+    for query in urls:
+        body = client.get(query).json()
         assert body["fields"][3:] == ["by_status", "by_dataset"]
         [(_lat, _long, count, by_status, by_dataset)] = body["clusters"]
         assert count == 4, query

@@ -225,10 +225,7 @@ def inner_count(conn: Connection, f: RequestFilters, box: BBox) -> int:
     zoom-16 cells lying wholly inside the box: a lower bound of the box's count, read from
     a few hundred rows. Cells on the box's edges are left out, whatever their share."""
     c = agg_cells.c
-    x0 = grid_index(box.min_long, -180.0, FINE_CELL) + 1
-    x1 = grid_index(box.max_long, -180.0, FINE_CELL) - 1
-    y0 = grid_index(box.min_lat, -90.0, FINE_CELL) + 1
-    y1 = grid_index(box.max_lat, -90.0, FINE_CELL) - 1
+    x0, y0, x1, y1 = inner_cells(box)
     if x0 > x1 or y0 > y1:
         return 0
     query = select(func.coalesce(func.sum(c.n), 0)).where(
@@ -239,6 +236,17 @@ def inner_count(conn: Connection, f: RequestFilters, box: BBox) -> int:
         *_in(c.dataset, f.datasets),
     )
     return int(conn.execute(query).scalar_one())
+
+
+def inner_cells(box: BBox) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), inclusive: the zoom-16 cells lying wholly inside the box (none when
+    x0 > x1 or y0 > y1). The cells the box's edges cross are left out, whatever their share."""
+    return (
+        grid_index(box.min_long, -180.0, FINE_CELL) + 1,
+        grid_index(box.min_lat, -90.0, FINE_CELL) + 1,
+        grid_index(box.max_long, -180.0, FINE_CELL) - 1,
+        grid_index(box.max_lat, -90.0, FINE_CELL) - 1,
+    )
 
 
 def _in(column: Any, values: tuple[str, ...]) -> list[Any]:
