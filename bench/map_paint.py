@@ -23,8 +23,11 @@ centred on the city (MAP_API_MAP_CENTER_*). Base-map tiles come from a local ser
 blank PNG, cached a day), so only the map's own data is timed. The per-client read limit is
 off (every repetition is 127.0.0.1). Each row also names the API request the first view
 waited for last (Resource Timing). `--db FILE` keeps the seeded city for the next run (also
-bench/map_tiles.py's). Targets (issue 15): first view <= 1 s, pan/zoom <= 300 ms. Figures are
-printed, never asserted.
+bench/map_tiles.py's). `--baseline-js DIR` also times a copy of the API serving DIR's page
+scripts (e.g. the previous mapview.js and mapparts.js), interleaved with this tree's, row by
+row (paint_servers.py). Each row also says where a zoom's time went, from the map's own
+marks (paint_steps.py). Targets (issue 15): first view <= 1 s, pan/zoom <= 300 ms. Figures
+are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -45,16 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine_info import machine
 from map_api import CITY, percentiles  # the other map benches' synthetic city
-from map_tiles import (  # the same server and proxy set-up
-    seeded_database,
-    start_nginx,
-    start_server,
-    stop,
-)
+from map_tiles import seeded_database, stop  # the same city, server and proxy set-up
+from paint_servers import baseline_env, baseline_tree, start_servers
+from paint_steps import show_steps, steps_after
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from connect311_local.broker import free_port
-from connect311_map_api.settings import MapApiSettings
 from tests.e2e.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.web.tiles import tile_png
 
@@ -64,6 +63,7 @@ VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 PAN_PX = (400, 250)
 WAIT_MS = 30_000  # one step that has not painted by then counts as failed
 ACTIONS = ("pan", "zoom in", "zoom out")
+BASE = "~base"  # the rows timed with --baseline-js's page scripts
 
 # Every pointer release stamps a mark in the page's own clock (capture phase: before
 # Leaflet sees the event), so an action is timed from when the person let go.
@@ -107,6 +107,10 @@ class Figures:
     first: list[float] = field(default_factory=list)
     repaint: dict[str, list[float]] = field(default_factory=lambda: {a: [] for a in ACTIONS})
     load: dict[str, list[float]] = field(default_factory=lambda: {a: [] for a in ACTIONS})
+    # The map's own marks per action (paint_steps.py): where a repaint's time went.
+    steps: dict[str, list[dict[str, float]]] = field(
+        default_factory=lambda: {a: [] for a in ACTIONS}
+    )
     failed: int = 0
     icons: int = 0  # markers and groups on screen at the first view (the last repetition)
     # The first view's long pole: the API request that answered last before it was painted.
@@ -156,8 +160,9 @@ def load_ms(page: Page) -> float:
     return float(page.locator("#map").get_attribute("data-load-ms") or "nan")
 
 
-def act(page: Page, action: str) -> tuple[float, float]:
-    """Do one action as a person would; (action -> repainted, the map's load) in ms."""
+def act(page: Page, action: str) -> tuple[float, float, dict[str, float]]:
+    """Do one action as a person would; (action -> repainted, the map's load) in ms, and
+    the map's steps in between."""
     before = painted_count(page)
     page.evaluate("performance.clearMarks('bench:action')")
     box = page.locator("#map").bounding_box()
@@ -174,7 +179,7 @@ def act(page: Page, action: str) -> tuple[float, float]:
         page.locator(f".leaflet-control-zoom-{button}").click()
     painted = wait_painted(page, before)
     acted = float(page.evaluate("performance.getEntriesByName('bench:action').pop().startTime"))
-    return painted - acted, load_ms(page)
+    return painted - acted, load_ms(page), steps_after(page, acted)
 
 
 def visit(context: BrowserContext, url: str, figures: Figures | None) -> None:
@@ -193,9 +198,10 @@ def visit(context: BrowserContext, url: str, figures: Figures | None) -> None:
         figures.icons = icons
         if last_api:
             figures.last_api.append((last_api[0], last_api[1]))
-        for action, (repaint, load) in zip(ACTIONS, repaints, strict=True):
+        for action, (repaint, load, steps) in zip(ACTIONS, repaints, strict=True):
             figures.repaint[action].append(repaint)
             figures.load[action].append(load)
+            figures.steps[action].append(steps)
 
 
 def new_context(browser: Browser, still: bool) -> BrowserContext:
@@ -208,26 +214,29 @@ def new_context(browser: Browser, still: bool) -> BrowserContext:
     return context
 
 
-def run_row(browser: Browser, row: Row, url: str, reps: int, still: bool) -> Figures:
-    """`reps` timed visits; a warm row visits once untimed first, in the same context."""
-    figures = Figures()
-    warm = new_context(browser, still) if row.warm_browser else None
-    if warm is not None:
-        visit(warm, url, None)
+def run_row(browser: Browser, row: Row, urls: list[str], reps: int, still: bool) -> list[Figures]:
+    """`reps` timed visits per variant (one URL each), interleaved, the order alternating per
+    repetition; a warm row visits once untimed first, in each variant's own context."""
+    figures = [Figures() for _ in urls]
+    warm = [new_context(browser, still) for _ in urls] if row.warm_browser else []
     try:
-        for _ in range(reps):
-            context = warm or new_context(browser, still)
-            try:
-                visit(context, url, figures)
-            except Exception as exc:  # a step that never painted: counted, said, run goes on
-                figures.failed += 1
-                print(f"  {row.key}: a repetition failed: {str(exc).splitlines()[0]}")
-            finally:
-                if warm is None:
-                    context.close()
+        for context, url in zip(warm, urls, strict=False):
+            visit(context, url, None)
+        for rep in range(reps):
+            order = list(range(len(urls)))
+            for i in order if rep % 2 == 0 else order[::-1]:
+                context = warm[i] if warm else new_context(browser, still)
+                try:
+                    visit(context, urls[i], figures[i])
+                except Exception as exc:  # a step that never painted: counted, said, run goes on
+                    figures[i].failed += 1
+                    print(f"  {row.key}: a repetition failed: {str(exc).splitlines()[0]}")
+                finally:
+                    if not warm:
+                        context.close()
     finally:
-        if warm is not None:
-            warm.close()
+        for context in warm:
+            context.close()
     return figures
 
 
@@ -238,11 +247,11 @@ def show(samples: list[float]) -> str:
     return f"{p50:>6.0f}/{p95:>6.0f}"
 
 
-def report(row: Row, figures: Figures) -> None:
+def report(key: str, figures: Figures) -> None:
     cells = [show(figures.first)] + [show(figures.repaint[a]) for a in ACTIONS]
     loads = " ".join(show(figures.load[a]) for a in ACTIONS)
     print(
-        f"{row.key:<19} {'  '.join(cells)}   load {loads}  icons {figures.icons:>4}"
+        f"{key:<19} {'  '.join(cells)}   load {loads}  icons {figures.icons:>4}"
         f"  n={len(figures.first)} failed={figures.failed}",
         flush=True,
     )
@@ -254,6 +263,9 @@ def report(row: Row, figures: Figures) -> None:
             f"  first view waited last for {common} ({paths.count(common)} of {len(paths)}; "
             f"it took {took:.0f} ms p50)"
         )
+    for action in ACTIONS[1:]:  # the zooms: where their time went
+        if line := show_steps(action, figures.steps[action]):
+            print(line)
 
 
 def verdict(results: dict[str, Figures]) -> None:
@@ -287,6 +299,11 @@ def main() -> None:
     )
     parser.add_argument("--screenshot", type=Path, help="save the first view here (PNG)")
     parser.add_argument("--db", type=Path, help="SQLite file to keep the seeded city in (reused)")
+    parser.add_argument(
+        "--baseline-js",
+        type=Path,
+        help="also time page scripts from this folder (e.g. the previous mapview.js), interleaved",
+    )
     args = parser.parse_args()
     if args.quick:
         args.seeded, args.reps = min(args.seeded, 5_000), min(args.reps, 3)
@@ -303,27 +320,19 @@ def main() -> None:
             "MAP_API_MAP_CENTER_LONG": str((CITY.min_long + CITY.max_long) / 2),
             "MAP_API_MAP_ZOOM": str(args.zoom),
         }
-        max_age = int(MapApiSettings.model_fields["tile_max_age_s"].default)
-        servers: dict[str, Any] = {}
+        servers: list[Any] = []
+        kinds = {r.server for r in rows}
         try:
-            urls = {}
-            for kind, age in (("cold", 0), ("warm", max_age)):
-                if any(r.server == kind or (kind == "warm" and r.server == "proxy") for r in rows):
-                    port = free_port()
-                    servers[kind] = start_server(db_url, port, age, page_env)
-                    urls[kind] = f"http://127.0.0.1:{port}/"
-            if any(r.server == "proxy" for r in rows):
-                proxy_port = free_port()
-                warm_port = int(urls["warm"].rsplit(":", 1)[1].strip("/"))
-                servers["proxy"] = start_nginx(tmp, warm_port, proxy_port)
-                if servers["proxy"] is None:
-                    print("nginx is not installed (scripts/install-system-packages.sh): no proxy")
-                    rows = [r for r in rows if r.server != "proxy"]
-                else:
-                    urls["proxy"] = f"http://127.0.0.1:{proxy_port}/"
+            urls = start_servers(tmp, db_url, kinds, page_env, "", servers)
+            if args.baseline_js:
+                src = baseline_tree(tmp, args.baseline_js)
+                env = {**page_env, **baseline_env(src)}
+                urls.update(start_servers(tmp / "base", db_url, kinds, env, BASE, servers))
+            if "proxy" not in urls:
+                rows = [r for r in rows if r.server != "proxy"]
             results = measure(rows, urls, args)
         finally:
-            for process in servers.values():
+            for process in servers:
                 stop(process)
     verdict(results)
 
@@ -343,12 +352,16 @@ def measure(rows: list[Row], urls: dict[str, str], args: argparse.Namespace) -> 
         try:
             for row in rows:
                 started = time.perf_counter()
-                url = urls[row.server]
-                figures = run_row(browser, row, url, args.reps, args.reduced_motion)
-                results[row.key] = figures
-                report(row, figures)
+                keys = [k for k in (row.server + BASE, row.server) if k in urls]
+                runs = run_row(
+                    browser, row, [urls[k] for k in keys], args.reps, args.reduced_motion
+                )
+                for key, figures in zip(keys, runs, strict=True):
+                    name = row.key + key.removeprefix(row.server)
+                    results[name] = figures
+                    report(name, figures)
                 if args.screenshot and row is rows[0]:
-                    screenshot(browser, url, args.screenshot)
+                    screenshot(browser, urls[row.server], args.screenshot)
                 print(f"  ({row.title}; {time.perf_counter() - started:.0f} s)", flush=True)
         finally:
             browser.close()

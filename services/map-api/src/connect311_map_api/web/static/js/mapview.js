@@ -11,11 +11,12 @@
   var P = window.C311.mapParts;
   var FIT_MAX_ZOOM = P.FIT_MAX_ZOOM,
     MAX_RETRY_WAIT_S = P.MAX_RETRY_WAIT_S,
-    cellMarker = P.cellMarker,
-    cellsOf = P.cellsOf,
+    VIEW_PAD = P.VIEW_PAD,
+    boundsAt = P.boundsAt,
     clusterIcon = P.clusterIcon,
     filterParams = P.filterParams,
     fitControl = P.fitControl,
+    groupPanes = P.groupPanes,
     markerFor = P.markerFor,
     matches = P.matches,
     reducedMotion = P.reducedMotion,
@@ -47,12 +48,20 @@
     // A place or a request was asked for: the first fit gives way. A request named in the
     // URL counts from the start, whichever of its fetch and the extent's answers first.
     var viewChosen = Boolean(options.focusPending);
-    var cluster = L.markerClusterGroup({
-      maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true,
-      iconCreateFunction: clusterIcon, animate: !still,
-      chunkProgress: function (done, total) { chunking = done < total; if (!chunking && paintDue) markPainted(); }
-    });
-    var grid = L.layerGroup();
+    function clusterGroup() {
+      var group = L.markerClusterGroup({
+        maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true,
+        iconCreateFunction: clusterIcon, animate: !still,
+        chunkProgress: function (done, total) {
+          if (group !== cluster) return; // a group replaced while it was adding (placeMarkers)
+          chunking = done < total;
+          if (!chunking && paintDue) markPainted();
+        }
+      });
+      return group;
+    }
+    var cluster = clusterGroup();
+    var groups = groupPanes(map); // the grid's groups: shown, and the next view's built hidden
     var markers = {}; // service_request_id -> marker in the cluster group
     var live = {}; // service_request_id -> its latest live feature (newer than a cached tile)
     var names = null; // a promise of service_code -> service_name, for the tiles' markers
@@ -69,6 +78,9 @@
     var dataExtent = null; // the last /api/extent answer for the current filters
 
     function status(text) { if (options.onStatus) options.onStatus(text); }
+
+    /** A Performance API mark for bench/map_paint.py's breakdown of a repaint. */
+    function note(step) { if (window.performance && performance.mark) performance.mark("c311:" + step); }
 
     /** Wait `ms`, or reject as an abort when the view's load is superseded meanwhile. */
     function pause(ms, signal) {
@@ -121,13 +133,27 @@
         base += " – " + (narrowed ? _("none anywhere match these filters") : _("none yet: they appear here as the city reports them"));
       }
       status(base);
-      if (options.onView) options.onView(currentView());
+      tellView();
+    }
+
+    /** The list view follows the map once the map's new frame is drawn: the map does not wait
+        for a hundred list items. Two hops after the frame, so that markPainted's mark (one
+        hop) comes first. */
+    var viewDue = false;
+    function tellView() {
+      if (!options.onView || viewDue) return;
+      viewDue = true;
+      requestAnimationFrame(function () {
+        setTimeout(function () {
+          setTimeout(function () { viewDue = false; options.onView(currentView()); }, 0);
+        }, 0);
+      });
     }
 
     /** What the map shows now, for the list view: its request features, or its groups. */
     function currentView() {
       if (mode === "grid") {
-        return { mode: "grid", cells: grid.getLayers().map(function (l) { return l.cell; }).filter(Boolean) };
+        return { mode: "grid", cells: groups.shown().getLayers().map(function (l) { return l.cell; }).filter(Boolean) };
       }
       return { mode: "markers", features: Object.keys(markers).map(function (id) { return markers[id].feature; }) };
     }
@@ -136,7 +162,6 @@
     function setMode(next) {
       if (mode === next) return;
       mode = next;
-      if (next === "markers") map.removeLayer(grid); else grid.addTo(map);
       if (next === "grid") map.removeLayer(cluster); else cluster.addTo(map);
     }
 
@@ -184,9 +209,19 @@
         drop.push(m);
         delete markers[id];
       });
-      if (drop.length) cluster.removeLayers(drop);
+      if (drop.length && !Object.keys(markers).length) {
+        // All of them (zoomed out to groups): a new, empty MarkerCluster group instead of
+        // unhooking a few thousand markers from the old one (~100 ms).
+        var shownNow = map.hasLayer(cluster);
+        if (shownNow) map.removeLayer(cluster);
+        cluster = clusterGroup();
+        chunking = false;
+        if (shownNow) cluster.addTo(map);
+      } else if (drop.length) cluster.removeLayers(drop);
+      var made = ready; // markers made while a zoom played (prepare)
+      ready = {};
       var add = Object.keys(next).map(function (id) {
-        var m = markerFor(next[id]);
+        var m = made[id] && !live[id] && sameSpot(next[id], made[id].feature) ? made[id] : markerFor(next[id]);
         markers[id] = m;
         return m;
       });
@@ -227,31 +262,69 @@
       openFocused();
     }
 
-    /** The tiles' markers and groups together: a dense tile sends groups beside sparse
-        tiles' markers ("mixed"). */
-    function showTiles(bodies, categoryNames) {
-      var features = [];
+    /** The groups (grid cells) of tile bodies: a dense tile sends groups, not markers. */
+    function tileCells(bodies) {
       var cells = [];
       bodies.forEach(function (body) {
-        if (!body) return;
-        if (body.kind === "clusters") {
-          (body.clusters || []).forEach(function (c) { cells.push({ lat: c[0], long: c[1], count: c[2], byStatus: c[3], byDataset: c[4] }); });
-        } else {
-          features = features.concat(tileFeatures(body, categoryNames));
-        }
+        if (!body || body.kind !== "clusters") return;
+        (body.clusters || []).forEach(function (c) { cells.push({ lat: c[0], long: c[1], count: c[2], byStatus: c[3], byDataset: c[4] }); });
       });
+      return cells;
+    }
+
+    /** The request features of tile bodies (a sparse tile sends its markers) near `view`. */
+    function tileMarkers(bodies, names, view) {
+      var near = view.pad(VIEW_PAD);
+      var features = [];
+      bodies.forEach(function (body) {
+        if (body && body.kind !== "clusters") features = features.concat(tileFeatures(body, names));
+      });
+      return features.filter(function (f) {
+        var c = f.geometry.coordinates;
+        return near.contains([c[1], c[0]]);
+      });
+    }
+
+    /** While a zoom plays, with the tiles of the view it goes to in hand: make ready what
+        that view shows, so the load at its end has little left to do. Its groups are built
+        in the hidden pane, its new markers made (MarkerCluster adds them at the end); a view
+        of groups only takes the markers off now, before MarkerCluster re-clusters them all
+        for the new zoom as it ends, only for the load to drop them. */
+    var ready = {}; // service_request_id -> its marker, made while a zoom played
+    function prepare(bodies, names, target) {
+      groups.build(tileCells(bodies), target, bodies);
+      var features = tileMarkers(bodies, names, target);
+      if (!features.length && mode !== "grid") {
+        setMode("grid");
+        placeMarkers([], false);
+      }
+      ready = {};
+      features.forEach(function (f) {
+        var id = f.properties.service_request_id;
+        if (!markers[id] && !live[id]) ready[id] = markerFor(f);
+      });
+    }
+
+    /** The tiles' markers and groups together: a dense tile sends groups beside sparse
+        tiles' markers ("mixed"). Groups come from the hidden pane when a zoom built them
+        from these very tiles while it played (prefetchZoom), else they are built now. */
+    function showTiles(bodies, categoryNames) {
+      var view = map.getBounds();
+      var features = tileMarkers(bodies, categoryNames, view);
+      var cells = tileCells(bodies);
       setMode(cells.length ? (features.length ? "mixed" : "grid") : "markers");
-      grid.clearLayers();
       gridTotal = 0;
       gridByDataset = {};
-      var view = map.getBounds();
-      cellsOf({ cells: cells }).forEach(function (cell) {
+      cells.forEach(function (cell) {
         if (view.contains(L.latLng(cell.lat, cell.long))) {
           gridTotal += Number(cell.count) || 0;
           Object.keys(cell.byDataset || {}).forEach(function (d) { gridByDataset[d] = (gridByDataset[d] || 0) + (Number(cell.byDataset[d]) || 0); });
         }
-        grid.addLayer(cellMarker(map, cell));
       });
+      if (!groups.show(bodies)) {
+        groups.build(cells, view, bodies);
+        groups.show(bodies);
+      }
       placeMarkers(features, !cells.length);
       report();
       openFocused();
@@ -290,7 +363,9 @@
         return early[url] ? early[url].catch(again) : again();
       }));
       return Promise.all([categoryNames(), reads]).then(function (got) {
+        note("tiles");
         if (!signal.aborted) showTiles(got[1], got[0]);
+        note("drawn");
       });
     }
 
@@ -318,8 +393,9 @@
     }
 
     /** For the paint benchmark (bench/map_paint.py): a Performance API mark once the frame
-        showing this view's markers is drawn, i.e. after MarkerCluster's last chunk of markers
-        (chunkedLoading) and the next frame. */
+        showing this view's markers and groups is drawn, i.e. after its groups' pane is shown
+        (groupPanes), MarkerCluster's last chunk of markers (chunkedLoading) and the next
+        frame. */
     var chunking = false, paintDue = false;
     function markPainted() {
       paintDue = chunking;
@@ -328,6 +404,7 @@
     }
 
     function scheduleLoad() {
+      note("moveend");
       clearTimeout(timer);
       if (zoomed || dragged) {
         // A zoom or a drag is one gesture that has ended (a zoom's tiles were asked as it
@@ -345,14 +422,24 @@
     var prefetched = {}; // tile URL -> the promise of its body, for the next load
     var zoomed = false, dragged = false;
     function prefetchZoom(e) {
+      note("zoomanim");
       zoomed = true;
       if (noLayers()) return;
-      prefetched = {};
-      tileUrls(map, tileKey(filters), { center: e.center, zoom: e.zoom }).forEach(function (url) {
+      var asked = prefetched = {};
+      var urls = tileUrls(map, tileKey(filters), { center: e.center, zoom: e.zoom });
+      urls.forEach(function (url) {
         var read = readJSON(url);
         read.catch(function () { /* the load asks again */ });
         prefetched[url] = read;
       });
+      // What they show is made ready while the animation plays (prepare). Not once the load
+      // at its end has begun: it took these reads over.
+      var reads = Promise.all(urls.map(function (url) { return asked[url]; }));
+      Promise.all([categoryNames(), reads]).then(function (got) {
+        if (prefetched !== asked) return;
+        prepare(got[1], got[0], boundsAt(map, e.center, e.zoom));
+        note("ready");
+      }, function () { /* the load asks again */ });
     }
 
     /** Zoomed out, live changes refresh the groups at most every few seconds. */
