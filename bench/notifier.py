@@ -212,7 +212,7 @@ async def main(
     only_instances: bool,
     fanout_sizes: list[int],
     postfix: bool,
-    matrix: tuple[list[int], list[int], str | None, bool],
+    matrix: tuple[list[int], list[int], str | None, bool, int],
 ) -> None:
     load = os.getloadavg()[0]
     print(f"notifier benchmark: {os.cpu_count()} CPU(s), load average {load:.1f}, {n} emails/run")
@@ -220,13 +220,13 @@ async def main(
     with tempfile.TemporaryDirectory() as tmp:
         sink = make_sink(Path(tmp), postfix)
         try:
-            procs, conns, baseline, only_fanout = matrix
+            procs, conns, baseline, only_fanout, repeat = matrix
             if not only_instances and not only_fanout:
                 await run_all(sink, n, with_faust)
             if not only_fanout:
                 await several_instances(sink, n)
             if fanout_sizes:
-                await fanout_matrix(sink, fanout_sizes, procs, conns, baseline)
+                await fanout_matrix(sink, fanout_sizes, procs, conns, baseline, repeat)
         finally:
             sink.stop()
 
@@ -285,6 +285,21 @@ async def end_to_end_table(sink: Sink, n: int, quick: bool) -> None:
         )
 
 
+async def stream(n: int, postfix: bool) -> None:
+    """--only-stream: n emails to one recipient (another notifier first on PYTHONPATH: its)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = make_sink(Path(tmp), postfix)
+        try:
+            r = await end_to_end(sink, n, 0, None, 4, 1)
+            order = ("yes" if r["in_order"] else "NO") if sink.keeps_order else "n/a"
+            print(
+                f"one recipient's stream: {n} emails, {r['rate']:.0f}/s, p50 {r['p50']:.0f} ms, "
+                f"in order: {order}, dups {sink.duplicates()}, load {os.getloadavg()[0]:.1f}"
+            )
+        finally:
+            sink.stop()
+
+
 async def quick(n: int, postfix: bool) -> None:
     """--quick: the figures CI prints on every change (small, no timed assertions)."""
     load = os.getloadavg()[0]
@@ -325,6 +340,12 @@ if __name__ == "__main__":
         "--only-fanout", action="store_true", help="only section 6 (the fan-out matrix)"
     )
     parser.add_argument(
+        "--fanout-repeat",
+        type=int,
+        default=1,
+        help="section 6: run each row this many times, the designs' order alternating",
+    )
+    parser.add_argument(
         "--baseline-src",
         help="section 6 beside another notifier: its src folder (e.g. `git archive HEAD "
         "services/notifier/src | tar -x -C /tmp/base`, then /tmp/base/services/notifier/src)",
@@ -340,6 +361,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--only-webhooks", action="store_true", help="only section 7 (webhooks end to end)"
     )
+    parser.add_argument("--only-stream", action="store_true", help="one recipient's stream")
     parser.add_argument("--serve-sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-hooks", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument(
@@ -355,6 +377,9 @@ if __name__ == "__main__":
         asyncio.run(webhooks_table(args.emails))
     elif args.faust_table:
         serve_faust_table(int(args.faust_table[0]), args.faust_table[1])
+    elif args.only_stream:
+        logging.basicConfig(level=logging.WARNING)
+        asyncio.run(stream(args.emails, args.smtp_sink))
     elif args.quick:
         logging.basicConfig(level=logging.WARNING)
         asyncio.run(quick(min(args.emails, 200), args.smtp_sink))
@@ -366,7 +391,7 @@ if __name__ == "__main__":
         sizes = [int(size) for size in args.fanout.split(",") if size]
         procs = [int(p) for p in args.fanout_procs.split(",")]
         conns = [int(c) for c in args.fanout_conns.split(",")]
-        matrix = (procs, conns, args.baseline_src, args.only_fanout)
+        matrix = (procs, conns, args.baseline_src, args.only_fanout, args.fanout_repeat)
         asyncio.run(
             main(args.emails, args.with_faust, args.only_instances, sizes, args.smtp_sink, matrix)
         )

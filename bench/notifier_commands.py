@@ -77,7 +77,7 @@ def fanout(n: int, run: str) -> list[SubscriberMatched]:
     ]
 
 
-async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
+async def until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.02) -> None:
     """Poll until the predicate holds; fail loudly after the timeout."""
     deadline = time.time() + timeout_s
     while True:
@@ -85,7 +85,7 @@ async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
             return
         if time.time() > deadline:
             raise TimeoutError(f"benchmark condition not met within {timeout_s} s")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(every_s)
 
 
 def timing(

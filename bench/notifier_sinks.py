@@ -160,6 +160,12 @@ def serve_sink(port: int, path: Path) -> None:
     out = path.open("a", buffering=1)
 
     class Handler:
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+            # Offer PIPELINING as Postfix (and the big providers) do; aiosmtpd reads
+            # pipelined commands fine but does not say so itself.
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
         async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
             now = time.time()
             content = envelope.original_content or b""

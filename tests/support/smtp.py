@@ -26,6 +26,59 @@ class SmtpSink:
     """Set it to park the next message before the server answers its DATA (see `holding`)."""
     holding: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
+    pipelining: bool = True
+    """Offer RFC 2920 PIPELINING in the EHLO answer (as Postfix does)."""
+    refuse: dict[str, str] = field(default_factory=dict)
+    """Answer 'MAIL' or 'RCPT' with this reply instead of accepting it."""
+    drop_on: str | None = None
+    """'MAIL' or 'RCPT': close the connection instead of answering it (once)."""
+    pipelined: int = 0
+    """Envelopes whose RCPT and DATA had already arrived when their MAIL was read."""
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """aiosmtpd hook: the usual answer, with PIPELINING when offered."""
+        session.host_name = hostname  # the hook's duty (aiosmtpd checks it on MAIL)
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """aiosmtpd hook: note whether the envelope came in one write (pipelined)."""
+        # The rest of the envelope is already read into the server's buffer if it was.
+        if b"DATA\r\n" in server._reader._buffer:  # type: ignore[union-attr]
+            self.pipelined += 1
+        if reply := self._refusal(server, "MAIL"):
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """aiosmtpd hook: accept the recipient, or refuse it as told."""
+        if reply := self._refusal(server, "RCPT"):
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    def _refusal(self, server: SMTP, command: str) -> str | None:
+        if self.drop_on == command:
+            self.drop_on = None
+            assert server.transport is not None
+            server.transport.close()
+            return "421 closing"  # never reaches the client: the connection is gone
+        return self.refuse.get(command)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """aiosmtpd hook: accept (and keep) or refuse one message."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.utils import getaddresses
 
 import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtplib.email import quote_address
 
 from connect311_local.broker import free_port
 from connect311_notifier.mailer import Mailer, Outcome, classify
+from connect311_notifier.mime import compat_message
 from connect311_notifier.settings import NotifierSettings
+from connect311_notifier.smtp_pipeline import _quoted, addresses
 from tests.support.smtp import SmtpSink, start_smtp_sink
 
 
@@ -133,3 +137,87 @@ async def test_probe_opens_the_session_the_next_send_reuses(smtp_sink: SmtpSink)
     assert (await mailer.send(message(0))).outcome is Outcome.SENT
     await mailer.close()
     assert mailer.connections_opened == 1 and len(smtp_sink.messages) == 1
+
+
+def compat(i: int) -> Message:
+    """What the renderer sends for an ASCII address: a compat32 message (aiosmtplib's
+    sendmail path, pipelined when the server offers it)."""
+    headers = {"From": "a@example.org", "To": f"r{i}@example.org", "Subject": f"m{i}"}
+    return compat_message(headers, ".leading dot\nhello\n", "<p>hello</p>")
+
+
+@pytest.mark.parametrize("offered", [True, False])
+async def test_pipelined_when_the_server_offers_it_else_command_by_command(
+    smtp_sink: SmtpSink, offered: bool
+) -> None:
+    smtp_sink.pipelining = offered
+    mailer = Mailer(NotifierSettings(smtp_port=smtp_sink.port))  # type: ignore[attr-defined]
+    results = [await mailer.send(compat(i)) for i in range(3)]
+    await mailer.close()
+    assert [r.outcome for r in results] == [Outcome.SENT] * 3
+    # The server saw each envelope's RCPT and DATA already waiting behind its MAIL.
+    assert smtp_sink.pipelined == mailer.pipelined == (3 if offered else 0)
+    assert [m["Subject"] for m in smtp_sink.messages] == ["m0", "m1", "m2"]
+    bodies = [m.get_body(("plain",)).get_content() for m in smtp_sink.messages]  # type: ignore[union-attr]
+    assert [b.replace("\r\n", "\n") for b in bodies] == [".leading dot\nhello\n"] * 3
+
+
+@pytest.mark.parametrize(
+    ("refuse", "fail_with", "drop_on"),
+    [
+        ({"MAIL": "550 5.7.1 Sender rejected"}, None, None),
+        ({"RCPT": "550 5.1.1 No such user"}, None, None),
+        ({"RCPT": "450 4.2.0 Mailbox busy"}, None, None),
+        ({}, "554 5.7.1 Message refused", None),
+        ({}, "451 4.3.0 Try again later", None),
+        ({}, None, "RCPT"),
+    ],
+)
+async def test_each_failure_is_classified_alike_pipelined_or_not(
+    refuse: dict[str, str], fail_with: str | None, drop_on: str | None
+) -> None:
+    seen = {}
+    for offered in (True, False):
+        port = free_port()
+        sink = SmtpSink(pipelining=offered, refuse=dict(refuse), fail_with=fail_with)
+        sink.drop_on = drop_on
+        controller, _ = start_smtp_sink(port, sink)
+        try:
+            mailer = Mailer(NotifierSettings(smtp_port=port, smtp_connect_timeout_s=5))
+            failed = await mailer.send(compat(0))
+            sink.refuse, sink.fail_with = {}, None
+            after = await mailer.send(compat(1))  # the session (or a new one) is usable
+            await mailer.close()
+        finally:
+            controller.stop()
+        assert after.outcome is Outcome.SENT
+        assert [m["Subject"] for m in sink.messages] == ["m1"]
+        assert sink.pipelined == (2 if offered else 0)
+        seen[offered] = (failed.outcome, failed.code, failed.bounce, failed.reason)
+    assert seen[True] == seen[False]
+    outcome, code, bounce, _reason = seen[True]
+    expected = (refuse.get("MAIL") or refuse.get("RCPT") or fail_with or "")[:3]
+    assert code == (int(expected) if expected else None)
+    assert bounce is (expected.startswith("5") and "MAIL" not in refuse)
+    assert outcome is (Outcome.PERMANENT if bounce else Outcome.TEMPORARY)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a@example.org",
+        "First.Last+tag@mail.example.co.uk",
+        "x_y-z@sub-domain.example",
+        '"St. Pete Public Works" <alerts@example.city>',
+        "Connect311 <alerts@example.city>",
+        "a..b@example.org",
+        ".a@example.org",
+        "a@example.org (comment)",
+        "a@[127.0.0.1]",
+    ],
+)
+def test_addresses_are_read_as_the_email_package_reads_them(value: str) -> None:
+    parsed = [addr for _, addr in getaddresses([value]) if addr]
+    assert addresses(value) == parsed
+    for address in parsed:
+        assert _quoted(address) == quote_address(address)

@@ -10,9 +10,8 @@ the EmailMessage path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import Message
 from email.utils import format_datetime, formataddr
@@ -28,9 +27,19 @@ from connect311_contracts.notifications import (
     SubscriberMatched,
 )
 from connect311_contracts.subscriptions import Delivery, Subscription
+from connect311_notifier.alert_skeleton import Skeleton, SkeletonCache, mark
 from connect311_notifier.department_digest import department_digest_view
 from connect311_notifier.department_digest import subject as department_subject
 from connect311_notifier.describe import describe_alert
+from connect311_notifier.email_words import (
+    DEFAULT_FOOTER,
+    Reason,
+    alert_context,
+    alert_subject,
+    clean_header,
+    digest_title,
+    subscription_name,
+)
 from connect311_notifier.i18n import ENGLISH, N_, Language, install_gettext, language
 from connect311_notifier.links import LinkBuilder
 from connect311_notifier.mime import compat_message, smtputf8_message
@@ -40,52 +49,16 @@ from connect311_notifier.settings import Branding, NotifierSettings
 from connect311_notifier.views import (
     digest_view,
     format_clock,
+    format_distance,
     format_time,
     item_view,
     reason_text,
     with_article,
 )
+from connect311_notifier.wording import rule_text
 
-__all__ = ["Reason", "Renderer", "clean_header", "subscription_name"]
-
-SUBJECT_MAX = 150
-
-
-def clean_header(text: str, limit: int = SUBJECT_MAX) -> str:
-    """One line, bounded: untrusted text never injects headers."""
-    line = re.sub(r"\s+", " ", text).strip()
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-_NAMES = {
-    "circle": N_("your place"),
-    "area": N_("your area"),
-    "corridor": N_("your route"),
-    "department_digest": N_("your department digest"),
-}
-_CITYWIDE = N_("city-wide alerts")
-DEFAULT_FOOTER = N_("You receive this because you subscribed to 311 alerts on Connect311.")
-"""settings.NotifierSettings.footer's default, for the catalog: a footer the catalog knows
-is translated, one a city wrote itself is sent as written."""
-
-
-def subscription_name(subscription: Subscription, lang: Language = ENGLISH) -> str:
-    """The subscriber's own label, or a description of what it watches."""
-    if subscription.label:
-        return subscription.label
-    target = subscription.target
-    if target.kind == "follow":
-        return lang.gettext(N_("request %(id)s")) % {"id": target.service_request_id}
-    return lang.gettext(_NAMES.get(target.kind, _CITYWIDE))
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One reason an email was sent, and the one-click link that stops that subscription."""
-
-    text: str
-    subscription_name: str
-    unsubscribe_url: str
+# These four live in email_words now; still importable from here.
+__all__ = ["DEFAULT_FOOTER", "Reason", "Renderer", "clean_header", "subscription_name"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +69,8 @@ class Renderer:
     links: LinkBuilder
     tz: ZoneInfo
     env: Environment
+    skeletons: SkeletonCache = field(default_factory=SkeletonCache, compare=False)
+    """Alerts' shared parts, one per recent event and language (see `alert`)."""
 
     @classmethod
     def create(cls, settings: NotifierSettings, links: LinkBuilder) -> Renderer:
@@ -151,7 +126,62 @@ class Renderer:
         `also`: the same person's other subscriptions this event matched: one email lists
         every reason, each with its own stop link (List-Unsubscribe names `command`'s).
         `notice`: CAP_REACHED on the email that reaches the hourly cap.
+        One reason and no notice (nearly every alert) is filled into the event's skeleton,
+        rendered once for all its recipients (alert_skeleton); the rest render in full.
         """
+        if also or notice is not None:
+            return self._full_alert(command, follow, message_id, now, also, notice)
+        lang = language(command.subscription.language)
+        links = self.links.in_language(lang.code)
+        event = command.request_event
+        key = (event.event_id, lang.code, follow, command.distance_m is None)
+        skeleton = self.skeletons.get(
+            key, event, lambda: self._skeleton(command, follow, lang, links)
+        )
+        sub = command.subscription
+        unsubscribe = links.unsubscribe_url(sub.subscription_id)
+        text, html = skeleton.fill(
+            {
+                "distance": format_distance(command.distance_m, lang) or "",
+                "place": sub.label or lang.gettext(N_("your place")),
+                "name": subscription_name(sub, lang),
+                "rule": rule_text(command, lang),
+                "manage": links.manage_url(sub.subscription_id),
+                "unsubscribe": unsubscribe,
+            }
+        )
+        return self._assemble(
+            sub, skeleton.subject, skeleton.branding, message_id, now, unsubscribe, text, html
+        )
+
+    def _skeleton(
+        self, command: SubscriberMatched, follow: bool, lang: Language, links: LinkBuilder
+    ) -> Skeleton:
+        """The alert for `command`'s event, a marker for each per-recipient value."""
+        item = replace(
+            item_view(command, links, self.tz, lang=lang),
+            distance=None if command.distance_m is None else mark("distance"),
+            matched_rule=mark("rule"),
+        )
+        reason = Reason(mark("rule"), mark("name"), mark("unsubscribe"))
+        subject = alert_subject(item, follow, lang)
+        context = alert_context(item, follow, mark("place"), mark("name"), [reason], None)
+        branding = self.settings.branding(command.request_event.request.agency_responsible)
+        unsubscribes = [(mark("name"), mark("unsubscribe"))]
+        text, html = self._bodies(
+            "alert", lang, subject, context, branding, mark("manage"), unsubscribes
+        )
+        return Skeleton.of(command.request_event, subject, branding, text, html)
+
+    def _full_alert(
+        self,
+        command: SubscriberMatched,
+        follow: bool,
+        message_id: str,
+        now: datetime,
+        also: Sequence[SubscriberMatched],
+        notice: str | None,
+    ) -> Message:
         lang = language(command.subscription.language)
         links = self.links.in_language(lang.code)
         item = item_view(command, links, self.tz, lang=lang)
@@ -164,24 +194,11 @@ class Renderer:
             )
             for c in unique.values()
         ]
-        if item.overdue:  # how late and what was promised says it all
-            subject = item.overdue
-        elif follow:
-            subject = lang.gettext(N_("Update: %(title)s is now %(status)s")) % {
-                "title": item.title,
-                "status": item.status,
-            }
-        else:
-            where = f" {item.at} {item.address}" if item.address else ""
-            subject = f"{item.kind}: {item.title}{where}"
-        context = {
-            "item": item,
-            "follow": follow,
-            "place": command.subscription.label or lang.gettext(N_("your place")),
-            "subscription_name": subscription_name(command.subscription, lang),
-            "reasons": reasons,
-            "notice": self._cap_notice(now, lang) if notice == CAP_REACHED else None,
-        }
+        subject = alert_subject(item, follow, lang)
+        place = command.subscription.label or lang.gettext(N_("your place"))
+        name = subscription_name(command.subscription, lang)
+        cap = self._cap_notice(now, lang) if notice == CAP_REACHED else None
+        context = alert_context(item, follow, place, name, reasons, cap)
         branding = self.settings.branding(command.request_event.request.agency_responsible)
         unsubscribes = [(r.subscription_name, r.unsubscribe_url) for r in reasons]
         return self._message(
@@ -249,7 +266,7 @@ class Renderer:
         agencies = {c.request_event.request.agency_responsible for c in commands}
         branding = self.settings.branding(agencies.pop() if len(agencies) == 1 else None)
         name = subscription_name(subscription, lang)
-        title = _digest_title(period, grouped, lang)
+        title = digest_title(period, grouped, lang)
         context = {
             "view": view,
             "groups": [
@@ -305,15 +322,48 @@ class Renderer:
         if unsubscribes is None:
             name = context["subscription_name"]
             unsubscribes = [(name, unsubscribe)] if unsubscribe else []
+        manage = links.manage_url(sub_id) if list_headers else None
+        listed = unsubscribes if list_headers else []
+        text, html = self._bodies(template, lang, subject, context, branding, manage, listed)
+        return self._assemble(
+            subscription, subject, branding, message_id, now, unsubscribe, text, html
+        )
+
+    def _bodies(
+        self,
+        template: str,
+        lang: Language,
+        subject: str,
+        context: dict[str, Any],
+        branding: Branding,
+        manage_url: str | None,
+        unsubscribes: list[tuple[str, str]],
+    ) -> tuple[str, str]:
+        """The plain text and HTML of an email from its templates."""
         full = {
             **context,
             "lang": lang.code,
             "subject": subject,
             "footer": lang.gettext(branding.footer) if branding.footer else "",
-            "manage_url": links.manage_url(sub_id) if list_headers else None,
-            "unsubscribe_url": unsubscribe,
-            "unsubscribes": unsubscribes if list_headers else [],
+            "manage_url": manage_url,
+            "unsubscribes": unsubscribes,
         }
+        text = self.env.get_template(f"{template}.txt").render(full)
+        html = self.env.get_template(f"{template}.html").render(full)
+        return text, html
+
+    def _assemble(
+        self,
+        subscription: Subscription,
+        subject: str,
+        branding: Branding,
+        message_id: str,
+        now: datetime,
+        unsubscribe: str | None,
+        text: str,
+        html: str,
+    ) -> Message:
+        """The message: headers, and the text and HTML as multipart/alternative."""
         headers = {
             "From": formataddr((clean_header(branding.from_name), self.settings.from_address)),
             "To": subscription.email,
@@ -321,29 +371,11 @@ class Renderer:
             "Date": format_datetime(now),
             "Message-ID": message_id,
             "Auto-Submitted": "auto-generated",
-            "Content-Language": lang.code,
+            "Content-Language": language(subscription.language).code,
         }
         if unsubscribe:
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        text = self.env.get_template(f"{template}.txt").render(full)
-        html = self.env.get_template(f"{template}.html").render(full)
         if subscription.email.isascii() and self.settings.from_address.isascii():
             return compat_message(headers, text, html)
         return smtputf8_message(headers, text, html)
-
-
-_DIGEST_TITLES = {
-    "hourly": N_("Your hourly 311 digest"),
-    "daily": N_("Your daily 311 digest"),
-    "weekly": N_("Your weekly 311 digest"),
-}
-
-
-def _digest_title(period: str, grouped: bool, lang: Language) -> str:
-    """'Your daily 311 digest' (one sentence per period: word order differs by language)."""
-    if grouped:
-        return lang.gettext(N_("Your grouped 311 alerts"))
-    if period in _DIGEST_TITLES:
-        return lang.gettext(_DIGEST_TITLES[period])
-    return f"Your {period} 311 digest"  # a period the catalog does not know reads English

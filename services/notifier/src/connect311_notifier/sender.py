@@ -6,8 +6,7 @@ import asyncio
 import logging
 import random
 import time
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -36,76 +35,25 @@ from connect311_notifier.outcome import (
     Step,
     judge,
 )
+from connect311_notifier.pacing import Pacer, lane, sleep_until_due
 from connect311_notifier.policy import CHOSEN_DIGEST, RATE_LIMITED, Channel, EmailKind
 from connect311_notifier.relay_watch import RelayWatch
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
 
+# lane and sleep_until_due moved to pacing (with Pacer); still importable from here.
+__all__ = ["CLAIM_PER_LANE", "TRACE_HEADER", "Attempt", "Sender", "lane", "sleep_until_due"]
+
 log = logging.getLogger(__name__)
 CLAIM_PER_LANE = 50
-"""Emails claimed at once per SMTP connection (a claim waits for every lane to drain)."""
-AHEAD_S = 0.02
-"""A lane marks 'sending' (and later 'sent') in one commit as many emails as the pacer lets
-out within this long, at most settings.smtp_record_every: one commit per chunk in a burst,
-one per email at a paced rate (the crash window then stays a single email)."""
-IDLE_FLOOR_S = 0.05
+"""Emails claimed at once per SMTP connection (in a backlog the next batch is claimed while
+the lanes send this one; a batch is sent when every lane has drained the previous one)."""
 TRACE_HEADER = "X-Connect311-Trace"
 
 
 def trace_ids(email: ClaimedEmail) -> list[str]:
     """The distinct trace ids of an email's commands, in order (a digest carries several)."""
     return list(dict.fromkeys(c.trace_id for c in email.commands if c.trace_id))
-
-
-class Pacer:
-    """A global send rate: at most `rate_per_s` emails a second, evenly spaced."""
-
-    def __init__(self, rate_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate_per_s
-        self.clock = clock
-        self.next_slot = 0.0
-
-    def ready(self) -> bool:
-        """Whether the next send slot has come (wait would not sleep)."""
-        return self.next_slot <= self.clock()
-
-    def ahead(self, limit: int) -> int:
-        """How many emails go out within the next AHEAD_S at this rate (1 to `limit`)."""
-        return max(1, min(limit, int(AHEAD_S / self.interval)))
-
-    async def wait(self) -> None:
-        """Sleep until the next send slot."""
-        now = self.clock()
-        if self.next_slot > now:
-            await asyncio.sleep(self.next_slot - now)
-        self.next_slot = max(now, self.next_slot) + self.interval
-
-
-async def sleep_until_due(
-    due: float | None, check_s: float, stop: asyncio.Event, wake: asyncio.Event
-) -> None:
-    """Wait until `due` (at most `check_s`), or until stopped or woken by a new row."""
-    timeout = check_s
-    if due is not None:
-        # Never a busy loop: something due may belong to a recipient whose earlier email
-        # another instance is sending right now.
-        timeout = max(IDLE_FLOOR_S, min(timeout, due - time.time()))
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
-def lane(email: ClaimedEmail, lanes: int) -> int:
-    """Which connection carries this email: the same for every email to one recipient.
-
-    One connection per recipient keeps a recipient's emails (confirmation, alerts, follow
-    updates, digests) in the order the ledger queued them; different recipients go out in
-    parallel. The key is the normalized address's hash, never the address itself.
-    """
-    return zlib.crc32(email.recipient_key.encode()) % lanes
 
 
 @dataclass(frozen=True)
@@ -149,33 +97,66 @@ class Sender:
         await self.leases.run(stop, self._send_until)
 
     async def _send_until(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            if not self.relay.reachable:
-                # The emails wait untouched (no attempt, no back-off) while one probe at a
-                # time finds out when the server answers again.
-                await self.relay.until_reachable(self.mailers[0], stop)
-                continue
-            # Cleared before looking, so a command recorded after this point always wakes us.
-            self.wake.clear()
-            await asyncio.to_thread(self.ledger.flush_digests, time.time())
-            self.metrics.digest_queue.set(await asyncio.to_thread(self.ledger.digest_queue_size))
-            batch = await asyncio.to_thread(
-                self.ledger.claim,
-                self.settings.instance_id,
-                time.time(),
-                CLAIM_PER_LANE * len(self.mailers),
-            )
-            if not batch:
-                self.relay.idle()
-                await self._idle(stop)
-                continue
-            lanes: list[list[ClaimedEmail]] = [[] for _ in self.mailers]
-            for email in batch:
-                lanes[lane(email, len(lanes))].append(email)
-            async with asyncio.TaskGroup() as group:
-                for emails, mailer in zip(lanes, self.mailers, strict=True):
-                    if emails:
-                        group.create_task(self._drain(emails, mailer, stop))
+        # The next batch, claimed while this one is sent (see _next_batch).
+        ahead: asyncio.Task[list[ClaimedEmail]] | None = None
+        try:
+            while not stop.is_set():
+                if not self.relay.reachable:
+                    await self._give_back(ahead)
+                    ahead = None
+                    # The emails wait untouched (no attempt, no back-off) while one probe at
+                    # a time finds out when the server answers again.
+                    await self.relay.until_reachable(self.mailers[0], stop)
+                    continue
+                claimed, ahead = ahead, None
+                batch = await claimed if claimed else []
+                if not batch:  # none claimed ahead, or none then: the last batch is done now
+                    batch = await self._next_batch()
+                if not batch:
+                    self.relay.idle()
+                    await self._idle(stop)
+                    continue
+                if len(batch) == CLAIM_PER_LANE * len(self.mailers):  # a backlog: claim on
+                    ahead = asyncio.create_task(self._next_batch(), name="claim-ahead")
+                lanes: list[list[ClaimedEmail]] = [[] for _ in self.mailers]
+                for email in batch:
+                    lanes[lane(email, len(lanes))].append(email)
+                async with asyncio.TaskGroup() as group:
+                    for emails, mailer in zip(lanes, self.mailers, strict=True):
+                        if emails:
+                            group.create_task(self._drain(emails, mailer, stop))
+        finally:
+            await asyncio.shield(self._give_back(ahead))
+
+    async def _next_batch(self) -> list[ClaimedEmail]:
+        """Due digests folded in, then the next due emails claimed.
+
+        In a backlog this runs while the lanes send the previous batch, so they do not wait
+        for the claim. Order still holds: the ledger hands out no email of a recipient
+        whose earlier one is still in flight (claimed, or sent but not yet recorded).
+        """
+        # Cleared before looking, so a command recorded after this point always wakes us.
+        self.wake.clear()
+        await asyncio.to_thread(self.ledger.flush_digests, time.time())
+        self.metrics.digest_queue.set(await asyncio.to_thread(self.ledger.digest_queue_size))
+        return await asyncio.to_thread(
+            self.ledger.claim,
+            self.settings.instance_id,
+            time.time(),
+            CLAIM_PER_LANE * len(self.mailers),
+        )
+
+    async def _give_back(self, ahead: asyncio.Task[list[ClaimedEmail]] | None) -> None:
+        """Release a batch claimed ahead and not sent (stopping, or the server went away)."""
+        if ahead is None:
+            return
+        try:
+            batch = await ahead
+        except Exception:  # the claim failed: nothing was taken (its error was ours to see)
+            log.exception("claiming ahead failed")
+            return
+        if batch:
+            await asyncio.to_thread(self.ledger.release, [e.id for e in batch])
 
     async def _drain(self, emails: list[ClaimedEmail], mailer: Mailer, stop: asyncio.Event) -> None:
         """Send one lane's emails in order over its connection; give the rest back on stop.

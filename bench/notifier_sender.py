@@ -1,0 +1,101 @@
+"""The sender alone: one event's n emails already in a PostgreSQL ledger, drained by one
+Sender (this process, `--conns` SMTP connections) into a sink. No Kafka, no intake: what
+the send path costs by itself. The previous design's figure: run it again with its source
+first on PYTHONPATH (`PYTHONPATH=/tmp/base/services/notifier/src`).
+
+    uv run python bench/notifier_sender.py --emails 5000 --conns 4 [--smtp-sink]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from notifier_commands import fanout, until
+from notifier_ledger import postgres_database
+from notifier_sinks import make_sink
+
+import connect311_notifier
+from connect311_contracts.notifications import recipient_key
+from connect311_notifier.consumer import make_planner
+from connect311_notifier.ledger import Incoming, Ledger, create_engine
+from connect311_notifier.links import LinkBuilder
+from connect311_notifier.mailer import Mailer
+from connect311_notifier.metrics import Metrics
+from connect311_notifier.render import Renderer
+from connect311_notifier.sender import Sender
+from connect311_notifier.settings import NotifierSettings
+
+
+async def drain(url: str, n: int, conns: int, postfix: bool) -> str:
+    """Record n fan-out emails, then time the Sender until the sink has every one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = make_sink(Path(tmp), postfix)
+        engine = create_engine(url)
+        try:
+            settings = NotifierSettings(
+                database_url=url,
+                smtp_port=sink.port,
+                global_rate_per_s=1e6,
+                instant_per_hour=1_000_000,
+                smtp_connections=conns,
+                smtp_record_every=10,  # as bench/notifier.py's processes
+                instance_id="bench-sender",
+            )
+            ledger = Ledger(engine, instant_cap=settings.instant_per_hour)
+            ledger.create_schema()
+            plan = make_planner(settings, lambda: datetime.now(UTC))
+            commands = fanout(n, uuid.uuid4().hex[:6])
+            for b in range(0, n, 500):
+                items = [
+                    Incoming(c, recipient_key(c.subscription.email), time.time())
+                    for c in commands[b : b + 500]
+                ]
+                ledger.record(items, plan, time.time())
+            links = LinkBuilder("http://localhost:8000", "bench")
+            mailers = [Mailer(settings) for _ in range(conns)]
+            renderer = Renderer.create(settings, links)
+            sender = Sender(settings, ledger, mailers, renderer, None, Metrics())  # type: ignore[arg-type]
+            wanted = {str(c.trace_id) for c in commands}
+            stop = asyncio.Event()
+            start, cpu = time.time(), time.process_time()
+            task = asyncio.create_task(sender.run(stop))
+            await until(lambda: task.done() or sink.count_traced(wanted) == n, 600, 0.25)
+            cpu = time.process_time() - cpu  # to the poll that saw the last: a little over
+            wall = max(sink.traced()[t] for t in wanted) - start
+            stop.set()
+            sender.wake.set()
+            await task
+            for mailer in mailers:
+                await mailer.close()
+            design = "previous" if "/tmp/" in connect311_notifier.__file__ else "this"
+            return (
+                f"{design:8} {n} emails, {conns} connections: {wall:6.2f} s ({n / wall:4.0f}/s), "
+                f"cpu {cpu * 1000 / n:.2f} ms/email (incl. the database threads), "
+                f"duplicates {sink.duplicates()}, load {os.getloadavg()[0]:.1f}"
+            )
+        finally:
+            engine.dispose()
+            sink.stop()
+
+
+async def main(n: int, conns: int, postfix: bool) -> None:
+    with postgres_database() as url:
+        if url is None:
+            raise SystemExit("PostgreSQL unreachable (set TEST_POSTGRES_URL)")
+        print(await drain(url, n, conns, postfix))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=5000)
+    parser.add_argument("--conns", type=int, default=4)
+    parser.add_argument("--smtp-sink", action="store_true", help="Postfix's smtp-sink")
+    args = parser.parse_args()
+    asyncio.run(main(args.emails, args.conns, args.smtp_sink))
