@@ -133,6 +133,47 @@ def test_city_wide_feed_matches_anywhere_that_passes_its_filter() -> None:
     assert find_matches(index, event(request(25.0, -80.0, agency_responsible="Parks"))) == []
 
 
+def test_city_wide_feeds_are_looked_up_by_the_request_not_scanned() -> None:
+    # Every combination of filters: each event finds exactly the feeds its filters pass,
+    # while looking at none filed under another category, agency or dataset.
+    choices = {
+        "service_codes": [[], ["POTHOLE"], ["POTHOLE", "GRAFFITI"]],
+        "agencies": [[], ["Water"], ["Parks", "Water"]],
+        "datasets": [[], ["311"], ["crime"]],
+    }
+    feeds = [
+        subscription({"kind": "citywide"}, filters=f)
+        for codes in choices["service_codes"]
+        for agencies in choices["agencies"]
+        for datasets in choices["datasets"]
+        if (f := {"service_codes": codes, "agencies": agencies, "datasets": datasets})
+        and (codes or agencies or datasets)
+    ]
+    index = index_of(*feeds)
+    for code in ("POTHOLE", "GRAFFITI", "TREE", None):
+        for agency in ("Water", "Parks", "Roads", None):
+            for dataset in ("311", "crime"):
+                req = request(25.0, -80.0, service_code=code, agency_responsible=agency)
+                req = req.model_copy(update={"dataset": dataset})
+                wanted = sorted(
+                    s.subscription_id
+                    for s in feeds
+                    if (not s.filters.service_codes or code in s.filters.service_codes)
+                    and (not s.filters.agencies or agency in s.filters.agencies)
+                    and (not s.filters.datasets or dataset in s.filters.datasets)
+                )
+                assert matched_ids(index, event(req)) == wanted, (code, agency, dataset)
+                looked = {c.subscription_id for c in index.citywide(req)}
+                assert set(wanted) <= looked
+                if code is None and agency is None and dataset == "crime":
+                    assert len(looked) < len(feeds) / 2
+    # A feed that is removed is no longer filed anywhere (feeds[0]: dataset 311 only).
+    req = request(25.0, -80.0, service_code="POTHOLE", agency_responsible="Water")
+    assert feeds[0].subscription_id in {c.subscription_id for c in index.citywide(req)}
+    index.remove(feeds[0].subscription_id)
+    assert feeds[0].subscription_id not in {c.subscription_id for c in index.citywide(req)}
+
+
 def test_area_and_corridor_rules_read_like_a_reason() -> None:
     lon, lat = HOME[1], HOME[0]
     square = [

@@ -128,7 +128,7 @@ def find_hits(index: SubscriptionIndex, event: RequestEvent) -> list[Hit]:
     for c, d in index.shapes_at(r.lat, r.long):
         if _recent_enough(c, event) and passes_filters(c.filters, event):
             hits.append((index.recipient(c.slot), c, d, shape_rule(c, d)))
-    for c in index.citywide():
+    for c in index.citywide(r):
         if _recent_enough(c, event) and passes_filters(c.filters, event):
             hits.append((index.recipient(c.slot), c, None, citywide_rule(c.filters, r)))
     # Following a request is the one case where an older request still alerts.
