@@ -375,6 +375,7 @@ def main() -> None:
             label += ", smtp-sink" if args.smtp_sink else ", aiosmtpd"
             print(f"\n== {label}", flush=True)
             results.append((label, run_stack(args, notifiers, path or None)))
+            report(label, results[-1][1])  # now too: a long run stopped later keeps it
     print("\nlogs: every service at WARNING (--log-level); load at the end: " + machine())
     print(
         "p50/p99: push -> the request's last email accepted, over every request sent (inf:"
