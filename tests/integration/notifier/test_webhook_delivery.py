@@ -141,6 +141,16 @@ async def test_retry_dead_letter_and_turning_off_with_an_email_to_the_owner(
             timeout_s=30,
             what="two owners told their webhook is off",
         )
+        # Each webhook retries on its own clock: the owners' emails may come before the
+        # other webhooks' last tries, so wait for those tries rather than race them.
+        await eventually(
+            lambda: (
+                len(receiver.deliveries(sub_of[failing])) >= 3
+                and len(receiver.deliveries(sub_of[flaky])) >= 2
+            ),
+            timeout_s=30,
+            what="the failing webhook tried three times and the flaky one twice",
+        )
 
         # A 5xx, then delivered on the retry: one webhook-id, twice, the second accepted.
         tries = receiver.deliveries(sub_of[flaky])
