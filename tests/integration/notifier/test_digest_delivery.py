@@ -50,7 +50,7 @@ async def test_weekly_digest_folds_its_items_into_one_email(
 
     await eventually(lambda: len(addressed_to(smtp_sink, [sub.email])) == 1, what="the digest")
     (digest,) = addressed_to(smtp_sink, [sub.email])
-    assert digest["Subject"] == f"Your weekly 311 digest: {N} request(s) for Home"
+    assert digest["Subject"] == f"Your weekly 311 digest: {N} requests for Home"
     text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert f"== New ({N}) ==" in text
     for item in items:  # every request, once

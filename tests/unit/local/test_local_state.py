@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from connect311_local.stack import STATE_DIR, LocalPorts, clear_state, service_specs
 from connect311_notifier import cli as notifier_cli
-from connect311_notifier.ledger import Ledger
+from connect311_notifier.ledger import Ledger, emails
 
 _ENV = ("NOTIFIER_DATABASE_URL", "INGESTOR_DATABASE_URL", "MAP_API_DATABASE_URL")
 
@@ -35,6 +35,33 @@ def test_notifier_status_reads_the_ledger_of_a_local_run(
     assert result.exit_code == 0, result.output
     assert "digest queue" in result.output
     assert "no ledger" not in result.output
+
+    # The outbox holds webhooks too: the status counts them apart from the emails.
+    ledger = Ledger(create_engine(ledger_url))
+    rows = [("alert", "sent"), ("digest", "sent"), ("webhook", "sent"), ("webhook", "dead")]
+    with ledger.db.transaction() as conn:
+        for n, (kind, state) in enumerate(rows):
+            conn.execute(
+                emails.insert().values(
+                    kind=kind,
+                    subscription_id="s1",
+                    recipient_key="k1",
+                    to_addr="",
+                    status=state,
+                    attempts=1,
+                    next_attempt_at=0.0,
+                    message_id=f"<m{n}@example.city>",
+                    created_at=0.0,
+                    source_ts=0.0,
+                )
+            )
+    ledger.engine.dispose()
+    result = CliRunner().invoke(notifier_cli.app, ["status"])
+    assert result.exit_code == 0, result.output
+    table = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()}
+    assert table["state"] == ["emails", "webhooks"]
+    assert table["sent"] == ["2", "1"] and table["dead"] == ["0", "1"]
+    assert table["pending"] == ["0", "0"]
 
 
 def test_every_database_is_at_its_services_default_path(

@@ -144,3 +144,24 @@ def test_the_spanish_digest(renderer: Renderer) -> None:
     assert "abierta desde hace 9 días" in text
     assert "stats/departments?agency=Streets&amp;lang=es" in html
     assert "overdue" not in text.replace("push:", "")
+    assert "2 vencidas, 30 abiertas" in text and "(30 abiertas)" in html
+    assert "...y 27 abiertas más: vea la página del departamento." in text
+
+
+def test_the_spanish_digest_words_agree_with_one(renderer: Renderer) -> None:
+    # One more than listed of each, then a department with a single open, overdue request.
+    sub = digest_sub(language="es")
+    one_more = command(sub).model_copy(update={"open_count": 4, "overdue_count": 3})
+    text, html = parts(reparse(renderer.department_digest(one_more, "<d3@example.city>", NOW)))
+    assert "...y 1 vencida más: vea la página del departamento." in text
+    assert "&hellip;y 1 abierta más: vea la página del departamento." in html
+    late = command(sub).overdue[0]
+    single = command(sub).model_copy(
+        update={"open_count": 1, "overdue_count": 1, "overdue": (late,), "oldest_open": (late,)}
+    )
+    msg = reparse(renderer.department_digest(single, "<d4@example.city>", NOW))
+    text, html = parts(msg)
+    assert msg["Subject"].startswith("Streets: 1 vencida, 1 abierta (resumen diario, lunes 6")
+    assert "1 vencida, 1 abierta" in text
+    assert "<strong>1 vencida</strong> &middot; 1 abierta" in html
+    assert "Abiertas más antiguas (1 abierta), la más antigua primero" in text

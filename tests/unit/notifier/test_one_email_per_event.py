@@ -216,7 +216,7 @@ def test_a_folded_digest_says_why_and_a_chosen_one_says_the_choice(
         e.subscription_id: e for e in ledger.claim("me", later, 100) if e.kind is EmailKind.DIGEST
     }
     folded, folded_text, folded_html = read(sender, digests[shop.subscription_id])
-    assert folded["Subject"] == "Your grouped 311 alerts: 2 request(s) for Shop"
+    assert folded["Subject"] == "Your grouped 311 alerts: 2 requests for Shop"
     assert 'You are getting many alerts for "Shop", so we grouped them' in folded_text
     why = f"more than {CAP} alerts arrived within an hour, so we grouped them"
     assert why in folded_text and why in folded_html

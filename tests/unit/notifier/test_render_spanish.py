@@ -98,7 +98,7 @@ def test_a_spanish_follow_update_and_digest(renderer: Renderer) -> None:
     assert "Estado: Abierta -> En curso" in text
     digest = reparse(renderer.digest([update], "daily", "<es4@example.city>", NOW))
     text, html = parts(digest)
-    assert digest["Subject"] == "Su resumen 311 diario: 1 solicitud(es) para solicitud stpete:1"
+    assert digest["Subject"] == "Su resumen 311 diario: 1 solicitud para solicitud stpete:1"
     assert "== Actualizadas (1) ==" in text
     assert "eligió un resumen diario para &ldquo;solicitud" in html
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -17,7 +18,10 @@ from connect311_contracts.settings import (
     SigningSettings,
 )
 from connect311_notifier.ledger import Ledger, create_engine
+from connect311_notifier.policy import Channel, EmailStatus
 from connect311_notifier.settings import NotifierSettings
+
+__all__ = ["app", "main", "status_lines"]
 
 app = typer.Typer(
     help="Connect311 notifier: notification commands from Kafka to email, each sent once.",
@@ -59,7 +63,7 @@ def _fail(message: str) -> None:
 
 @app.command()
 def status() -> None:
-    """Print how many emails the ledger holds per delivery status, and the digest queue."""
+    """Print the ledger's emails and webhooks per delivery status, and the digest queue."""
     settings = NotifierSettings()
     ledger_path = settings.database_url.removeprefix("sqlite:///")
     if settings.database_url.startswith("sqlite:///") and not os.path.exists(ledger_path):
@@ -70,9 +74,25 @@ def status() -> None:
         )
         raise typer.Exit(1)
     ledger = Ledger(create_engine(settings.database_url))
-    for name, count in sorted(ledger.status_counts().items()):
-        typer.echo(f"{name:10} {count}")
-    typer.echo(f"{'digest queue':10} {ledger.digest_queue_size()}")
+    lines = status_lines(
+        ledger.status_counts(Channel.EMAIL),
+        ledger.status_counts(Channel.WEBHOOK),
+        ledger.digest_queue_size(),
+    )
+    for line in lines:
+        typer.echo(line)
+
+
+def status_lines(
+    emails: Mapping[EmailStatus, int], webhooks: Mapping[EmailStatus, int], digest_queue: int
+) -> list[str]:
+    """The status table: emails and webhooks in separate columns (the outbox holds both, and
+    a webhook is not an email), every state in delivery order, then the digest queue."""
+    lines = [f"{'state':12} {'emails':>8} {'webhooks':>8}"]
+    for state in EmailStatus:
+        lines.append(f"{state.value:12} {emails.get(state, 0):>8} {webhooks.get(state, 0):>8}")
+    lines.append(f"{'digest queue':12} {digest_queue:>8}  (digest items waiting for their email)")
+    return lines
 
 
 def main() -> None:

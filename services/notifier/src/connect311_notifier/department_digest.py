@@ -124,11 +124,13 @@ def department_digest_view(
 
 def subject(view: DepartmentDigestView, t: Language = ENGLISH) -> str:
     """'Streets: 3 overdue, 12 open (daily digest, Monday 6 May 2024)'."""
+    # Each count with its own plural form ('1 vencida', '3 vencidas'): the body's words.
+    overdue, open_ = view.overdue_count, view.open_count
     words = {
         "agency": view.agency,
-        "overdue": view.overdue_count,
-        "open": view.open_count,
+        "overdue": t.ngettext("%(num)s overdue", "%(num)s overdue", overdue) % {"num": overdue},
+        "open": t.ngettext("%(num)s open", "%(num)s open", open_) % {"num": open_},
         "day": view.day,
     }
-    sentence = N_("%(agency)s: %(overdue)s overdue, %(open)s open (daily digest, %(day)s)")
+    sentence = N_("%(agency)s: %(overdue)s, %(open)s (daily digest, %(day)s)")
     return t.gettext(sentence) % words

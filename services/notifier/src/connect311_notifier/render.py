@@ -281,11 +281,11 @@ class Renderer:
             "cap": self.settings.instant_per_hour,
             "subscription_name": name,
         }
-        subject = lang.gettext(N_("%(title)s: %(count)s request(s) for %(name)s")) % {
-            "title": title,
-            "count": view.total,
-            "name": name,
-        }
+        subject = lang.ngettext(
+            "%(title)s: %(count)s request for %(name)s",
+            "%(title)s: %(count)s requests for %(name)s",
+            view.total,
+        ) % {"title": title, "count": view.total, "name": name}
         return self._message("digest", subscription, subject, context, branding, message_id, now)
 
     def department_digest(
