@@ -20,6 +20,7 @@ from connect311_bus.consume import (
     consumer_lag_gauge,
     offsets_after,
 )
+from connect311_bus.rewind import Rewind
 from connect311_contracts.rejects import MessageDeadLettered
 
 TOPIC = "t"
@@ -90,10 +91,39 @@ class FakeConsumer:
     def partitions_for_topic(self, topic: str) -> set[int]:
         return {tp.partition for tp in self.tps}
 
-    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
-        self.sought += tps
-        for tp in tps:
-            self.positions[tp] = 0
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: 0 for tp in tps}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.sought.append(tp)
+        self.positions[tp] = offset
+
+
+class RebalancedMidRewind(FakeConsumer):
+    """A rebalance lands while the rewind's commit is on its way.
+
+    The new assignment starts from the offset committed before (as aiokafka's does), and the
+    rewind's own commit lands after it: only the position tells the rewind did not take.
+    """
+
+    def __init__(self, old_commit: int) -> None:
+        super().__init__(partitions=1)
+        self.old_commit = old_commit
+        self.rebalances = 1
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> bool:
+        # What aiokafka's does when the assignment goes away meanwhile: gives up, says False.
+        self._rebalance()
+        return False
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await super().commit(offsets)
+        self._rebalance()
+
+    def _rebalance(self) -> None:
+        if self.rebalances:
+            self.rebalances -= 1
+            self.positions = {tp: self.old_commit for tp in self.tps}
 
 
 def make_loop(
@@ -189,6 +219,22 @@ async def test_a_rewind_seeks_and_commits_the_start_before_the_next_fetch() -> N
     assert fake.sought == [TopicPartition(TOPIC, 0)]
     assert fake.committed[0] == {TopicPartition(TOPIC, 0): 0}  # the rewind's commit came first
     assert not loop.rewind.pending
+
+
+async def test_a_rewind_that_a_rebalance_undid_stays_due_until_it_took() -> None:
+    fake = RebalancedMidRewind(old_commit=6)
+    tp = TopicPartition(TOPIC, 0)
+    rewind = Rewind(TOPIC)
+    rewind.request()
+
+    for _ in range(3):  # what the loop does between batches
+        if rewind.pending:
+            await rewind.apply(fake)  # type: ignore[arg-type]
+
+    assert not rewind.pending
+    assert not fake.rebalances  # the rebalance did land during a rewind
+    assert await fake.position(tp) == 0  # reading the new log from its start
+    assert fake.committed[-1] == {tp: 0}  # and a member taking it over starts there too
 
 
 async def test_the_lag_gauge_is_set_after_each_fetch() -> None:

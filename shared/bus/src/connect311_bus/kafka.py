@@ -131,13 +131,38 @@ async def ensure_topics(
             await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
     try:
         existing = set(await admin.list_topics())
+        specs = list(specs)
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
             # Another service may create them first: that is what we wanted anyway.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([_new_topic(s, settings) for s in missing])
+        kept = [spec for spec in specs if spec.name in existing]
+        if kept:  # they exist, so describing them by name creates nothing
+            _warn_about_layouts(kept, await admin.describe_topics([s.name for s in kept]))
     finally:
         await admin.close()
+
+
+def _warn_about_layouts(specs: list[TopicSpec], described: list[dict[str, Any]]) -> None:
+    """Log each existing topic whose partition count is not the contract's.
+
+    The local broker auto-creates a topic (with 4 partitions) for any client that asks for it
+    by name, so after a restart a consumer reconnecting before `ensure_topics` runs can win
+    the race. Every client then hashes keys onto that layout alike; it lasts until the
+    broker's log is lost again (the local broker cannot add partitions).
+    """
+    found = {d["topic"]: len(d["partitions"]) for d in described if d.get("error_code", 0) == 0}
+    for spec in specs:
+        partitions = found.get(spec.name)
+        if partitions is not None and partitions != spec.partitions:
+            log.warning(
+                "topic %s has %d partitions where the contract says %d: it was created "
+                "before ensure_topics (auto-created by a client's metadata request?)",
+                spec.name,
+                partitions,
+                spec.partitions,
+            )
 
 
 def _new_topic(spec: TopicSpec, settings: KafkaSettings) -> NewTopic:

@@ -7,6 +7,14 @@ start of the new log. So each partition is both sought to its beginning and comm
 and it stays due until that commit succeeded by whichever member holds it. Consumers of these
 topics drop repeats (stable event and notification ids), so reading again loses nothing and
 doubles nothing.
+
+A rebalance may land while a rewind is under way (the broker loss that asks for the rewind
+also makes the group re-join). aiokafka's `seek_to_beginning` then stops waiting when the old
+assignment goes (it returns False, it does not raise), and `position` waits for the new
+assignment and answers the position that one took from the last commit: committing that as
+"the start" skipped the new log's first records. So the start comes from the broker
+(`beginning_offsets`, never from a position), and a partition counts as rewound only if its
+position is still at the start after the commit.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ class Rewind:
     """The partitions of one topic still to be read from the start; apply between batches."""
 
     position_timeout_s = 5.0
-    """A position not known by then (the partition is moving) is retried at the next batch."""
+    """An offset or position not known by then (the partition is moving) is retried later."""
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -56,19 +64,33 @@ class Rewind:
         if not held:
             return set()
         try:
-            await consumer.seek_to_beginning(*held)
-            starts = {
-                tp: await asyncio.wait_for(consumer.position(tp), self.position_timeout_s)
+            starts = await asyncio.wait_for(
+                consumer.beginning_offsets(sorted(held)), self.position_timeout_s
+            )
+            for tp in held:
+                consumer.seek(tp, starts[tp])  # IllegalStateError if a rebalance took it away
+            await consumer.commit({tp: starts[tp] for tp in held})
+            moved = {
+                tp
                 for tp in held
+                if await asyncio.wait_for(consumer.position(tp), self.position_timeout_s)
+                != starts[tp]
             }
-            await consumer.commit(starts)
         except (IllegalStateError, KafkaError, TimeoutError) as exc:  # mid-rebalance: retry
             log.info("rewinding %s waits for the rebalance to settle (%r)", self.topic, exc)
             return set()
-        self._due -= held
-        log.warning(
-            "broker lost its log: reading %s partitions %s again from the start",
-            self.topic,
-            sorted(tp.partition for tp in held),
-        )
-        return held
+        if moved:  # re-assigned meanwhile, from a commit made before this one: still due
+            log.info(
+                "rewinding %s partitions %s again: a rebalance moved them meanwhile",
+                self.topic,
+                sorted(tp.partition for tp in moved),
+            )
+        rewound = held - moved
+        if rewound:
+            self._due -= rewound
+            log.warning(
+                "broker lost its log: reading %s partitions %s again from the start",
+                self.topic,
+                sorted(tp.partition for tp in rewound),
+            )
+        return rewound
