@@ -29,6 +29,7 @@ __all__ = [
     "MIN_RADIUS_M",
     "SUBSCRIPTION_BOUNCED_ADAPTER",
     "SUBSCRIPTION_CHANGED_ADAPTER",
+    "SUBSCRIPTION_FEEDBACK_ADAPTER",
     "AreaTarget",
     "CircleTarget",
     "CityWideTarget",
@@ -39,9 +40,11 @@ __all__ = [
     "Subscription",
     "SubscriptionBounced",
     "SubscriptionChanged",
+    "SubscriptionFeedback",
     "SubscriptionFilters",
     "SubscriptionStatus",
     "SubscriptionTarget",
+    "WebhookVerified",
 ]
 
 MIN_RADIUS_M = 50.0
@@ -240,5 +243,27 @@ class SubscriptionBounced(Envelope):
         return data
 
 
+class WebhookVerified(Envelope):
+    """The notifier saw a subscription's webhook work, at `occurred_at`: a standard webhook
+    answered the verification handshake, or a Slack or Teams one took its first alert.
+
+    Published once per URL and secret version (again after a rotation), keyed by subscription
+    id like a bounce; a redelivery or a restart may publish it again, so a reader keeps the
+    latest time. Never the URL (a Slack or Teams URL is itself a secret) nor the secret.
+    """
+
+    event_type: Literal["subscription.webhook_verified"] = "subscription.webhook_verified"
+    subscription_id: str = Field(min_length=1, max_length=100)
+    secret_version: int = Field(
+        ge=1, description="The secret it was checked with: a rotation makes an older check stale"
+    )
+
+
+SubscriptionFeedback = Annotated[
+    SubscriptionBounced | WebhookVerified, Field(discriminator="event_type")
+]
+"""What the notifier tells the map API about subscriptions (subscriptions.feedback.v1)."""
+
 SUBSCRIPTION_CHANGED_ADAPTER: TypeAdapter[SubscriptionChanged] = TypeAdapter(SubscriptionChanged)
 SUBSCRIPTION_BOUNCED_ADAPTER: TypeAdapter[SubscriptionBounced] = TypeAdapter(SubscriptionBounced)
+SUBSCRIPTION_FEEDBACK_ADAPTER: TypeAdapter[SubscriptionFeedback] = TypeAdapter(SubscriptionFeedback)

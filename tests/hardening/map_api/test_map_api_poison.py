@@ -60,8 +60,13 @@ async def test_poison_on_each_topic_is_dead_lettered_and_the_partition_moves_on(
             )
             # One key: every message lands on the same partition, poison first.
             ours: dict[str, tuple[int, int]] = {}  # topic: (partition, first offset)
-            for value in _poisons(good).values():
-                for topic in (REQUEST_EVENTS.name, SUBSCRIPTION_FEEDBACK.name):
+            # Each topic's poison made from its own kind of message (a future version of a
+            # bounce, say), so each one is refused for what is wrong with it.
+            for topic, source in (
+                (REQUEST_EVENTS.name, good),
+                (SUBSCRIPTION_FEEDBACK.name, encode(bounce)),
+            ):
+                for value in _poisons(source).values():
                     sent = await prod.send_and_wait(topic, value, key=key)
                     ours.setdefault(topic, (sent.partition, sent.offset))
             await prod.send_and_wait(REQUEST_EVENTS.name, good, key=key)

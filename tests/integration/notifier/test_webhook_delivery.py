@@ -3,7 +3,8 @@
 Once per event in effect across a kill -9 (a webhook caught mid-POST is sent again with the
 same webhook-id, which the receiver de-duplicates on); a retry after a 5xx; a dead letter
 after the last try; and a webhook turned off after repeated failures (or a 410), with an
-email to its owner and SubscriptionBounced(channel="webhook") for the map API.
+email to its owner and SubscriptionBounced(channel="webhook") for the map API, which also
+hears once that each webhook passed its handshake (WebhookVerified, for the manage page).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ import sqlalchemy as sa
 
 from connect311_contracts.notifications import NOTIFICATION_DEAD_LETTER_ADAPTER, SubscriberMatched
 from connect311_contracts.settings import KafkaSettings
-from connect311_contracts.subscriptions import SUBSCRIPTION_BOUNCED_ADAPTER
+from connect311_contracts.subscriptions import (
+    SUBSCRIPTION_FEEDBACK_ADAPTER,
+    SubscriptionBounced,
+    WebhookVerified,
+)
 from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
 from connect311_notifier.ledger import Ledger, create_engine, emails
 from connect311_notifier.webhook_payload import webhook_id
@@ -178,11 +183,20 @@ async def test_retry_dead_letter_and_turning_off_with_an_email_to_the_owner(
     bounced = await read_topic(
         kafka_settings, SUBSCRIPTION_FEEDBACK.name, lambda r: _about(r.value, set(sub_of.values()))
     )
-    offs = [SUBSCRIPTION_BOUNCED_ADAPTER.validate_json(r.value) for r in bounced]
+    feedback = [SUBSCRIPTION_FEEDBACK_ADAPTER.validate_json(r.value) for r in bounced]
+    offs = [m for m in feedback if isinstance(m, SubscriptionBounced)]
     assert {(b.subscription_id, b.channel, b.disable) for b in offs} == {
         (sub_of[dying], "webhook", True),
         (sub_of[gone], "webhook", True),
     }
+    # Every receiver answered the handshake: each webhook is told verified once (the dying
+    # one's second event finds it verified), keyed by its subscription, without its URL.
+    checks = [
+        (r, m) for r, m in zip(bounced, feedback, strict=True) if isinstance(m, WebhookVerified)
+    ]
+    assert Counter(m.subscription_id for _, m in checks) == {sid: 1 for sid in sub_of.values()}
+    assert all(r.key == m.subscription_id.encode() for r, m in checks)
+    assert all(m.secret_version == 1 and b"/hook/" not in r.value for r, m in checks)
     (told,) = addressed_to(smtp_sink, [dying.subscription.email])
     text = told.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert told["Subject"] == "Your webhook to 127.0.0.1 is turned off"

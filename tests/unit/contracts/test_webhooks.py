@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from connect311_contracts.subscriptions import Subscription, SubscriptionBounced
+from connect311_contracts.subscriptions import (
+    SUBSCRIPTION_FEEDBACK_ADAPTER,
+    Subscription,
+    SubscriptionBounced,
+    WebhookVerified,
+)
 from connect311_contracts.webhooks import (
     ROTATION_GRACE,
     WebhookChannel,
@@ -79,3 +84,28 @@ def test_an_email_bounce_serializes_as_before_and_a_webhook_one_names_its_channe
     hook = email.model_copy(update={"channel": "webhook"})
     again = SubscriptionBounced.model_validate_json(hook.model_dump_json())
     assert again.channel == "webhook"
+
+
+def test_a_verified_webhook_round_trips_on_the_feedback_topic_without_its_url() -> None:
+    sub = with_webhook(subscription(), "https://hooks.example.com/in/T000/B000", fmt="slack")
+    checked = WebhookVerified(subscription_id=sub.subscription_id, secret_version=2)
+    wire = checked.model_dump_json()
+    data = json.loads(wire)
+    assert data["event_type"] == "subscription.webhook_verified" and data["schema_version"] == 1
+    assert data["occurred_at"].endswith("Z") and data["secret_version"] == 2
+    assert "hooks.example.com" not in wire and "url" not in data and "secret" not in data
+    again = SUBSCRIPTION_FEEDBACK_ADAPTER.validate_json(wire)
+    assert isinstance(again, WebhookVerified) and again == checked
+    assert again.occurred_at.utcoffset() == timedelta(0)
+    with pytest.raises(ValidationError):  # frozen
+        again.secret_version = 3  # type: ignore[misc]
+    # A bounce still reads as a bounce through the same adapter; anything else is refused.
+    bounce = SubscriptionBounced(subscription_id="s", reason="550", permanent=True, disable=True)
+    assert SUBSCRIPTION_FEEDBACK_ADAPTER.validate_json(bounce.model_dump_json()) == bounce
+    with pytest.raises(ValidationError):
+        SUBSCRIPTION_FEEDBACK_ADAPTER.validate_json(json.dumps(data | {"url": "https://x/"}))
+    with pytest.raises(ValidationError):
+        SUBSCRIPTION_FEEDBACK_ADAPTER.validate_json(json.dumps(data | {"event_type": "nope"}))
+    with pytest.raises(ValidationError):  # a time without its zone is not UTC
+        naive = data | {"occurred_at": "2024-05-06T12:00:00"}
+        SUBSCRIPTION_FEEDBACK_ADAPTER.validate_json(json.dumps(naive))

@@ -20,7 +20,11 @@ from connect311_contracts.notifications import (
     NotificationCommand,
     recipient_key,
 )
-from connect311_contracts.subscriptions import SUBSCRIPTION_BOUNCED_ADAPTER
+from connect311_contracts.subscriptions import (
+    SUBSCRIPTION_BOUNCED_ADAPTER,
+    SUBSCRIPTION_FEEDBACK_ADAPTER,
+    WebhookVerified,
+)
 from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
 from connect311_contracts.webhooks import url_key, webhook_secret
 from connect311_notifier.consumer import make_planner
@@ -77,9 +81,19 @@ class ScriptedClient:
 @dataclass
 class Producer:
     sent: list[tuple[str, bytes]] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    down: bool = False
 
     async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> None:
+        if self.down:
+            raise ConnectionError("broker unavailable")
         self.sent.append((topic, value))
+        self.keys.append(key)
+
+    def verified(self) -> list[WebhookVerified]:
+        feedback = [v for topic, v in self.sent if topic == SUBSCRIPTION_FEEDBACK.name]
+        found = [SUBSCRIPTION_FEEDBACK_ADAPTER.validate_json(v) for v in feedback]
+        return [m for m in found if isinstance(m, WebhookVerified)]
 
 
 @pytest.fixture
@@ -141,16 +155,58 @@ async def test_a_url_is_verified_once_then_each_event_is_signed_with_its_secret(
     assert "email" not in json.dumps(one.body)  # no personal data in the payload
     secret = webhook_secret(KEY, sub.subscription_id, 1)
     assert {tuple(c.secrets) for c in client.calls} == {(secret,)}
-    assert statuses(ledger) == [("webhook", "sent")] * 2 and producer.sent == []
+    assert statuses(ledger) == [("webhook", "sent")] * 2
+    # The map API is told once that it works (no URL, no secret), keyed like a bounce.
+    ((topic, _),) = producer.sent
+    (told,) = producer.verified()
+    assert topic == SUBSCRIPTION_FEEDBACK.name and producer.keys == [sub.subscription_id.encode()]
+    assert (told.subscription_id, told.secret_version) == (sub.subscription_id, 1)
+    assert URL not in producer.sent[0][1].decode() and secret not in producer.sent[0][1].decode()
+    assert ledger.webhooks.state(sub.subscription_id, url_key(sub.webhook)).verified  # type: ignore[arg-type]
+
+
+async def test_a_rotated_secret_is_verified_and_told_again(ledger: Ledger) -> None:
+    sub = with_webhook(subscription(), URL, email_alerts=False)
+    assert sub.webhook is not None
+    rotated = sub.model_copy(
+        update={"webhook": sub.webhook.model_copy(update={"secret_version": 2})}
+    )
+    queue(ledger, matched(sub), matched(rotated))
+    client, producer = ScriptedClient(), Producer()
+    assert await deliver_all(ledger, sender(ledger, client, producer, [])) == [True, True]
+    assert [c.challenge is not None for c in client.calls] == [True, False, True, False]
+    assert [m.secret_version for m in producer.verified()] == [1, 2]
+
+
+async def test_a_check_kafka_did_not_take_is_not_recorded_so_it_is_told_later(
+    ledger: Ledger,
+) -> None:
+    sub = with_webhook(subscription(), URL, email_alerts=False)
+    queue(ledger, matched(sub))
+    client, producer = ScriptedClient(), Producer(down=True)
+    assert await deliver_all(ledger, sender(ledger, client, producer, [])) == [True]
+    assert statuses(ledger) == [("webhook", "sent")]  # the alert was not held back
+    key = url_key(sub.webhook)  # type: ignore[arg-type]
+    assert not ledger.webhooks.state(sub.subscription_id, key).verified
+    producer.down = False
+    queue(ledger, matched(sub))
+    assert await deliver_all(ledger, sender(ledger, client, producer, [])) == [True]
+    assert (
+        len(producer.verified()) == 1 and ledger.webhooks.state(sub.subscription_id, key).verified
+    )
 
 
 async def test_a_slack_webhook_gets_a_slack_message_without_a_handshake(ledger: Ledger) -> None:
     sub = with_webhook(subscription(), URL, email_alerts=False, fmt="slack")
-    queue(ledger, matched(sub))
-    client = ScriptedClient()
-    await deliver_all(ledger, sender(ledger, client, Producer(), []))
-    (call,) = client.calls
+    queue(ledger, matched(sub), matched(sub), matched(sub))
+    client, producer = ScriptedClient(statuses=[503]), Producer()
+    await deliver_all(ledger, sender(ledger, client, producer, []))
+    call = client.calls[0]
     assert call.challenge is None and "blocks" in call.body and "text" in call.body
+    # Its check is its first delivered alert (not the 503): told once, then known.
+    assert [c.challenge for c in client.calls] == [None] * 4
+    (told,) = producer.verified()
+    assert told.subscription_id == sub.subscription_id
 
 
 async def test_a_failed_handshake_counts_and_the_event_waits_for_its_retry(
@@ -176,10 +232,11 @@ async def test_a_410_turns_the_webhook_off_and_tells_the_map_api_and_the_owner(
     client, producer, woken = ScriptedClient(statuses=[410]), Producer(), []
     assert await deliver_all(ledger, sender(ledger, client, producer, woken)) == [True, True]
     topics = [topic for topic, _ in producer.sent]
-    assert topics == [NOTIFICATIONS_DEAD.name, SUBSCRIPTION_FEEDBACK.name, NOTIFICATIONS_DEAD.name]
-    off = SUBSCRIPTION_BOUNCED_ADAPTER.validate_json(producer.sent[1][1])
+    assert topics == [SUBSCRIPTION_FEEDBACK.name, NOTIFICATIONS_DEAD.name] * 2
+    assert len(producer.verified()) == 1  # the handshake passed before the 410
+    off = SUBSCRIPTION_BOUNCED_ADAPTER.validate_json(producer.sent[2][1])
     assert (off.channel, off.disable, off.subscription_id) == ("webhook", True, sub.subscription_id)
-    later = NOTIFICATION_DEAD_LETTER_ADAPTER.validate_json(producer.sent[2][1])
+    later = NOTIFICATION_DEAD_LETTER_ADAPTER.validate_json(producer.sent[3][1])
     assert later.reason == "the webhook is turned off"  # not sent, not counted
     assert len([c for c in client.calls if c.challenge is None]) == 1
     assert statuses(ledger) == [

@@ -1,4 +1,5 @@
-"""Kafka consumers: request events into state, subscription feedback into statuses.
+"""Kafka consumers: request events into state, subscription feedback into statuses (and
+when each webhook was last seen working, for the manage page).
 
 At-least-once: a batch is written to the database (and poison messages dead-lettered)
 before its offsets are committed, and applying an event twice changes nothing.
@@ -22,10 +23,11 @@ from connect311_bus.kafka import UndecodableMessage, consumer, decode
 from connect311_bus.rewind import Rewind
 from connect311_contracts.events import REQUEST_EVENT_ADAPTER, RequestEvent
 from connect311_contracts.settings import KafkaSettings
-from connect311_contracts.subscriptions import SUBSCRIPTION_BOUNCED_ADAPTER
+from connect311_contracts.subscriptions import SUBSCRIPTION_FEEDBACK_ADAPTER, WebhookVerified
 from connect311_contracts.topics import REQUEST_EVENTS, SUBSCRIPTION_FEEDBACK
 from connect311_map_api.core.state import feature, naive_utc
 from connect311_map_api.db.state_store import ApplyResult, apply_events
+from connect311_map_api.db.subscription_store import record_webhook_check
 from connect311_map_api.db.tables import dead_letters, requests
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
@@ -155,7 +157,8 @@ def apply_and_read(engine: Engine, events: list[RequestEvent]) -> tuple[ApplyRes
 
 
 class FeedbackConsumer(_Loop):
-    """Disables subscriptions the notifier reports as bouncing for good."""
+    """Disables subscriptions the notifier reports as bouncing for good, and keeps when each
+    webhook was last verified; a message of another type or shape is dead-lettered."""
 
     topic = SUBSCRIPTION_FEEDBACK.name
 
@@ -166,13 +169,33 @@ class FeedbackConsumer(_Loop):
     async def _handle(self, records: Batch) -> None:
         for record in records:
             try:
-                message = decode(SUBSCRIPTION_BOUNCED_ADAPTER, record.value)
+                message = decode(SUBSCRIPTION_FEEDBACK_ADAPTER, record.value)
             except UndecodableMessage as exc:
                 self._metrics.feedback.labels("dead_lettered").inc()
                 await self._poison(record, str(exc))
                 continue
+            if isinstance(message, WebhookVerified):
+                await self._verified(record, message)
+                continue
             changed = await self._service.bounced(message)
             self._metrics.feedback.labels("disabled" if changed else "ignored").inc()
+
+    async def _verified(self, record: ConsumerRecord[Any, Any], message: WebhookVerified) -> None:
+        try:
+            stored = await run_in_threadpool(store_webhook_check, self._engine, message)
+        except (DataError, IntegrityError) as exc:  # e.g. a NUL byte PostgreSQL refuses
+            self._metrics.feedback.labels("dead_lettered").inc()
+            await self._poison(record, f"database refused it: {type(exc.orig).__name__}")
+            return
+        self._metrics.feedback.labels("verified" if stored else "ignored").inc()
+
+
+def store_webhook_check(engine: Engine, message: WebhookVerified) -> bool:
+    """Keep a WebhookVerified (its latest time, for its secret version); True if stored."""
+    with engine.begin() as conn:
+        return record_webhook_check(
+            conn, message.subscription_id, message.secret_version, message.occurred_at
+        )
 
 
 async def supervise(name: str, run: Callable[[], Any]) -> None:

@@ -1,8 +1,9 @@
 """Each subscription's webhook state, and every webhook delivery step with it, in one commit.
 
 A webhook row goes through the outbox states as an email does (see EmailStatus); what is
-added is per subscription: whether its URL (and secret version) passed the verification
-handshake, how many attempts in a row failed, and whether the notifier turned it off. A
+added is per subscription: whether its URL (and secret version) was verified (passed the
+handshake, or, for Slack and Teams, took its first alert: the map API is told of it), how
+many attempts in a row failed, and whether the notifier turned it off. A
 step and the state it changes are committed together, so a crash never leaves a delivery
 recorded without its failure count, nor a webhook turned off without its owner's email.
 """
@@ -92,7 +93,8 @@ class Webhooks:
         return {pair: found.get(pair, HookState()) for pair in wanted}
 
     def verified(self, subscription_id: str, key: str, now: float) -> None:
-        """The receiver answered the handshake: deliveries may start."""
+        """The receiver answered the handshake (deliveries may start), or a chat app's
+        webhook took its first alert; the map API was told first (WebhookVerified)."""
         with self.db.transaction() as conn:
             _put(conn, subscription_id, key, now, verified_at=now)
 

@@ -13,6 +13,11 @@ outcome is judged (webhook_outcome): retried with back-off, or dead-lettered aft
 try. Failed attempts in a row are counted per subscription; at `webhook_disable_after`, or
 on a 410 Gone, the webhook is turned off: SubscriptionBounced(channel="webhook") tells the
 map API, and its owner gets an email (queued in the same commit as the turning off).
+
+The first time a URL and secret version is seen to work (a standard webhook's handshake, a
+Slack or Teams webhook's first delivered alert), WebhookVerified tells the map API, so the
+manage page can say so: published, then recorded as verified, so a crash in between (or
+a publish Kafka refused) publishes it again at the next check; the map API keeps the latest.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from aiokafka import AIOKafkaProducer
 from connect311_bus.kafka import encode as encode_message
 from connect311_bus.logs import log_context
 from connect311_contracts.notifications import NotificationDeadLettered, SubscriberMatched
-from connect311_contracts.subscriptions import SubscriptionBounced
+from connect311_contracts.subscriptions import SubscriptionBounced, WebhookVerified
 from connect311_contracts.topics import NOTIFICATIONS_DEAD, SUBSCRIPTION_FEEDBACK
 from connect311_contracts.webhooks import (
     WebhookChannel,
@@ -178,8 +183,10 @@ class WebhookSender:
             return await self._give_up(row, f"payload failed: {exc}", "unusable")
         await asyncio.to_thread(self.ledger.mark_sending, row.id, time.time())
         result, verified = await self._attempt(row, channel, key, state, payload, keys)
-        now = time.time()
         verdict = judge_hook(result, row.attempts, self.limits, random.random())
+        if verdict.step is Step.SENT and not verified:  # a chat app's check: its first alert
+            verified = await self._verified(row, channel, key)
+        now = time.time()
         failures = 0 if verdict.step is Step.SENT else state.failures + 1
         off = verdict.disable or failures >= self.settings.webhook_disable_after
         self._known[(row.subscription_id, key)] = HookState(verified, failures, off)
@@ -219,10 +226,11 @@ class WebhookSender:
         keys: list[str],
     ) -> tuple[HookResult, bool]:
         """The POST, after the handshake when this URL and secret are not verified yet;
-        and whether they are verified now.
+        and whether they are recorded as verified now.
 
         Slack and Teams answer their own way (they cannot echo a challenge), so only our
-        standard format is verified; their URLs are the apps' own.
+        standard format is verified before its first alert; their URLs are the apps' own,
+        and their first delivered alert is their check (see _deliver).
         """
         if channel.format is WebhookFormat.STANDARD and not state.verified:
             challenge = secrets.token_urlsafe(24)
@@ -236,10 +244,34 @@ class WebhookSender:
             self.metrics.webhook_verifications.labels("verified" if passed else result.kind).inc()
             if not passed:
                 return result, False
-            await asyncio.to_thread(
-                self.ledger.webhooks.verified, row.subscription_id, key, time.time()
+            # Delivered even when the news of it did not reach Kafka: the check passed.
+            recorded = await self._verified(row, channel, key)
+            sent = await self.client.deliver(channel.url, row.message_id, payload, keys)
+            return sent, recorded
+        return await self.client.deliver(channel.url, row.message_id, payload, keys), (
+            state.verified
+        )
+
+    async def _verified(self, row: ClaimedEmail, channel: WebhookChannel, key: str) -> bool:
+        """This URL and secret work: WebhookVerified published, then recorded. False when
+        Kafka did not take it: not recorded, so the next check publishes it again (the
+        alert itself is not held back for it)."""
+        event = WebhookVerified(
+            subscription_id=row.subscription_id, secret_version=channel.secret_version
+        )
+        try:
+            await self.producer.send_and_wait(
+                SUBSCRIPTION_FEEDBACK.name,
+                encode_message(event),
+                key=row.subscription_id.encode(),
             )
-        return await self.client.deliver(channel.url, row.message_id, payload, keys), True
+        except Exception as exc:  # Kafka unavailable: checked again, and told, next time
+            log.warning("could not publish that webhook %d was verified: %s", row.id, exc)
+            return False
+        await asyncio.to_thread(
+            self.ledger.webhooks.verified, row.subscription_id, key, time.time()
+        )
+        return True
 
     async def _dead_letter(self, row: ClaimedEmail, reason: str) -> bool:
         """Publish the dead letter first, then record: a crash between repeats it. False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
@@ -19,7 +20,7 @@ from connect311_contracts.subscriptions import (
     SubscriptionTarget,
 )
 from connect311_contracts.webhook_url import MAX_URL_CHARS
-from connect311_contracts.webhooks import WebhookFormat
+from connect311_contracts.webhooks import WebhookChannel, WebhookFormat
 
 GEOMETRY_KEYS = frozenset({"type", "coordinates"})
 """The only members an area's GeoJSON geometry may have (an allow-list: nothing else is kept)."""
@@ -112,6 +113,29 @@ class ManagedWebhook(BaseModel):
     format: WebhookFormat
     enabled: bool = Field(description="False once turned off after repeated failures or a 410")
     secret_version: int
+    verified_at: datetime | None = Field(
+        default=None,
+        description="When the notifier last saw it work with the current secret (a standard "
+        "webhook's verification handshake, a Slack or Teams webhook's first delivered alert); "
+        "null: not checked yet (it is checked before its first alert, and after a rotation)",
+    )
+
+    @classmethod
+    def seen(
+        cls, hook: WebhookChannel | None, verified_at: datetime | None = None
+    ) -> ManagedWebhook | None:
+        """What the manage page may see of a webhook: its origin, never the path or query (a
+        Slack or Teams URL is itself the secret that lets anyone post to the channel)."""
+        if hook is None:
+            return None
+        parts = urlsplit(hook.url)
+        return cls(
+            url=f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/",
+            format=hook.format,
+            enabled=hook.enabled,
+            secret_version=hook.secret_version,
+            verified_at=verified_at,
+        )
 
 
 class PreviewBody(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -20,6 +20,7 @@ from connect311_map_api.api.params import service_levels, unprocessable
 from connect311_map_api.api.subscription_models import (
     Accepted,
     ManageAction,
+    ManagedWebhook,
     ManageList,
     Preview,
     PreviewBody,
@@ -212,30 +213,17 @@ def _alert_name(ctx: AppContext, subscription_id: str, lang: str) -> str | None:
 def _managed(ctx: AppContext, subs: list[Subscription]) -> dict[str, Any]:
     """The manage list: each alert without its address, a followed request named."""
     with ctx.engine.connect() as conn:
+        checks = store.webhook_checks(conn, subs)
         return {
             "subscriptions": [
                 {
                     **sub.model_dump(exclude={"email", "webhook"}),
-                    "webhook": _webhook_seen(sub.webhook),
+                    "webhook": ManagedWebhook.seen(sub.webhook, checks.get(sub.subscription_id)),
                     "followed": _followed(conn, sub),
                 }
                 for sub in subs
             ]
         }
-
-
-def _webhook_seen(hook: WebhookChannel | None) -> dict[str, Any] | None:
-    """What the manage page may see of a webhook: its origin, never the path or query (a Slack
-    or Teams URL is itself the secret that lets anyone post to the channel)."""
-    if hook is None:
-        return None
-    parts = urlsplit(hook.url)
-    return {
-        "url": f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/",
-        "format": hook.format,
-        "enabled": hook.enabled,
-        "secret_version": hook.secret_version,
-    }
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Subscriptions in the database (the map API owns them)."""
+"""Subscriptions in the database (the map API owns them), and when each one's webhook was
+last seen working (the notifier's word, kept beside the subscription, not in its contract)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,24 @@ from connect311_contracts.subscriptions import (
     Subscription,
     SubscriptionStatus,
 )
+from connect311_contracts.webhooks import WebhookChannel
 from connect311_map_api.core.state import aware_utc, naive_utc
 from connect311_map_api.db.tables import feed_tokens, subscriptions
+
+__all__ = [
+    "counts_by_status",
+    "from_row",
+    "get",
+    "insert",
+    "iterate_all",
+    "record_webhook_check",
+    "remove",
+    "same_owner",
+    "save",
+    "to_row",
+    "webhook_checks",
+    "with_delivery",
+]
 
 s = subscriptions.c
 
@@ -110,3 +127,51 @@ def counts_by_status(conn: Connection) -> dict[str, int]:
 def with_delivery(sub: Subscription, delivery: Delivery) -> Subscription:
     """A copy with another delivery schedule."""
     return sub.model_copy(update={"delivery": delivery})
+
+
+def record_webhook_check(
+    conn: Connection, subscription_id: str, secret_version: int, at: datetime
+) -> bool:
+    """Keep the notifier's word that a subscription's webhook works (WebhookVerified): the
+    latest time for its current secret version; True if stored. A check of another secret
+    version (published before a rotation, read after it), of a subscription without a
+    webhook, or of one deleted since, says nothing about the webhook it has now: ignored."""
+    row = conn.execute(
+        select(s.webhook, s.webhook_verified_at, s.webhook_verified_version).where(
+            s.subscription_id == subscription_id
+        )
+    ).first()
+    if row is None or not row.webhook:
+        return False
+    if WebhookChannel.model_validate(row.webhook).secret_version != secret_version:
+        return False
+    when = naive_utc(at)
+    known = row.webhook_verified_at if row.webhook_verified_version == secret_version else None
+    if known is not None and known >= when:
+        return False  # a redelivered (or older) check: the latest time is kept
+    conn.execute(
+        update(subscriptions)
+        .where(s.subscription_id == subscription_id)
+        .values(webhook_verified_at=when, webhook_verified_version=secret_version)
+    )
+    return True
+
+
+def webhook_checks(conn: Connection, subs: list[Subscription]) -> dict[str, datetime]:
+    """When each of these subscriptions' webhooks was last seen working with its current
+    secret; a subscription missing from the answer has not been checked since its webhook
+    was made or its secret rotated (the notifier checks before its next alert)."""
+    versions = {sub.subscription_id: sub.webhook.secret_version for sub in subs if sub.webhook}
+    if not versions:
+        return {}
+    rows = conn.execute(
+        select(s.subscription_id, s.webhook_verified_at, s.webhook_verified_version).where(
+            s.subscription_id.in_(sorted(versions))
+        )
+    )
+    return {
+        r.subscription_id: r.webhook_verified_at.replace(tzinfo=UTC)
+        for r in rows
+        if r.webhook_verified_at is not None
+        and r.webhook_verified_version == versions[r.subscription_id]
+    }

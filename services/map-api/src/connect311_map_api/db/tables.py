@@ -78,6 +78,8 @@ Index("ix_requests_dataset", requests.c.dataset)
 Index("ix_requests_source_request_id", requests.c.source_request_id)
 # Atom feeds list requests newest change first (api/feeds_routes.py): one index walk.
 Index("ix_requests_rank_source", requests.c.rank_source_at, requests.c.pk)
+# Private feeds walk the city's own due dates newest first (db/feed_overdue.py).
+Index("ix_requests_expected", requests.c.expected_datetime)
 
 history = Table(
     "request_history",
@@ -114,6 +116,11 @@ subscriptions = Table(
     # derived) and whether alerts are also emailed; NULL (older rows): none, and yes.
     Column("webhook", JSON),
     Column("email_alerts", Integer),
+    # When the notifier last saw the webhook work (its WebhookVerified), and at which secret
+    # version: a rotation makes the check stale until the new secret is checked. NULL (older
+    # rows too): not checked yet.
+    Column("webhook_verified_at", DateTime),
+    Column("webhook_verified_version", Integer),
 )
 Index("ix_subscriptions_email_key", subscriptions.c.email_key)
 Index("ix_subscriptions_status", subscriptions.c.status)

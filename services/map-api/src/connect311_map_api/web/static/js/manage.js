@@ -216,8 +216,21 @@
     return sub.email_alerts === false ? _("Told by: webhook only") : _("Told by: email and webhook");
   }
 
+  /** Whether the notifier has seen the webhook work with its current secret, in plain words
+      (the date as the page's language writes it, in the city's time zone). */
+  function webhookCheck(hook) {
+    if (hook.verified_at) {
+      return C.el("p", { className: "muted", "data-webhook-check": "checked",
+        text: _("Webhook checked: delivered on %(date)s.", { date: C.formatDate(hook.verified_at) }) });
+    }
+    return C.el("p", { className: "muted", "data-webhook-check": "unchecked",
+      text: hook.format === "standard"
+        ? _("Webhook not checked yet: it is checked before its next alert.")
+        : _("Webhook not checked yet: its next alert shows whether it works.") });
+  }
+
   /** The alert's webhook: its host only (a Slack or Teams URL is itself a secret), its
-      format and state, and the button that makes a new secret (and turns it back on). */
+      format, state and check, and the button that makes a new secret (and turns it back on). */
   function webhookBox(sub, key) {
     var hook = sub.webhook;
     var on = hook.enabled !== false;
@@ -243,6 +256,7 @@
       C.el("p", { text: _("Webhook: %(host)s (%(format)s)", { host: C.webhookHost(hook.url), format: C.webhookFormatName(hook.format) }) }),
       C.el("p", { className: on ? "muted" : "status-paused",
         text: on ? _("Webhook on.") : _("Webhook turned off: deliveries kept failing (or the receiver answered 410 Gone). Fix the receiver, then turn it back on.") }),
+      on ? webhookCheck(hook) : null,
       C.el("p", { className: "hint", id: "hook-hint-" + key,
         text: on ? _("A new secret replaces this one; the old one keeps signing beside it for 24 hours, so your receiver can switch.")
           : _("Turning it back on makes a new secret (shown once).") }),
