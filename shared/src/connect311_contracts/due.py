@@ -24,6 +24,7 @@ Datetimes are naive UTC, the map API's storage convention (`naive_utc` converts)
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -38,6 +39,7 @@ __all__ = [
     "due_date",
     "due_status",
     "naive_utc",
+    "overdue_event_id",
     "seconds_between",
 ]
 
@@ -77,6 +79,17 @@ def naive_utc(value: datetime) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+OVERDUE_NAMESPACE = uuid.UUID("8a3d6c0e-2f4b-5e7a-9c1d-311d0e0ad0e0")
+"""uuid5 namespace for overdue event ids (fixed forever: ids must be reproducible)."""
+
+
+def overdue_event_id(service_request_id: str, due_at: datetime) -> str:
+    """The one id of a request's overdue event for one due time: the ingestor's event and
+    the map API's private-feed entry name the same moment alike."""
+    moment = naive_utc(due_at).isoformat(timespec="microseconds")
+    return str(uuid.uuid5(OVERDUE_NAMESPACE, f"{service_request_id}\n{moment}"))
 
 
 def seconds_between(start: datetime, end: datetime) -> int:

@@ -20,7 +20,7 @@ from connect311_contracts.events import RequestEvent
 from connect311_contracts.request import RequestStatus
 from connect311_contracts.subscriptions import Subscription
 from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
-from connect311_map_api.api import feeds_routes
+from connect311_map_api.db import private_feed
 from connect311_map_api.db import subscription_store as store
 from connect311_map_api.db.state_store import apply_events
 from connect311_map_api.db.tables import feed_tokens, subscriptions
@@ -252,8 +252,8 @@ def test_a_page_that_reads_its_limit_of_rows_ends_early_and_the_walk_loses_nothi
     _save(engine, sub)
     url = _feed_url(client, "bounded")
     whole = [e.id for e in _walk(client, url)]
-    monkeypatch.setattr(feeds_routes, "SCAN_CHUNK", 3)
-    monkeypatch.setattr(feeds_routes, "SCAN_MAX", 7)  # fewer rows than the history holds
+    monkeypatch.setattr(private_feed, "SCAN_CHUNK", 3)
+    monkeypatch.setattr(private_feed, "SCAN_MAX", 7)  # fewer rows than the history holds
     pages = 0
     bounded: list[str] = []
     next_url: str | None = url

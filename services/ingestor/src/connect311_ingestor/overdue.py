@@ -21,6 +21,7 @@ from connect311_contracts.due import (
     DueStatus,
     due_status,
     naive_utc,
+    overdue_event_id,
     seconds_between,
 )
 from connect311_contracts.events import RequestOverdue
@@ -28,7 +29,6 @@ from connect311_contracts.request import RequestStatus, ServiceRequest
 from connect311_contracts.service_levels import ServiceLevels
 
 __all__ = [
-    "OVERDUE_NAMESPACE",
     "Late",
     "due_input",
     "due_input_from_json",
@@ -36,9 +36,6 @@ __all__ = [
     "overdue_event",
     "overdue_event_id",
 ]
-
-OVERDUE_NAMESPACE = uuid.UUID("8a3d6c0e-2f4b-5e7a-9c1d-311d0e0ad0e0")
-"""uuid5 namespace for overdue event ids (fixed forever: ids must be reproducible)."""
 
 
 @dataclass(frozen=True)
@@ -99,12 +96,6 @@ def late(
     if not status.overdue or status.due.at is None:
         return None
     return Late(service_request_id, status.due.at), status
-
-
-def overdue_event_id(service_request_id: str, due_at: datetime) -> str:
-    """The one id of a request's overdue event for one due time (naive UTC)."""
-    moment = naive_utc(due_at).isoformat(timespec="microseconds")
-    return str(uuid.uuid5(OVERDUE_NAMESPACE, f"{service_request_id}\n{moment}"))
 
 
 def overdue_event(

@@ -9,7 +9,7 @@ and can replace it, which stops every older URL (410 Gone).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -17,22 +17,24 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from connect311_contracts.subscriptions import Subscription, SubscriptionStatus
 from connect311_contracts.tokens import InvalidToken
-from connect311_map_api.api.params import request_filters, unprocessable
+from connect311_map_api.api.params import request_filters, service_levels, unprocessable
 from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core import atom, feed_cursor
 from connect311_map_api.core.conditional import etag_of, http_date, not_modified
 from connect311_map_api.core.feed_entries import FeedSite, event_entry, request_entry
-from connect311_map_api.core.feed_scope import EventScope, subscription_scope
+from connect311_map_api.core.feed_merge import Key
+from connect311_map_api.core.feed_overdue import Late, overdue_entry
+from connect311_map_api.core.feed_scope import subscription_scope
 from connect311_map_api.core.feed_token import read_feed_token, sign_feed_token
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.state import naive_utc
 from connect311_map_api.db import feed_tokens, feeds, queries
 from connect311_map_api.db import subscription_store as store
+from connect311_map_api.db.private_feed import private_page
 from connect311_map_api.web.alert_words import describe_alert
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
@@ -41,8 +43,6 @@ manage_router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200  # entries per page: a feed reader polls, it does not export the city
 TIMELINE_MAX = 200  # newest changes of one request (a request rarely has more than a dozen)
-SCAN_CHUNK = 500  # history rows read at a time for a private feed (exact shape test in Python)
-SCAN_MAX = 20_000  # rows one private-feed page may read; past it the page ends, `next` goes on
 VIEW_PARAMS = ("bbox", "status", "service_code", "agency", "dataset", "since", "until", "q")
 PUBLIC_CACHE = "public, max-age=60"
 PRIVATE_CACHE = "private, max-age=60"
@@ -214,7 +214,7 @@ def timeline_feed(request: Request, ctx: Ctx, service_request_id: str) -> Respon
     return _answer(request, atom.render(feed), updated, PUBLIC_CACHE)
 
 
-def _event_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+def _event_cursor(cursor: str | None) -> Key | None:
     if cursor is None:
         return None
     try:
@@ -223,26 +223,9 @@ def _event_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         raise unprocessable(str(exc)) from exc
 
 
-def scoped_page(
-    conn: Connection, scope: EventScope, limit: int, before: tuple[datetime, str] | None
-) -> tuple[list[Any], str | None]:
-    """Up to `limit` changes in scope and the next page's cursor (None: no more).
-
-    Reads at most SCAN_MAX rows: a page that reaches it ends early with a `next` link from
-    the last row read, so no request costs more than that and the walk still sees everything.
-    """
-    found: list[Any] = []
-    last: Any = None
-    for scanned, (row, in_scope) in enumerate(feeds.scoped_rows(conn, scope, before, SCAN_CHUNK)):
-        if in_scope:
-            found.append(row)
-            if len(found) > limit:
-                end = found[limit - 1]
-                return found[:limit], feed_cursor.encode(end["source_at"], end["event_id"])
-        last = row
-        if scanned + 1 >= SCAN_MAX:
-            return found, feed_cursor.encode(last["source_at"], last["event_id"])
-    return found, None
+def now() -> datetime:
+    """The clock overdue entries are judged by (naive UTC; tests move it)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _owned_feed(ctx: AppContext, token: str) -> tuple[Subscription, datetime | None]:
@@ -282,16 +265,27 @@ def subscription_feed(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    """The changes the alert's emails carry: its place, filters and kinds, newest first."""
+    """The changes the alert's emails carry: its place, filters and kinds, newest first,
+    and (when the alert asks for them) its requests that went overdue, at their due time."""
     before = _event_cursor(cursor)
     sub, changed = _owned_feed(ctx, token)
     scope = subscription_scope(sub)
+    levels = None
+    if scope.overdue:  # unreadable service levels: 503, as the stats and the preview say
+        levels = service_levels(ctx.settings.service_levels_file, ctx.settings.display_timezone)
     with ctx.engine.connect() as conn:
-        rows, after = scoped_page(conn, scope, limit, before)
+        items, end = private_page(conn, scope, levels, now(), limit, before)
+    after = feed_cursor.encode(*end) if end is not None else None
     site = _site(ctx)
-    entries = [event_entry(site, row) for row in rows]
-    # An edit or a new address changes what the feed holds even when no entry is newer.
+    entries = [
+        overdue_entry(site, item) if isinstance(item, Late) else event_entry(site, item)
+        for item in items
+    ]
+    # An edit or a new address changes what the feed holds even when no entry is newer;
+    # an overdue entry appears when its due time passes, or later when the change that made
+    # a passed due time known was stored (a late ingest, a new expected date).
     times = [e.updated for e in entries] + [changed or EPOCH]
+    times += [item.appeared_at for item in items if isinstance(item, Late)]
     if sub.confirmed_at is not None:
         times.append(naive_utc(sub.confirmed_at))
     updated = max(naive_utc(t) for t in times)

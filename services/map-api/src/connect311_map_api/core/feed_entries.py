@@ -23,6 +23,8 @@ __all__ = [
     "FeedSite",
     "event_entry",
     "request_entry",
+    "title_of",
+    "what_of",
 ]
 
 EVENT_WORDS = {
@@ -66,6 +68,11 @@ class FeedSite:
         aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
         return aware.astimezone(self.time_zone).strftime("%a %d %b %Y, %H:%M %Z")
 
+    def local_day(self, moment: datetime) -> str:
+        """The day of a stored (naive UTC) time in the city's zone: 'Mon 02 Dec 2024'."""
+        aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        return aware.astimezone(self.time_zone).strftime("%a %d %b %Y")
+
 
 def _clip(text: str | None) -> str | None:
     if not text:
@@ -74,13 +81,15 @@ def _clip(text: str | None) -> str | None:
     return text if len(text) <= NOTES_MAX else text[: NOTES_MAX - 1].rstrip() + "…"
 
 
-def _what(m: Mapping[str, Any]) -> str:
+def what_of(m: Mapping[str, Any]) -> str:
+    """What a request is: its category, else its code, else "Service request"."""
     return str(m["service_name"] or m["service_code"] or "Service request")
 
 
-def _title(m: Mapping[str, Any]) -> str:
+def title_of(m: Mapping[str, Any]) -> str:
+    """'Pothole at 100 Main St' (the category alone without an address)."""
     address = m["address"]
-    return f"{_what(m)} at {address}" if address else _what(m)
+    return f"{what_of(m)} at {address}" if address else what_of(m)
 
 
 def _rows(pairs: list[tuple[str, str | None]]) -> tuple[tuple[str, str], ...]:
@@ -97,7 +106,7 @@ def request_entry(site: FeedSite, m: Mapping[str, Any]) -> Entry:
     details = _rows(
         [
             ("Status", status),
-            ("Category", _what(m)),
+            ("Category", what_of(m)),
             ("Department", m["agency_responsible"]),
             ("Dataset", m["dataset"]),
             ("Address", m["address"]),
@@ -110,7 +119,7 @@ def request_entry(site: FeedSite, m: Mapping[str, Any]) -> Entry:
     )
     return Entry(
         id=tag_uri(site.authority, "request", srid, changed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
-        title=_title(m),
+        title=title_of(m),
         updated=changed,
         published=m["requested_datetime"],
         link=site.request_url(srid),
@@ -138,7 +147,7 @@ def event_entry(site: FeedSite, m: Mapping[str, Any]) -> Entry:
             ("Change", kind),
             ("Status", moved),
             ("City's notes", notes),
-            ("Category", _what(m)),
+            ("Category", what_of(m)),
             ("Department", m["agency_responsible"]),
             ("Address", m["address"]),
             ("Changed", site.local(m["source_at"])),
@@ -148,7 +157,7 @@ def event_entry(site: FeedSite, m: Mapping[str, Any]) -> Entry:
     )
     return Entry(
         id=tag_uri(site.authority, "event", m["event_id"]),
-        title=f"{kind}: {_title(m)}",
+        title=f"{kind}: {title_of(m)}",
         updated=m["source_at"],
         link=site.request_url(srid),
         summary=summary,

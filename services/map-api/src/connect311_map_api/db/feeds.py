@@ -13,6 +13,16 @@ from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.db.queries import _small_bbox, conditions
 from connect311_map_api.db.tables import history, requests, subscriptions
 
+__all__ = [
+    "HISTORY_COLUMNS",
+    "REQUEST_COLUMNS",
+    "changed_page",
+    "newest_change",
+    "older_than",
+    "scoped_rows",
+    "subscription_edited_at",
+]
+
 r = requests.c
 h = history.c
 
@@ -39,7 +49,7 @@ REQUEST_COLUMNS = (
 )
 
 
-def _before(
+def older_than(
     time_column: Any, key_column: Any, before: tuple[datetime, Any] | None
 ) -> list[ColumnElement[bool]]:
     """Strictly after (time, key) in newest-first order, as a range the time index can seek
@@ -61,7 +71,7 @@ def changed_page(
     # A box covering much of the city: walk the change-time index rather than sort every
     # request in the box (the heuristic /api/requests pages use, see queries._small_bbox).
     where = conditions(f, bbox_index=_small_bbox(conn, f))
-    where += _before(r.rank_source_at, r.pk, before)
+    where += older_than(r.rank_source_at, r.pk, before)
     query = (
         select(requests)
         .where(and_(True, *where))
@@ -103,7 +113,7 @@ def _by_place(
     """
     while True:
         where = [h.backfill == 0, *_request_conditions(scope, bbox_index=True)]
-        where += _before(h.source_at, h.event_id, before)
+        where += older_than(h.source_at, h.event_id, before)
         if scope.event_types:
             where.append(h.event_type.in_(scope.event_types))
         if scope.service_request_id is not None:
@@ -131,7 +141,7 @@ def _by_time(
     while True:
         walk = (
             select(*HISTORY_COLUMNS, h.service_request_id)
-            .where(*_before(h.source_at, h.event_id, before))
+            .where(*older_than(h.source_at, h.event_id, before))
             .order_by(h.source_at.desc(), h.event_id.desc())
             .limit(chunk)
         )

@@ -78,8 +78,13 @@ Index("ix_requests_dataset", requests.c.dataset)
 Index("ix_requests_source_request_id", requests.c.source_request_id)
 # Atom feeds list requests newest change first (api/feeds_routes.py): one index walk.
 Index("ix_requests_rank_source", requests.c.rank_source_at, requests.c.pk)
-# Private feeds walk the city's own due dates newest first (db/feed_overdue.py).
-Index("ix_requests_expected", requests.c.expected_datetime)
+# Private feeds walk the city's own due dates newest first, and the requests without one
+# by their making (db/feed_overdue.py).
+Index(
+    "ix_requests_expected_requested",
+    requests.c.expected_datetime,
+    requests.c.requested_datetime,
+)
 
 history = Table(
     "request_history",
