@@ -1,9 +1,11 @@
 """The sender alone: one event's n emails already in a PostgreSQL ledger, drained by one
 Sender (this process, `--conns` SMTP connections) into a sink. No Kafka, no intake: what
-the send path costs by itself. The previous design's figure: run it again with its source
-first on PYTHONPATH (`PYTHONPATH=/tmp/base/services/notifier/src`).
+the send path costs by itself. `--baseline-src` runs each design in its own process (the
+previous one with its source first on PYTHONPATH), `--repeat` times, alternating which goes
+first; `--record-every 1` is the service's default (one commit per email).
 
     uv run python bench/notifier_sender.py --emails 5000 --conns 4 [--smtp-sink]
+        [--record-every 1] [--baseline-src /tmp/base/services/notifier/src --repeat 2]
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -33,7 +37,7 @@ from connect311_notifier.sender import Sender
 from connect311_notifier.settings import NotifierSettings
 
 
-async def drain(url: str, n: int, conns: int, postfix: bool) -> str:
+async def drain(url: str, n: int, conns: int, postfix: bool, record_every: int) -> str:
     """Record n fan-out emails, then time the Sender until the sink has every one."""
     with tempfile.TemporaryDirectory() as tmp:
         sink = make_sink(Path(tmp), postfix)
@@ -45,7 +49,7 @@ async def drain(url: str, n: int, conns: int, postfix: bool) -> str:
                 global_rate_per_s=1e6,
                 instant_per_hour=1_000_000,
                 smtp_connections=conns,
-                smtp_record_every=10,  # as bench/notifier.py's processes
+                smtp_record_every=record_every,  # bench/notifier.py's processes: 10
                 instance_id="bench-sender",
             )
             ledger = Ledger(engine, instant_cap=settings.instant_per_hour)
@@ -64,10 +68,22 @@ async def drain(url: str, n: int, conns: int, postfix: bool) -> str:
             sender = Sender(settings, ledger, mailers, renderer, None, Metrics())  # type: ignore[arg-type]
             wanted = {str(c.trace_id) for c in commands}
             stop = asyncio.Event()
+            polls = [0.0]  # CPU of polling the sink (this thread), not the sender's
+
+            def finished() -> bool:
+                before = time.thread_time()
+                try:
+                    return task.done() or sink.count_traced(wanted) == n
+                finally:
+                    polls[0] += time.thread_time() - before
+
             start, cpu = time.time(), time.process_time()
             task = asyncio.create_task(sender.run(stop))
-            await until(lambda: task.done() or sink.count_traced(wanted) == n, 600, 0.25)
-            cpu = time.process_time() - cpu  # to the poll that saw the last: a little over
+            await until(finished, 600, 0.25)
+            # To the poll that saw the last (a little over), less the polls themselves
+            # (scanning smtp-sink's folder each time was a third of the process's CPU).
+            cpu = time.process_time() - cpu - polls[0]
+            commits = getattr(getattr(sender, "records", None), "commits", None)
             wall = max(sink.traced()[t] for t in wanted) - start
             stop.set()
             sender.wake.set()
@@ -76,20 +92,37 @@ async def drain(url: str, n: int, conns: int, postfix: bool) -> str:
                 await mailer.close()
             design = "previous" if "/tmp/" in connect311_notifier.__file__ else "this"
             return (
-                f"{design:8} {n} emails, {conns} connections: {wall:6.2f} s ({n / wall:4.0f}/s), "
+                f"{design:8} {n} emails, {conns} conns, record every {record_every}: "
+                f"{wall:6.2f} s ({n / wall:4.0f}/s), "
                 f"cpu {cpu * 1000 / n:.2f} ms/email (incl. the database threads), "
                 f"duplicates {sink.duplicates()}, load {os.getloadavg()[0]:.1f}"
+                + (f", {commits} sent-mark commits" if commits is not None else "")
             )
         finally:
             engine.dispose()
             sink.stop()
 
 
-async def main(n: int, conns: int, postfix: bool) -> None:
+async def main(n: int, conns: int, postfix: bool, record_every: int) -> None:
     with postgres_database() as url:
         if url is None:
             raise SystemExit("PostgreSQL unreachable (set TEST_POSTGRES_URL)")
-        print(await drain(url, n, conns, postfix))
+        print(await drain(url, n, conns, postfix, record_every), flush=True)
+
+
+def alternate(args: argparse.Namespace) -> None:
+    """Each design in its own process, `args.repeat` times, the order alternating."""
+    same = [
+        f"--emails={args.emails}",
+        f"--conns={args.conns}",
+        f"--record-every={args.record_every}",
+    ] + (["--smtp-sink"] if args.smtp_sink else [])
+    designs = [args.baseline_src, None]
+    for turn in range(args.repeat):
+        for src in designs[:: -1 if turn % 2 else 1]:
+            path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+            env = {**os.environ, "PYTHONPATH": path}
+            subprocess.run([sys.executable, __file__, *same], env=env, check=True)
 
 
 if __name__ == "__main__":
@@ -97,5 +130,13 @@ if __name__ == "__main__":
     parser.add_argument("--emails", type=int, default=5000)
     parser.add_argument("--conns", type=int, default=4)
     parser.add_argument("--smtp-sink", action="store_true", help="Postfix's smtp-sink")
+    parser.add_argument(
+        "--record-every", type=int, default=10, help="NOTIFIER_SMTP_RECORD_EVERY (default 10)"
+    )
+    parser.add_argument("--baseline-src", help="the previous notifier's src folder, run beside")
+    parser.add_argument("--repeat", type=int, default=1, help="with --baseline-src: pairs")
     args = parser.parse_args()
-    asyncio.run(main(args.emails, args.conns, args.smtp_sink))
+    if args.baseline_src:
+        alternate(args)
+    else:
+        asyncio.run(main(args.emails, args.conns, args.smtp_sink, args.record_every))

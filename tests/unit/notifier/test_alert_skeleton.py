@@ -6,6 +6,8 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from typing import Any
 
 import pytest
@@ -25,7 +27,13 @@ from connect311_contracts.subscriptions import (
 )
 from connect311_notifier.i18n import language
 from connect311_notifier.links import LinkBuilder
-from connect311_notifier.mime import compat_message
+from connect311_notifier.mime import (
+    COMPAT_POLICY,
+    UTF8_AS_IS,
+    Alternative,
+    _text_part,
+    compat_message,
+)
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import Branding, NotifierSettings
 from tests.unit.notifier.factories import event, matched, request, subscription
@@ -150,3 +158,23 @@ def test_a_message_changed_after_it_was_built_is_written_by_the_generator() -> N
     assert message.as_bytes() == Message.as_bytes(message)  # \r and \r\n: the policy's \n
     message.set_boundary("changed")
     assert b"--changed--" in message.as_bytes() == Message.as_bytes(message)
+
+
+@pytest.mark.parametrize("subtype", ["plain", "html"])
+def test_an_ascii_part_is_the_part_mimetext_builds(subtype: str) -> None:
+    """mime._as_is_part skips MIMEText's work for ASCII bodies: the same object state."""
+    for body in ["", "one line", "a\nb\r\nc\rd\n", "<p>x &amp; y</p>\n" * 50, " x " * 300]:
+        fast = _text_part(body, subtype)
+        built = MIMEText(body, subtype, UTF8_AS_IS, policy=COMPAT_POLICY)  # type: ignore[arg-type]
+        assert fast.__dict__ == built.__dict__ and type(fast) is MIMEText
+        assert fast.as_bytes() == built.as_bytes()
+        fast["X-Changed"] = "only this one"  # its headers are its own, not the template's
+        assert "X-Changed" not in _text_part(body, subtype)
+
+
+def test_an_alternative_is_the_multipart_mimemultipart_builds() -> None:
+    boundary = "===============0123456789012345678==.3"
+    built = MIMEMultipart("alternative", boundary, policy=COMPAT_POLICY)
+    fast = Alternative(boundary)
+    assert {k: v for k, v in fast.__dict__.items() if not k.startswith("wire_")} == built.__dict__
+    assert fast.wire_type == built["Content-Type"] and fast.get_boundary() == boundary

@@ -264,3 +264,17 @@ def test_renewed_rows_are_kept_and_abandoned_ones_taken_over(ledger: Ledger) -> 
     assert ledger.status_counts() == {"claimed": 1, "pending": 1}
     (taken,) = ledger.claim("live", NOW + 61, 10)
     assert taken.id == dead[0].id and live[0].id != taken.id
+
+
+def test_a_batchs_emails_are_queued_in_its_order_with_their_own_commands(ledger: Ledger) -> None:
+    """Ids ascend with the batch (each recipient's emails leave in the order they came),
+    and each email carries its own command, whichever way the batch was written."""
+    subs = [subscription() for _ in range(3)]
+    batch = [for_recipient(f"r{i % 3}", matched(subs[i % 3])) for i in range(150)]
+    batch.insert(40, for_recipient("r1", matched(subs[1])))
+    no_cap = make_planner(NotifierSettings(instant_per_hour=10**6), lambda: datetime.now(UTC))
+    ledger.record(batch, no_cap, NOW)
+    claimed = ledger.claim("me", NOW, 500)
+    assert [e.commands[0].event_id for e in claimed] == [i.command.event_id for i in batch]
+    assert [e.recipient_key for e in claimed] == [i.recipient_key for i in batch]
+    assert [e.id for e in claimed] == sorted(e.id for e in claimed)

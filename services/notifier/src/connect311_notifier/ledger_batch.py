@@ -7,7 +7,9 @@ are written with one multi-row INSERT each, in that order. A recipient's emails 
 keep the batch's order (ids ascend with it), which is the order they are sent in.
 
 One event fanned out to 10,000 subscribers was ~5 round trips per command (~6 ms each under
-load on PostgreSQL); it is now ~6 statements per batch of up to `batch_size` commands.
+load on PostgreSQL); it is now ~6 statements per batch of up to `batch_size` commands. On
+PostgreSQL each binds its keys or rows as arrays, one statement text whatever the batch's
+size, which psycopg and the server parse once (ledger_arrays).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from connect311_contracts.notifications import NotificationCommand, SubscriberMatched, recipient_key
 from connect311_contracts.webhooks import url_key
+from connect311_notifier.ledger_arrays import among, insert_rows, key_rows
 from connect311_notifier.ledger_schema import INSTANT_KINDS, bounces, commands, emails, webhooks
 from connect311_notifier.policy import (
     MERGED,
@@ -45,7 +48,8 @@ Outcome = tuple[list[Decision], list[Decision]]
 """Per incoming command: its new parts' decisions (none: a duplicate), and their webhooks'."""
 
 CHUNK = 500
-"""Keys per IN (...) list: well under every database's limit on bound parameters."""
+"""Keys per IN (...) list on SQLite: well under its limit on bound parameters."""
+_KEY = ("subscription_id", "service_request_id", "event_id")
 
 _INSERT_EMAILS = emails.insert().returning(emails.c.id, sort_by_parameter_order=True)
 _INSERT_COMMANDS = commands.insert().returning(commands.c.id, sort_by_parameter_order=True)
@@ -91,6 +95,7 @@ class BatchRecorder:
         self.now = now
         self.instant_cap = instant_cap
         self.new_emails: list[dict[str, Any]] = []
+        self.arrays = conn.dialect.name == "postgresql"  # see ledger_arrays
 
     def record(self, batch: Sequence[Any]) -> list[Outcome]:
         """One Outcome per incoming command (a ledger_intake.Incoming), in order."""
@@ -129,53 +134,63 @@ class BatchRecorder:
     # -- what the ledger knows, read once per batch ------------------------------------------
 
     def _seen(self, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        if self.arrays:
+            return key_rows(self.conn, commands, _KEY, list(set(keys)))  # type: ignore[return-value]
         found: set[tuple[str, str, str]] = set()
-        columns = (commands.c.subscription_id, commands.c.service_request_id, commands.c.event_id)
+        columns = [commands.c[name] for name in _KEY]
         for chunk in _chunks(set(keys)):
             rows = self.conn.execute(sa.select(*columns).where(sa.tuple_(*columns).in_(chunk)))
             found.update((str(a), str(b), str(c)) for a, b, c in rows)
         return found
 
+    def _select_in(
+        self,
+        query: Callable[[sa.ColumnElement[bool]], sa.Select[Any]],
+        column: sa.Column[Any],
+        values: Iterable[Any],
+    ) -> Iterator[Any]:
+        """The rows of `query(column IN values)`: one statement binding an array on
+        PostgreSQL, lists of CHUNK on SQLite."""
+        wanted = list(values)
+        for chunk in [wanted] if self.arrays and wanted else _chunks(wanted):
+            yield from self.conn.execute(query(among(column, chunk, self.arrays)))
+
     def _instant_counts(self, keys: set[str]) -> dict[str, int]:
         """Instant emails per recipient in the last hour (the policy only asks: at the cap?)."""
-        counts: dict[str, int] = {}
-        for chunk in _chunks(keys):
-            rows = self.conn.execute(
+        rows = self._select_in(
+            lambda among: (
                 sa.select(emails.c.recipient_key, sa.func.count())
                 .where(
-                    emails.c.recipient_key.in_(chunk),
-                    emails.c.kind.in_(INSTANT_KINDS),
-                    emails.c.created_at > self.now - 3600,
+                    among, emails.c.kind.in_(INSTANT_KINDS), emails.c.created_at > self.now - 3600
                 )
                 .group_by(emails.c.recipient_key)
-            )
-            counts.update((str(key), int(count)) for key, count in rows)
+            ),
+            emails.c.recipient_key,
+            keys,
+        )
+        counts = {str(key): int(count) for key, count in rows}
         cap = self.instant_cap
         return {k: min(v, cap) if cap is not None else v for k, v in counts.items()}
 
     def _hard_bounces(self, subscription_ids: set[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in _chunks(subscription_ids):
-            rows = self.conn.execute(
-                sa.select(bounces.c.subscription_id, bounces.c.hard_count).where(
-                    bounces.c.subscription_id.in_(chunk)
-                )
-            )
-            found.update((str(sub), int(count)) for sub, count in rows)
-        return found
+        rows = self._select_in(
+            lambda among: sa.select(bounces.c.subscription_id, bounces.c.hard_count).where(among),
+            bounces.c.subscription_id,
+            subscription_ids,
+        )
+        return {str(sub): int(count) for sub, count in rows}
 
     def _turned_off(self, parts: list[_Part]) -> set[tuple[str, str]]:
         """(subscription, url key) of the batch's webhooks the notifier turned off."""
         subs = {p.key[0] for p in parts if p.command.subscription.webhook is not None}
-        off: set[tuple[str, str]] = set()
-        for chunk in _chunks(subs):
-            rows = self.conn.execute(
-                sa.select(webhooks.c.subscription_id, webhooks.c.url_key).where(
-                    webhooks.c.subscription_id.in_(chunk), webhooks.c.disabled_at.is_not(None)
-                )
-            )
-            off.update((str(sub), str(key)) for sub, key in rows)
-        return off
+        rows = self._select_in(
+            lambda among: sa.select(webhooks.c.subscription_id, webhooks.c.url_key).where(
+                among, webhooks.c.disabled_at.is_not(None)
+            ),
+            webhooks.c.subscription_id,
+            subs,
+        )
+        return {(str(sub), str(key)) for sub, key in rows}
 
     # -- planning, in batch order ----------------------------------------------------------
 
@@ -235,14 +250,19 @@ class BatchRecorder:
 
     # -- writing: one multi-row INSERT per table -------------------------------------------
 
+    def _insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+        """The rows' ids, ascending in the rows' order (the queue's order)."""
+        if not rows:
+            return []
+        if self.arrays:
+            return insert_rows(self.conn, table, rows)
+        statement = _INSERT_EMAILS if table is emails else _INSERT_COMMANDS
+        return [int(i) for i in self.conn.execute(statement, rows).scalars()]
+
     def _write(self, parts: list[_Part]) -> None:
         if not parts:
             return
-        email_ids: list[int] = []
-        if self.new_emails:
-            email_ids = [
-                int(i) for i in self.conn.execute(_INSERT_EMAILS, self.new_emails).scalars()
-            ]
+        email_ids = self._insert(emails, self.new_emails)
         rows = []
         for part in parts:
             assert part.decision is not None
@@ -263,14 +283,13 @@ class BatchRecorder:
                     "source_ts": part.source_ts,
                 }
             )
-        command_ids = [int(i) for i in self.conn.execute(_INSERT_COMMANDS, rows).scalars()]
+        command_ids = self._insert(commands, rows)
         hooks = [
             self._hook_row(part, command_id)
             for part, command_id in zip(parts, command_ids, strict=True)
             if part.hook is not None and part.hook.route is Route.INSTANT
         ]
-        if hooks:
-            self.conn.execute(emails.insert(), hooks)
+        self._insert(emails, hooks)
 
     def _hook_row(self, part: _Part, command_id: int) -> dict[str, Any]:
         """The command's webhook, queued (keyed by the subscription, not the address)."""

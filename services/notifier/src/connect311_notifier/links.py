@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import quote, urlencode
 
-from connect311_contracts.tokens import TokenPurpose, sign_subscription_token
+from connect311_contracts.tokens import TokenPurpose
+from connect311_notifier.link_tokens import token_signer
+
+__all__ = ["LinkBuilder"]
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,8 @@ class LinkBuilder:
         return self.base_url.rstrip("/")
 
     def in_language(self, lang: str) -> LinkBuilder:
-        """The same links, opening the pages in `lang`."""
-        return replace(self, lang=lang)
+        """The same links, opening the pages in `lang` (itself when already so: per email)."""
+        return self if lang == self.lang else replace(self, lang=lang)
 
     def _query(self, params: dict[str, str]) -> str:
         return urlencode(params if self.lang == "en" else {**params, "lang": self.lang})
@@ -39,10 +42,11 @@ class LinkBuilder:
 
     def manage_url(self, subscription_id: str) -> str:
         """The page where a subscriber manages their subscriptions."""
-        token = sign_subscription_token(self.secret, TokenPurpose.MANAGE, subscription_id)
+        # sign_subscription_token's token, made at less cost (see link_tokens).
+        token = token_signer(self.secret, TokenPurpose.MANAGE).sign(subscription_id)
         return f"{self._base()}/subscriptions/manage?{self._query({'token': token})}"
 
     def unsubscribe_url(self, subscription_id: str) -> str:
         """RFC 8058 one-click unsubscribe: GET shows a page, POST unsubscribes."""
-        token = sign_subscription_token(self.secret, TokenPurpose.UNSUBSCRIBE, subscription_id)
+        token = token_signer(self.secret, TokenPurpose.UNSUBSCRIBE).sign(subscription_id)
         return f"{self._base()}/api/subscriptions/unsubscribe?{self._query({'token': token})}"

@@ -40,6 +40,7 @@ from connect311_notifier.policy import CHOSEN_DIGEST, RATE_LIMITED, Channel, Ema
 from connect311_notifier.relay_watch import RelayWatch
 from connect311_notifier.render import Renderer
 from connect311_notifier.settings import NotifierSettings
+from connect311_notifier.shared_commits import SharedCommits
 
 # lane and sleep_until_due moved to pacing (with Pacer); still importable from here.
 __all__ = ["CLAIM_PER_LANE", "TRACE_HEADER", "Attempt", "Sender", "lane", "sleep_until_due"]
@@ -91,6 +92,8 @@ class Sender:
             settings.max_attempts, settings.retry_base_s, settings.retry_max_s
         )
         self.leases = Leases(ledger, settings, metrics, Channel.EMAIL, self.wake)
+        # The lanes' records, one commit for all lanes waiting at once (see shared_commits).
+        self.records = SharedCommits(lambda *args: self.ledger.mark_sent_many(*args))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until `stop` is set; the in-flight email is always finished and recorded."""
@@ -202,10 +205,12 @@ class Sender:
                 await asyncio.shield(asyncio.to_thread(self.ledger.release, held))
 
     async def _record(self, accepted: list[tuple[int, float]], sending: list[int]) -> None:
-        """One commit: the accepted emails sent, the next chunk 'sending' (`accepted` emptied)."""
+        """One commit: the accepted emails sent, the next chunk 'sending' (`accepted` emptied).
+
+        Shared with the other lanes recording at the same moment (SharedCommits)."""
         done = list(accepted)
         accepted.clear()
-        await asyncio.to_thread(self.ledger.mark_sent_many, done, sending, time.time())
+        await self.records.record(done, sending)
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await asyncio.to_thread(self.ledger.next_due)
