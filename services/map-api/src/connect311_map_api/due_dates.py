@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from connect311_contracts.due import due_status
 from connect311_contracts.service_levels import ServiceLevels, ServiceLevelsError, load
 from connect311_map_api.core.state import iso
-from connect311_map_api.db.department_queries import due_input
+from connect311_map_api.core.stored_due import due_input
 from connect311_map_api.settings import MapApiSettings
 
 __all__ = ["due_fields"]

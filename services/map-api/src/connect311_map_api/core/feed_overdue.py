@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connect311_contracts.due import DueInput, DueSource, due_date, overdue_event_id
+from connect311_contracts.due import DueSource, due_date, overdue_event_id
 from connect311_contracts.service_levels import ServiceLevels, Target
 from connect311_map_api.core.atom import Entry, tag_uri
 from connect311_map_api.core.feed_entries import FeedSite, title_of, what_of
+from connect311_map_api.core.stored_due import due_input
 
 __all__ = [
     "Late",
@@ -52,26 +53,13 @@ class Late:
         return max(self.due_at, stored)
 
 
-def _due_input(m: Mapping[str, Any]) -> DueInput:
-    is_open = m["status"] != "closed"
-    return DueInput(
-        requested_at=m["requested_datetime"],
-        expected_at=m["expected_datetime"],
-        service_code=m["service_code"],
-        service_name=m["service_name"],
-        agency=m["agency_responsible"],
-        is_open=is_open,
-        closed_at=None if is_open else m["closed_datetime"],
-    )
-
-
 def went_overdue(
     row: Mapping[str, Any], levels: ServiceLevels, until: datetime, since: datetime | None
 ) -> Late | None:
     """The request's overdue event when its due time is in [since, until) and it was open
     then; None otherwise. `until` is now (or a page's cursor): a due time not yet passed is
     no entry. A closed request counts only with a close time after its due time."""
-    due = due_date(_due_input(row), levels)
+    due = due_date(due_input(row), levels)
     at = due.at
     if at is None or at >= until or (since is not None and at < since):
         return None

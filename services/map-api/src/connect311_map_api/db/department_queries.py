@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
 from connect311_contracts.due import DueInput
 from connect311_map_api.core.department_digest import OpenRequest
 from connect311_map_api.core.filters import RequestFilters
+from connect311_map_api.core.stored_due import due_input
 from connect311_map_api.db.queries import conditions
 from connect311_map_api.db.tables import requests
 
@@ -24,22 +24,6 @@ COLUMNS = (
     r.status,
     r.closed_datetime,
 )
-
-
-def due_input(row: Any) -> DueInput:
-    """The due-date rule's view of a stored request (a row with at least COLUMNS)."""
-    m = row._mapping if hasattr(row, "_mapping") else row
-    is_open = m["status"] != "closed"
-    return DueInput(
-        requested_at=m["requested_datetime"],
-        expected_at=m["expected_datetime"],
-        service_code=m["service_code"],
-        service_name=m["service_name"],
-        agency=m["agency_responsible"],
-        is_open=is_open,
-        # A reopened request may still carry its old close time: it is open, not closed.
-        closed_at=None if is_open else m["closed_datetime"],
-    )
 
 
 def department_rows(conn: Connection, f: RequestFilters, since: datetime) -> Iterator[DueInput]:

@@ -18,7 +18,7 @@ from connect311_contracts.due import due_date, due_status
 from connect311_contracts.service_levels import ServiceLevels
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.state import naive_utc
-from connect311_map_api.db.department_queries import due_input
+from connect311_map_api.core.stored_due import due_input
 from connect311_map_api.db.queries import conditions
 from connect311_map_api.db.tables import requests
 
