@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka import ConsumerRecord
+
 from connect311_contracts.events import (
     RequestClosed,
     RequestEvent,
@@ -136,3 +138,20 @@ class RecordingPublisher:
 
     async def healthy(self) -> bool:
         return True
+
+
+def record(topic: str, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    """A fetched record of partition 0, as a consumer's handler gets it."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"k",
+        value=value,
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=len(value),
+        headers=[],
+    )

@@ -12,23 +12,11 @@ from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.tables import dead_letters, requests
 from connect311_map_api.live import Broadcaster
 from connect311_map_api.metrics import Metrics
-from tests.unit.map_api.factories import RecordingPublisher, event, snapshot
+from tests.unit.map_api.factories import RecordingPublisher, event, record, snapshot
 
 
 def _record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic="requests.events.v1",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return record("requests.events.v1", offset, value)
 
 
 async def test_bad_messages_are_dead_lettered_and_the_rest_applied(database_url: str) -> None:

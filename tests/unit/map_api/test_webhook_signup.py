@@ -29,7 +29,7 @@ from connect311_map_api.db.engine import create_schema, make_engine
 from connect311_map_api.db.tables import dead_letters, subscriptions
 from connect311_map_api.metrics import Metrics
 from tests.unit.map_api.conftest import SECRET, make_client
-from tests.unit.map_api.factories import RecordingPublisher
+from tests.unit.map_api.factories import RecordingPublisher, record
 from tests.unit.notifier.factories import subscription, with_webhook
 
 CIRCLE = {"kind": "circle", "lat": 27.77, "long": -82.64, "radius_m": 500}
@@ -147,19 +147,7 @@ def test_rotation_shows_a_new_secret_and_turns_the_webhook_back_on(
 
 
 def _record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic="subscriptions.feedback.v1",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return record("subscriptions.feedback.v1", offset, value)
 
 
 def test_the_feedback_consumer_keeps_the_latest_check_of_the_current_secret(
