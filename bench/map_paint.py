@@ -26,8 +26,10 @@ waited for last (Resource Timing). `--db FILE` keeps the seeded city for the nex
 bench/map_tiles.py's). `--baseline-js DIR` also times a copy of the API serving DIR's page
 scripts (e.g. the previous mapview.js and mapparts.js), interleaved with this tree's, row by
 row (paint_servers.py). Each row also says where a zoom's time went, from the map's own
-marks (paint_steps.py). Targets (issue 15): first view <= 1 s, pan/zoom <= 300 ms. Figures
-are printed, never asserted.
+marks, and how many data tiles a visit read over the network (paint_steps.py). `--dwell-ms`
+holds each view that long before the next gesture, as a person looks at it (the map reads a
+zoom's tiles ahead once a view stays still; 0, the default, acts at once). Targets (issue
+15): first view <= 1 s, pan/zoom <= 300 ms. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -35,12 +37,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,13 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine_info import machine
 from map_api import CITY, percentiles  # the other map benches' synthetic city
 from map_tiles import seeded_database, stop  # the same city, server and proxy set-up
-from paint_servers import baseline_env, baseline_tree, start_servers
-from paint_steps import show_steps, steps_after
+from paint_servers import base_map_server, baseline_env, baseline_tree, start_servers
+from paint_steps import MORE_ENTRIES, show_steps, steps_after, tile_reads
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
-from connect311_local.broker import free_port
 from tests.e2e.web.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.web.tiles import tile_png
 
 FIRST_VIEW_TARGET_MS = 1000.0
 REPAINT_TARGET_MS = 300.0
@@ -112,38 +108,10 @@ class Figures:
         default_factory=lambda: {a: [] for a in ACTIONS}
     )
     failed: int = 0
+    reads: list[float] = field(default_factory=list)  # data tiles read from the network per visit
     icons: int = 0  # markers and groups on screen at the first view (the last repetition)
     # The first view's long pole: the API request that answered last before it was painted.
     last_api: list[tuple[str, float]] = field(default_factory=list)
-
-
-class _BaseMapTile(BaseHTTPRequestHandler):
-    """The same blank base-map tile for every path, cached a day like a real tile server's."""
-
-    def do_GET(self) -> None:  # http.server's name
-        body = tile_png()
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "public, max-age=86400")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # the base's names
-        return
-
-
-@contextmanager
-def base_map_server() -> Iterator[str]:
-    """A local base-map tile server in a thread; yields its `{z}/{x}/{y}` URL template."""
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _BaseMapTile)
-    thread = threading.Thread(target=server.serve_forever, name="base-map", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/tiles/{{z}}/{{x}}/{{y}}.png"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def painted_count(page: Page) -> int:
@@ -182,19 +150,29 @@ def act(page: Page, action: str) -> tuple[float, float, dict[str, float]]:
     return painted - acted, load_ms(page), steps_after(page, acted)
 
 
-def visit(context: BrowserContext, url: str, figures: Figures | None) -> None:
-    """Open the map, wait for its first view, then pan, zoom in and zoom out."""
+def visit(context: BrowserContext, url: str, figures: Figures | None, dwell_ms: int = 0) -> None:
+    """Open the map, wait for its first view, then pan, zoom in and zoom out; each view is
+    held `dwell_ms` before the next gesture (and after the last, so that every visit's tile
+    reads are counted alike)."""
     page = context.new_page()
     try:
         page.goto(url)
         first = wait_painted(page, 0)
         icons = page.locator("#map .leaflet-marker-icon").count()
         last_api = page.evaluate(LAST_API, first)
-        repaints = [act(page, action) for action in ACTIONS]
+        repaints = []
+        for action in ACTIONS:
+            if dwell_ms:
+                page.wait_for_timeout(dwell_ms)
+            repaints.append(act(page, action))
+        if dwell_ms:
+            page.wait_for_timeout(dwell_ms)
+        reads = tile_reads(page)
     finally:
         page.close()
     if figures is not None:
         figures.first.append(first)
+        figures.reads.append(reads)
         figures.icons = icons
         if last_api:
             figures.last_api.append((last_api[0], last_api[1]))
@@ -210,24 +188,26 @@ def new_context(browser: Browser, still: bool) -> BrowserContext:
     and fade animations)."""
     motion: Literal["reduce", "no-preference"] = "reduce" if still else "no-preference"
     context = browser.new_context(viewport=VIEWPORT, reduced_motion=motion)
-    context.add_init_script(ACTION_MARKS)
+    context.add_init_script(ACTION_MARKS + MORE_ENTRIES)
     return context
 
 
-def run_row(browser: Browser, row: Row, urls: list[str], reps: int, still: bool) -> list[Figures]:
+def run_row(
+    browser: Browser, row: Row, urls: list[str], reps: int, still: bool, dwell_ms: int = 0
+) -> list[Figures]:
     """`reps` timed visits per variant (one URL each), interleaved, the order alternating per
     repetition; a warm row visits once untimed first, in each variant's own context."""
     figures = [Figures() for _ in urls]
     warm = [new_context(browser, still) for _ in urls] if row.warm_browser else []
     try:
         for context, url in zip(warm, urls, strict=False):
-            visit(context, url, None)
+            visit(context, url, None, dwell_ms)
         for rep in range(reps):
             order = list(range(len(urls)))
             for i in order if rep % 2 == 0 else order[::-1]:
                 context = warm[i] if warm else new_context(browser, still)
                 try:
-                    visit(context, urls[i], figures[i])
+                    visit(context, urls[i], figures[i], dwell_ms)
                 except Exception as exc:  # a step that never painted: counted, said, run goes on
                     figures[i].failed += 1
                     print(f"  {row.key}: a repetition failed: {str(exc).splitlines()[0]}")
@@ -252,6 +232,7 @@ def report(key: str, figures: Figures) -> None:
     loads = " ".join(show(figures.load[a]) for a in ACTIONS)
     print(
         f"{key:<19} {'  '.join(cells)}   load {loads}  icons {figures.icons:>4}"
+        f"  tile reads {percentiles(figures.reads)[0] if figures.reads else 0:.0f}"
         f"  n={len(figures.first)} failed={figures.failed}",
         flush=True,
     )
@@ -297,7 +278,15 @@ def main() -> None:
         action="store_true",
         help="as a person who asked for reduced motion: no zoom animations",
     )
-    parser.add_argument("--screenshot", type=Path, help="save the first view here (PNG)")
+    parser.add_argument(
+        "--dwell-ms",
+        type=int,
+        default=0,
+        help="hold each view this long before the next gesture, as a person looks at it",
+    )
+    parser.add_argument(
+        "--screenshot", type=Path, help="save the first view here (PNG), and after a zoom in"
+    )
     parser.add_argument("--db", type=Path, help="SQLite file to keep the seeded city in (reused)")
     parser.add_argument(
         "--baseline-js",
@@ -343,6 +332,7 @@ def measure(rows: list[Row], urls: dict[str, str], args: argparse.Namespace) -> 
         f"\nfirst view: street view at zoom {args.zoom}, viewport {VIEWPORT['width']}x"
         f"{VIEWPORT['height']}; {args.reps} repetitions per row; ms p50/p95; read limit off"
         + ("; reduced motion (no zoom animations)" if args.reduced_motion else "")
+        + (f"; each view held {args.dwell_ms} ms before the next gesture" if args.dwell_ms else "")
     )
     print(f"{'row':<19} {'first view':>13}  {'pan':>13}  {'zoom in':>13}  {'zoom out':>13}   "
           f"(of which the map's load: pan, zoom in, zoom out)")  # fmt: skip
@@ -354,29 +344,39 @@ def measure(rows: list[Row], urls: dict[str, str], args: argparse.Namespace) -> 
                 started = time.perf_counter()
                 keys = [k for k in (row.server + BASE, row.server) if k in urls]
                 runs = run_row(
-                    browser, row, [urls[k] for k in keys], args.reps, args.reduced_motion
+                    browser,
+                    row,
+                    [urls[k] for k in keys],
+                    args.reps,
+                    args.reduced_motion,
+                    args.dwell_ms,
                 )
                 for key, figures in zip(keys, runs, strict=True):
                     name = row.key + key.removeprefix(row.server)
                     results[name] = figures
                     report(name, figures)
                 if args.screenshot and row is rows[0]:
-                    screenshot(browser, urls[row.server], args.screenshot)
+                    screenshot(browser, urls[row.server], args.screenshot, args.dwell_ms)
                 print(f"  ({row.title}; {time.perf_counter() - started:.0f} s)", flush=True)
         finally:
             browser.close()
     return results
 
 
-def screenshot(browser: Browser, url: str, path: Path) -> None:
-    """What a person sees at the first view."""
-    context = browser.new_context(viewport=VIEWPORT)
+def screenshot(browser: Browser, url: str, path: Path, dwell_ms: int) -> None:
+    """What a person sees at the first view, and after a zoom in (`<path>-zoom-in.png`)."""
+    context = new_context(browser, still=False)
     try:
         page = context.new_page()
         page.goto(url)
         wait_painted(page, 0)
         path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(path))
+        page.wait_for_timeout(dwell_ms)
+        act(page, "zoom in")
+        page.wait_for_timeout(300)  # the list view follows the map's frame
+        zoomed = path.with_name(f"{path.stem}-zoom-in{path.suffix}")
+        page.screenshot(path=str(zoomed), full_page=True)  # the list view too
     finally:
         context.close()
 

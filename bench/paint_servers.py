@@ -2,7 +2,8 @@
 ("cold") and on ("warm"), nginx in front of the warm one ("proxy"), and with `--baseline-js DIR`
 the same again from a copy of this map API whose page scripts are DIR's (e.g. the previous
 mapview.js), so the previous and the current page are timed in one run, against the same
-database and the same server code.
+database and the same server code; and a local base-map tile server (a blank PNG), so only the
+map's own data is timed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,7 @@ from map_tiles import start_nginx, start_server
 
 from connect311_local.broker import free_port
 from connect311_map_api.settings import MapApiSettings
+from tests.e2e.web.tiles import tile_png
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP_API_SRC = ROOT / "services" / "map-api" / "src"
@@ -64,3 +70,32 @@ def baseline_env(src: Path) -> dict[str, str]:
     """Environment that makes a server process import the map API from `src` first."""
     path = os.environ.get("PYTHONPATH", "")
     return {"PYTHONPATH": str(src) + (os.pathsep + path if path else "")}
+
+
+class _BaseMapTile(BaseHTTPRequestHandler):
+    """The same blank base-map tile for every path, cached a day like a real tile server's."""
+
+    def do_GET(self) -> None:  # http.server's name
+        body = tile_png()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "public, max-age=86400")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # the base's names
+        return
+
+
+@contextmanager
+def base_map_server() -> Iterator[str]:
+    """A local base-map tile server in a thread; yields its `{z}/{x}/{y}` URL template."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _BaseMapTile)
+    thread = threading.Thread(target=server.serve_forever, name="base-map", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/tiles/{{z}}/{{x}}/{{y}}.png"
+    finally:
+        server.shutdown()
+        server.server_close()

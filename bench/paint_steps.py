@@ -5,7 +5,8 @@ asked as the animation starts), `ready` (what the view it goes to shows, built h
 the animation plays), `moveend` (the animation's end), `tiles` (the view's tile bodies in
 hand), `drawn` (markers and groups placed) and `painted` (the frame after). Each step is
 timed from the person's pointer release, its first mark after it; a step that a variant
-never marks (an older mapview.js) is left out.
+never marks (an older mapview.js) is left out. Also counted: the data tiles a visit read over
+the network (tiles read ahead for a zoom included).
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ STEPS_AFTER = """since => {
   }
   return out;
 }"""
+
+
+# Data tiles the page read over the network (a browser-cache hit transfers 0 bytes): what a
+# visit costs the server or the proxy in front, tiles read ahead included.
+TILE_READS = """() => performance.getEntriesByType("resource")
+  .filter(e => e.name.includes("/api/tiles/") && e.transferSize > 0).length"""
+# Resource Timing keeps 250 entries by default, fewer than a visit's base-map and data tiles.
+MORE_ENTRIES = "performance.setResourceTimingBufferSize(5000);"
+
+
+def tile_reads(page: Page) -> int:
+    """The data tiles this page has read over the network so far."""
+    return int(page.evaluate(TILE_READS))
 
 
 def steps_after(page: Page, since: float) -> dict[str, float]:

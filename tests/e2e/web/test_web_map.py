@@ -189,3 +189,31 @@ def test_text_and_date_filters(page: Page, problems: PageProblems) -> None:
     expect(page.get_by_label("Reported from")).to_have_value(since)
     expect(page.locator(MARKERS)).to_have_count(len(SEEDED) - 10)
     assert problems.errors == []
+
+
+def test_a_still_view_reads_its_zoom_ins_tiles_ahead_and_the_zoom_uses_them(
+    page: Page, problems: PageProblems
+) -> None:
+    # Issue 15: once a view is drawn and still, the map reads the data tiles a zoom in from it
+    # needs (a handful, at the map's zoom + 1 minus the data tiles' offset of 2), not a zoom
+    # out's; the zoom in that follows asks none of them again.
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/tiles/" in r.url else None)
+    page.goto("/")
+    expect(page.locator(MARKERS)).to_have_count(len(SEEDED))
+    the_map = page.locator("#map")
+    zoom = int(the_map.get_attribute("data-zoom") or "0")
+    page.wait_for_function("() => performance.getEntriesByName('c311:ahead').length > 0")
+    zoom_in = f"/api/tiles/{zoom - 1}/"
+    ahead = [url for url in asked if zoom_in in url]
+    assert 1 <= len(ahead) <= 8 and len(set(ahead)) == len(ahead), ahead
+    assert [url for url in asked if f"/api/tiles/{zoom - 3}/" in url] == []  # zoom out's
+    loads = the_map.get_attribute("data-loads")
+    before = len(asked)
+    page.get_by_role("button", name="Zoom in").click()
+    expect(the_map).to_have_attribute("data-zoom", str(zoom + 1))
+    expect(the_map).not_to_have_attribute("data-loads", loads or "")
+    expect(the_map).to_have_attribute("data-state", "ready")
+    assert [url for url in asked[before:] if zoom_in in url] == []
+    expect(page.locator(MARKERS).first).to_be_visible()
+    assert problems.errors == []

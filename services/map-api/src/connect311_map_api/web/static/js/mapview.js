@@ -23,6 +23,7 @@
     tileFeatures = P.tileFeatures,
     tileKey = P.tileKey,
     tileUrls = P.tileUrls,
+    tilesAhead = P.tilesAhead,
     watchTiles = P.watchTiles;
 
 
@@ -62,6 +63,8 @@
     }
     var cluster = clusterGroup();
     var groups = groupPanes(map); // the grid's groups: shown, and the next view's built hidden
+    // A zoom in's tiles, asked once a drawn view stays still.
+    var ahead = tilesAhead(map, function () { note("ahead"); });
     var markers = {}; // service_request_id -> marker in the cluster group
     var live = {}; // service_request_id -> its latest live feature (newer than a cached tile)
     var names = null; // a promise of service_code -> service_name, for the tiles' markers
@@ -360,7 +363,8 @@
       prefetched = {};
       var reads = Promise.all(urls.map(function (url) {
         var again = function () { return readJSON(url, signal, fresh); };
-        return early[url] ? early[url].catch(again) : again();
+        var first = early[url] || (fresh ? null : ahead.take(url)); // without motion: no zoomanim
+        return first ? first.catch(again) : again();
       }));
       return Promise.all([categoryNames(), reads]).then(function (got) {
         note("tiles");
@@ -370,6 +374,7 @@
     }
 
     function load(fresh) {
+      ahead.stop();
       if (pending) pending.abort();
       pending = new AbortController();
       var signal = pending.signal;
@@ -385,6 +390,8 @@
         element.setAttribute("data-loads", String(loads));
         element.setAttribute("data-load-ms", String(Math.round(performance.now() - started)));
         markPainted();
+        // A view the person moved to (not a refresh for live changes): its zoom in, ahead.
+        if (fresh !== true && !noLayers()) ahead.schedule(tileKey(filters));
       }).catch(function (err) {
         if (err.name === "AbortError") return;
         element.setAttribute("data-state", "error");
@@ -427,18 +434,26 @@
       if (noLayers()) return;
       var asked = prefetched = {};
       var urls = tileUrls(map, tileKey(filters), { center: e.center, zoom: e.zoom });
+      var held = 0;
       urls.forEach(function (url) {
-        var read = readJSON(url);
+        var read = ahead.take(url); // asked ahead while the view was still
+        if (read) held += 1; else read = readJSON(url);
         read.catch(function () { /* the load asks again */ });
         prefetched[url] = read;
       });
       // What they show is made ready while the animation plays (prepare). Not once the load
       // at its end has begun: it took these reads over.
       var reads = Promise.all(urls.map(function (url) { return asked[url]; }));
-      Promise.all([categoryNames(), reads]).then(function (got) {
+      function ready(got) {
         if (prefetched !== asked) return;
         prepare(got[1], got[0], boundsAt(map, e.center, e.zoom));
         note("ready");
+      }
+      Promise.all([categoryNames(), reads]).then(function (got) {
+        // All read ahead: in hand at once. Built after the animation's first frame, not
+        // before it (that would hold back the animation's start).
+        if (held === urls.length) requestAnimationFrame(function () { setTimeout(function () { ready(got); }, 0); });
+        else ready(got);
       }, function () { /* the load asks again */ });
     }
 
@@ -527,6 +542,7 @@
     map.on("zoomend moveend", markView);
     map.on("moveend", scheduleLoad);
     map.on("zoomstart", function () { zoomed = true; }); // also without animation
+    map.on("movestart", function () { ahead.stop(); }); // a drag or a zoom: nothing more ahead
     map.on("dragend", function () { dragged = true; });
     map.on("zoomanim", prefetchZoom);
     if (options.onMapClick) map.on("click", function (e) { options.onMapClick(e.latlng); });
