@@ -2,10 +2,14 @@
 Sender (this process, `--conns` SMTP connections) into a sink. No Kafka, no intake: what
 the send path costs by itself. `--baseline-src` runs each design in its own process (the
 previous one with its source first on PYTHONPATH), `--repeat` times, alternating which goes
-first; `--record-every 1` is the service's default (one commit per email).
+first; `--record-every 1` is the service's default (one commit per email). `--per-event K`
+spreads the emails over events of K recipients each (the e2e bench's circles reach ~4.6),
+each event its own request time and each recipient its own distance; by default one event
+reaches them all (a city-wide feed).
 
     uv run python bench/notifier_sender.py --emails 5000 --conns 4 [--smtp-sink]
-        [--record-every 1] [--baseline-src /tmp/base/services/notifier/src --repeat 2]
+        [--record-every 1] [--per-event 5]
+        [--baseline-src /tmp/base/services/notifier/src --repeat 2]
 """
 
 from __future__ import annotations
@@ -13,20 +17,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from notifier_commands import fanout, until
+from notifier_commands import command, fanout, until
 from notifier_ledger import postgres_database
 from notifier_sinks import make_sink
 
 import connect311_notifier
-from connect311_contracts.notifications import recipient_key
+from connect311_contracts.notifications import SubscriberMatched, recipient_key
 from connect311_notifier.consumer import make_planner
 from connect311_notifier.ledger import Incoming, Ledger, create_engine
 from connect311_notifier.links import LinkBuilder
@@ -37,8 +42,30 @@ from connect311_notifier.sender import Sender
 from connect311_notifier.settings import NotifierSettings
 
 
-async def drain(url: str, n: int, conns: int, postfix: bool, record_every: int) -> str:
-    """Record n fan-out emails, then time the Sender until the sink has every one."""
+def by_event(n: int, per_event: int, run: str) -> list[SubscriberMatched]:
+    """n emails, `per_event` recipients to an event (0: one event for all, `fanout`)."""
+    if per_event <= 0:
+        return fanout(n, run)
+    draw = random.Random(run)
+    out: list[SubscriberMatched] = []
+    for i in range(n):
+        if i % per_event == 0:  # a new event, of a request with its own time
+            base = command(i, run)
+            request = base.request_event.request
+            when = request.requested_datetime + timedelta(seconds=i)
+            event = base.request_event.model_copy(
+                update={"request": request.model_copy(update={"requested_datetime": when})}
+            )
+            lead = base.model_copy(update={"request_event": event})
+        mine = {"subscription": command(i, run).subscription, "trace_id": f"{run}.{i}"}
+        out.append(lead.model_copy(update={**mine, "distance_m": draw.uniform(5, 3000)}))
+    return out
+
+
+async def drain(
+    url: str, n: int, conns: int, postfix: bool, record_every: int, per_event: int
+) -> str:
+    """Record n emails, then time the Sender until the sink has every one."""
     with tempfile.TemporaryDirectory() as tmp:
         sink = make_sink(Path(tmp), postfix)
         engine = create_engine(url)
@@ -55,7 +82,7 @@ async def drain(url: str, n: int, conns: int, postfix: bool, record_every: int) 
             ledger = Ledger(engine, instant_cap=settings.instant_per_hour)
             ledger.create_schema()
             plan = make_planner(settings, lambda: datetime.now(UTC))
-            commands = fanout(n, uuid.uuid4().hex[:6])
+            commands = by_event(n, per_event, uuid.uuid4().hex[:6])
             for b in range(0, n, 500):
                 items = [
                     Incoming(c, recipient_key(c.subscription.email), time.time())
@@ -92,7 +119,8 @@ async def drain(url: str, n: int, conns: int, postfix: bool, record_every: int) 
                 await mailer.close()
             design = "previous" if "/tmp/" in connect311_notifier.__file__ else "this"
             return (
-                f"{design:8} {n} emails, {conns} conns, record every {record_every}: "
+                f"{design:8} {n} emails, {per_event or n} an event, {conns} conns, "
+                f"record every {record_every}: "
                 f"{wall:6.2f} s ({n / wall:4.0f}/s), "
                 f"cpu {cpu * 1000 / n:.2f} ms/email (incl. the database threads), "
                 f"duplicates {sink.duplicates()}, load {os.getloadavg()[0]:.1f}"
@@ -103,11 +131,11 @@ async def drain(url: str, n: int, conns: int, postfix: bool, record_every: int) 
             sink.stop()
 
 
-async def main(n: int, conns: int, postfix: bool, record_every: int) -> None:
+async def main(n: int, conns: int, postfix: bool, record_every: int, per_event: int) -> None:
     with postgres_database() as url:
         if url is None:
             raise SystemExit("PostgreSQL unreachable (set TEST_POSTGRES_URL)")
-        print(await drain(url, n, conns, postfix, record_every), flush=True)
+        print(await drain(url, n, conns, postfix, record_every, per_event), flush=True)
 
 
 def alternate(args: argparse.Namespace) -> None:
@@ -116,6 +144,7 @@ def alternate(args: argparse.Namespace) -> None:
         f"--emails={args.emails}",
         f"--conns={args.conns}",
         f"--record-every={args.record_every}",
+        f"--per-event={args.per_event}",
     ] + (["--smtp-sink"] if args.smtp_sink else [])
     designs = [args.baseline_src, None]
     for turn in range(args.repeat):
@@ -133,10 +162,15 @@ if __name__ == "__main__":
     parser.add_argument(
         "--record-every", type=int, default=10, help="NOTIFIER_SMTP_RECORD_EVERY (default 10)"
     )
+    parser.add_argument(
+        "--per-event", type=int, default=0, help="recipients an event (default: all, one event)"
+    )
     parser.add_argument("--baseline-src", help="the previous notifier's src folder, run beside")
     parser.add_argument("--repeat", type=int, default=1, help="with --baseline-src: pairs")
     args = parser.parse_args()
     if args.baseline_src:
         alternate(args)
     else:
-        asyncio.run(main(args.emails, args.conns, args.smtp_sink, args.record_every))
+        asyncio.run(
+            main(args.emails, args.conns, args.smtp_sink, args.record_every, args.per_event)
+        )

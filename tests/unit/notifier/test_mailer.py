@@ -9,12 +9,15 @@ import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtplib.email import quote_address
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connect311_local.broker import free_port
 from connect311_notifier.mailer import Mailer, Outcome, classify
 from connect311_notifier.mime import compat_message
 from connect311_notifier.settings import NotifierSettings
-from connect311_notifier.smtp_pipeline import _quoted, addresses
+from connect311_notifier.smtp_pipeline import _quoted, addresses, crlf_lines, dot_stuffed
 from tests.support.smtp import SmtpSink, start_smtp_sink
 
 
@@ -221,3 +224,27 @@ def test_addresses_are_read_as_the_email_package_reads_them(value: str) -> None:
     assert addresses(value) == parsed
     for address in parsed:
         assert _quoted(address) == quote_address(address)
+
+
+_WIRE_BYTES = st.lists(
+    st.sampled_from([b"\r\n", b"\n", b"\r", b".", b"..", b"a", b" ", b"\r\n.", b"\n."])
+).map(b"".join)
+
+
+@given(_WIRE_BYTES)
+def test_the_wire_body_is_what_aiosmtplib_writes(message: bytes) -> None:
+    # Every CR, LF and CRLF a CRLF, one at the end, a dot doubled at the start of a line
+    # (RFC 5321 4.5.2), by plain byte operations instead of aiosmtplib's regexes.
+    body = crlf_lines(message)
+    assert body == normalize_message_line_endings(message)
+    assert dot_stuffed(body) == PERIOD_REGEX.sub(b"..", body)
+    assert dot_stuffed(message) == PERIOD_REGEX.sub(b"..", message)
+
+
+def test_a_generated_message_goes_out_as_aiosmtplib_would_send_it() -> None:
+    raw = compat(0).as_bytes()  # the compat32 generator: LF line ends
+    body = crlf_lines(raw)
+    assert b"\r" not in raw and body == normalize_message_line_endings(raw)
+    assert dot_stuffed(body) == PERIOD_REGEX.sub(b"..", body)
+    assert b"\r\n..leading dot\r\n" in dot_stuffed(body)
+    assert crlf_lines(body) == body  # CRLF already: unchanged

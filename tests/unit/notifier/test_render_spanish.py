@@ -4,6 +4,7 @@ city's own words untouched; the catalog covers every string the emails use."""
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,9 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 import connect311_notifier
 from connect311_contracts.datasets import KNOWN_DATASETS
@@ -119,6 +122,31 @@ def test_dates_and_distances_follow_the_language() -> None:
     assert wording.local_time(NOW, ny, en) == "Mon 06 May 2024, 14:00 EDT"  # as before Babel
     assert wording.local_time(NOW, ny, es) == "lunes 6 de mayo de 2024, 2:00 p.m. EDT"
     assert wording.local_clock(NOW, ny, es) == "2:00 p.m. EDT"
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_remembered_distances_and_times_are_what_babel_writes(lang: str) -> None:
+    t = language(lang)
+    # Halves (rounded to even, as Babel rounds the value's repr), the 1 km edge, big ones.
+    metres = [0.0, 0.5, 1.5, 2.5, 499.5, 999.4, 999.5, 999.7, 1000.0, 1049.999, 1050.0]
+    metres += [1150.0, 1250.0, 1350.0, 2675.0, 12345.678, 1_234_567.0, 9.87e9, float("inf")]
+    draw = random.Random(7)
+    metres += [i * 37.3 for i in range(400)] + [draw.uniform(0, 50_000) for _ in range(600)]
+    for m in metres * 2:  # the second time from the cache
+        expected = (
+            f"{format_decimal(round(m), locale=t.locale)} m"
+            if m < 1000
+            else f"{format_decimal(m / 1000, format='0.0', locale=t.locale)} km"
+        )
+        assert wording.local_distance(m, t) == expected, m
+    ny, utc = ZoneInfo("America/New_York"), ZoneInfo("UTC")
+    for moment in (NOW, NOW.astimezone(ny), NOW.replace(tzinfo=None), NOW.replace(month=1)):
+        for tz in (ny, utc):
+            for _ in range(2):
+                expected = format_datetime(
+                    moment, t.gettext(wording.TIME_PATTERN), tzinfo=tz, locale=t.locale
+                )
+                assert wording.local_time(moment, tz, t) == expected
 
 
 def test_every_string_the_emails_use_has_a_checked_spanish_translation() -> None:

@@ -9,7 +9,10 @@ city's own text (categories, addresses, notes, its status word) stays as the cit
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -79,7 +82,16 @@ DATASET_WORDS = (
 
 def local_time(moment: datetime, tz: ZoneInfo, t: Language = ENGLISH) -> str:
     """'Mon 06 May 2024, 14:30 EDT'; in Spanish 'lunes 6 de mayo de 2024, 2:30 p.m. EDT'."""
-    return format_datetime(moment, t.gettext(TIME_PATTERN), tzinfo=tz, locale=t.locale)
+    return _formatted_time(moment, tz, t.gettext(TIME_PATTERN), t.locale)
+
+
+# Babel's date formatting is most of an alert's own facts (an opened request's time is
+# shown twice; a digest repeats a request's): once per instant, zone, pattern and locale.
+# Equal aware datetimes are one instant, and Babel writes an instant in `tz` the same
+# whatever zone it came in.
+@functools.lru_cache(maxsize=1024)
+def _formatted_time(moment: datetime, tz: ZoneInfo, pattern: str, locale: str) -> str:
+    return format_datetime(moment, pattern, tzinfo=tz, locale=locale)
 
 
 def local_clock(moment: datetime, tz: ZoneInfo, t: Language = ENGLISH) -> str:
@@ -92,8 +104,27 @@ def local_distance(metres: float | None, t: Language = ENGLISH) -> str | None:
     if metres is None:
         return None
     if metres < 1000:
-        return f"{format_decimal(round(metres), locale=t.locale)} m"
-    return f"{format_decimal(metres / 1000, format='0.0', locale=t.locale)} km"
+        return _metres(round(metres), t.locale)
+    if not math.isfinite(metres):  # Babel's infinity symbol (or NaN), as before
+        return f"{format_decimal(metres / 1000, format='0.0', locale=t.locale)} km"
+    # What Babel rounds the value to (the float's repr as a Decimal, to tenths in the
+    # decimal context): formatting that again writes the same, and few keys repeat a lot.
+    return _kilometres(Decimal(str(metres / 1000)).quantize(_TENTH), t.locale)
+
+
+_TENTH = Decimal("0.1")
+
+
+# Babel's number formatting was a tenth of an alert's cost, called for every recipient
+# (their distance, and in Spanish their rule's radius): one call per value and locale.
+@functools.lru_cache(maxsize=4096)
+def _metres(whole: int, locale: str) -> str:
+    return f"{format_decimal(whole, locale=locale)} m"
+
+
+@functools.lru_cache(maxsize=4096)
+def _kilometres(tenths: Decimal, locale: str) -> str:
+    return f"{format_decimal(tenths, format='0.0', locale=locale)} km"
 
 
 def status_word(status: RequestStatus | str, t: Language = ENGLISH) -> str:
