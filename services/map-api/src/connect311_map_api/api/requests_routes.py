@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from fastapi.responses import Response
 
 from connect311_contracts.media import public_media_url
 from connect311_contracts.status_words import resident_status
+from connect311_map_api.api.json_pieces import compact_json_bytes
 from connect311_map_api.api.models import (
     Agency,
     Category,
@@ -75,7 +75,7 @@ def list_requests(
                 rows, next_pk = queries.request_page(conn, filters, limit, after)
         # Built from our own rows, so returned directly: re-validating up to 1,000 features
         # against the response model would cost more than the query (see bench/map_api.py).
-        body = _json_bytes(
+        body = compact_json_bytes(
             {
                 "type": "FeatureCollection",
                 "features": [feature(row) for row in rows],
@@ -85,12 +85,6 @@ def list_requests(
         if len(rows) >= HEAVY_ROWS:  # the same heavy page asked again is only sent again
             ctx.answers.keep(key, body)
     return Response(body, media_type="application/json")
-
-
-def _json_bytes(content: Any) -> bytes:
-    """The body JSONResponse would send for content."""
-    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode("utf-8")
 
 
 @router.get("/requests/clusters", response_model=ClusterCollection, summary="Grid aggregation")
