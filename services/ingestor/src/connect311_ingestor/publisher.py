@@ -70,7 +70,11 @@ class Publisher:
     async def _bounded(self, sending: Awaitable[None]) -> None:
         # While the broker is away a push answers 503 soon rather than after the client's
         # own timeout; nothing is stored as done, so the same batch can simply be sent again.
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # lands just as the batch is acknowledged (gh-86296), and a replay stopped by SIGTERM
+        # (one cancel, see cli/common.run_async) then played on until it was killed.
         try:
-            await asyncio.wait_for(sending, self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await sending
         except TimeoutError as exc:
             raise BrokerUnavailable(f"no acknowledgement within {self.timeout_s} s") from exc
