@@ -22,24 +22,13 @@ from connect311_bus.consume import (
 )
 from connect311_bus.rewind import Rewind
 from connect311_contracts.rejects import MessageDeadLettered
+from tests.kafka_records import fetched
 
 TOPIC = "t"
 
 
 def record(partition: int, offset: int, value: bytes = b"{}") -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic=TOPIC,
-        partition=partition,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return fetched(TOPIC, partition, offset, value)
 
 
 class FakeConsumer:

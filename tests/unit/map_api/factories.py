@@ -19,6 +19,7 @@ from connect311_contracts.notifications import ConfirmationRequested
 from connect311_contracts.rejects import MessageDeadLettered
 from connect311_contracts.request import RequestStatus, ServiceRequest
 from connect311_contracts.subscriptions import Subscription
+from tests.kafka_records import fetched
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 EVENT_TYPES = {
@@ -142,16 +143,4 @@ class RecordingPublisher:
 
 def record(topic: str, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
     """A fetched record of partition 0, as a consumer's handler gets it."""
-    return ConsumerRecord(
-        topic=topic,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return fetched(topic, 0, offset, value)
