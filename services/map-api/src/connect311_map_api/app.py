@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from connect311_bus.broker_watch import BrokerWatch
 from connect311_bus.kafka import ensure_topics
 from connect311_contracts.settings import KafkaSettings, SigningSettings
-from connect311_map_api import tokenlog
+from connect311_map_api import heavy_work, tokenlog
 from connect311_map_api.api import (
     breakdown_routes,
     departments_routes,
@@ -118,6 +118,7 @@ def create_app(
         redoc_url=None,  # ReDoc would come from a CDN; /docs covers it
     )
     app.state.ctx = ctx
+    heavy_work.install(app, settings.heavy_threads)
     app.state.settings = settings
     for router in (
         breakdown_routes.router,

@@ -148,6 +148,14 @@ class MapApiSettings(BaseSettings):
         description="How long after max-age a cache may still answer with a tile while it "
         "revalidates it (stale-while-revalidate)",
     )
+    heavy_threads: int = Field(
+        default=2,
+        ge=1,
+        le=40,
+        description="Routes building large bodies in Python (request pages, tiles, clusters, "
+        "stats, feeds) at once; more wait on the event loop, so it is never one runnable "
+        "thread among many (heavy_work.py; bench/map_threads.py measured the default)",
+    )
     read_limit_unit_bytes: int = Field(
         default=65_536,
         ge=1_024,

@@ -14,12 +14,18 @@ from connect311_map_api.context import Ctx
 from connect311_map_api.core.breakdown import breakdown
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.db.breakdown import breakdown_rows
+from connect311_map_api.heavy_work import HEAVY
 
 router = APIRouter(prefix="/api/stats", tags=["requests"])
 Filters = Annotated[RequestFilters, Depends(request_filters)]
 
 
-@router.get("/breakdown", response_model=Breakdown, summary="Counts by type and by time")
+@router.get(
+    "/breakdown",
+    response_model=Breakdown,
+    summary="Counts by type and by time",
+    dependencies=[HEAVY],
+)
 def stats_breakdown(ctx: Ctx, filters: Filters) -> dict[str, Any]:
     """How many records match the filters, by type, by day of the week, by hour of the day
     and per day, in the city's time zone (MAP_API_DISPLAY_TIMEZONE), by the time each was

@@ -16,6 +16,7 @@ from connect311_map_api.core.department_csv import department_csv
 from connect311_map_api.core.filters import RequestFilters
 from connect311_map_api.core.periods import PERIODS, PeriodError
 from connect311_map_api.departments import department_view
+from connect311_map_api.heavy_work import HEAVY
 from connect311_map_api.http_cache import cacheable
 
 __all__ = ["PeriodParam", "department_filters", "router", "view_or_error"]
@@ -66,6 +67,7 @@ def view_or_error(ctx: AppContext, filters: RequestFilters, period: str) -> dict
     response_model=DepartmentStats,
     summary="Departments compared: due dates, backlog by age, trend",
     responses=CACHED,
+    dependencies=[HEAVY],
 )
 def departments(request: Request, ctx: Ctx, filters: Filters, period: PeriodParam = "30d") -> Any:
     """Per department for the period and the one before it: opened, closed, share closed
@@ -82,6 +84,7 @@ def departments(request: Request, ctx: Ctx, filters: Filters, period: PeriodPara
     "/stats/departments.csv",
     summary="The department numbers as CSV",
     response_class=Response,
+    dependencies=[HEAVY],
     responses={**CACHED, 200: {"content": {"text/csv": {}}, "description": "One row a department"}},
 )
 def departments_csv(

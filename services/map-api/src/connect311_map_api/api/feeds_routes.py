@@ -35,6 +35,7 @@ from connect311_map_api.core.state import naive_utc
 from connect311_map_api.db import feed_tokens, feeds, queries
 from connect311_map_api.db import subscription_store as store
 from connect311_map_api.db.private_feed import private_page
+from connect311_map_api.heavy_work import HEAVY
 from connect311_map_api.web.alert_words import describe_alert
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
@@ -139,6 +140,7 @@ def _pk_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     response_class=Response,
     responses={**_DOC, 422: {"description": "Bad filter, limit or cursor, with the reason"}},
     summary="Atom feed of a map view (same filters as /api/requests)",
+    dependencies=[HEAVY],
 )
 def requests_feed(
     request: Request,

@@ -27,6 +27,7 @@ from connect311_map_api.context import AppContext, Ctx
 from connect311_map_api.core import open311
 from connect311_map_api.core.filters import RequestFilters, split_csv
 from connect311_map_api.db import aggregates, queries
+from connect311_map_api.heavy_work import HEAVY
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 CHANGESET = "2024-01-01T00:00:00Z"
@@ -201,13 +202,17 @@ def _requests_body(ctx: AppContext, query: _RequestQuery, xml: bool) -> bytes:
     return body
 
 
-@router.get("/requests.json", response_class=Response, responses=_doc(JSON_TYPE))
+@router.get(
+    "/requests.json", response_class=Response, responses=_doc(JSON_TYPE), dependencies=[HEAVY]
+)
 def requests_json(ctx: Ctx, query: RequestQuery) -> Response:
     """Requests, newest first, filtered like GeoReport v2 (page/page_size extension)."""
     return Response(_requests_body(ctx, query, xml=False), media_type=JSON_TYPE)
 
 
-@router.get("/requests.xml", response_class=Response, responses=_doc(XML_TYPE))
+@router.get(
+    "/requests.xml", response_class=Response, responses=_doc(XML_TYPE), dependencies=[HEAVY]
+)
 def requests_xml(ctx: Ctx, query: RequestQuery) -> Response:
     """Requests, newest first, filtered like GeoReport v2 (XML)."""
     return _xml(_requests_body(ctx, query, xml=True))

@@ -32,6 +32,7 @@ from connect311_map_api.db import aggregates, lookup, queries
 from connect311_map_api.db.overdue_queries import overdue_page
 from connect311_map_api.departments import minute_end
 from connect311_map_api.due_dates import due_fields
+from connect311_map_api.heavy_work import HEAVY
 
 router = APIRouter(prefix="/api", tags=["requests"])
 Filters = Annotated[RequestFilters, Depends(request_filters)]
@@ -40,7 +41,12 @@ CACHED_MAX_ZOOM = 12  # up to here a whole-city aggregation has few enough cells
 MAX_LIMIT = 1_000  # the map asks for 1,000 a page; 5,000 slowed every other caller (issue 12)
 
 
-@router.get("/requests", response_model=RequestCollection, summary="Requests as GeoJSON")
+@router.get(
+    "/requests",
+    response_model=RequestCollection,
+    summary="Requests as GeoJSON",
+    dependencies=[HEAVY],
+)
 def list_requests(
     ctx: Ctx,
     filters: Filters,
@@ -87,7 +93,12 @@ def list_requests(
     return Response(body, media_type="application/json")
 
 
-@router.get("/requests/clusters", response_model=ClusterCollection, summary="Grid aggregation")
+@router.get(
+    "/requests/clusters",
+    response_model=ClusterCollection,
+    summary="Grid aggregation",
+    dependencies=[HEAVY],
+)
 def request_clusters(
     ctx: Ctx,
     filters: Filters,
@@ -215,7 +226,7 @@ def one_request(ctx: Ctx, service_request_id: str) -> dict[str, Any]:
     return detail
 
 
-@router.get("/stats", response_model=Stats, summary="Department statistics")
+@router.get("/stats", response_model=Stats, summary="Department statistics", dependencies=[HEAVY])
 def stats(
     ctx: Ctx,
     filters: Filters,

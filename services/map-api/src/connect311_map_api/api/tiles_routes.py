@@ -46,6 +46,7 @@ from connect311_map_api.core.tiles import (
     membership,
 )
 from connect311_map_api.db import aggregates, queries, tile_queries
+from connect311_map_api.heavy_work import HEAVY
 
 __all__ = [
     "CELLS_PER_TILE",
@@ -83,6 +84,7 @@ IndexParam = Annotated[int, Path(ge=0, description="Tile column or row")]
 @router.get(
     "/tiles/{z}/{x}/{y}.json",
     summary="Compact map data of one tile (cacheable)",
+    dependencies=[HEAVY],
     responses={
         200: {"description": "Markers or groups of the tile, with ETag and Cache-Control"},
         304: {"description": "Unchanged since the ETag sent in If-None-Match"},
