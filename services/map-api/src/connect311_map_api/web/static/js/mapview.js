@@ -7,21 +7,19 @@
   "use strict";
   var C = window.C311;
   var _ = C._, _n = C._n;
-  // The pieces live in mapparts.js (loaded first); local names keep this file readable.
+  // The pieces live in the scripts loaded before it (mapfilters.js … mapparts.js, then
+  // markerlayer.js and mapreads.js); local names keep this file readable.
   var P = window.C311.mapParts;
   var FIT_MAX_ZOOM = P.FIT_MAX_ZOOM,
-    MAX_RETRY_WAIT_S = P.MAX_RETRY_WAIT_S,
-    VIEW_PAD = P.VIEW_PAD,
     boundsAt = P.boundsAt,
-    clusterIcon = P.clusterIcon,
     filterParams = P.filterParams,
     fitControl = P.fitControl,
     groupPanes = P.groupPanes,
-    markerFor = P.markerFor,
-    matches = P.matches,
+    markerLayer = P.markerLayer,
     reducedMotion = P.reducedMotion,
-    tileFeatures = P.tileFeatures,
+    tileCells = P.tileCells,
     tileKey = P.tileKey,
+    tileMarkers = P.tileMarkers,
     tileUrls = P.tileUrls,
     tilesAhead = P.tilesAhead,
     watchTiles = P.watchTiles;
@@ -49,25 +47,12 @@
     // A place or a request was asked for: the first fit gives way. A request named in the
     // URL counts from the start, whichever of its fetch and the extent's answers first.
     var viewChosen = Boolean(options.focusPending);
-    function clusterGroup() {
-      var group = L.markerClusterGroup({
-        maxClusterRadius: 50, showCoverageOnHover: false, chunkedLoading: true,
-        iconCreateFunction: clusterIcon, animate: !still,
-        chunkProgress: function (done, total) {
-          if (group !== cluster) return; // a group replaced while it was adding (placeMarkers)
-          chunking = done < total;
-          if (!chunking && paintDue) markPainted();
-        }
-      });
-      return group;
-    }
-    var cluster = clusterGroup();
+    // The request markers (MarkerCluster); its last chunk drawn may be the frame to mark.
+    var requestMarkers = markerLayer(map, still, function () { if (paintDue) markPainted(); });
     var groups = groupPanes(map); // the grid's groups: shown, and the next view's built hidden
     // A zoom in's tiles, asked once a drawn view stays still.
     var ahead = tilesAhead(map, function () { note("ahead"); });
-    var markers = {}; // service_request_id -> marker in the cluster group
-    var live = {}; // service_request_id -> its latest live feature (newer than a cached tile)
-    var names = null; // a promise of service_code -> service_name, for the tiles' markers
+    var categoryNames = P.categoryNames(); // service_code -> service_name, for the tiles' markers
     var filters = options.filters || {};
     var mode = null;
     var pending = null;
@@ -81,37 +66,11 @@
     var dataExtent = null; // the last /api/extent answer for the current filters
 
     function status(text) { if (options.onStatus) options.onStatus(text); }
+    var readJSON = P.retryingReader(element, status);
 
     /** A Performance API mark for bench/map_paint.py's breakdown of a repaint. */
     function note(step) { if (window.performance && performance.mark) performance.mark("c311:" + step); }
 
-    /** Wait `ms`, or reject as an abort when the view's load is superseded meanwhile. */
-    function pause(ms, signal) {
-      return new Promise(function (resolve, reject) {
-        var t = setTimeout(resolve, ms);
-        if (signal) signal.addEventListener("abort", function () {
-          clearTimeout(t);
-          reject(new DOMException("superseded", "AbortError"));
-        });
-      });
-    }
-
-    /** Public reads are rate-limited per client (429 + Retry-After): wait as told (bounded)
-        and try once more, saying so, rather than failing the view. */
-    function readJSON(url, signal, fresh) {
-      // fresh: revalidate with the server (ETag) instead of the browser's cached tile.
-      var opts = fresh ? { signal: signal, cache: "no-cache" } : { signal: signal };
-      return C.fetchJSON(url, opts).catch(function (err) {
-        if (err.status !== 429 || (signal && signal.aborted)) throw err;
-        var seconds = Number(err.retryAfter);
-        if (!(seconds >= 0)) seconds = 1;
-        element.setAttribute("data-state", "busy");
-        status(_("Busy — retrying…"));
-        return pause(Math.min(seconds, MAX_RETRY_WAIT_S) * 1000, signal).then(function () {
-          return C.fetchJSON(url, opts);
-        });
-      });
-    }
 
     function report() {
       if (mode !== "grid") shown = countShown();
@@ -158,134 +117,32 @@
       if (mode === "grid") {
         return { mode: "grid", cells: groups.shown().getLayers().map(function (l) { return l.cell; }).filter(Boolean) };
       }
-      return { mode: "markers", features: Object.keys(markers).map(function (id) { return markers[id].feature; }) };
+      return { mode: "markers", features: requestMarkers.features() };
     }
 
     /** "markers", "grid", or "mixed" (a tile too dense for markers beside sparse ones). */
     function setMode(next) {
       if (mode === next) return;
       mode = next;
-      if (next === "grid") map.removeLayer(cluster); else cluster.addTo(map);
+      requestMarkers.show(next !== "grid");
     }
 
     /** Markers inside the view (tiles reach beyond it), also counted by dataset. */
     function countShown() {
-      var b = map.getBounds();
-      var inView = Object.keys(markers).filter(function (id) { return b.contains(markers[id].getLatLng()); });
-      shownByDataset = {};
-      inView.forEach(function (id) {
-        var d = (markers[id].feature.properties || {}).dataset;
-        shownByDataset[d] = (shownByDataset[d] || 0) + 1;
-      });
-      return inView.length;
-    }
-
-    function sameSpot(a, b) {
-      var pa = a.properties || {}, pb = b.properties || {};
-      var ca = a.geometry.coordinates, cb = b.geometry.coordinates;
-      return pa.status === pb.status && ca[0] === cb[0] && ca[1] === cb[1];
-    }
-
-    /** Show these features: markers already shown and unchanged stay (a pan redraws only
-        what it uncovers); one id is one marker, whichever tiles sent it. */
-    function placeMarkers(features, withLive) {
-      var next = {};
-      features.forEach(function (f) {
-        var id = f.properties.service_request_id;
-        var newer = live[id]; // the stream is newer than a tile cached for a few seconds
-        if (!newer) next[id] = f;
-        else if (matches(newer, filters)) next[id] = newer;
-      });
-      var view = map.getBounds();
-      // Requests the stream brought since the tiles were cached (not where groups are shown).
-      if (withLive) Object.keys(live).forEach(function (id) {
-        var f = live[id], c = f.geometry.coordinates;
-        if (!next[id] && matches(f, filters) && view.contains(L.latLng(c[1], c[0]))) next[id] = f;
-      });
-      var drop = [];
-      Object.keys(markers).forEach(function (id) {
-        var m = markers[id], f = next[id];
-        if (f && (f === m.feature || sameSpot(f, m.feature))) { delete next[id]; return; }
-        // A popup the reader has open (or one the page opened for /?request=) opens again
-        // on the marker that replaces this one.
-        if (!focusId && m.isPopupOpen()) focusId = id;
-        drop.push(m);
-        delete markers[id];
-      });
-      if (drop.length && !Object.keys(markers).length) {
-        // All of them (zoomed out to groups): a new, empty MarkerCluster group instead of
-        // unhooking a few thousand markers from the old one (~100 ms).
-        var shownNow = map.hasLayer(cluster);
-        if (shownNow) map.removeLayer(cluster);
-        cluster = clusterGroup();
-        chunking = false;
-        if (shownNow) cluster.addTo(map);
-      } else if (drop.length) cluster.removeLayers(drop);
-      var made = ready; // markers made while a zoom played (prepare)
-      ready = {};
-      var add = Object.keys(next).map(function (id) {
-        var m = made[id] && !live[id] && sameSpot(next[id], made[id].feature) ? made[id] : markerFor(next[id]);
-        markers[id] = m;
-        return m;
-      });
-      if (add.length) cluster.addLayers(add);
-    }
-
-
-    /** A request the page was opened for (/?request=<id>, e.g. from an email): once its
-        marker is loaded, show it out of its cluster with its popup open, once. */
-    var focusId = null;
-    function openFocused(tries) {
-      var marker = focusId && markers[focusId];
-      if (!marker) return;
-      tries = tries || 0;
-      if (marker._icon) {
-        focusId = null;
-        marker.openPopup();
-      } else if (marker.__parent && marker.__parent._icon && cluster.hasLayer(marker)) {
-        // Still inside a group at this zoom: fan the group out, then open it.
-        focusId = null;
-        cluster.once("spiderfied", function () { marker.openPopup(); });
-        marker.__parent.spiderfy();
-      } else if (tries < 40) {
-        // chunkedLoading adds markers over several frames: wait until this one is drawn.
-        // (Not zoomToShowLayer: its moveend listener outlives a reload and then throws.)
-        setTimeout(function () { if (markers[focusId] === marker) openFocused(tries + 1); }, 50);
-      }
+      var counted = requestMarkers.countShown();
+      shownByDataset = counted.byDataset;
+      return counted.count;
     }
 
     function focusRequest(feature) {
       var coords = feature && feature.geometry && feature.geometry.coordinates;
       var id = feature && feature.properties && feature.properties.service_request_id;
       if (!coords || !id) return;
-      focusId = id;
+      requestMarkers.focus(id);
       // No zoom animation: a popup opened while the map still zooms is placed for the old
       // zoom, pans by the wrong amount and ends with its top cut off above the map.
       map.setView([coords[1], coords[0]], Math.max(17, cfg.clusterBelowZoom || 0), { animate: false });
-      openFocused();
-    }
-
-    /** The groups (grid cells) of tile bodies: a dense tile sends groups, not markers. */
-    function tileCells(bodies) {
-      var cells = [];
-      bodies.forEach(function (body) {
-        if (!body || body.kind !== "clusters") return;
-        (body.clusters || []).forEach(function (c) { cells.push({ lat: c[0], long: c[1], count: c[2], byStatus: c[3], byDataset: c[4] }); });
-      });
-      return cells;
-    }
-
-    /** The request features of tile bodies (a sparse tile sends its markers) near `view`. */
-    function tileMarkers(bodies, names, view) {
-      var near = view.pad(VIEW_PAD);
-      var features = [];
-      bodies.forEach(function (body) {
-        if (body && body.kind !== "clusters") features = features.concat(tileFeatures(body, names));
-      });
-      return features.filter(function (f) {
-        var c = f.geometry.coordinates;
-        return near.contains([c[1], c[0]]);
-      });
+      requestMarkers.openFocused();
     }
 
     /** While a zoom plays, with the tiles of the view it goes to in hand: make ready what
@@ -293,19 +150,14 @@
         in the hidden pane, its new markers made (MarkerCluster adds them at the end); a view
         of groups only takes the markers off now, before MarkerCluster re-clusters them all
         for the new zoom as it ends, only for the load to drop them. */
-    var ready = {}; // service_request_id -> its marker, made while a zoom played
     function prepare(bodies, names, target) {
       groups.build(tileCells(bodies), target, bodies);
       var features = tileMarkers(bodies, names, target);
       if (!features.length && mode !== "grid") {
         setMode("grid");
-        placeMarkers([], false);
+        requestMarkers.place([], false, filters);
       }
-      ready = {};
-      features.forEach(function (f) {
-        var id = f.properties.service_request_id;
-        if (!markers[id] && !live[id]) ready[id] = markerFor(f);
-      });
+      requestMarkers.prepare(features);
     }
 
     /** The tiles' markers and groups together: a dense tile sends groups beside sparse
@@ -328,23 +180,9 @@
         groups.build(cells, view, bodies);
         groups.show(bodies);
       }
-      placeMarkers(features, !cells.length);
+      requestMarkers.place(features, !cells.length, filters);
       report();
-      openFocused();
-    }
-
-    /** service_code -> service_name from the category list, asked once (titles of markers). */
-    function categoryNames() {
-      if (!names) {
-        names = C.fetchJSON("/api/categories").then(function (list) {
-          var out = {};
-          (list || []).forEach(function (c) {
-            if (c && c.service_code && !out[c.service_code]) out[c.service_code] = c.service_name || "";
-          });
-          return out;
-        }, function () { names = null; return {}; }); // asked again on the next load
-      }
-      return names;
+      requestMarkers.openFocused();
     }
 
     /** The view's data tiles, all at once (each one cacheable and usually cached). */
@@ -403,8 +241,9 @@
         showing this view's markers and groups is drawn, i.e. after its groups' pane is shown
         (groupPanes), MarkerCluster's last chunk of markers (chunkedLoading) and the next
         frame. */
-    var chunking = false, paintDue = false;
+    var paintDue = false;
     function markPainted() {
+      var chunking = requestMarkers.chunking();
       paintDue = chunking;
       if (chunking || !window.performance || !performance.mark) return;
       requestAnimationFrame(function () { setTimeout(function () { performance.mark("c311:painted"); }, 0); });
@@ -464,38 +303,19 @@
       gridRefresh = setTimeout(function () { gridRefresh = null; if (mode === "grid") load(true); }, 3000);
     }
 
-    /** Apply one live change: add, move, recolour or drop its marker. */
     function applyLive(feature) {
       var p = feature && feature.properties;
       if (!p || !p.service_request_id || !feature.geometry) return;
       liveCount += 1;
-      live[p.service_request_id] = feature;
+      requestMarkers.remember(feature);
       if (mode === "grid") { refreshGridSoon(); return; }
-      var old = markers[p.service_request_id];
-      var wasOpen = !!(old && old.isPopupOpen());
-      if (old) { cluster.removeLayer(old); delete markers[p.service_request_id]; }
-      var coords = feature.geometry.coordinates;
-      var inView = map.getBounds().contains(L.latLng(coords[1], coords[0]));
-      if (matches(feature, filters) && inView) {
-        var marker = markerFor(feature);
-        markers[p.service_request_id] = marker;
-        cluster.addLayer(marker);
-        var icon = marker.getElement && marker.getElement();
-        if (icon) icon.classList.add("just-updated");
-        // A reader looking at this request keeps its popup, now with the new timeline.
-        if (wasOpen && icon) marker.openPopup();
-      }
+      requestMarkers.applyLive(feature, filters);
       report();
     }
 
     function startLive() {
-      if (!window.EventSource || options.live === false) return;
-      var source = new EventSource("/api/stream");
-      source.addEventListener("request", function (event) {
-        try { applyLive(JSON.parse(event.data)); } catch (e) { /* a bad event is skipped */ }
-      });
-      source.addEventListener("open", function () { element.setAttribute("data-live", "connected"); });
-      source.addEventListener("error", function () { element.setAttribute("data-live", "reconnecting"); });
+      if (options.live === false) return;
+      P.liveStream(element, applyLive);
     }
 
     /** Where the requests matching the filters are (null on failure). */
@@ -549,7 +369,7 @@
     // Escape closes an open request from anywhere in the map (Leaflet only listens while the
     // map itself has the focus, not a marker or the popup's own links).
     element.addEventListener("keydown", function (e) {
-      if (e.key === "Escape" && map.closePopup) { focusId = null; map.closePopup(); }
+      if (e.key === "Escape" && map.closePopup) { requestMarkers.focus(null); map.closePopup(); }
     });
     fitControl(function () { viewChosen = true; fitToData(); }).addTo(map);
     if (centred) {
