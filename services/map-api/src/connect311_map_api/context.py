@@ -36,8 +36,8 @@ class AppContext:
     answers: AnswerCache  # heavy rendered pages, reused for a moment (issue 12)
 
 
-def get_ctx(request: Request) -> AppContext:
-    """FastAPI dependency: this app's context."""
+async def get_ctx(request: Request) -> AppContext:
+    """FastAPI dependency: this app's context (async: no thread-pool hop for a lookup)."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 

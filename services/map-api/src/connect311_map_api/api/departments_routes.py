@@ -37,7 +37,7 @@ CACHED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def department_filters(
+async def department_filters(
     agency: Annotated[
         str | None, Query(description="Comma-separated departments", max_length=2000)
     ] = None,
@@ -46,7 +46,7 @@ def department_filters(
     ] = None,
 ) -> RequestFilters:
     """The view's filters, checked as every other view checks them."""
-    return request_filters(agency=agency, dataset=dataset)
+    return await request_filters(agency=agency, dataset=dataset)
 
 
 Filters = Annotated[RequestFilters, Depends(department_filters)]

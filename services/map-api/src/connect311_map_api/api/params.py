@@ -28,7 +28,7 @@ def service_levels(file: Path | None, zone: str) -> ServiceLevels:
         raise HTTPException(503, detail=f"service levels unusable: {exc}") from exc
 
 
-def request_filters(
+async def request_filters(
     bbox: Annotated[
         str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)", max_length=200)
     ] = None,
@@ -50,7 +50,11 @@ def request_filters(
         str | None, Query(description="Text in description, address or category", max_length=200)
     ] = None,
 ) -> RequestFilters:
-    """Parse and check the shared filters; 422 with the reason when they are wrong."""
+    """Parse and check the shared filters; 422 with the reason when they are wrong.
+
+    Async although it awaits nothing: FastAPI runs a sync dependency in the thread pool, and
+    a hop there and back per request cost more than this bounded parse (bench/map_threads.py).
+    """
     texts = {"bbox": bbox, "status": status, "service_code": service_code, "agency": agency}
     for name, value in {**texts, "dataset": dataset, "q": q}.items():
         _printable(name, value)
