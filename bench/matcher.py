@@ -8,7 +8,14 @@ A B C D ...) so a busy machine weighs on each alike, keeping its per-event outpu
             SubscriberMatched per command, encode), on a tenth of the events;
 - lookup:   the index lookup alone (what earlier figures timed), for scale;
 - postgis:  PostgreSQL + PostGIS returning the same fields per match (subscription,
-            distance, radius or width, label): one prepared query per event, GiST indexes.
+            distance, radius or width, label): one prepared query per event, GiST indexes;
+- floor:    what any Python matcher on this contract pays whatever its index: "decode" is
+            the event's decode alone (pydantic, as the service does), "+fills" adds the
+            cheapest command write per match (one %-format of a ready frame) for as many
+            matches as the event has. Neither finds anything (no agreement check).
+With --parts, the new path cut into its steps (decode, grid lookup, filters, distances, rule
+text, areas and corridors, the event's frame, ids, fills), timed one after the other as the
+path runs them, in us/event, beside the real path on the same events.
 Workloads: dense (one 40 x 40 km city, circles 100 m-5 km, 1 % areas with holes, 1 %
 corridors: ~1.7 % of circles match each event) and sparse (10k subscriptions per city box,
 radii 100 m-1 km: a handful of matches per event at every size). One email per subscription.
@@ -19,6 +26,7 @@ whole matcher process (consume, match, produce) on a private local broker.
     uv run python bench/matcher.py                 # 10k and 100k subscriptions
     uv run python bench/matcher.py --million       # also 1M (slow to build: minutes)
     uv run python bench/matcher.py --quick         # CI: 2,000 subscriptions, 40 events
+    uv run python bench/matcher.py --parts --workloads sparse --sizes 100000 --no-postgis
     uv run python bench/matcher.py --lookup        # also the lookup-only comparison
     uv run python bench/matcher.py --process       # also the whole process on the broker
 """
@@ -53,6 +61,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000, help="lookup: events for the core")
     parser.add_argument("--sample", type=int, default=300, help="lookup: events for the baselines")
     parser.add_argument("--cells", default="500,1000", help="lookup: cover-grid cell sizes (m)")
+    parser.add_argument(
+        "--parts", action="store_true", help="also time each step of the path on its own"
+    )
     parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS baseline")
     parser.add_argument("--process", action="store_true", help="also run the whole process")
     parser.add_argument("--process-subs", type=int, default=100_000)

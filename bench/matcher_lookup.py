@@ -185,7 +185,7 @@ def disagreements(
         for i in a ^ b:
             diff += 1
             p, c = np.asarray(unit_vector(lat, lon)), np.asarray(unit_vector(w.lat[i], w.lon[i]))
-            d = 2 * np.arcsin(min(1.0, np.linalg.norm(p - c) / 2)) * EARTH_RADIUS_M
+            d = 2 * np.arcsin(min(1.0, float(np.linalg.norm(p - c)) / 2)) * EARTH_RADIUS_M
             far += abs(d - w.radius[i]) > 0.01
     return diff, far
 

@@ -204,3 +204,15 @@ def test_backfill_and_no_match_publish_nothing() -> None:
 def test_uuid5_from_a_shared_prefix_is_uuid5(namespace: uuid.UUID, prefix: str, name: str) -> None:
     shared = hashlib.sha1(namespace.bytes + prefix.encode(), usedforsecurity=False)
     assert uuid5(shared, name) == str(uuid.uuid5(namespace, prefix + name))
+
+
+def test_percent_signs_in_the_event_are_written_as_they_are() -> None:
+    """The event's own values go into a %-template once per event: escaped, byte for byte."""
+    sub = subscription({"kind": "circle", "lat": HOME[0], "long": HOME[1], "radius_m": 500})
+    index = index_of([sub], gridded=False)
+    req = request(*HOME, description="50% off %b %s %% 100%")
+    ev = event(req, "opened", trace_id="trace-%b-%%")
+    (out,) = encoded_commands(index, ev, NOW)
+    ((_, command),) = grouped_notifications(find_matches(index, ev), ev)
+    assert out.value == encode(command.model_copy(update={"occurred_at": NOW}))
+    assert b"50% off %b %s %% 100%" in out.value and b'"trace-%b-%%"' in out.value

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from connect311_matcher.geodesy import (
     EARTH_RADIUS_M,
+    chord_angle,
     cos_threshold,
     destination,
     distance_m,
@@ -20,6 +21,9 @@ from connect311_matcher.geodesy import (
     unit_vector,
     unit_vectors,
 )
+from connect311_matcher.index import SubscriptionIndex, circle_distances_m
+from connect311_matcher.targets import compile_subscription
+from tests.unit.matcher.factories import subscription
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -127,3 +131,27 @@ def test_polyline_distance_to_a_meridian_segment_is_the_cross_track_distance() -
     assert polyline_distance_m(np.array(unit_vector(lat, lon)), line) == pytest.approx(
         250.0, abs=0.01
     )
+
+
+lats, lons = st.floats(-89.9, 89.9), st.floats(-180.0, 180.0)
+
+
+@given(
+    st.lists(st.tuples(lats, lons, st.floats(50.0, 10_000.0)), min_size=1, max_size=20), lats, lons
+)
+def test_circle_distances_are_chord_angles_to_the_last_bit(
+    centres: list[tuple[float, float, float]], lat: float, lon: float
+) -> None:
+    """circle_distances_m inlines chord_angle (for speed): every float must be the same,
+    since the commands print it with repr."""
+    subs = [
+        subscription({"kind": "circle", "lat": a, "long": o, "radius_m": r}) for a, o, r in centres
+    ]
+    units = np.array([compile_subscription(i, sub).unit for i, sub in enumerate(subs)])
+    want = (chord_angle(units, np.asarray(unit_vector(lat, lon))) * EARTH_RADIUS_M).tolist()
+    assert circle_distances_m(units, lat, lon) == want
+    index = SubscriptionIndex()  # and from the rows the index keeps, in any order
+    for sub in subs:
+        index.upsert(sub)
+    slots = np.arange(len(subs))[::-1]
+    assert circle_distances_m(index.slots.unit[slots], lat, lon) == want[::-1]

@@ -118,7 +118,7 @@ def find_hits(index: SubscriptionIndex, event: RequestEvent) -> list[Hit]:
     slots = eligible_slots(index, index.circles_at(r.lat, r.long), event)
     if len(slots):
         circles = [index.get(slot) for slot in slots.tolist()]
-        away = circle_distances_m(circles, r.lat, r.long)
+        away = circle_distances_m(index.slots.unit[slots], r.lat, r.long)
         radii = index.slots.radius_m[slots].tolist()
         keys = index.recipients(slots)
         hits = [

@@ -52,7 +52,7 @@ class SegmentIndex:
         self._width[rows], self._usable[rows], self._slot[rows] = width_m, usable, slot
         boxes = []
         for i in range(k):
-            box = _segment_box(coords[i], coords[i + 1], width_m)
+            box = segment_box(coords[i], coords[i + 1], width_m)
             self._tree.insert(first + i, box)
             boxes.append((first + i, box))
         self._boxes[slot] = boxes
@@ -104,7 +104,7 @@ class SegmentIndex:
         return sum(a.nbytes for a in arrays)
 
 
-def _segment_box(
+def segment_box(
     start: FloatArray, end: FloatArray, width_m: float
 ) -> tuple[float, float, float, float]:
     """A (lon, lat) box holding every point within width_m of the arc start-end."""
