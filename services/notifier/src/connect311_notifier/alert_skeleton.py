@@ -31,7 +31,8 @@ FILLED = ("distance", "place", "name", "rule", "manage", "unsubscribe")
 _TOKEN = secrets.token_hex(8)
 _MARKER = re.compile(f"@@{_TOKEN}:([a-z]+)@@")
 CACHED_EVENTS = 32
-"""Skeletons kept (least recently used dropped): a burst is one event; a few interleave."""
+"""Skeletons kept at least (least recently used dropped): a burst is one event; a few
+interleave. The sender raises it to the emails of one claimed batch (Sender.__init__)."""
 
 SkeletonKey = tuple[str, str, bool, bool]
 """(request event id, language, follow update, has a distance): one rendering each."""
@@ -83,6 +84,10 @@ class SkeletonCache:
         self._kept: OrderedDict[SkeletonKey, Skeleton] = OrderedDict()
         self.rendered = 0
         """Skeletons rendered (misses): one per event and language in a burst."""
+
+    def hold_at_least(self, size: int) -> None:
+        """Keep at least `size` skeletons from now on (never fewer than already kept)."""
+        self.size = max(self.size, size)
 
     def get(
         self, key: SkeletonKey, event: RequestEvent, render: Callable[[], Skeleton]
